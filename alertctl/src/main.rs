@@ -1,0 +1,2 @@
+//! `alertctl`, the command-line client of alertd.
+fn main() {}

@@ -1,0 +1,2 @@
+//! `alertd`, the daemon.
+fn main() {}
