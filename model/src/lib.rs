@@ -11,6 +11,7 @@ pub mod labels;
 pub mod matcher;
 pub mod sample;
 pub mod silence;
+pub mod storage;
 
 pub use alert::{Alert, AlertState};
 pub use clock::{Clock, FakeClock, SystemClock, Timestamp};
