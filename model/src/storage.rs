@@ -13,6 +13,9 @@ use crate::labels::Labels;
 use crate::matcher::Matcher;
 use crate::sample::Sample;
 
+/// Key-value pairs as returned by [`KvStore::scan_prefix`], in key order.
+pub type KvPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A storage failure, with the engine's message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("storage error: {0}")]
@@ -98,20 +101,19 @@ pub trait KvStore: Send + Sync {
     /// The value of `key` in `namespace`.
     fn get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// All entries of `namespace` whose key starts with `prefix`, in key order.
-    fn scan_prefix(
-        &self,
-        namespace: &str,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError>;
+    fn scan_prefix(&self, namespace: &str, prefix: &[u8]) -> Result<KvPairs, StorageError>;
     /// Applies `batch` atomically and durably.
     fn write(&self, batch: KvBatch) -> Result<(), StorageError>;
 }
+
+type KvMap = BTreeMap<(String, Vec<u8>), Vec<u8>>;
 
 /// In-memory storage: nothing survives the process. For offline rule tests and unit tests.
 #[derive(Debug, Default)]
 pub struct MemStorage {
     series: Mutex<BTreeMap<Labels, Vec<Sample>>>,
-    kv: Mutex<BTreeMap<(String, Vec<u8>), Vec<u8>>>,
+    /// (namespace, key) -> value
+    kv: Mutex<KvMap>,
 }
 
 impl MemStorage {
@@ -160,11 +162,7 @@ impl KvStore for MemStorage {
         Ok(kv.get(&(namespace.to_string(), key.to_vec())).cloned())
     }
 
-    fn scan_prefix(
-        &self,
-        namespace: &str,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+    fn scan_prefix(&self, namespace: &str, prefix: &[u8]) -> Result<KvPairs, StorageError> {
         let kv = self.kv.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(kv
             .range((namespace.to_string(), prefix.to_vec())..)
