@@ -212,6 +212,13 @@ impl App {
                 new.api.listen.to_string(),
             ));
         }
+        if new.api.max_body_bytes != old.api.max_body_bytes {
+            return Err(restart(
+                "api.max_body_bytes",
+                old.api.max_body_bytes.to_string(),
+                new.api.max_body_bytes.to_string(),
+            ));
+        }
         if new.storage.path != old.storage.path {
             return Err(restart(
                 "storage.path",
@@ -332,4 +339,103 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     app.pipeline().flush()?;
     info!("alertd stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::FakeClock;
+
+    fn app_with(dir: &Path, yaml: &str, clock: FakeClock) -> App {
+        let path = dir.join("alertd.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let config = config::load_file(&path).unwrap();
+        let readiness = Arc::new(Readiness::new());
+        let storage = StorageConfig {
+            path: dir.join("data"),
+            ..config.storage.clone()
+        };
+        let pipeline = Pipeline::start(&storage, &readiness).unwrap();
+        App::new(path, config, pipeline, readiness, Arc::new(clock))
+    }
+
+    fn gauges(app: &App) -> (String, String) {
+        let text = app.metrics().encode().unwrap();
+        let get = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")).map(str::to_string))
+                .unwrap_or_default()
+        };
+        (
+            get("alertd_config_last_reload_successful"),
+            get("alertd_config_last_reload_success_timestamp_seconds"),
+        )
+    }
+
+    #[tokio::test]
+    async fn reload_applies_only_valid_config_and_stamps_with_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = FakeClock::new(1_000_000);
+        let app = app_with(
+            dir.path(),
+            "global:\n  scrape_interval: 30s\n",
+            clock.clone(),
+        );
+        assert_eq!(gauges(&app), ("1".into(), "1000.0".into()));
+        assert!(dir.path().join("data").is_dir());
+
+        clock.advance_ms(5_000);
+        std::fs::write(app.config_path(), "global:\n  scrape_interval: soon\n").unwrap();
+        let err = app.reload().await.unwrap_err().to_string();
+        assert!(err.ends_with("alertd.yaml:2:20: `global.scrape_interval`: not a valid duration string: \"soon\" (expected e.g. 30s, 5m, 1h30m, 7d)"), "{err}");
+        assert_eq!(app.config().global.scrape_interval, "30s".parse().unwrap());
+        assert_eq!(gauges(&app), ("0".into(), "1000.0".into()));
+
+        clock.advance_ms(5_000);
+        std::fs::write(app.config_path(), "global:\n  scrape_interval: 1m\n").unwrap();
+        app.reload().await.unwrap();
+        assert_eq!(app.config().global.scrape_interval, "1m".parse().unwrap());
+        assert_eq!(gauges(&app), ("1".into(), "1010.0".into()));
+    }
+
+    #[tokio::test]
+    async fn reload_refuses_restart_only_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app_with(dir.path(), "", FakeClock::new(0));
+        for (yaml, key) in [
+            ("api:\n  listen: 127.0.0.1:1\n", "api.listen"),
+            ("api:\n  max_body_bytes: 10\n", "api.max_body_bytes"),
+            ("storage:\n  path: elsewhere\n", "storage.path"),
+            ("storage:\n  engine: redb\n", "storage.engine"),
+        ] {
+            std::fs::write(app.config_path(), yaml).unwrap();
+            let err = app.reload().await.unwrap_err();
+            assert!(
+                matches!(err, ReloadError::NeedsRestart { key: k, .. } if k == key),
+                "{err}"
+            );
+            assert_eq!(*app.config(), Config::default());
+        }
+        // Restart-free settings apply.
+        std::fs::write(app.config_path(), "storage:\n  retention: 7d\n").unwrap();
+        app.reload().await.unwrap();
+        assert_eq!(app.config().storage.retention, "7d".parse().unwrap());
+    }
+
+    #[test]
+    fn unwritable_storage_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let storage = StorageConfig {
+            path: file.join("sub"),
+            ..Config::default().storage
+        };
+        let err = Pipeline::start(&storage, &Readiness::new()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot create storage directory"),
+            "{err}"
+        );
+    }
 }

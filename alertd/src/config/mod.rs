@@ -565,7 +565,6 @@ impl Validator<'_> {
     }
 
     fn http_config(&mut self, key: &str, h: Spanned<RawHttpConfig>) -> HttpClientConfig {
-        let at = h.referenced;
         let h = h.value;
         if let (Some(_), Some(b)) = (&h.authorization, &h.basic_auth) {
             self.err(
@@ -611,7 +610,6 @@ impl Validator<'_> {
                 );
             }
         }
-        let _ = at;
         let t = h.tls_config.unwrap_or_default();
         HttpClientConfig {
             authorization,
