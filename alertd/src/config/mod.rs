@@ -310,9 +310,17 @@ fn yaml_error(file: &str, path: &str, e: &serde_saphyr::Error) -> ConfigError {
             )
         }
         other => {
-            let msg = serde_saphyr::DefaultMessageFormatter.format_message(other);
-            if path.is_empty() || path == "?" {
-                msg.into_owned()
+            let msg = friendly_message(other);
+            let top_level = path.chars().all(|c| c == '.' || c == '?');
+            if top_level
+                && matches!(other, serde_saphyr::Error::Unexpected { expected, .. } if *expected == "mapping start")
+            {
+                format!(
+                    "expected a mapping with the top-level keys {}",
+                    raw::TOP_LEVEL_KEYS.join(", ")
+                )
+            } else if top_level {
+                msg
             } else {
                 format!("`{path}`: {msg}")
             }
@@ -323,6 +331,34 @@ fn yaml_error(file: &str, path: &str, e: &serde_saphyr::Error) -> ConfigError {
         line,
         column,
         message,
+    }
+}
+
+/// The YAML layer's message, reworded to say what was expected where its wording is terse.
+fn friendly_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error as E;
+    match e {
+        E::Unexpected { expected, .. } => match *expected {
+            "mapping start" => "expected a mapping (key: value pairs)".to_string(),
+            "sequence start" => "expected a list".to_string(),
+            "string scalar" => "expected a string".to_string(),
+            other => format!("expected {other}"),
+        },
+        E::InvalidBooleanStrict { .. } => "expected true or false".to_string(),
+        E::InvalidScalar { ty, .. } if ty.contains("bool") => "expected true or false".to_string(),
+        E::InvalidScalar { ty, .. } if ty.starts_with('u') => {
+            format!("expected a non-negative integer (fits in {ty})")
+        }
+        E::InvalidScalar { ty, .. } if ty.starts_with('i') => {
+            format!("expected an integer (fits in {ty})")
+        }
+        E::InvalidScalar { ty, .. } if ty.starts_with('f') => "expected a number".to_string(),
+        E::MultipleDocuments { .. } => {
+            "expected a single YAML document, found a second one (`---`)".to_string()
+        }
+        other => serde_saphyr::DefaultMessageFormatter
+            .format_message(other)
+            .into_owned(),
     }
 }
 

@@ -149,20 +149,37 @@ fn every_unknown_top_level_key_is_reported() {
 
 #[test]
 fn wrong_types_are_reported_with_position_and_expectation() {
-    let e = one("api:\n  auth_reads: maybe\n");
-    assert!(e.starts_with("a.yaml:2:15: `api.auth_reads`:"), "{e}");
-    let e = one("api:\n  max_body_bytes: lots\n");
-    assert!(e.starts_with("a.yaml:2:19: `api.max_body_bytes`:"), "{e}");
-    let e = one("global: 3\n");
-    assert!(e.starts_with("a.yaml:1:9: `global`:"), "{e}");
-    assert!(e.contains("mapping"), "{e}");
-    let e = one("global:\n  scrape_interval: [1m]\n");
-    assert!(
-        e.starts_with("a.yaml:2:20: `global.scrape_interval`:"),
-        "{e}"
+    assert_eq!(
+        one("api:\n  auth_reads: maybe\n"),
+        "a.yaml:2:15: `api.auth_reads`: expected true or false"
+    );
+    assert_eq!(
+        one("api:\n  max_body_bytes: lots\n"),
+        "a.yaml:2:19: `api.max_body_bytes`: expected a non-negative integer (fits in u64)"
+    );
+    assert_eq!(
+        one("global: 3\n"),
+        "a.yaml:1:9: `global`: expected a mapping (key: value pairs)"
+    );
+    assert_eq!(
+        one("global:\n  scrape_interval: [1m]\n"),
+        "a.yaml:2:20: `global.scrape_interval`: expected a string"
+    );
+    assert_eq!(
+        one("global:\n  external_labels:\n    a: [1]\n"),
+        "a.yaml:3:8: `global.external_labels.a`: expected a string"
     );
     let e = one("- 1\n- 2\n");
-    assert!(e.starts_with("a.yaml:1:1:"), "{e}");
+    assert!(
+        e.starts_with(
+            "a.yaml:1:1: expected a mapping with the top-level keys global, storage, api,"
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        one("storage:\n  retention: 1d\n---\nx: 1\n"),
+        "a.yaml:4:1: expected a single YAML document, found a second one (`---`)"
+    );
 }
 
 #[test]
