@@ -202,6 +202,30 @@ fn sigterm_exits_zero_promptly() {
 }
 
 #[test]
+fn sigterm_does_not_wait_for_idle_connections() {
+    use std::io::{Read, Write};
+    let port = free_port();
+    let mut d = start(port, &minimal_config(port, ""), &[]).unwrap();
+    // One keep-alive connection that finished a request, one that never sent anything.
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(idle, "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = [0u8; 512];
+    let n = idle.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let _silent = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let t = Instant::now();
+    d.signal(Signal::SIGTERM);
+    let status = d
+        .wait_exit(Duration::from_secs(10))
+        .expect("alertd must exit");
+    assert_eq!(status.code(), Some(0), "{}", d.log());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // New connections are refused once it stopped.
+    assert!(e2e::http(port, "GET", "/-/healthy").is_err());
+}
+
+#[test]
 fn sigint_exits_zero() {
     let port = free_port();
     let mut d = start(port, &minimal_config(port, ""), &[]).unwrap();
