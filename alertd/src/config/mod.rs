@@ -6,6 +6,7 @@
 //! addresses, URLs, label names, mutually exclusive keys, sections not implemented yet) and
 //! reports all errors it finds. Every error is `FILE:LINE:COL: message`.
 
+mod keys;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -255,20 +256,33 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
                 e.into_inner()
             })
         });
-    let raw = match parsed {
-        Ok(raw) => raw,
-        Err(e) => return Err(ConfigErrors(vec![yaml_error(file, &path, &e)])),
-    };
     let mut v = Validator {
         file,
         errors: Vec::new(),
     };
-    let config = v.config(raw);
-    if v.errors.is_empty() {
-        Ok(config)
-    } else {
-        v.errors.sort_by_key(|e| (e.line, e.column));
-        Err(ConfigErrors(v.errors))
+    // Every unknown key, not only the first one serde stops at.
+    for (at, msg) in keys::unknown_keys(text) {
+        v.err(at, msg);
+    }
+    let config = match parsed {
+        Ok(raw) => Some(v.config(raw)),
+        Err(e) => {
+            let unknown_field = matches!(
+                e.without_snippet(),
+                serde_saphyr::Error::SerdeUnknownField { .. }
+            );
+            // The pre-pass already reported the unknown key serde stopped at.
+            if !(unknown_field && !v.errors.is_empty()) {
+                v.errors.push(yaml_error(file, &path, &e));
+            }
+            None
+        }
+    };
+    v.errors.sort_by_key(|e| (e.line, e.column));
+    v.errors.dedup();
+    match config {
+        Some(c) if v.errors.is_empty() => Ok(c),
+        _ => Err(ConfigErrors(v.errors)),
     }
 }
 

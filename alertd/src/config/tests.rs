@@ -363,3 +363,49 @@ fn load_file_reports_unreadable_file() {
         "{e}"
     );
 }
+
+#[test]
+fn unknown_keys_in_every_section_are_all_reported() {
+    let y = "\
+global:
+  scrape_intervall: 1m
+  http_config:
+    tls_config: { ca: x, insecure: true }
+storage:
+  engin: redb
+api:
+  listen: 127.0.0.1:1
+  token_file: x
+foo: 1
+";
+    let e = errs(y);
+    let starts = [
+        "a.yaml:2:3: unknown key `scrape_intervall` in `global`; allowed keys: scrape_interval,",
+        "a.yaml:4:19: unknown key `ca` in `global.http_config.tls_config`; allowed keys: ca_file,",
+        "a.yaml:4:26: unknown key `insecure` in `global.http_config.tls_config`",
+        "a.yaml:6:3: unknown key `engin` in `storage`; allowed keys: path, engine,",
+        "a.yaml:9:3: unknown key `token_file` in `api`; allowed keys: listen, tokens_file,",
+        "a.yaml:10:1: unknown top-level key `foo`; allowed keys: global,",
+    ];
+    assert_eq!(e.len(), starts.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(starts) {
+        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+    }
+}
+
+#[test]
+fn a_type_error_is_reported_next_to_unknown_keys() {
+    // serde stops at its first error: a type error before the unknown keys is reported along
+    // with every unknown key (found by the pre-pass); one after the first unknown key is not.
+    let e = errs("api:\n  auth_reads: maybe\nstorage:\n  engin: redb\n  pth: x\n");
+    assert_eq!(
+        e,
+        [
+            "a.yaml:2:15: `api.auth_reads`: expected true or false",
+            "a.yaml:4:3: unknown key `engin` in `storage`; allowed keys: path, engine, retention, \
+             rollup_retention, checkpoint_interval",
+            "a.yaml:5:3: unknown key `pth` in `storage`; allowed keys: path, engine, retention, \
+             rollup_retention, checkpoint_interval",
+        ]
+    );
+}
