@@ -267,13 +267,14 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let config = match parsed {
         Ok(raw) => Some(v.config(raw)),
         Err(e) => {
-            let unknown_field = matches!(
-                e.without_snippet(),
-                serde_saphyr::Error::SerdeUnknownField { .. }
-            );
-            // The pre-pass already reported the unknown key serde stopped at.
-            if !(unknown_field && !v.errors.is_empty()) {
-                v.errors.push(yaml_error(file, &path, &e));
+            let err = yaml_error(file, &path, &e);
+            // The pre-pass may already have reported the unknown key serde stopped at.
+            if !v
+                .errors
+                .iter()
+                .any(|x| (x.line, x.column) == (err.line, err.column))
+            {
+                v.errors.push(err);
             }
             None
         }
