@@ -111,6 +111,15 @@ fn check_config_exit_2_on_unreadable_file_and_usage_errors() {
         "{err}"
     );
 
+    let (code, out, _) = alertctl(&["check", "config", "-o", "json", &missing], &[]);
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], false);
+    assert!(v["files"][0]["read_error"]
+        .as_str()
+        .unwrap()
+        .contains("cannot read configuration file"));
+
     let (code, _, err) = alertctl(&["check", "config"], &[]);
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = alertctl(&["frobnicate"], &[]);

@@ -256,3 +256,21 @@ fn secrets_never_appear_in_logs() {
     assert!(log.contains("configuration reloaded"), "{log}");
     assert!(!log.contains(secret), "{log}");
 }
+
+#[test]
+fn port_in_use_is_refused_with_the_address() {
+    let port = free_port();
+    let _first = start(port, &minimal_config(port, ""), &[]).unwrap();
+    let mut second = spawn(port, &minimal_config(port, ""), &[]);
+    let status = second
+        .wait_exit(Duration::from_secs(10))
+        .expect("second alertd must exit");
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        second
+            .log()
+            .contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{}",
+        second.log()
+    );
+}
