@@ -1,1 +1,288 @@
-//! Helpers for the end-to-end tests: locating and starting the real `alertd` binary.
+//! Helpers for the end-to-end tests: locating the real `alertd` and `alertctl` binaries,
+//! starting alertd on a free loopback port with a temporary configuration and data directory,
+//! a minimal HTTP/1.1 client over `TcpStream`, and signals.
+//!
+//! The binaries are looked up next to the test executable (`target/<profile>/`), where
+//! `cargo test --workspace` builds them. With `cargo test -p e2e` alone, build them first:
+//! `cargo build -p alertd -p alertctl`.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+pub use nix::sys::signal::Signal;
+
+/// The path of a workspace binary (`alertd`, `alertctl`) built next to the running test.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: run `cargo test --workspace`, or `cargo build -p alertd -p alertctl` \
+         before `cargo test -p e2e`",
+        path.display()
+    );
+    path
+}
+
+/// The repository root (for `examples/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// `examples/quickstart.yaml` rewritten to listen on `port` and store data in `data_dir`.
+pub fn quickstart_config(port: u16, data_dir: &Path) -> String {
+    let text = std::fs::read_to_string(repo_root().join("examples/quickstart.yaml"))
+        .expect("read examples/quickstart.yaml");
+    let listen = "listen: 127.0.0.1:9797";
+    let path = "path: data ";
+    assert!(
+        text.contains(listen) && text.contains(path),
+        "quickstart layout changed"
+    );
+    text.replace(listen, &format!("listen: 127.0.0.1:{port}"))
+        .replace(
+            path,
+            &format!("path: {:?} ", data_dir.display().to_string()),
+        )
+}
+
+/// A minimal configuration listening on `port`, with `extra` appended.
+pub fn minimal_config(port: u16, extra: &str) -> String {
+    format!("api:\n  listen: 127.0.0.1:{port}\nstorage:\n  path: data\n{extra}")
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header lines, lower-cased names.
+    pub headers: Vec<(String, String)>,
+    /// Body as text.
+    pub body: String,
+}
+
+impl Response {
+    /// The first header named `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one HTTP/1.1 request to `127.0.0.1:port` and reads the whole response.
+pub fn http(port: u16, method: &str, path: &str) -> Result<Response> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8(raw).context("response is not UTF-8")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("no header/body separator in {text:?}"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow!("bad status line {status_line:?}"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
+        bail!("chunked responses are not supported by this test client");
+    }
+    Ok(Response {
+        status,
+        headers,
+        body: body.to_string(),
+    })
+}
+
+/// The value of an unlabelled sample `name` in an exposition text.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (n, v) = l.split_once(' ')?;
+        (n == name).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// Polls `f` every 20 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running alertd in its own temporary directory (its working directory), killed on drop.
+pub struct Daemon {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    /// Its working directory (config file, data directory, log file).
+    pub dir: tempfile::TempDir,
+    status: Option<ExitStatus>,
+}
+
+impl Daemon {
+    /// The configuration file's path.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("alertd.yaml")
+    }
+
+    /// Replaces the configuration file's content.
+    pub fn write_config(&self, yaml: &str) {
+        std::fs::write(self.config_path(), yaml).expect("write config");
+    }
+
+    /// Everything alertd logged so far (stderr).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("alertd.log")).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `sig` to alertd.
+    pub fn signal(&self, sig: Signal) {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, sig).expect("kill");
+    }
+
+    /// `GET`/`POST`/... against this daemon.
+    pub fn http(&self, method: &str, path: &str) -> Result<Response> {
+        http(self.port, method, path)
+    }
+
+    /// `/metrics` as text.
+    pub fn metrics(&self) -> String {
+        let r = self.http("GET", "/metrics").expect("GET /metrics");
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if let Some(s) = self.status {
+            return Some(s);
+        }
+        let child = &mut self.child;
+        let status = wait_for(timeout, || child.try_wait().ok().flatten());
+        self.status = status;
+        status
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.status.is_none() && matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Writes `config` to `alertd.yaml` in a new temporary directory and starts alertd there with
+/// `extra_args`, stderr going to `alertd.log` in that directory. Does not wait.
+pub fn spawn(port: u16, config: &str, extra_args: &[&str]) -> Daemon {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("alertd.yaml"), config).expect("write config");
+    let log = std::fs::File::create(dir.path().join("alertd.log")).expect("log file");
+    let child = Command::new(bin("alertd"))
+        .arg("--config")
+        .arg("alertd.yaml")
+        .args(extra_args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn alertd");
+    Daemon {
+        child,
+        port,
+        dir,
+        status: None,
+    }
+}
+
+/// Starts alertd with `config` (which must listen on `port`) and waits until `/-/healthy`
+/// answers 200.
+pub fn start(port: u16, config: &str, extra_args: &[&str]) -> Result<Daemon> {
+    let mut d = spawn(port, config, extra_args);
+    let healthy = wait_for(Duration::from_secs(15), || {
+        if !d.is_running() {
+            return Some(false);
+        }
+        match d.http("GET", "/-/healthy") {
+            Ok(r) if r.status == 200 => Some(true),
+            _ => None,
+        }
+    });
+    match healthy {
+        Some(true) => Ok(d),
+        Some(false) => bail!("alertd exited during startup:\n{}", d.log()),
+        None => bail!("alertd did not become healthy in 15s:\n{}", d.log()),
+    }
+}
+
+/// Runs `alertctl` with `args` (and extra environment), returning (exit code, stdout, stderr).
+pub fn alertctl(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(bin("alertctl"))
+        .args(args)
+        .env_remove("ALERTD_URL")
+        .env_remove("ALERTD_TOKEN")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run alertctl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,2 +1,12 @@
-//! The alertd daemon: configuration loading, wiring of the pipeline, the HTTP API (axum) and
-//! signal handling. `main.rs` is a thin shell around this library.
+//! The alertd daemon: configuration loading and validation ([`config`]), wiring of the pipeline
+//! and the reload path ([`daemon`]), the HTTP API on axum ([`http`]), its own metrics
+//! ([`metrics`]), readiness ([`readiness`]), secrets ([`secret`]) and the command line
+//! ([`cli`]). `main.rs` is a thin shell around [`cli::main`].
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod http;
+pub mod metrics;
+pub mod readiness;
+pub mod secret;

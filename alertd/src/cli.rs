@@ -1,0 +1,113 @@
+//! The `alertd` command line: flags, logging setup, and the process entry point used by
+//! `main.rs`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, ValueEnum};
+use tracing::error;
+
+use crate::daemon::{self, DaemonError};
+
+/// `alertd` flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "alertd",
+    version,
+    about = "alertd: probes, rules and alert routing in one daemon"
+)]
+pub struct Args {
+    /// Configuration file.
+    #[arg(
+        long = "config",
+        visible_alias = "config.file",
+        value_name = "FILE",
+        default_value = "alertd.yaml"
+    )]
+    pub config: PathBuf,
+    /// Log format.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Minimum level of log lines.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Minimum log level (Prometheus's `--log.level` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Everything, including debug detail.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Warnings and errors.
+    Warn,
+    /// Errors only.
+    Error,
+}
+
+impl From<LogLevel> for tracing::Level {
+    fn from(l: LogLevel) -> Self {
+        match l {
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Error => tracing::Level::ERROR,
+        }
+    }
+}
+
+/// Installs the global tracing subscriber (logs go to stderr).
+pub fn init_logging(format: LogFormat, level: LogLevel) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::from(level))
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal());
+    // try_init: a second call (tests) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Parses the command line, runs the daemon and returns the process exit code: 0 after a
+/// clean shutdown, 1 when the daemon could not start or failed, 2 on a usage error.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_format, args.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let clock: Arc<dyn model::Clock> = Arc::new(model::SystemClock);
+    match runtime.block_on(daemon::run(args.config, clock)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(DaemonError::Config(e)) => {
+            daemon::log_load_error(&e);
+            error!("alertd refuses to start with an invalid configuration");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

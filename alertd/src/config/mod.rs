@@ -1,0 +1,847 @@
+//! `alertd.yaml`: parsing (serde-saphyr, unknown keys refused) and validation.
+//!
+//! Loading happens in two steps. The YAML/serde step checks syntax, key names and value types
+//! and stops at the first error it meets (serde cannot continue after one), except that every
+//! unknown *top-level* key is reported. The validation step then checks values (durations,
+//! addresses, URLs, label names, mutually exclusive keys, sections not implemented yet) and
+//! reports all errors it finds. Every error is `FILE:LINE:COL: message`.
+
+mod keys;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use model::Duration;
+use serde::Serialize;
+use serde_saphyr::{Location, MessageFormatter, Spanned};
+
+use crate::secret::{Secret, SecretSource};
+use raw::{Presence, RawApi, RawConfig, RawGlobal, RawHttpConfig, RawStorage};
+
+/// One configuration error at a position in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigError {
+    /// The file, as given by the caller.
+    pub file: String,
+    /// 1-based line (0 when unknown).
+    pub line: u64,
+    /// 1-based column (0 when unknown).
+    pub column: u64,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+/// Every error found in one configuration file (never empty).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a configuration file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{path}: cannot read configuration file: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid configuration.
+    #[error("{0}")]
+    Invalid(#[from] ConfigErrors),
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    /// `global:` settings (Prometheus and Alertmanager global keys).
+    pub global: GlobalConfig,
+    /// `storage:` settings.
+    pub storage: StorageConfig,
+    /// `api:` settings.
+    pub api: ApiConfig,
+}
+
+/// `global:` — Prometheus's and Alertmanager's global keys with their defaults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GlobalConfig {
+    /// Default scrape interval (15s).
+    pub scrape_interval: Duration,
+    /// Default scrape timeout (10s, at most `scrape_interval`).
+    pub scrape_timeout: Duration,
+    /// Default rule evaluation interval (15s).
+    pub evaluation_interval: Duration,
+    /// Labels added to alerts sent out.
+    pub external_labels: BTreeMap<String, String>,
+    /// The URL under which alertd is reached from outside (links in notifications).
+    pub external_url: Option<String>,
+    /// Time after which an alert without `endsAt` is considered resolved (5m).
+    pub resolve_timeout: Duration,
+    /// Default sender address of email notifications.
+    pub smtp_from: Option<String>,
+    /// Default SMTP server, `host:port`.
+    pub smtp_smarthost: Option<String>,
+    /// Host name sent in SMTP HELO (`localhost`).
+    pub smtp_hello: String,
+    /// SMTP AUTH user name.
+    pub smtp_auth_username: Option<String>,
+    /// SMTP AUTH password (`smtp_auth_password` or `smtp_auth_password_file`).
+    pub smtp_auth_password: Option<SecretSource>,
+    /// SMTP AUTH identity (PLAIN).
+    pub smtp_auth_identity: Option<String>,
+    /// SMTP AUTH secret (CRAM-MD5) (`smtp_auth_secret` or `smtp_auth_secret_file`).
+    pub smtp_auth_secret: Option<SecretSource>,
+    /// Whether SMTP requires STARTTLS (true).
+    pub smtp_require_tls: bool,
+    /// Default Slack webhook URL (`slack_api_url` or `slack_api_url_file`).
+    pub slack_api_url: Option<SecretSource>,
+    /// Default HTTP client settings of receivers.
+    pub http_config: HttpClientConfig,
+}
+
+/// Prometheus's `http_config` (HTTP client settings).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct HttpClientConfig {
+    /// `authorization:` header credentials.
+    pub authorization: Option<Authorization>,
+    /// `basic_auth:` credentials.
+    pub basic_auth: Option<BasicAuth>,
+    /// TLS settings.
+    pub tls_config: TlsConfig,
+    /// Proxy URL (may carry a password, so it is a secret).
+    pub proxy_url: Option<Secret>,
+    /// Whether redirects are followed (true).
+    pub follow_redirects: bool,
+    /// Whether HTTP/2 may be used (true).
+    pub enable_http2: bool,
+}
+
+/// `authorization: { type, credentials | credentials_file }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Authorization {
+    /// The scheme (`Bearer` by default).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The credentials.
+    pub credentials: Option<SecretSource>,
+}
+
+/// `basic_auth: { username, password | password_file }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BasicAuth {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: Option<SecretSource>,
+}
+
+/// Prometheus's `tls_config`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct TlsConfig {
+    /// CA certificates to trust (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM).
+    pub cert_file: Option<PathBuf>,
+    /// Client key (PEM).
+    pub key_file: Option<PathBuf>,
+    /// Server name to verify (SNI).
+    pub server_name: Option<String>,
+    /// Skip certificate verification.
+    pub insecure_skip_verify: bool,
+}
+
+/// The embedded store's engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageEngine {
+    /// sled (the default).
+    Sled,
+    /// redb.
+    Redb,
+}
+
+impl fmt::Display for StorageEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StorageEngine::Sled => "sled",
+            StorageEngine::Redb => "redb",
+        })
+    }
+}
+
+/// `storage:` settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StorageConfig {
+    /// The store's directory (`data`), relative paths from the working directory.
+    pub path: PathBuf,
+    /// The engine (`sled`).
+    pub engine: StorageEngine,
+    /// How long raw samples are kept (30d).
+    pub retention: Duration,
+    /// How long downsampled history is kept (365d).
+    pub rollup_retention: Duration,
+    /// How often in-memory state is checkpointed to disk (60s).
+    pub checkpoint_interval: Duration,
+}
+
+/// `api:` settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiConfig {
+    /// Address the HTTP API listens on (`127.0.0.1:9797`).
+    pub listen: SocketAddr,
+    /// Largest accepted request body in bytes (4 MiB).
+    pub max_body_bytes: u64,
+}
+
+/// Default `api.listen`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9797";
+/// Default `api.max_body_bytes`.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
+
+impl Default for Config {
+    fn default() -> Self {
+        // An empty document is a valid configuration with every default.
+        match parse_str("", "<default>") {
+            Ok(c) => c,
+            Err(e) => unreachable!("defaults must validate: {e}"),
+        }
+    }
+}
+
+/// Reads and validates the configuration file at `path`.
+pub fn load_file(path: &Path) -> Result<Config, LoadError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: name.clone(),
+        source,
+    })?;
+    Ok(parse_str(&text, &name)?)
+}
+
+/// Parses and validates configuration `text`; `file` names it in errors.
+pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
+    let mut path = String::new();
+    raw::CURRENT_SECTION.with(|c| c.set(None));
+    let parsed: Result<RawConfig, serde_saphyr::Error> =
+        serde_saphyr::with_deserializer_from_str(text, |de| {
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                let section = raw::CURRENT_SECTION.with(|c| c.get());
+                path = clean_path(&e.path().to_string(), section);
+                e.into_inner()
+            })
+        });
+    let mut v = Validator {
+        file,
+        errors: Vec::new(),
+    };
+    // Every unknown key, not only the first one serde stops at.
+    for (at, msg) in keys::unknown_keys(text) {
+        v.err(at, msg);
+    }
+    let config = match parsed {
+        Ok(raw) => Some(v.config(raw)),
+        Err(e) => {
+            let err = yaml_error(file, &path, &e);
+            // The pre-pass may already have reported the unknown key serde stopped at.
+            if !v
+                .errors
+                .iter()
+                .any(|x| (x.line, x.column) == (err.line, err.column))
+            {
+                v.errors.push(err);
+            }
+            None
+        }
+    };
+    v.errors.sort_by_key(|e| (e.line, e.column));
+    v.errors.dedup();
+    match config {
+        Some(c) if v.errors.is_empty() => Ok(c),
+        _ => Err(ConfigErrors(v.errors)),
+    }
+}
+
+/// Drops the `value` segments that `Spanned` wrappers add to serde paths and names the
+/// top-level section that serde could only show as `?`.
+fn clean_path(p: &str, section: Option<&str>) -> String {
+    p.split('.')
+        .filter(|s| *s != "value")
+        .enumerate()
+        .map(|(i, s)| match (i, s, section) {
+            (0, "?", Some(sec)) => sec,
+            _ => s,
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn yaml_error(file: &str, path: &str, e: &serde_saphyr::Error) -> ConfigError {
+    let (line, column) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((0, 0));
+    let inner = e.without_snippet();
+    let message = match inner {
+        serde_saphyr::Error::SerdeUnknownField {
+            field, expected, ..
+        } => {
+            let parent = path.rsplit_once('.').map(|(p, _)| p).unwrap_or("");
+            let parent = parent.trim_end_matches(|c: char| c == ']' || c.is_ascii_digit());
+            let parent = parent.trim_end_matches('[');
+            format!(
+                "unknown key `{field}` in `{}`; allowed keys: {}",
+                if parent.is_empty() {
+                    "(top level)"
+                } else {
+                    parent
+                },
+                expected.join(", ")
+            )
+        }
+        other => {
+            let msg = friendly_message(other);
+            let top_level = path.chars().all(|c| c == '.' || c == '?');
+            if top_level
+                && matches!(other, serde_saphyr::Error::Unexpected { expected, .. } if *expected == "mapping start")
+            {
+                format!(
+                    "expected a mapping with the top-level keys {}",
+                    raw::TOP_LEVEL_KEYS.join(", ")
+                )
+            } else if top_level {
+                msg
+            } else {
+                format!("`{path}`: {msg}")
+            }
+        }
+    };
+    ConfigError {
+        file: file.to_string(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// The YAML layer's message, reworded to say what was expected where its wording is terse.
+fn friendly_message(e: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error as E;
+    match e {
+        E::Unexpected { expected, .. } => match *expected {
+            "mapping start" => "expected a mapping (key: value pairs)".to_string(),
+            "sequence start" => "expected a list".to_string(),
+            "string scalar" => "expected a string".to_string(),
+            other => format!("expected {other}"),
+        },
+        E::InvalidBooleanStrict { .. } => "expected true or false".to_string(),
+        E::InvalidScalar { ty, .. } if ty.contains("bool") => "expected true or false".to_string(),
+        E::InvalidScalar { ty, .. } if ty.starts_with('u') => {
+            format!("expected a non-negative integer (fits in {ty})")
+        }
+        E::InvalidScalar { ty, .. } if ty.starts_with('i') => {
+            format!("expected an integer (fits in {ty})")
+        }
+        E::InvalidScalar { ty, .. } if ty.starts_with('f') => "expected a number".to_string(),
+        E::MultipleDocuments { .. } => {
+            "expected a single YAML document, found a second one (`---`)".to_string()
+        }
+        other => serde_saphyr::DefaultMessageFormatter
+            .format_message(other)
+            .into_owned(),
+    }
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn err(&mut self, at: Location, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line: at.line(),
+            column: at.column(),
+            message: message.into(),
+        });
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Config {
+        for (key, at) in &raw.unknown {
+            self.err(
+                *at,
+                format!(
+                    "unknown top-level key `{key}`; allowed keys: {}",
+                    raw::TOP_LEVEL_KEYS.join(", ")
+                ),
+            );
+        }
+        for section in &raw.unimplemented {
+            if section.presence == Presence::NonEmpty {
+                self.err(
+                    section.key_at,
+                    format!(
+                        "section `{}` is not implemented in this version of alertd ({}) yet; \
+                         remove it or leave it empty",
+                        section.name,
+                        env!("CARGO_PKG_VERSION")
+                    ),
+                );
+            }
+        }
+        let global = self.global(raw.global.map(|s| s.value).unwrap_or_default());
+        let storage = self.storage(raw.storage.map(|s| s.value).unwrap_or_default());
+        let api = self.api(raw.api.map(|s| s.value).unwrap_or_default());
+        Config {
+            global,
+            storage,
+            api,
+        }
+    }
+
+    fn duration(
+        &mut self,
+        key: &str,
+        v: Option<Spanned<String>>,
+        default: Duration,
+        allow_zero: bool,
+    ) -> (Duration, Option<Location>) {
+        let Some(s) = v else {
+            return (default, None);
+        };
+        match s.value.parse::<Duration>() {
+            Ok(d) if d == Duration::ZERO && !allow_zero => {
+                self.err(
+                    s.referenced,
+                    format!("`{key}` must be greater than 0s (got {:?})", s.value),
+                );
+                (default, Some(s.referenced))
+            }
+            Ok(d) => (d, Some(s.referenced)),
+            Err(e) => {
+                self.err(s.referenced, format!("`{key}`: {e}"));
+                (default, Some(s.referenced))
+            }
+        }
+    }
+
+    /// A secret given inline or as a file, never both.
+    fn secret(
+        &mut self,
+        key: &str,
+        inline: Option<Spanned<Secret>>,
+        file: Option<Spanned<String>>,
+    ) -> Option<SecretSource> {
+        match (inline, file) {
+            (Some(_), Some(f)) => {
+                self.err(
+                    f.referenced,
+                    format!("at most one of `{key}` and `{key}_file` may be set"),
+                );
+                None
+            }
+            (Some(s), None) => Some(SecretSource::Inline(s.value)),
+            (None, Some(f)) if f.value.trim().is_empty() => {
+                self.err(f.referenced, format!("`{key}_file` must not be empty"));
+                None
+            }
+            (None, Some(f)) => Some(SecretSource::File(PathBuf::from(f.value))),
+            (None, None) => None,
+        }
+    }
+
+    fn global(&mut self, g: RawGlobal) -> GlobalConfig {
+        let (scrape_interval, _) = self.duration(
+            "global.scrape_interval",
+            g.scrape_interval,
+            Duration::from_secs(15),
+            false,
+        );
+        let timeout_given = g.scrape_timeout.is_some();
+        let (mut scrape_timeout, timeout_at) = self.duration(
+            "global.scrape_timeout",
+            g.scrape_timeout,
+            Duration::from_secs(10),
+            false,
+        );
+        if scrape_timeout > scrape_interval {
+            match timeout_at {
+                // Prometheus: an unset timeout follows a shorter interval.
+                None if !timeout_given => scrape_timeout = scrape_interval,
+                Some(at) => self.err(
+                    at,
+                    format!(
+                        "`global.scrape_timeout` ({scrape_timeout}) must not be greater than \
+                         `global.scrape_interval` ({scrape_interval})"
+                    ),
+                ),
+                None => {}
+            }
+        }
+        let (evaluation_interval, _) = self.duration(
+            "global.evaluation_interval",
+            g.evaluation_interval,
+            Duration::from_secs(15),
+            false,
+        );
+        let (resolve_timeout, _) = self.duration(
+            "global.resolve_timeout",
+            g.resolve_timeout,
+            Duration::from_secs(300),
+            false,
+        );
+        let mut external_labels = BTreeMap::new();
+        if let Some(labels) = g.external_labels {
+            for (name, value) in labels.value {
+                if !model::labels::is_valid_label_name(&name) || name.starts_with("__") {
+                    self.err(
+                        labels.referenced,
+                        format!(
+                            "`global.external_labels`: invalid label name {name:?} \
+                             (expected [a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+                        ),
+                    );
+                } else {
+                    external_labels.insert(name, value);
+                }
+            }
+        }
+        let external_url = g.external_url.and_then(|u| {
+            if is_http_url(&u.value) {
+                Some(u.value)
+            } else {
+                self.err(
+                    u.referenced,
+                    format!(
+                        "`global.external_url`: expected an absolute http:// or https:// URL, \
+                         got {:?}",
+                        u.value
+                    ),
+                );
+                None
+            }
+        });
+        let smtp_smarthost = g.smtp_smarthost.and_then(|h| {
+            if is_host_port(&h.value) {
+                Some(h.value)
+            } else {
+                self.err(
+                    h.referenced,
+                    format!(
+                        "`global.smtp_smarthost`: expected host:port, e.g. smtp.example.com:587, \
+                         got {:?}",
+                        h.value
+                    ),
+                );
+                None
+            }
+        });
+        let smtp_auth_password = self.secret(
+            "global.smtp_auth_password",
+            g.smtp_auth_password,
+            g.smtp_auth_password_file,
+        );
+        let smtp_auth_secret = self.secret(
+            "global.smtp_auth_secret",
+            g.smtp_auth_secret,
+            g.smtp_auth_secret_file,
+        );
+        if let Some(u) = &g.slack_api_url {
+            if !is_http_url(u.value.expose()) {
+                // Never echo the value: it is a secret.
+                self.err(
+                    u.referenced,
+                    "`global.slack_api_url`: expected an absolute http:// or https:// URL \
+                     (value not shown: it is a secret)",
+                );
+            }
+        }
+        let slack_api_url = self.secret(
+            "global.slack_api_url",
+            g.slack_api_url,
+            g.slack_api_url_file,
+        );
+        let http_config = match g.http_config {
+            Some(h) => self.http_config("global.http_config", h),
+            None => HttpClientConfig {
+                follow_redirects: true,
+                enable_http2: true,
+                ..HttpClientConfig::default()
+            },
+        };
+        GlobalConfig {
+            scrape_interval,
+            scrape_timeout,
+            evaluation_interval,
+            external_labels,
+            external_url,
+            resolve_timeout,
+            smtp_from: g.smtp_from,
+            smtp_smarthost,
+            smtp_hello: g.smtp_hello.unwrap_or_else(|| "localhost".to_string()),
+            smtp_auth_username: g.smtp_auth_username,
+            smtp_auth_password,
+            smtp_auth_identity: g.smtp_auth_identity,
+            smtp_auth_secret,
+            smtp_require_tls: g.smtp_require_tls.unwrap_or(true),
+            slack_api_url,
+            http_config,
+        }
+    }
+
+    fn http_config(&mut self, key: &str, h: Spanned<RawHttpConfig>) -> HttpClientConfig {
+        let h = h.value;
+        if let (Some(_), Some(b)) = (&h.authorization, &h.basic_auth) {
+            self.err(
+                b.referenced,
+                format!("`{key}`: at most one of `authorization` and `basic_auth` may be set"),
+            );
+        }
+        let authorization = h.authorization.map(|a| {
+            let a = a.value;
+            Authorization {
+                kind: a.kind.unwrap_or_else(|| "Bearer".to_string()),
+                credentials: self.secret(
+                    &format!("{key}.authorization.credentials"),
+                    a.credentials,
+                    a.credentials_file,
+                ),
+            }
+        });
+        let basic_auth = h.basic_auth.map(|b| {
+            let b_at = b.referenced;
+            let b = b.value;
+            let username = b.username.unwrap_or_default();
+            if username.is_empty() {
+                self.err(b_at, format!("`{key}.basic_auth`: `username` is required"));
+            }
+            BasicAuth {
+                username,
+                password: self.secret(
+                    &format!("{key}.basic_auth.password"),
+                    b.password,
+                    b.password_file,
+                ),
+            }
+        });
+        if let Some(p) = &h.proxy_url {
+            if !is_http_url(p.value.expose()) {
+                self.err(
+                    p.referenced,
+                    format!(
+                        "`{key}.proxy_url`: expected an absolute http:// or https:// URL \
+                         (value not shown: it may hold a password)"
+                    ),
+                );
+            }
+        }
+        let t = h.tls_config.unwrap_or_default();
+        HttpClientConfig {
+            authorization,
+            basic_auth,
+            tls_config: TlsConfig {
+                ca_file: t.ca_file.map(PathBuf::from),
+                cert_file: t.cert_file.map(PathBuf::from),
+                key_file: t.key_file.map(PathBuf::from),
+                server_name: t.server_name,
+                insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
+            },
+            proxy_url: h.proxy_url.map(|p| p.value),
+            follow_redirects: h.follow_redirects.unwrap_or(true),
+            enable_http2: h.enable_http2.unwrap_or(true),
+        }
+    }
+
+    fn storage(&mut self, s: RawStorage) -> StorageConfig {
+        let path = match s.path {
+            Some(p) if p.value.trim().is_empty() => {
+                self.err(p.referenced, "`storage.path` must not be empty");
+                PathBuf::from("data")
+            }
+            Some(p) => PathBuf::from(p.value),
+            None => PathBuf::from("data"),
+        };
+        let engine = match s.engine {
+            None => StorageEngine::Sled,
+            Some(e) => match e.value.as_str() {
+                "sled" => StorageEngine::Sled,
+                "redb" => StorageEngine::Redb,
+                other => {
+                    self.err(
+                        e.referenced,
+                        format!("`storage.engine`: expected `sled` or `redb`, got {other:?}"),
+                    );
+                    StorageEngine::Sled
+                }
+            },
+        };
+        let (retention, _) = self.duration(
+            "storage.retention",
+            s.retention,
+            Duration::from_secs(30 * 86_400),
+            false,
+        );
+        let (rollup_retention, rollup_at) = self.duration(
+            "storage.rollup_retention",
+            s.rollup_retention,
+            Duration::from_secs(365 * 86_400),
+            false,
+        );
+        if rollup_retention < retention {
+            if let Some(at) = rollup_at {
+                self.err(
+                    at,
+                    format!(
+                        "`storage.rollup_retention` ({rollup_retention}) must not be shorter \
+                         than `storage.retention` ({retention})"
+                    ),
+                );
+            }
+        }
+        let (checkpoint_interval, _) = self.duration(
+            "storage.checkpoint_interval",
+            s.checkpoint_interval,
+            Duration::from_secs(60),
+            false,
+        );
+        StorageConfig {
+            path,
+            engine,
+            retention,
+            rollup_retention,
+            checkpoint_interval,
+        }
+    }
+
+    fn api(&mut self, a: RawApi) -> ApiConfig {
+        let listen = match a.listen {
+            None => default_listen(),
+            Some(l) => match parse_listen(&l.value) {
+                Some(addr) => addr,
+                None => {
+                    self.err(
+                        l.referenced,
+                        format!(
+                            "`api.listen`: expected IP:PORT such as 127.0.0.1:9797, [::1]:9797 \
+                             or :9797, got {:?}",
+                            l.value
+                        ),
+                    );
+                    default_listen()
+                }
+            },
+        };
+        if let Some(t) = a.tokens_file {
+            self.err(
+                t.referenced,
+                format!(
+                    "`api.tokens_file` (bearer-token authentication) is not implemented in this \
+                     version of alertd ({}) yet; remove it",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            );
+        }
+        if let Some(r) = a.auth_reads.filter(|r| r.value) {
+            self.err(
+                r.referenced,
+                format!(
+                    "`api.auth_reads: true` is not implemented in this version of alertd ({}) \
+                     yet; remove it",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            );
+        }
+        if let Some(p) = a.public_status.filter(|p| p.value) {
+            self.err(
+                p.referenced,
+                format!(
+                    "`api.public_status: true` (the public status page) is not implemented in \
+                     this version of alertd ({}) yet; remove it",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            );
+        }
+        let max_body_bytes = match a.max_body_bytes {
+            None => DEFAULT_MAX_BODY_BYTES,
+            Some(m) if m.value == 0 => {
+                self.err(m.referenced, "`api.max_body_bytes` must be greater than 0");
+                DEFAULT_MAX_BODY_BYTES
+            }
+            Some(m) => m.value,
+        };
+        ApiConfig {
+            listen,
+            max_body_bytes,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9797))
+}
+
+/// Parses `api.listen`: `IP:PORT`, `[IPv6]:PORT`, `localhost:PORT` or `:PORT` (all interfaces,
+/// as in Prometheus's `--web.listen-address`).
+pub fn parse_listen(s: &str) -> Option<SocketAddr> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    match host {
+        "" => Some(SocketAddr::from(([0, 0, 0, 0], port))),
+        "localhost" => Some(SocketAddr::from(([127, 0, 0, 1], port))),
+        _ => None,
+    }
+}
+
+fn is_http_url(s: &str) -> bool {
+    let rest = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"));
+    match rest {
+        Some(r) => {
+            let host = r.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty() && !host.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty() && !host.contains(char::is_whitespace) && port.parse::<u16>().is_ok()
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

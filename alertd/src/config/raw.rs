@@ -1,0 +1,263 @@
+//! The configuration as written: what serde reads, with source positions kept for validation.
+//! Values that need checking (durations, addresses, URLs) stay strings here so that
+//! [`super::validate`] can report every bad one, not only the first.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_saphyr::{Location, Spanned};
+
+use crate::secret::Secret;
+
+/// Top-level keys alertd knows, in the order DESIGN.md lists them.
+pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
+    "global",
+    "storage",
+    "api",
+    "probes",
+    "scrape_configs",
+    "heartbeats",
+    "rule_files",
+    "route",
+    "receivers",
+    "inhibit_rules",
+    "time_intervals",
+    "mute_time_intervals",
+    "escalations",
+    "watchdog",
+];
+
+thread_local! {
+    /// The top-level key whose value is being read, so that a serde error path (which cannot
+    /// see through the span-carrying keys) can be completed.
+    pub(crate) static CURRENT_SECTION: std::cell::Cell<Option<&'static str>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Whether a section that this version does not implement has any content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Presence {
+    /// `null`, `~`, nothing, `[]` or `{}`.
+    Empty,
+    /// Anything else.
+    NonEmpty,
+}
+
+impl<'de> Deserialize<'de> for Presence {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Presence;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Presence, E> {
+                Ok(Presence::Empty)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Presence, E> {
+                Ok(Presence::Empty)
+            }
+            fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Presence, D::Error> {
+                d.deserialize_any(V)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Presence, E> {
+                Ok(Presence::NonEmpty)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Presence, E> {
+                Ok(Presence::NonEmpty)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Presence, E> {
+                Ok(Presence::NonEmpty)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Presence, E> {
+                Ok(Presence::NonEmpty)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Presence, E> {
+                Ok(Presence::NonEmpty)
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Presence, E> {
+                Ok(Presence::NonEmpty)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Presence, A::Error> {
+                let mut n = 0usize;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(if n == 0 {
+                    Presence::Empty
+                } else {
+                    Presence::NonEmpty
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Presence, A::Error> {
+                let mut n = 0usize;
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(if n == 0 {
+                    Presence::Empty
+                } else {
+                    Presence::NonEmpty
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A section this version accepts syntactically but does not implement.
+#[derive(Debug)]
+pub(crate) struct Unimplemented {
+    /// The section's key.
+    pub name: &'static str,
+    /// Where its key is.
+    pub key_at: Location,
+    /// Whether it has content.
+    pub presence: Presence,
+}
+
+/// The whole file.
+#[derive(Debug, Default)]
+pub(crate) struct RawConfig {
+    pub global: Option<Spanned<RawGlobal>>,
+    pub storage: Option<Spanned<RawStorage>>,
+    pub api: Option<Spanned<RawApi>>,
+    pub unimplemented: Vec<Unimplemented>,
+    /// Unknown top-level keys with their positions (all of them are reported).
+    pub unknown: Vec<(String, Location)>,
+}
+
+impl<'de> Deserialize<'de> for RawConfig {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawConfig;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping with the top-level keys ")?;
+                f.write_str(&TOP_LEVEL_KEYS.join(", "))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<RawConfig, E> {
+                Ok(RawConfig::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawConfig, A::Error> {
+                let mut cfg = RawConfig::default();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    let at = key.referenced;
+                    let known = TOP_LEVEL_KEYS.iter().find(|k| **k == key.value).copied();
+                    CURRENT_SECTION.with(|c| c.set(known));
+                    match key.value.as_str() {
+                        "global" => cfg.global = map.next_value()?,
+                        "storage" => cfg.storage = map.next_value()?,
+                        "api" => cfg.api = map.next_value()?,
+                        other => {
+                            if let Some(name) = TOP_LEVEL_KEYS.iter().find(|k| **k == other) {
+                                let presence: Option<Presence> = map.next_value()?;
+                                cfg.unimplemented.push(Unimplemented {
+                                    name,
+                                    key_at: at,
+                                    presence: presence.unwrap_or(Presence::Empty),
+                                });
+                            } else {
+                                map.next_value::<IgnoredAny>()?;
+                                cfg.unknown.push((other.to_string(), at));
+                            }
+                        }
+                    }
+                }
+                Ok(cfg)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// `global:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGlobal {
+    pub scrape_interval: Option<Spanned<String>>,
+    pub scrape_timeout: Option<Spanned<String>>,
+    pub evaluation_interval: Option<Spanned<String>>,
+    pub external_labels: Option<Spanned<BTreeMap<String, String>>>,
+    pub external_url: Option<Spanned<String>>,
+    pub resolve_timeout: Option<Spanned<String>>,
+    pub smtp_from: Option<String>,
+    pub smtp_smarthost: Option<Spanned<String>>,
+    pub smtp_hello: Option<String>,
+    pub smtp_auth_username: Option<String>,
+    pub smtp_auth_password: Option<Spanned<Secret>>,
+    pub smtp_auth_password_file: Option<Spanned<String>>,
+    pub smtp_auth_identity: Option<String>,
+    pub smtp_auth_secret: Option<Spanned<Secret>>,
+    pub smtp_auth_secret_file: Option<Spanned<String>>,
+    pub smtp_require_tls: Option<bool>,
+    pub slack_api_url: Option<Spanned<Secret>>,
+    pub slack_api_url_file: Option<Spanned<String>>,
+    pub http_config: Option<Spanned<RawHttpConfig>>,
+}
+
+/// Prometheus's `http_config` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttpConfig {
+    pub authorization: Option<Spanned<RawAuthorization>>,
+    pub basic_auth: Option<Spanned<RawBasicAuth>>,
+    pub tls_config: Option<RawTlsConfig>,
+    pub proxy_url: Option<Spanned<Secret>>,
+    pub follow_redirects: Option<bool>,
+    pub enable_http2: Option<bool>,
+}
+
+/// `authorization:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAuthorization {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub credentials: Option<Spanned<Secret>>,
+    pub credentials_file: Option<Spanned<String>>,
+}
+
+/// `basic_auth:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBasicAuth {
+    pub username: Option<String>,
+    pub password: Option<Spanned<Secret>>,
+    pub password_file: Option<Spanned<String>>,
+}
+
+/// `tls_config:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTlsConfig {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub server_name: Option<String>,
+    pub insecure_skip_verify: Option<bool>,
+}
+
+/// `storage:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStorage {
+    pub path: Option<Spanned<String>>,
+    pub engine: Option<Spanned<String>>,
+    pub retention: Option<Spanned<String>>,
+    pub rollup_retention: Option<Spanned<String>>,
+    pub checkpoint_interval: Option<Spanned<String>>,
+}
+
+/// `api:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApi {
+    pub listen: Option<Spanned<String>>,
+    pub tokens_file: Option<Spanned<String>>,
+    pub auth_reads: Option<Spanned<bool>>,
+    pub public_status: Option<Spanned<bool>>,
+    pub max_body_bytes: Option<Spanned<u64>>,
+}

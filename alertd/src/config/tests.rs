@@ -1,0 +1,411 @@
+use super::*;
+
+fn errs(yaml: &str) -> Vec<String> {
+    match parse_str(yaml, "a.yaml") {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+fn one(yaml: &str) -> String {
+    let e = errs(yaml);
+    assert_eq!(e.len(), 1, "{e:?}");
+    e.into_iter().next().unwrap()
+}
+
+#[test]
+fn empty_document_gives_all_defaults() {
+    let c = parse_str("", "a.yaml").unwrap();
+    assert_eq!(c.global.scrape_interval, Duration::from_secs(15));
+    assert_eq!(c.global.scrape_timeout, Duration::from_secs(10));
+    assert_eq!(c.global.evaluation_interval, Duration::from_secs(15));
+    assert_eq!(c.global.resolve_timeout, Duration::from_secs(300));
+    assert_eq!(c.global.smtp_hello, "localhost");
+    assert!(c.global.smtp_require_tls);
+    assert!(c.global.http_config.follow_redirects);
+    assert!(c.global.http_config.enable_http2);
+    assert_eq!(c.storage.path, PathBuf::from("data"));
+    assert_eq!(c.storage.engine, StorageEngine::Sled);
+    assert_eq!(c.storage.retention, "30d".parse().unwrap());
+    assert_eq!(c.storage.rollup_retention, "365d".parse().unwrap());
+    assert_eq!(c.storage.checkpoint_interval, "60s".parse().unwrap());
+    assert_eq!(c.api.listen, DEFAULT_LISTEN.parse().unwrap());
+    assert_eq!(c.api.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    assert_eq!(Config::default(), c);
+}
+
+#[test]
+fn full_known_sections_parse() {
+    let y = r#"
+global:
+  scrape_interval: 30s
+  scrape_timeout: 30s
+  evaluation_interval: 1s
+  external_labels: { site: oslo }
+  external_url: https://alertd.example.com/
+  resolve_timeout: 10m
+  smtp_from: alertd@example.com
+  smtp_smarthost: smtp.example.com:587
+  smtp_hello: alertd.example.com
+  smtp_auth_username: alertd
+  smtp_auth_password_file: /etc/alertd/smtp.pw
+  smtp_require_tls: false
+  slack_api_url: https://hooks.slack.com/services/T/B/XYZ
+  http_config:
+    authorization: { credentials_file: /etc/alertd/token }
+    tls_config: { ca_file: /etc/ca.pem, insecure_skip_verify: true }
+    follow_redirects: false
+storage:
+  path: /var/lib/alertd
+  engine: redb
+  retention: 7d
+  rollup_retention: 2y
+  checkpoint_interval: 10s
+api:
+  listen: "[::1]:9000"
+  auth_reads: false
+  public_status: false
+  max_body_bytes: 1024
+probes: []
+rule_files: []
+route: {}
+watchdog:
+"#;
+    let c = parse_str(y, "a.yaml").unwrap();
+    assert_eq!(c.global.scrape_timeout, Duration::from_secs(30));
+    assert_eq!(c.global.evaluation_interval, Duration::from_secs(1));
+    assert_eq!(
+        c.global.external_labels.get("site").map(String::as_str),
+        Some("oslo")
+    );
+    assert_eq!(
+        c.global.smtp_auth_password,
+        Some(SecretSource::File("/etc/alertd/smtp.pw".into()))
+    );
+    assert!(!c.global.smtp_require_tls);
+    assert_eq!(
+        c.global.slack_api_url,
+        Some(SecretSource::Inline(Secret::new(
+            "https://hooks.slack.com/services/T/B/XYZ"
+        )))
+    );
+    let auth = c.global.http_config.authorization.as_ref().unwrap();
+    assert_eq!(auth.kind, "Bearer");
+    assert!(c.global.http_config.tls_config.insecure_skip_verify);
+    assert!(!c.global.http_config.follow_redirects);
+    assert_eq!(c.storage.engine, StorageEngine::Redb);
+    assert_eq!(c.storage.rollup_retention, "2y".parse().unwrap());
+    assert_eq!(c.api.listen, "[::1]:9000".parse().unwrap());
+    assert_eq!(c.api.max_body_bytes, 1024);
+}
+
+#[test]
+fn secrets_are_redacted_in_debug_and_json() {
+    let y = "global:\n  smtp_auth_password: hunter2\n  slack_api_url: https://hooks.slack.com/services/SECRETPATH\n";
+    let c = parse_str(y, "a.yaml").unwrap();
+    let dbg = format!("{c:?}");
+    let json = serde_json::to_string(&c).unwrap();
+    for out in [dbg, json] {
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(!out.contains("SECRETPATH"), "{out}");
+        assert!(out.contains("<secret>"), "{out}");
+    }
+}
+
+#[test]
+fn unknown_key_in_section_names_section_and_allowed_keys() {
+    let e = one("storage:\n  path: x\n  engin: redb\n");
+    assert_eq!(
+        e,
+        "a.yaml:3:3: unknown key `engin` in `storage`; allowed keys: path, engine, retention, \
+         rollup_retention, checkpoint_interval"
+    );
+}
+
+#[test]
+fn unknown_nested_key_names_full_path() {
+    let e = one("global:\n  http_config:\n    tls_config:\n      ca: x\n");
+    assert!(
+        e.starts_with("a.yaml:4:7: unknown key `ca` in `global.http_config.tls_config`; allowed keys: ca_file,"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_unknown_top_level_key_is_reported() {
+    let e = errs("foo: 1\nglobal: {}\nbar:\n  x: 1\n");
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with(
+            "a.yaml:1:1: unknown top-level key `foo`; allowed keys: global, storage, api, probes,"
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("a.yaml:3:1: unknown top-level key `bar`"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn wrong_types_are_reported_with_position_and_expectation() {
+    assert_eq!(
+        one("api:\n  auth_reads: maybe\n"),
+        "a.yaml:2:15: `api.auth_reads`: expected true or false"
+    );
+    assert_eq!(
+        one("api:\n  max_body_bytes: lots\n"),
+        "a.yaml:2:19: `api.max_body_bytes`: expected a non-negative integer (fits in u64)"
+    );
+    assert_eq!(
+        one("global: 3\n"),
+        "a.yaml:1:9: `global`: expected a mapping (key: value pairs)"
+    );
+    assert_eq!(
+        one("global:\n  scrape_interval: [1m]\n"),
+        "a.yaml:2:20: `global.scrape_interval`: expected a string"
+    );
+    assert_eq!(
+        one("global:\n  external_labels:\n    a: [1]\n"),
+        "a.yaml:3:8: `global.external_labels.a`: expected a string"
+    );
+    let e = one("- 1\n- 2\n");
+    assert!(
+        e.starts_with(
+            "a.yaml:1:1: expected a mapping with the top-level keys global, storage, api,"
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        one("storage:\n  retention: 1d\n---\nx: 1\n"),
+        "a.yaml:4:1: expected a single YAML document, found a second one (`---`)"
+    );
+}
+
+#[test]
+fn yaml_syntax_errors_have_positions() {
+    let e = one("global:\n  scrape_interval: [1m\n");
+    assert!(e.starts_with("a.yaml:"), "{e}");
+    assert!(!e.starts_with("a.yaml:0:0"), "{e}");
+    let e = one("global:\n  scrape_interval: 1m\n  scrape_interval: 2m\n");
+    assert!(e.starts_with("a.yaml:3:3:"), "{e}");
+    assert!(e.contains("duplicate"), "{e}");
+}
+
+#[test]
+fn all_semantic_errors_are_collected() {
+    let y = "\
+global:
+  scrape_interval: 5x
+  evaluation_interval: 0s
+  resolve_timeout: 1h1h
+  external_url: example.com
+  smtp_smarthost: smtp.example.com
+  external_labels: { 1bad: x }
+storage:
+  engine: rocks
+  retention: 10d
+  rollup_retention: 1d
+  checkpoint_interval: soon
+api:
+  listen: localhost
+  tokens_file: /etc/alertd/tokens
+  public_status: true
+  auth_reads: true
+probes:
+  - name: web
+heartbeats: [{ name: backup }]
+route: { receiver: x }
+escalations: []
+";
+    let e = errs(y);
+    let want = [
+        "a.yaml:2:20: `global.scrape_interval`: not a valid duration string: \"5x\"",
+        "a.yaml:3:24: `global.evaluation_interval` must be greater than 0s",
+        "a.yaml:4:20: `global.resolve_timeout`: not a valid duration string",
+        "a.yaml:5:17: `global.external_url`: expected an absolute http:// or https:// URL, got \"example.com\"",
+        "a.yaml:6:19: `global.smtp_smarthost`: expected host:port",
+        "a.yaml:7:20: `global.external_labels`: invalid label name \"1bad\"",
+        "a.yaml:9:11: `storage.engine`: expected `sled` or `redb`, got \"rocks\"",
+        "a.yaml:11:21: `storage.rollup_retention` (1d) must not be shorter than `storage.retention` (1w3d)",
+        "a.yaml:12:24: `storage.checkpoint_interval`: not a valid duration string",
+        "a.yaml:14:11: `api.listen`: expected IP:PORT such as 127.0.0.1:9797",
+        "a.yaml:15:16: `api.tokens_file` (bearer-token authentication) is not implemented in this version of alertd",
+        "a.yaml:16:18: `api.public_status: true` (the public status page) is not implemented",
+        "a.yaml:17:15: `api.auth_reads: true` is not implemented",
+        "a.yaml:18:1: section `probes` is not implemented in this version of alertd",
+        "a.yaml:20:1: section `heartbeats` is not implemented",
+        "a.yaml:21:1: section `route` is not implemented",
+    ];
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(want) {
+        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+    }
+}
+
+#[test]
+fn empty_unimplemented_sections_are_accepted() {
+    let y = "probes: []\nscrape_configs:\nheartbeats: ~\nrule_files: []\nroute: {}\nreceivers: []\n\
+             inhibit_rules: []\ntime_intervals: []\nmute_time_intervals: []\nescalations: []\nwatchdog: {}\n";
+    parse_str(y, "a.yaml").unwrap();
+}
+
+#[test]
+fn every_unimplemented_section_is_refused_when_non_empty() {
+    for (name, body) in [
+        ("probes", "[{name: x}]"),
+        ("scrape_configs", "[{job_name: x}]"),
+        ("heartbeats", "[{name: x}]"),
+        ("rule_files", "[rules.yml]"),
+        ("route", "{receiver: x}"),
+        ("receivers", "[{name: x}]"),
+        ("inhibit_rules", "[{equal: [a]}]"),
+        ("time_intervals", "[{name: x}]"),
+        ("mute_time_intervals", "[{name: x}]"),
+        ("escalations", "[{name: x}]"),
+        ("watchdog", "{url: 'https://hc-ping.com/x', interval: 1m}"),
+    ] {
+        let e = one(&format!("global: {{}}\n{name}: {body}\n"));
+        assert!(
+            e.starts_with(&format!(
+                "a.yaml:2:1: section `{name}` is not implemented in this version of alertd"
+            )),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn scrape_timeout_rules_follow_prometheus() {
+    // An unset timeout follows a shorter interval.
+    let c = parse_str("global:\n  scrape_interval: 5s\n", "a.yaml").unwrap();
+    assert_eq!(c.global.scrape_timeout, Duration::from_secs(5));
+    // timeout may equal interval, 1s is valid.
+    let c = parse_str(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n",
+        "a.yaml",
+    )
+    .unwrap();
+    assert_eq!(c.global.scrape_timeout, Duration::from_secs(1));
+    let e = one("global:\n  scrape_interval: 5s\n  scrape_timeout: 6s\n");
+    assert_eq!(
+        e,
+        "a.yaml:3:19: `global.scrape_timeout` (6s) must not be greater than `global.scrape_interval` (5s)"
+    );
+}
+
+#[test]
+fn secret_and_file_twin_are_exclusive_and_errors_never_echo_secrets() {
+    let y = "\
+global:
+  smtp_auth_password: hunter2
+  smtp_auth_password_file: /x
+  slack_api_url: not-a-url-TOPSECRET
+  http_config:
+    basic_auth: { username: u, password: pw-SECRET2, password_file: /y }
+    proxy_url: ftp://user:PROXYSECRET@proxy
+";
+    let e = errs(y);
+    let all = e.join("\n");
+    for s in ["hunter2", "TOPSECRET", "SECRET2", "PROXYSECRET"] {
+        assert!(!all.contains(s), "{all}");
+    }
+    assert!(all.contains("a.yaml:3:28: at most one of `global.smtp_auth_password` and `global.smtp_auth_password_file` may be set"), "{all}");
+    assert!(all.contains("a.yaml:4:18: `global.slack_api_url`: expected an absolute http:// or https:// URL (value not shown: it is a secret)"), "{all}");
+    assert!(all.contains("a.yaml:6:69: at most one of `global.http_config.basic_auth.password` and `global.http_config.basic_auth.password_file` may be set"), "{all}");
+    assert!(
+        all.contains("a.yaml:7:16: `global.http_config.proxy_url`"),
+        "{all}"
+    );
+    assert_eq!(e.len(), 4, "{all}");
+}
+
+#[test]
+fn authorization_and_basic_auth_are_exclusive() {
+    let e = one("global:\n  http_config:\n    authorization: { credentials: a }\n    basic_auth: { username: u }\n");
+    assert_eq!(
+        e,
+        "a.yaml:4:17: `global.http_config`: at most one of `authorization` and `basic_auth` may be set"
+    );
+}
+
+#[test]
+fn listen_forms() {
+    assert_eq!(parse_listen(":9797"), Some("0.0.0.0:9797".parse().unwrap()));
+    assert_eq!(
+        parse_listen("localhost:1"),
+        Some("127.0.0.1:1".parse().unwrap())
+    );
+    assert_eq!(
+        parse_listen("127.0.0.1:9797"),
+        Some("127.0.0.1:9797".parse().unwrap())
+    );
+    assert_eq!(parse_listen("127.0.0.1"), None);
+    assert_eq!(parse_listen("127.0.0.1:99999"), None);
+    assert_eq!(parse_listen("example.com:80"), None);
+}
+
+#[test]
+fn load_file_reports_unreadable_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.yaml");
+    let e = load_file(&missing).unwrap_err();
+    assert!(matches!(e, LoadError::Read { .. }));
+    assert!(
+        e.to_string().contains("cannot read configuration file"),
+        "{e}"
+    );
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "api:\n  listen: nowhere\n").unwrap();
+    let e = load_file(&bad).unwrap_err().to_string();
+    assert!(
+        e.starts_with(&format!("{}:2:11: `api.listen`", bad.display())),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_keys_in_every_section_are_all_reported() {
+    let y = "\
+global:
+  scrape_intervall: 1m
+  http_config:
+    tls_config: { ca: x, insecure: true }
+storage:
+  engin: redb
+api:
+  listen: 127.0.0.1:1
+  token_file: x
+foo: 1
+";
+    let e = errs(y);
+    let starts = [
+        "a.yaml:2:3: unknown key `scrape_intervall` in `global`; allowed keys: scrape_interval,",
+        "a.yaml:4:19: unknown key `ca` in `global.http_config.tls_config`; allowed keys: ca_file,",
+        "a.yaml:4:26: unknown key `insecure` in `global.http_config.tls_config`",
+        "a.yaml:6:3: unknown key `engin` in `storage`; allowed keys: path, engine,",
+        "a.yaml:9:3: unknown key `token_file` in `api`; allowed keys: listen, tokens_file,",
+        "a.yaml:10:1: unknown top-level key `foo`; allowed keys: global,",
+    ];
+    assert_eq!(e.len(), starts.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(starts) {
+        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+    }
+}
+
+#[test]
+fn a_type_error_is_reported_next_to_unknown_keys() {
+    // serde stops at its first error: a type error before the unknown keys is reported along
+    // with every unknown key (found by the pre-pass); one after the first unknown key is not.
+    let e = errs("api:\n  auth_reads: maybe\nstorage:\n  engin: redb\n  pth: x\n");
+    assert_eq!(
+        e,
+        [
+            "a.yaml:2:15: `api.auth_reads`: expected true or false",
+            "a.yaml:4:3: unknown key `engin` in `storage`; allowed keys: path, engine, retention, \
+             rollup_retention, checkpoint_interval",
+            "a.yaml:5:3: unknown key `pth` in `storage`; allowed keys: path, engine, retention, \
+             rollup_retention, checkpoint_interval",
+        ]
+    );
+}

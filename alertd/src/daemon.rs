@@ -1,0 +1,441 @@
+//! Wiring: the running [`App`] (current config, metrics, readiness, the [`Pipeline`]), the one
+//! reload code path shared by SIGHUP and `POST /-/reload`, and [`run`], which serves the HTTP
+//! API until SIGTERM/SIGINT and then shuts down gracefully.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration as StdDuration;
+
+use model::Clock;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::{self, Config, LoadError, StorageConfig};
+use crate::metrics::Metrics;
+use crate::readiness::Readiness;
+
+/// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+pub const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(30);
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The configuration could not be loaded at startup.
+    #[error("{0}")]
+    Config(#[from] LoadError),
+    /// The pipeline could not be started.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// The API address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address from `api.listen`.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(#[source] std::io::Error),
+    /// The HTTP server failed.
+    #[error("HTTP server error: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A failure of the pipeline's lifecycle (opening the storage directory, flushing).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The storage directory could not be created.
+    #[error("cannot create storage directory {path}: {source}")]
+    StorageDir {
+        /// `storage.path`.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The pipeline stages the daemon runs. This version has none yet: the store handle (opened
+/// from `storage`), the collector, the evaluator and the notifier are added here as their
+/// crates are wired in, each setting its [`crate::readiness::Condition`] once started. Until
+/// then `/-/ready` stays 503, which is the truth.
+#[derive(Debug)]
+pub struct Pipeline {
+    storage_dir: PathBuf,
+}
+
+impl Pipeline {
+    /// Starts the pipeline for `storage`. Today this creates the storage directory (so that a
+    /// path alertd cannot write is refused at startup); opening the store goes here and sets
+    /// [`crate::readiness::Condition::StoreOpen`].
+    pub fn start(storage: &StorageConfig, _readiness: &Readiness) -> Result<Self, PipelineError> {
+        std::fs::create_dir_all(&storage.path).map_err(|source| PipelineError::StorageDir {
+            path: storage.path.clone(),
+            source,
+        })?;
+        Ok(Pipeline {
+            storage_dir: storage.path.clone(),
+        })
+    }
+
+    /// The storage directory in use.
+    pub fn storage_dir(&self) -> &Path {
+        &self.storage_dir
+    }
+
+    /// Called once at shutdown, after the HTTP server stopped: the store's flush goes here.
+    /// With no store wired in yet there is nothing to flush.
+    pub fn flush(&self) -> Result<(), PipelineError> {
+        Ok(())
+    }
+}
+
+/// Why a reload was refused; the running configuration stays in force.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The new file is unreadable or invalid.
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    /// The new file changes a setting that only a restart can change.
+    #[error("{file}: `{key}` cannot change on reload (running: {old}, new: {new}); restart alertd to apply it")]
+    NeedsRestart {
+        /// The configuration file.
+        file: String,
+        /// The key.
+        key: &'static str,
+        /// The running value.
+        old: String,
+        /// The value in the file.
+        new: String,
+    },
+}
+
+/// The running daemon's shared state.
+#[derive(Debug)]
+pub struct App {
+    config_path: PathBuf,
+    config: RwLock<Arc<Config>>,
+    reload_lock: tokio::sync::Mutex<()>,
+    metrics: Metrics,
+    readiness: Arc<Readiness>,
+    clock: Arc<dyn Clock>,
+    pipeline: Pipeline,
+}
+
+impl App {
+    /// A daemon state around an already loaded and validated `config`.
+    pub fn new(
+        config_path: PathBuf,
+        config: Config,
+        pipeline: Pipeline,
+        readiness: Arc<Readiness>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let metrics = Metrics::new(env!("CARGO_PKG_VERSION"));
+        metrics.record_reload(true, clock.now_ms());
+        App {
+            config_path,
+            config: RwLock::new(Arc::new(config)),
+            reload_lock: tokio::sync::Mutex::new(()),
+            metrics,
+            readiness,
+            clock,
+            pipeline,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The configuration file's path.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The readiness conditions.
+    pub fn readiness(&self) -> &Arc<Readiness> {
+        &self.readiness
+    }
+
+    /// The pipeline.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Re-reads the configuration file and applies it only if it is fully valid; otherwise the
+    /// running configuration stays and the error is logged and returned. SIGHUP and
+    /// `POST /-/reload` both come here; concurrent reloads run one after the other.
+    pub async fn reload(&self) -> Result<(), ReloadError> {
+        let _guard = self.reload_lock.lock().await;
+        let result = self.try_reload();
+        match &result {
+            Ok(()) => {
+                self.metrics.record_reload(true, self.clock.now_ms());
+                info!(file = %self.config_path.display(), "configuration reloaded");
+            }
+            Err(e) => {
+                self.metrics.record_reload(false, self.clock.now_ms());
+                log_reload_error(e);
+            }
+        }
+        result
+    }
+
+    fn try_reload(&self) -> Result<(), ReloadError> {
+        let new = config::load_file(&self.config_path)?;
+        let old = self.config();
+        let file = self.config_path.display().to_string();
+        let restart = |key: &'static str, old: String, new: String| ReloadError::NeedsRestart {
+            file: file.clone(),
+            key,
+            old,
+            new,
+        };
+        if new.api.listen != old.api.listen {
+            return Err(restart(
+                "api.listen",
+                old.api.listen.to_string(),
+                new.api.listen.to_string(),
+            ));
+        }
+        if new.api.max_body_bytes != old.api.max_body_bytes {
+            return Err(restart(
+                "api.max_body_bytes",
+                old.api.max_body_bytes.to_string(),
+                new.api.max_body_bytes.to_string(),
+            ));
+        }
+        if new.storage.path != old.storage.path {
+            return Err(restart(
+                "storage.path",
+                old.storage.path.display().to_string(),
+                new.storage.path.display().to_string(),
+            ));
+        }
+        if new.storage.engine != old.storage.engine {
+            return Err(restart(
+                "storage.engine",
+                old.storage.engine.to_string(),
+                new.storage.engine.to_string(),
+            ));
+        }
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(new);
+        Ok(())
+    }
+}
+
+fn log_reload_error(e: &ReloadError) {
+    match e {
+        ReloadError::Load(LoadError::Invalid(errs)) => {
+            for err in &errs.0 {
+                error!("reload rejected, keeping the running configuration: {err}");
+            }
+        }
+        other => error!("reload rejected, keeping the running configuration: {other}"),
+    }
+}
+
+/// Logs a startup configuration error, one line per problem.
+pub fn log_load_error(e: &LoadError) {
+    match e {
+        LoadError::Invalid(errs) => {
+            for err in &errs.0 {
+                error!("invalid configuration: {err}");
+            }
+        }
+        other => error!("{other}"),
+    }
+}
+
+/// Loads `config_path`, starts the pipeline, serves the HTTP API on `api.listen` and handles
+/// signals: SIGHUP reloads, SIGTERM/SIGINT stop accepting connections, let in-flight requests
+/// finish (at most [`SHUTDOWN_GRACE`]), flush the pipeline and return.
+pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), DaemonError> {
+    // Installed first so that an early SIGHUP never takes the default action (terminate).
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+
+    let config = config::load_file(&config_path)?;
+    let readiness = Arc::new(Readiness::new());
+    let pipeline = Pipeline::start(&config.storage, &readiness)?;
+    let listen = config.api.listen;
+    let max_body = config.api.max_body_bytes;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| DaemonError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(DaemonError::Serve)?;
+    let app = Arc::new(App::new(
+        config_path.clone(),
+        config,
+        pipeline,
+        readiness,
+        clock,
+    ));
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config_path.display(),
+        listen = %local,
+        storage = %app.pipeline().storage_dir().display(),
+        "alertd started"
+    );
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let signal_app = app.clone();
+    let signals = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    info!("SIGHUP received, reloading configuration");
+                    let _ = signal_app.reload().await;
+                }
+                _ = term.recv() => {
+                    info!("SIGTERM received, shutting down");
+                    break;
+                }
+                _ = int.recv() => {
+                    info!("SIGINT received, shutting down");
+                    break;
+                }
+            }
+        }
+        let _ = stop_tx.send(true);
+    });
+
+    let router = crate::http::router(app.clone(), max_body);
+    let mut graceful_rx = stop_rx.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = graceful_rx.wait_for(|s| *s).await;
+    });
+    let deadline = async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        r = server => r.map_err(DaemonError::Serve)?,
+        () = deadline => warn!(
+            grace = ?SHUTDOWN_GRACE,
+            "in-flight requests did not finish in time, stopping anyway"
+        ),
+    }
+    signals.abort();
+    app.pipeline().flush()?;
+    info!("alertd stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::FakeClock;
+
+    fn app_with(dir: &Path, yaml: &str, clock: FakeClock) -> App {
+        let path = dir.join("alertd.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let config = config::load_file(&path).unwrap();
+        let readiness = Arc::new(Readiness::new());
+        let storage = StorageConfig {
+            path: dir.join("data"),
+            ..config.storage.clone()
+        };
+        let pipeline = Pipeline::start(&storage, &readiness).unwrap();
+        App::new(path, config, pipeline, readiness, Arc::new(clock))
+    }
+
+    fn gauges(app: &App) -> (String, String) {
+        let text = app.metrics().encode().unwrap();
+        let get = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")).map(str::to_string))
+                .unwrap_or_default()
+        };
+        (
+            get("alertd_config_last_reload_successful"),
+            get("alertd_config_last_reload_success_timestamp_seconds"),
+        )
+    }
+
+    #[tokio::test]
+    async fn reload_applies_only_valid_config_and_stamps_with_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = FakeClock::new(1_000_000);
+        let app = app_with(
+            dir.path(),
+            "global:\n  scrape_interval: 30s\n",
+            clock.clone(),
+        );
+        assert_eq!(gauges(&app), ("1".into(), "1000.0".into()));
+        assert!(dir.path().join("data").is_dir());
+
+        clock.advance_ms(5_000);
+        std::fs::write(app.config_path(), "global:\n  scrape_interval: soon\n").unwrap();
+        let err = app.reload().await.unwrap_err().to_string();
+        assert!(err.ends_with("alertd.yaml:2:20: `global.scrape_interval`: not a valid duration string: \"soon\" (expected e.g. 30s, 5m, 1h30m, 7d)"), "{err}");
+        assert_eq!(app.config().global.scrape_interval, "30s".parse().unwrap());
+        assert_eq!(gauges(&app), ("0".into(), "1000.0".into()));
+
+        clock.advance_ms(5_000);
+        std::fs::write(app.config_path(), "global:\n  scrape_interval: 1m\n").unwrap();
+        app.reload().await.unwrap();
+        assert_eq!(app.config().global.scrape_interval, "1m".parse().unwrap());
+        assert_eq!(gauges(&app), ("1".into(), "1010.0".into()));
+    }
+
+    #[tokio::test]
+    async fn reload_refuses_restart_only_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app_with(dir.path(), "", FakeClock::new(0));
+        for (yaml, key) in [
+            ("api:\n  listen: 127.0.0.1:1\n", "api.listen"),
+            ("api:\n  max_body_bytes: 10\n", "api.max_body_bytes"),
+            ("storage:\n  path: elsewhere\n", "storage.path"),
+            ("storage:\n  engine: redb\n", "storage.engine"),
+        ] {
+            std::fs::write(app.config_path(), yaml).unwrap();
+            let err = app.reload().await.unwrap_err();
+            assert!(
+                matches!(err, ReloadError::NeedsRestart { key: k, .. } if k == key),
+                "{err}"
+            );
+            assert_eq!(*app.config(), Config::default());
+        }
+        // Restart-free settings apply.
+        std::fs::write(app.config_path(), "storage:\n  retention: 7d\n").unwrap();
+        app.reload().await.unwrap();
+        assert_eq!(app.config().storage.retention, "7d".parse().unwrap());
+    }
+
+    #[test]
+    fn unwritable_storage_path_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, "x").unwrap();
+        let storage = StorageConfig {
+            path: file.join("sub"),
+            ..Config::default().storage
+        };
+        let err = Pipeline::start(&storage, &Readiness::new()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot create storage directory"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! alertd's own metrics (`/metrics`), exposed with prometheus-client in the OpenMetrics text
+//! format.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+/// The content type of [`Metrics::encode`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Labels of the HTTP request metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The route pattern (e.g. `/-/reload`), or `unmatched`.
+    pub handler: String,
+    /// The response status code.
+    pub code: u16,
+}
+
+/// The daemon's metric handles and their registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    reload_successful: Gauge,
+    reload_success_ts: Gauge<f64, AtomicU64>,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Family<HttpLabels, Histogram>,
+}
+
+fn duration_histogram() -> Histogram {
+    // 1 ms .. ~16 s
+    Histogram::new(exponential_buckets(0.001, 4.0, 8))
+}
+
+impl Metrics {
+    /// Registers every metric; `version` goes into `alertd_build_info`.
+    pub fn new(version: &str) -> Self {
+        let mut registry = Registry::default();
+        let build = Info::new(vec![("version".to_string(), version.to_string())]);
+        registry.register("alertd_build", "alertd build information", build);
+        let reload_successful = Gauge::default();
+        registry.register(
+            "alertd_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful",
+            reload_successful.clone(),
+        );
+        let reload_success_ts = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "alertd_config_last_reload_success_timestamp_seconds",
+            "Timestamp of the last successful configuration reload",
+            reload_success_ts.clone(),
+        );
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "alertd_http_requests",
+            "HTTP requests served, by handler and status code",
+            http_requests.clone(),
+        );
+        let http_duration =
+            Family::<HttpLabels, Histogram>::new_with_constructor(duration_histogram as fn() -> _);
+        registry.register(
+            "alertd_http_request_duration_seconds",
+            "HTTP request latencies, by handler and status code",
+            http_duration.clone(),
+        );
+        Metrics {
+            registry,
+            reload_successful,
+            reload_success_ts,
+            http_requests,
+            http_duration,
+        }
+    }
+
+    /// Records the outcome of a (re)load; `now_ms` is the clock's time of a success.
+    pub fn record_reload(&self, success: bool, now_ms: i64) {
+        self.reload_successful.set(i64::from(success));
+        if success {
+            self.reload_success_ts.set(now_ms as f64 / 1000.0);
+        }
+    }
+
+    /// Records one served HTTP request.
+    pub fn record_request(&self, handler: &str, code: u16, seconds: f64) {
+        let labels = HttpLabels {
+            handler: handler.to_string(),
+            code,
+        };
+        self.http_requests.get_or_create(&labels).inc();
+        self.http_duration.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Every metric in the OpenMetrics text format.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_build_info_reload_and_http_metrics() {
+        let m = Metrics::new("1.2.3");
+        m.record_reload(true, 1_700_000_000_500);
+        m.record_reload(false, 1_700_000_999_000);
+        m.record_request("/-/healthy", 200, 0.002);
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains("alertd_build_info{version=\"1.2.3\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("alertd_config_last_reload_successful 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("alertd_config_last_reload_success_timestamp_seconds 1700000000.5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("alertd_http_requests_total{handler=\"/-/healthy\",code=\"200\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "alertd_http_request_duration_seconds_count{handler=\"/-/healthy\",code=\"200\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,129 @@
+//! End-to-end tests of `alertctl check config` and its global flags.
+
+use e2e::{alertctl, repo_root};
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+const BAD: &str = "\
+global:
+  scrape_interval: 5x
+  smtp_auth_password: sup3rs3cret
+  smtp_auth_password_file: /etc/pw
+api:
+  listen: somewhere
+  tokens_file: /etc/alertd/tokens
+receivers:
+  - name: slack
+";
+
+#[test]
+fn check_config_accepts_the_quickstart() {
+    let qs = repo_root().join("examples/quickstart.yaml");
+    let (code, out, err) = alertctl(&["check", "config", qs.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("quickstart.yaml: valid"), "{out}");
+    assert!(
+        out.contains("api.listen 127.0.0.1:9797, storage sled at data"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_config_prints_every_error_with_position_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.yaml", BAD);
+    let (code, out, err) = alertctl(&["check", "config", &bad], &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    let want = [
+        format!("{bad}:2:20: `global.scrape_interval`: not a valid duration string"),
+        format!("{bad}:4:28: at most one of `global.smtp_auth_password` and `global.smtp_auth_password_file` may be set"),
+        format!("{bad}:6:11: `api.listen`: expected IP:PORT"),
+        format!("{bad}:7:16: `api.tokens_file` (bearer-token authentication) is not implemented"),
+        format!("{bad}:8:1: section `receivers` is not implemented"),
+    ];
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), want.len() + 1, "{out}");
+    for (line, want) in lines.iter().zip(&want) {
+        assert!(
+            line.starts_with(want.as_str()),
+            "got {line:?}\nwant {want:?}"
+        );
+    }
+    assert_eq!(lines[5], format!("{bad}: invalid (5 errors)"));
+    assert!(!out.contains("sup3rs3cret") && !err.contains("sup3rs3cret"));
+}
+
+#[test]
+fn check_config_json_output_and_flags_after_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.yaml", BAD);
+    let good = write(
+        dir.path(),
+        "good.yaml",
+        "global:\n  smtp_auth_password: sup3rs3cret\n",
+    );
+    let (code, out, _) = alertctl(&["check", "config", &good, &bad, "-o", "json"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains("sup3rs3cret"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["files"][0]["valid"], true);
+    assert_eq!(
+        v["files"][0]["config"]["global"]["smtp_auth_password"]["inline"],
+        "<secret>"
+    );
+    let errors = v["files"][1]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 5);
+    assert_eq!(errors[0]["line"], 2);
+    assert_eq!(errors[0]["column"], 20);
+    assert_eq!(errors[0]["file"], bad.as_str());
+
+    // Global flags before the subcommand, URL and token from the environment.
+    let (code, out, _) = alertctl(
+        &[
+            "-o",
+            "json",
+            "--url",
+            "http://127.0.0.1:1",
+            "check",
+            "config",
+            &good,
+        ],
+        &[("ALERTD_TOKEN", "tok")],
+    );
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], true);
+}
+
+#[test]
+fn check_config_exit_2_on_unreadable_file_and_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.yaml").display().to_string();
+    let (code, _, err) = alertctl(&["check", "config", &missing], &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("missing.yaml: cannot read configuration file"),
+        "{err}"
+    );
+
+    let (code, out, _) = alertctl(&["check", "config", "-o", "json", &missing], &[]);
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], false);
+    assert!(v["files"][0]["read_error"]
+        .as_str()
+        .unwrap()
+        .contains("cannot read configuration file"));
+
+    let (code, _, err) = alertctl(&["check", "config"], &[]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = alertctl(&["frobnicate"], &[]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = alertctl(&["-o", "yaml", "check", "config", &missing], &[]);
+    assert_eq!(code, 2, "{err}");
+}
