@@ -91,12 +91,27 @@ struct SledEngine {
 
 impl SledEngine {
     fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(sled_err)?;
-        Ok(SledEngine { db })
+            // Every write flushes explicitly.
+            .flush_every_ms(None);
+        // sled's I/O threads may hold the file lock for a moment after the previous `Db` in
+        // this process was dropped; retry briefly before reporting the directory as locked.
+        let mut tries = 0;
+        loop {
+            match config.open() {
+                Ok(db) => return Ok(SledEngine { db }),
+                // sled reports a held lock as a plain "Other" I/O error.
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && tries < 40 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(sled_err(e)),
+            }
+        }
     }
 }
 

@@ -329,6 +329,8 @@ pub struct StoreStats {
     pub out_of_order_dropped: u64,
     /// Raw chunks written to the engine since the store was opened.
     pub chunks_written: u64,
+    /// Checkpoints (of every changed head) that succeeded since the store was opened.
+    pub checkpoints: u64,
     /// Checkpoints that failed (the error is logged; the data stays in memory for the next try).
     pub checkpoint_errors: u64,
 }
@@ -593,6 +595,7 @@ struct Counters {
     ingested: AtomicU64,
     out_of_order: AtomicU64,
     chunks_written: AtomicU64,
+    checkpoints: AtomicU64,
     checkpoint_errors: AtomicU64,
 }
 
@@ -929,6 +932,7 @@ impl Store {
             samples_ingested: c.ingested.load(Ordering::Relaxed),
             out_of_order_dropped: c.out_of_order.load(Ordering::Relaxed),
             chunks_written: c.chunks_written.load(Ordering::Relaxed),
+            checkpoints: c.checkpoints.load(Ordering::Relaxed),
             checkpoint_errors: c.checkpoint_errors.load(Ordering::Relaxed),
         }
     }
@@ -1047,6 +1051,9 @@ impl Inner {
             (ops, marks)
         };
         if ops.is_empty() {
+            if scope == FlushScope::All {
+                self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+            }
             return Ok(());
         }
         let result = self.engine.write(ops);
@@ -1069,6 +1076,9 @@ impl Inner {
                 self.counters
                     .chunks_written
                     .fetch_add(chunks, Ordering::Relaxed);
+                if scope == FlushScope::All {
+                    self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+                }
                 Ok(())
             }
             Err(e) => {
