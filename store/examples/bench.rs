@@ -212,6 +212,11 @@ fn main() -> anyhow::Result<()> {
         size as f64 / samples as f64
     );
     println!(
+        "payload: {} bytes of chunks and rollup blocks -> {:.3} bytes/sample before engine overhead",
+        stats.bytes_written,
+        stats.bytes_written as f64 / samples as f64
+    );
+    println!(
         "stats: series {} chunks_written {} checkpoints {} out_of_order {}",
         stats.series, stats.chunks_written, stats.checkpoints, stats.out_of_order_dropped
     );

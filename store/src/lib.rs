@@ -329,6 +329,9 @@ pub struct StoreStats {
     pub out_of_order_dropped: u64,
     /// Raw chunks written to the engine since the store was opened.
     pub chunks_written: u64,
+    /// Encoded bytes of the raw chunks and rollup blocks written since the store was opened
+    /// (payload only, before the engine's own overhead).
+    pub bytes_written: u64,
     /// Checkpoints (of every changed head) that succeeded since the store was opened.
     pub checkpoints: u64,
     /// Checkpoints that failed (the error is logged; the data stays in memory for the next try).
@@ -595,6 +598,7 @@ struct Counters {
     ingested: AtomicU64,
     out_of_order: AtomicU64,
     chunks_written: AtomicU64,
+    bytes_written: AtomicU64,
     checkpoints: AtomicU64,
     checkpoint_errors: AtomicU64,
 }
@@ -932,6 +936,7 @@ impl Store {
             samples_ingested: c.ingested.load(Ordering::Relaxed),
             out_of_order_dropped: c.out_of_order.load(Ordering::Relaxed),
             chunks_written: c.chunks_written.load(Ordering::Relaxed),
+            bytes_written: c.bytes_written.load(Ordering::Relaxed),
             checkpoints: c.checkpoints.load(Ordering::Relaxed),
             checkpoint_errors: c.checkpoint_errors.load(Ordering::Relaxed),
         }
@@ -1071,6 +1076,9 @@ impl Inner {
                         freed += r.pending.drain(..n).map(|c| c.bytes.len()).sum::<usize>();
                     }
                     chunks += m.chunks as u64;
+                    self.counters
+                        .bytes_written
+                        .fetch_add(freed as u64, Ordering::Relaxed);
                     st.pending_bytes = st.pending_bytes.saturating_sub(freed);
                 }
                 self.counters
