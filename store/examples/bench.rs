@@ -49,7 +49,7 @@ impl Kind {
                 if *down_left > 0 {
                     *down_left -= 1;
                     0.0
-                } else if rng.next() % 5_000 == 0 {
+                } else if rng.next().is_multiple_of(5_000) {
                     *down_left = 1 + (rng.next() % 8) as u32;
                     0.0
                 } else {
@@ -127,7 +127,10 @@ fn main() -> anyhow::Result<()> {
     let mut dir: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        let mut val = || args.next().ok_or_else(|| anyhow::anyhow!("{a} needs a value"));
+        let mut val = || {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{a} needs a value"))
+        };
         match a.as_str() {
             "--engine" => engine = val()?.parse()?,
             "--series" => n_series = val()?.parse()?,
@@ -220,7 +223,10 @@ fn main() -> anyhow::Result<()> {
         "stats: series {} chunks_written {} checkpoints {} out_of_order {}",
         stats.series, stats.chunks_written, stats.checkpoints, stats.out_of_order_dropped
     );
-    println!("peak RSS after ingest (VmHWM): {:.1} MiB", vm_hwm_kib() as f64 / 1024.0);
+    println!(
+        "peak RSS after ingest (VmHWM): {:.1} MiB",
+        vm_hwm_kib() as f64 / 1024.0
+    );
 
     let t = Instant::now();
     let store = Store::open(StoreOptions {
@@ -261,6 +267,9 @@ fn main() -> anyhow::Result<()> {
             r.iter().map(|s| s.buckets.len()).sum::<usize>()
         );
     }
-    println!("peak RSS overall (VmHWM): {:.1} MiB", vm_hwm_kib() as f64 / 1024.0);
+    println!(
+        "peak RSS overall (VmHWM): {:.1} MiB",
+        vm_hwm_kib() as f64 / 1024.0
+    );
     Ok(())
 }

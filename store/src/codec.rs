@@ -467,7 +467,10 @@ mod tests {
     #[test]
     fn extreme_timestamps_roundtrip() {
         roundtrip(&[(i64::MIN, [1]), (0, [2]), (i64::MAX, [3])]);
-        roundtrip(&[(i64::MIN, [STALE_NAN_BITS]), (i64::MIN + 1, [STALE_NAN_BITS])]);
+        roundtrip(&[
+            (i64::MIN, [STALE_NAN_BITS]),
+            (i64::MIN + 1, [STALE_NAN_BITS]),
+        ]);
     }
 
     #[test]

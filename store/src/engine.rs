@@ -15,6 +15,9 @@ pub enum BatchOp {
     Delete(Vec<u8>),
 }
 
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// An ordered key-value engine.
 pub trait KvEngine: Send + Sync {
     /// Which engine this is.
@@ -30,7 +33,7 @@ pub trait KvEngine: Send + Sync {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError>;
     /// The entry with the greatest key in `start <= key < end`.
-    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, StoreError>;
     /// Applies `ops` atomically (all or none); they are on disk when this returns `Ok`.
     fn write(&self, ops: Vec<BatchOp>) -> Result<(), StoreError>;
     /// Makes every completed write durable (a no-op where writes already are).
@@ -142,7 +145,7 @@ impl KvEngine for SledEngine {
         Ok(())
     }
 
-    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, StoreError> {
         if start >= end {
             return Ok(None);
         }
@@ -250,19 +253,19 @@ impl KvEngine for RedbEngine {
         })
     }
 
-    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, StoreError> {
         if start >= end {
             return Ok(None);
         }
-        self.read(|t| {
-            match t.range::<&[u8]>(start..end).map_err(redb_err)?.next_back() {
+        self.read(
+            |t| match t.range::<&[u8]>(start..end).map_err(redb_err)?.next_back() {
                 Some(kv) => {
                     let (k, v) = kv.map_err(redb_err)?;
                     Ok(Some((k.value().to_vec(), v.value().to_vec())))
                 }
                 None => Ok(None),
-            }
-        })
+            },
+        )
     }
 
     fn write(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use model::{MatchOp, Labels, Matcher};
+use model::{Labels, MatchOp, Matcher};
 
 /// Series ids in ascending order.
 pub(crate) type Postings = Vec<u64>;
@@ -134,12 +134,24 @@ impl Index {
         if m.matches_empty() {
             // Everything except the series whose value for the name is rejected.
             let rejected = values
-                .map(|v| union(v.iter().filter(|(val, _)| !m.matches_value(val)).map(|x| x.1)))
+                .map(|v| {
+                    union(
+                        v.iter()
+                            .filter(|(val, _)| !m.matches_value(val))
+                            .map(|x| x.1),
+                    )
+                })
                 .unwrap_or_default();
             difference(within, &rejected)
         } else {
             let accepted = values
-                .map(|v| union(v.iter().filter(|(val, _)| m.matches_value(val)).map(|x| x.1)))
+                .map(|v| {
+                    union(
+                        v.iter()
+                            .filter(|(val, _)| m.matches_value(val))
+                            .map(|x| x.1),
+                    )
+                })
                 .unwrap_or_default();
             intersect(within, &accepted)
         }

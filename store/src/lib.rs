@@ -497,7 +497,9 @@ impl SeriesState {
     }
 
     fn mem_empty(&self) -> bool {
-        self.head.count() == 0 && self.pending.is_empty() && self.rollups.iter().all(|r| r.is_empty())
+        self.head.count() == 0
+            && self.pending.is_empty()
+            && self.rollups.iter().all(|r| r.is_empty())
     }
 
     /// Raw samples held in memory, in time order.
@@ -1299,21 +1301,22 @@ fn check_meta(engine: &dyn KvEngine, path: &Path) -> Result<(), StoreError> {
 fn load_state(engine: &dyn KvEngine) -> Result<State, StoreError> {
     let mut st = State::default();
     let mut err = None;
-    engine.scan(&[keys::SERIES], &[keys::SERIES + 1], &mut |k, v| {
-        match (keys::id_of(k, 1), keys::decode_labels(v)) {
-            (Some(id), Some(labels)) => {
-                let labels = Arc::new(labels);
-                st.index.insert(labels.clone(), id);
-                let mut s = SeriesState::new(labels);
-                s.recorded = true;
-                st.series.insert(id, s);
-                st.next_id = st.next_id.max(id + 1);
-                true
-            }
-            _ => {
-                err = Some(StoreError::Corrupt(format!("bad series record {k:?}")));
-                false
-            }
+    engine.scan(&[keys::SERIES], &[keys::SERIES + 1], &mut |k, v| match (
+        keys::id_of(k, 1),
+        keys::decode_labels(v),
+    ) {
+        (Some(id), Some(labels)) => {
+            let labels = Arc::new(labels);
+            st.index.insert(labels.clone(), id);
+            let mut s = SeriesState::new(labels);
+            s.recorded = true;
+            st.series.insert(id, s);
+            st.next_id = st.next_id.max(id + 1);
+            true
+        }
+        _ => {
+            err = Some(StoreError::Corrupt(format!("bad series record {k:?}")));
+            false
         }
     })?;
     if let Some(e) = err {
@@ -1338,9 +1341,8 @@ fn load_state(engine: &dyn KvEngine) -> Result<State, StoreError> {
             &keys::id_key(keys::CHUNK, id + 1),
         )?;
         if let Some((k, _)) = last {
-            let t = keys::unord(&k[9..]).ok_or_else(|| {
-                StoreError::Corrupt(format!("bad chunk key {k:?}"))
-            })?;
+            let t = keys::unord(&k[9..])
+                .ok_or_else(|| StoreError::Corrupt(format!("bad chunk key {k:?}")))?;
             s.last_t = s.last_t.max(t);
         }
     }

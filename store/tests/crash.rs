@@ -73,10 +73,20 @@ fn crash_child_process() {
     }
 }
 
-fn run_child(engine: Engine, dir: &str, start: u64, kill_after: StdDuration) -> (Option<u64>, Option<u64>) {
+fn run_child(
+    engine: Engine,
+    dir: &str,
+    start: u64,
+    kill_after: StdDuration,
+) -> (Option<u64>, Option<u64>) {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
-        .args(["--exact", "crash_child_process", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(ENV_DIR, dir)
         .env(ENV_ENGINE, engine.as_str())
         .env(ENV_START, start.to_string())
@@ -100,7 +110,10 @@ fn run_child(engine: Engine, dir: &str, start: u64, kill_after: StdDuration) -> 
     // Kill only once the child is writing, so each round really interrupts writes.
     let begin = Instant::now();
     while !lines.lock().unwrap().iter().any(|l| l.starts_with("ACK")) {
-        assert!(begin.elapsed() < StdDuration::from_secs(60), "child never acknowledged a write");
+        assert!(
+            begin.elapsed() < StdDuration::from_secs(60),
+            "child never acknowledged a write"
+        );
         assert!(child.try_wait().unwrap().is_none(), "child exited early");
         std::thread::sleep(StdDuration::from_millis(5));
     }
@@ -160,7 +173,10 @@ fn crash_loop(engine: Engine) {
                 let want: Vec<Sample> = (first..=ckpt)
                     .map(|i| Sample::new(i as i64 * 1000, value(i, j)))
                     .collect();
-                assert_eq!(s.samples, want, "{engine}: checkpointed samples of j={j} lost");
+                assert_eq!(
+                    s.samples, want,
+                    "{engine}: checkpointed samples of j={j} lost"
+                );
             }
         }
         // No garbage either: whatever survived past the checkpoint is what was written.

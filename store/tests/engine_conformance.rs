@@ -18,7 +18,10 @@ enum Step {
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
     // A small alphabet with 0x00 and 0xff so prefixes and bounds collide often.
-    proptest::collection::vec(prop_oneof![Just(0u8), Just(1), Just(b'a'), Just(0xff)], 0..4)
+    proptest::collection::vec(
+        prop_oneof![Just(0u8), Just(1), Just(b'a'), Just(0xff)],
+        0..4,
+    )
 }
 
 fn op() -> impl Strategy<Value = BatchOp> {
@@ -88,7 +91,10 @@ fn run(engine: Engine, steps: Vec<Step>) -> Result<(), TestCaseError> {
             }
             Step::Last(a, b) => {
                 let want = if a < b {
-                    model.range(a.clone()..b.clone()).next_back().map(|(k, v)| (k.clone(), v.clone()))
+                    model
+                        .range(a.clone()..b.clone())
+                        .next_back()
+                        .map(|(k, v)| (k.clone(), v.clone()))
                 } else {
                     None
                 };

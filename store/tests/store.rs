@@ -67,17 +67,30 @@ fn select_by_each_matcher_type(engine: Engine) {
         l(&[("__name__", "up"), ("instance", "a"), ("job", "node")]),
         l(&[("__name__", "up"), ("instance", "b"), ("job", "blackbox")]),
         l(&[("__name__", "up"), ("instance", "c")]),
-        l(&[("__name__", "probe_success"), ("instance", "d"), ("job", "node")]),
+        l(&[
+            ("__name__", "probe_success"),
+            ("instance", "d"),
+            ("job", "node"),
+        ]),
     ];
-    let batch: Vec<_> = series.iter().map(|l| (l.clone(), Sample::new(1000, 1.0))).collect();
+    let batch: Vec<_> = series
+        .iter()
+        .map(|l| (l.clone(), Sample::new(1000, 1.0)))
+        .collect();
     s.append(&batch).unwrap();
 
     assert_eq!(names(&s, &[m(r#"__name__="up""#)]), ["a", "b", "c"]);
     assert_eq!(names(&s, &[m(r#"job="node""#)]), ["a", "d"]);
     // != accepts "", so series without `job` match too.
-    assert_eq!(names(&s, &[m(r#"__name__="up""#), m(r#"job!="node""#)]), ["b", "c"]);
+    assert_eq!(
+        names(&s, &[m(r#"__name__="up""#), m(r#"job!="node""#)]),
+        ["b", "c"]
+    );
     assert_eq!(names(&s, &[m(r#"job=~"node|black.*""#)]), ["a", "b", "d"]);
-    assert_eq!(names(&s, &[m(r#"job=~"bl.*|""#), m(r#"__name__="up""#)]), ["b", "c"]);
+    assert_eq!(
+        names(&s, &[m(r#"job=~"bl.*|""#), m(r#"__name__="up""#)]),
+        ["b", "c"]
+    );
     assert_eq!(names(&s, &[m(r#"job!~"node""#)]), ["b", "c"]);
     assert_eq!(names(&s, &[m(r#"job!~".+""#)]), ["c"]);
     assert_eq!(names(&s, &[m(r#"job="""#)]), ["c"]);
@@ -128,12 +141,17 @@ fn samples_survive_reopen_and_merge_head_with_disk(engine: Engine) {
     assert_eq!(got[0].samples, want_a);
     assert_eq!(got[1].samples, want_b);
     // Inclusive sub-ranges cutting through chunks.
-    let got = s.select(&[m(r#"instance="a""#)], 15_000 * 130, 15_000 * 250).unwrap();
+    let got = s
+        .select(&[m(r#"instance="a""#)], 15_000 * 130, 15_000 * 250)
+        .unwrap();
     assert_eq!(got[0].samples, want_a[130..=250]);
     assert!(s.select(&[], 15_000 * 1000, i64::MAX).unwrap().is_empty());
     // Appending continues after the restored head.
-    s.append(&[(a.clone(), Sample::new(1000 * 15_000, 42.0))]).unwrap();
-    let got = s.select(&[m(r#"instance="a""#)], 999 * 15_000, i64::MAX).unwrap();
+    s.append(&[(a.clone(), Sample::new(1000 * 15_000, 42.0))])
+        .unwrap();
+    let got = s
+        .select(&[m(r#"instance="a""#)], 999 * 15_000, i64::MAX)
+        .unwrap();
     assert_eq!(got[0].samples.len(), 2);
     assert_eq!(got[0].samples[1].v, 42.0);
 }
@@ -159,7 +177,10 @@ fn out_of_order_samples_are_dropped_and_counted(engine: Engine) {
     s.append(&[(a.clone(), Sample::new(150, 9.0))]).unwrap();
     assert_eq!(s.stats().out_of_order_dropped, 1);
     let got = s.select(&[], 0, 1000).unwrap();
-    assert_eq!(got[0].samples, [Sample::new(100, 1.0), Sample::new(200, 4.0)]);
+    assert_eq!(
+        got[0].samples,
+        [Sample::new(100, 1.0), Sample::new(200, 4.0)]
+    );
 }
 
 fn stale_markers_and_special_values_survive_bit_exactly(engine: Engine) {
@@ -224,7 +245,9 @@ fn rollups_equal_naive_computation(engine: Engine) {
         let mut naive: std::collections::BTreeMap<i64, (u64, f64, f64, f64)> = Default::default();
         for x in samples.iter().filter(|x| !x.is_stale()) {
             let b = x.t - x.t.rem_euclid(w);
-            let e = naive.entry(b).or_insert((0, f64::INFINITY, f64::NEG_INFINITY, 0.0));
+            let e = naive
+                .entry(b)
+                .or_insert((0, f64::INFINITY, f64::NEG_INFINITY, 0.0));
             e.0 += 1;
             e.1 = e.1.min(x.v);
             e.2 = e.2.max(x.v);
@@ -232,7 +255,9 @@ fn rollups_equal_naive_computation(engine: Engine) {
         }
         // A window that cuts off buckets at both ends.
         let (lo, hi) = (first + 3 * w, last - 2 * w);
-        let got = s.select_rollups(&[m(r#"__name__="lat""#)], lo, hi, res).unwrap();
+        let got = s
+            .select_rollups(&[m(r#"__name__="lat""#)], lo, hi, res)
+            .unwrap();
         let got = &got[0].buckets;
         let want: Vec<_> = naive.range(lo..=hi).collect();
         assert_eq!(got.len(), want.len(), "{res:?}");
@@ -263,7 +288,11 @@ fn dir_size(p: &Path) -> u64 {
     for e in std::fs::read_dir(p).unwrap() {
         let e = e.unwrap();
         let md = e.metadata().unwrap();
-        total += if md.is_dir() { dir_size(&e.path()) } else { md.len() };
+        total += if md.is_dir() {
+            dir_size(&e.path())
+        } else {
+            md.len()
+        };
     }
     total
 }
@@ -287,7 +316,10 @@ fn retention_frees_data_and_disk(engine: Engine) {
             }
             let kind = if i < 20 { "old" } else { "live" };
             let labels = l(&[("__name__", "x"), ("kind", kind), ("i", &i.to_string())]);
-            batch.push((labels, Sample::new(t, (rng.next() % 1_000_000) as f64 / 7.0)));
+            batch.push((
+                labels,
+                Sample::new(t, (rng.next() % 1_000_000) as f64 / 7.0),
+            ));
         }
         s.append(&batch).unwrap();
     }
@@ -305,9 +337,18 @@ fn retention_frees_data_and_disk(engine: Engine) {
     let live = s.select(&[m(r#"i="25""#)], 0, now).unwrap();
     let first = live[0].samples[0].t;
     // Whole chunks are deleted: at most one chunk (120 samples) older than the cutoff stays.
-    assert!((3 * day - 120 * 60_000..=3 * day).contains(&first), "{first}");
-    let roll = s.select_rollups(&[m(r#"i="25""#)], 0, now, Resolution::FiveMinutes).unwrap();
-    assert!(roll[0].buckets[0].t >= 2 * day - 48 * 300_000, "{}", roll[0].buckets[0].t);
+    assert!(
+        (3 * day - 120 * 60_000..=3 * day).contains(&first),
+        "{first}"
+    );
+    let roll = s
+        .select_rollups(&[m(r#"i="25""#)], 0, now, Resolution::FiveMinutes)
+        .unwrap();
+    assert!(
+        roll[0].buckets[0].t >= 2 * day - 48 * 300_000,
+        "{}",
+        roll[0].buckets[0].t
+    );
     s.close().unwrap();
     drop(s);
     let after = dir_size(dir.path());
@@ -345,18 +386,28 @@ fn kv_area_is_namespaced_ordered_and_persistent(engine: Engine) {
         bad.put("a\0b", b"k".to_vec(), b"v".to_vec());
         let e = KvStore::write(&s, bad).unwrap_err();
         assert!(e.to_string().contains("NUL"), "{e}");
-        assert_eq!(KvStore::get(&s, "acks", b"ok").unwrap(), None, "a refused batch writes nothing");
+        assert_eq!(
+            KvStore::get(&s, "acks", b"ok").unwrap(),
+            None,
+            "a refused batch writes nothing"
+        );
         drop(s); // no close: KV writes are durable on their own
     }
     let s = Store::open(opts(engine, dir.path())).unwrap();
     let all = s.scan_prefix("silences", b"").unwrap();
     assert_eq!(
         all,
-        vec![(b"a".to_vec(), b"1".to_vec()), (vec![0xff, 0xff], b"max".to_vec())]
+        vec![
+            (b"a".to_vec(), b"1".to_vec()),
+            (vec![0xff, 0xff], b"max".to_vec())
+        ]
     );
     assert_eq!(s.scan_prefix("silences", &[0xff]).unwrap().len(), 1);
     assert_eq!(s.scan_prefix("silence", b"").unwrap().len(), 1);
-    assert_eq!(KvStore::get(&s, "acks", b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(
+        KvStore::get(&s, "acks", b"k").unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
     assert_eq!(KvStore::get(&s, "silences", b"b").unwrap(), None);
     // The KV area does not show up as series.
     assert_eq!(s.stats().series, 0);
@@ -364,21 +415,32 @@ fn kv_area_is_namespaced_ordered_and_persistent(engine: Engine) {
 
 fn refuses_directory_of_other_engine(engine: Engine) {
     let dir = tempfile::tempdir().unwrap();
-    Store::open(opts(engine, dir.path())).unwrap().close().unwrap();
+    Store::open(opts(engine, dir.path()))
+        .unwrap()
+        .close()
+        .unwrap();
     let other = match engine {
         Engine::Sled => Engine::Redb,
         Engine::Redb => Engine::Sled,
     };
     let e = Store::open(opts(other, dir.path())).unwrap_err();
-    assert!(matches!(e, StoreError::WrongEngine { found, .. } if found == engine), "{e}");
-    assert!(e.to_string().contains(&format!("set storage.engine: {engine}")), "{e}");
+    assert!(
+        matches!(e, StoreError::WrongEngine { found, .. } if found == engine),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains(&format!("set storage.engine: {engine}")),
+        "{e}"
+    );
 }
 
 fn closed_store_refuses_writes(engine: Engine) {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(opts(engine, dir.path())).unwrap();
     let clone = s.clone();
-    s.append(&[(l(&[("a", "b")]), Sample::new(1, 1.0))]).unwrap();
+    s.append(&[(l(&[("a", "b")]), Sample::new(1, 1.0))])
+        .unwrap();
     s.close().unwrap();
     assert!(matches!(
         clone.append(&[(l(&[("a", "b")]), Sample::new(2, 1.0))]),
@@ -404,9 +466,16 @@ fn engine_names_deserialize_lowercase() {
     assert_eq!(c.engine, Engine::Redb);
     assert!(serde_json::from_str::<C>(r#"{"engine":"Sled"}"#).is_err());
     assert_eq!("sled".parse::<Engine>().unwrap(), Engine::Sled);
-    assert!("rocksdb".parse::<Engine>().unwrap_err().to_string().contains("sled or redb"));
+    assert!("rocksdb"
+        .parse::<Engine>()
+        .unwrap_err()
+        .to_string()
+        .contains("sled or redb"));
     assert_eq!(StoreOptions::default().engine, Engine::Sled);
-    assert_eq!(StoreOptions::default().checkpoint_interval, Duration::from_secs(60));
+    assert_eq!(
+        StoreOptions::default().checkpoint_interval,
+        Duration::from_secs(60)
+    );
 }
 
 #[test]
@@ -416,16 +485,23 @@ fn background_thread_checkpoints_without_close() {
         let mut o = opts(engine, dir.path());
         o.checkpoint_interval = Duration::from_millis(20);
         let s = Store::open(o.clone()).unwrap();
-        s.append(&[(l(&[("a", "b")]), Sample::new(1, 1.0))]).unwrap();
+        s.append(&[(l(&[("a", "b")]), Sample::new(1, 1.0))])
+            .unwrap();
         // Bounded wait for the background thread (real time: it is a real thread).
         let start = std::time::Instant::now();
         while s.stats().checkpoints < 2 && start.elapsed() < std::time::Duration::from_secs(10) {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        assert!(s.stats().checkpoints >= 2, "{engine}: no background checkpoint");
+        assert!(
+            s.stats().checkpoints >= 2,
+            "{engine}: no background checkpoint"
+        );
         // Dropping every handle stops the thread and releases the files for a reopen.
         drop(s);
         let s = Store::open(opts(engine, dir.path())).unwrap();
-        assert_eq!(s.select(&[], 0, 10).unwrap()[0].samples, [Sample::new(1, 1.0)]);
+        assert_eq!(
+            s.select(&[], 0, 10).unwrap()[0].samples,
+            [Sample::new(1, 1.0)]
+        );
     }
 }
