@@ -51,10 +51,11 @@
 //! rollup blocks and buckets. Out-of-order samples (not newer than the series' newest) are
 //! dropped and counted. A background thread checkpoints every `checkpoint_interval` (default
 //! 60 s): one atomic, durable engine batch with every closed-but-unwritten chunk and block plus
-//! an `H` record per changed series. Closed chunks are also written early when more than
-//! 4 MiB of them wait. Because each batch rewrites a series' `H` together with the chunks that
-//! left it, the on-disk state is always consistent, and a crash loses at most the samples
-//! appended since the last checkpoint. [`Store::close`] (the daemon's SIGTERM path) persists
+//! an `H` record per changed series. Closed chunks and blocks are also written early (without
+//! `H` records) when more than 4 MiB of them wait ([`Store::set_max_pending_bytes`]). An `H`
+//! record may therefore hold rows that a later early flush also wrote as a chunk; on open, head
+//! rows not newer than the series' newest chunk (or rollup block) are skipped, so nothing is
+//! restored twice. A crash loses at most the samples appended since the last checkpoint. [`Store::close`] (the daemon's SIGTERM path) persists
 //! all heads. Queries merge persisted chunks with the in-memory head: persisted samples are
 //! used only up to the first sample still held in memory, so nothing is returned twice.
 //!
@@ -81,7 +82,7 @@ mod keys;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 
@@ -541,15 +542,30 @@ impl SeriesState {
         out
     }
 
-    fn restore_head(&mut self, b: &[u8]) -> Result<(), StoreError> {
+    /// Restores the head from its `H` record. Rows at or before the newest persisted chunk
+    /// (`chunk_last`) or rollup block (`rollup_last`) are already on disk — they were written by
+    /// an early flush after this checkpoint — and are skipped.
+    fn restore_head(
+        &mut self,
+        b: &[u8],
+        chunk_last: i64,
+        rollup_last: [i64; 2],
+    ) -> Result<(), StoreError> {
         let bad = || StoreError::Corrupt("malformed head checkpoint".into());
         let mut pos = 0;
         let chunk = keys::get_block(b, &mut pos).ok_or_else(bad)?;
-        self.head = BlockEncoder::from_bytes(chunk).map_err(corrupt)?;
+        self.head = BlockEncoder::new();
+        for row in decode::<1>(chunk).map_err(corrupt)? {
+            let (t, v) = row.map_err(corrupt)?;
+            if t > chunk_last {
+                self.head.append(t, v);
+            }
+        }
+        self.last_t = chunk_last;
         if self.head.count() > 0 {
             self.last_t = self.last_t.max(self.head.last_t());
         }
-        for r in &mut self.rollups {
+        for (r, last) in self.rollups.iter_mut().zip(rollup_last) {
             let has_open = *b.get(pos).ok_or_else(bad)?;
             pos += 1;
             r.open = if has_open == 1 {
@@ -558,12 +574,18 @@ impl SeriesState {
                 for c in &mut row {
                     *c = keys::get_u64(b, &mut pos).ok_or_else(bad)?;
                 }
-                Some(Bucket::from_row(t, row))
+                (t > last).then(|| Bucket::from_row(t, row))
             } else {
                 None
             };
             let block = keys::get_block(b, &mut pos).ok_or_else(bad)?;
-            r.block = BlockEncoder::from_bytes(block).map_err(corrupt)?;
+            r.block = BlockEncoder::new();
+            for row in decode::<4>(block).map_err(corrupt)? {
+                let (t, v) = row.map_err(corrupt)?;
+                if t > last {
+                    r.block.append(t, v);
+                }
+            }
         }
         if pos != b.len() {
             return Err(bad());
@@ -614,6 +636,8 @@ struct Inner {
     /// Serialises writers of series data (checkpoints, early flushes, retention).
     flush_lock: Mutex<()>,
     counters: Counters,
+    /// See [`Store::set_max_pending_bytes`].
+    max_pending: AtomicUsize,
     stop: StopSignal,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -658,6 +682,7 @@ impl Store {
             state: Mutex::new(state),
             flush_lock: Mutex::new(()),
             counters: Counters::default(),
+            max_pending: AtomicUsize::new(PENDING_FLUSH_BYTES),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
             thread: Mutex::new(None),
         });
@@ -723,7 +748,7 @@ impl Store {
                 .counters
                 .out_of_order
                 .fetch_add(dropped, Ordering::Relaxed);
-            st.pending_bytes > PENDING_FLUSH_BYTES
+            st.pending_bytes > self.inner.max_pending.load(Ordering::Relaxed)
         };
         if flush {
             // Skip when another flush runs: it or the next append will catch up.
@@ -929,6 +954,13 @@ impl Store {
         self.inner.engine.flush()
     }
 
+    /// Bounds the memory held by closed chunks and rollup blocks between checkpoints (default
+    /// 4 MiB): beyond it, an append writes them out at once (without the heads, which wait for
+    /// the next checkpoint).
+    pub fn set_max_pending_bytes(&self, bytes: usize) {
+        self.inner.max_pending.store(bytes, Ordering::Relaxed);
+    }
+
     /// Counters for metrics.
     pub fn stats(&self) -> StoreStats {
         let series = lock(&self.inner.state).index.len() as u64;
@@ -1004,21 +1036,28 @@ impl Inner {
         }
         let (ops, marks) = {
             let mut st = lock(&self.state);
-            let dirty = std::mem::take(&mut st.dirty);
-            let (chosen, keep): (Vec<u64>, Vec<u64>) = dirty.into_iter().partition(|id| {
-                scope == FlushScope::All
-                    || st.series.get(id).is_some_and(|s| {
-                        !s.pending.is_empty() || s.rollups.iter().any(|r| !r.pending.is_empty())
+            // A full checkpoint takes every changed series (they become clean); an early flush
+            // only writes closed chunks and blocks, and leaves the heads for the checkpoint:
+            // rows of an older `H` record that such a flush wrote are skipped on restore.
+            let chosen: Vec<u64> = match scope {
+                FlushScope::All => std::mem::take(&mut st.dirty),
+                FlushScope::Pending => st
+                    .dirty
+                    .iter()
+                    .copied()
+                    .filter(|id| {
+                        st.series.get(id).is_some_and(|s| {
+                            !s.pending.is_empty() || s.rollups.iter().any(|r| !r.pending.is_empty())
+                        })
                     })
-            });
-            st.dirty = keep;
+                    .collect(),
+            };
             let mut ops = Vec::new();
             let mut marks = Vec::new();
             for id in chosen {
                 let Some(s) = st.series.get_mut(&id) else {
                     continue;
                 };
-                s.in_dirty = false;
                 if !s.recorded {
                     ops.push(BatchOp::Put(
                         keys::id_key(keys::SERIES, id),
@@ -1039,15 +1078,18 @@ impl Inner {
                         ));
                     }
                 }
-                let head_key = keys::id_key(keys::HEAD, id);
-                if s.head.count() == 0
-                    && s.rollups
-                        .iter()
-                        .all(|r| r.open.is_none() && r.block.count() == 0)
-                {
-                    ops.push(BatchOp::Delete(head_key));
-                } else {
-                    ops.push(BatchOp::Put(head_key, s.encode_head()));
+                if scope == FlushScope::All {
+                    s.in_dirty = false;
+                    let head_key = keys::id_key(keys::HEAD, id);
+                    if s.head.count() == 0
+                        && s.rollups
+                            .iter()
+                            .all(|r| r.open.is_none() && r.block.count() == 0)
+                    {
+                        ops.push(BatchOp::Delete(head_key));
+                    } else {
+                        ops.push(BatchOp::Put(head_key, s.encode_head()));
+                    }
                 }
                 marks.push(Mark {
                     id,
@@ -1161,7 +1203,10 @@ impl Inner {
             ids.sort_unstable();
             ids
         };
-        // 2. Delete expired chunks and blocks on disk.
+        // 2. Persist the trimmed heads first, so no older head record can bring deleted
+        //    samples back after a crash.
+        self.flush_locked(FlushScope::All)?;
+        // 3. Delete expired chunks and blocks on disk.
         let mut ops = Vec::new();
         for &id in &ids {
             let from = keys::id_key(keys::CHUNK, id);
@@ -1185,8 +1230,6 @@ impl Inner {
                 self.write_deletes(&mut ops)?;
             }
         }
-        // 3. Persist trimmed heads.
-        self.flush_locked(FlushScope::All)?;
         // 4. Drop series with nothing left.
         {
             let mut st = lock(&self.state);
@@ -1322,28 +1365,25 @@ fn load_state(engine: &dyn KvEngine) -> Result<State, StoreError> {
     if let Some(e) = err {
         return Err(e);
     }
-    engine.scan(&[keys::HEAD], &[keys::HEAD + 1], &mut |k, v| {
-        let r = match keys::id_of(k, 1) {
-            Some(id) => match st.series.get_mut(&id) {
-                Some(s) => s.restore_head(v),
-                None => Err(StoreError::Corrupt(format!("head of unknown series {id}"))),
-            },
-            None => Err(StoreError::Corrupt(format!("bad head key {k:?}"))),
-        };
-        r.map_err(|e| err = Some(e)).is_ok()
-    })?;
-    if let Some(e) = err {
-        return Err(e);
-    }
+    let last_key_t = |from: Vec<u8>, to: Vec<u8>| -> Result<i64, StoreError> {
+        match engine.last(&from, &to)? {
+            Some((k, _)) => keys::unord(&k[from.len()..])
+                .ok_or_else(|| StoreError::Corrupt(format!("bad chunk key {k:?}"))),
+            None => Ok(i64::MIN),
+        }
+    };
     for (&id, s) in st.series.iter_mut() {
-        let last = engine.last(
-            &keys::id_key(keys::CHUNK, id),
-            &keys::id_key(keys::CHUNK, id + 1),
+        let chunk_last = last_key_t(
+            keys::id_key(keys::CHUNK, id),
+            keys::id_key(keys::CHUNK, id + 1),
         )?;
-        if let Some((k, _)) = last {
-            let t = keys::unord(&k[9..])
-                .ok_or_else(|| StoreError::Corrupt(format!("bad chunk key {k:?}")))?;
-            s.last_t = s.last_t.max(t);
+        let mut rollup_last = [i64::MIN; 2];
+        for (r, last) in (0u8..).zip(rollup_last.iter_mut()) {
+            *last = last_key_t(keys::rollup_prefix(r, id), keys::rollup_prefix(r, id + 1))?;
+        }
+        s.last_t = chunk_last;
+        if let Some(h) = engine.get(&keys::id_key(keys::HEAD, id))? {
+            s.restore_head(&h, chunk_last, rollup_last)?;
         }
     }
     Ok(st)

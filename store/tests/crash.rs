@@ -54,6 +54,8 @@ fn crash_child_process() {
     let engine: Engine = engine.parse().unwrap();
     let start: u64 = start.parse().unwrap();
     let store = Store::open(opts(engine, &dir)).unwrap();
+    // Early flushes of closed chunks (without heads) all the time, between checkpoints.
+    store.set_max_pending_bytes(1024);
     let mut out = std::io::stdout().lock();
     for i in start.. {
         let mut b = KvBatch::new();
@@ -65,7 +67,7 @@ fn crash_child_process() {
             .map(|j| (labels(j), Sample::new(i as i64 * 1000, value(i, j))))
             .collect();
         store.append(&batch).unwrap();
-        if i % 7 == 0 {
+        if i % 50 == 0 {
             store.checkpoint().unwrap();
             writeln!(out, "CKPT {i}").unwrap();
         }
@@ -185,6 +187,10 @@ fn crash_loop(engine: Engine) {
             for x in &s.samples {
                 assert_eq!(x.v, value(x.t as u64 / 1000, j), "{engine}: corrupt sample");
             }
+            assert!(
+                s.samples.windows(2).all(|w| w[0].t < w[1].t),
+                "{engine}: duplicated or unordered samples after restore"
+            );
         }
         let meta = store.get("crash-meta", b"last").unwrap().unwrap();
         assert!(u64::from_be_bytes(meta.try_into().unwrap()) >= acked);
