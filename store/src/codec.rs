@@ -253,7 +253,8 @@ impl<const N: usize> BlockEncoder<N> {
         out
     }
 
-    /// Rebuilds an encoder from an encoded block (to keep appending after a restart).
+    /// Rebuilds an encoder from an encoded block.
+    #[cfg(test)]
     pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
         let mut enc = Self::new();
         for row in decode::<N>(bytes)? {
