@@ -7,6 +7,7 @@ pub(crate) const SERIES: u8 = b'S';
 pub(crate) const CHUNK: u8 = b'C';
 pub(crate) const HEAD: u8 = b'H';
 pub(crate) const ROLLUP: u8 = b'R';
+pub(crate) const LAST: u8 = b'L';
 pub(crate) const KV: u8 = b'K';
 
 /// A timestamp as 8 bytes that sort like the signed value.
@@ -28,27 +29,36 @@ pub(crate) fn id_key(tag: u8, id: u64) -> Vec<u8> {
     k
 }
 
-/// `tag id ord(t)`.
-pub(crate) fn id_time_key(tag: u8, id: u64, t: i64) -> Vec<u8> {
-    let mut k = id_key(tag, id);
-    k.extend_from_slice(&ord(t));
-    k
-}
-
-/// `R res id` (res: 0 = 5 m, 1 = 1 h).
-pub(crate) fn rollup_prefix(res: u8, id: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(18);
-    k.push(ROLLUP);
-    k.push(res);
+/// `prefix ord(window) id` (prefix: `C`, or `R res` with res 0 = 5 m, 1 = 1 h).
+pub(crate) fn window_id_key(prefix: &[u8], window: i64, id: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 24);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&ord(window));
     k.extend_from_slice(&id.to_be_bytes());
     k
 }
 
-/// `R res id ord(t)`.
-pub(crate) fn rollup_key(res: u8, id: u64, t: i64) -> Vec<u8> {
-    let mut k = rollup_prefix(res, id);
-    k.extend_from_slice(&ord(t));
+/// `prefix ord(window) id ord(last_t)`: a raw chunk or rollup block.
+pub(crate) fn block_key(prefix: &[u8], window: i64, id: u64, last_t: i64) -> Vec<u8> {
+    let mut k = window_id_key(prefix, window, id);
+    k.extend_from_slice(&ord(last_t));
     k
+}
+
+/// `prefix ord(window)`.
+pub(crate) fn window_key(prefix: &[u8], window: i64) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&ord(window));
+    k
+}
+
+/// (window, id, last_t) of a [`block_key`] with a prefix of `plen` bytes.
+pub(crate) fn parse_block_key(k: &[u8], plen: usize) -> Option<(i64, u64, i64)> {
+    Some((
+        unord(k.get(plen..plen + 8)?)?,
+        id_of(k, plen + 8)?,
+        unord(k.get(plen + 16..plen + 24)?)?,
+    ))
 }
 
 /// The series id in a `tag id ...` key.

@@ -247,10 +247,11 @@ impl Resolution {
             Resolution::OneHour => 1,
         }
     }
-    const fn block_buckets(self) -> usize {
+    /// The aligned time window one rollup block covers.
+    const fn window_ms(self) -> i64 {
         match self {
-            Resolution::FiveMinutes => 48,
-            Resolution::OneHour => 24,
+            Resolution::FiveMinutes => 4 * 3_600_000,
+            Resolution::OneHour => 24 * 3_600_000,
         }
     }
 }
@@ -352,7 +353,13 @@ pub struct RetentionReport {
 
 const FORMAT: &str = "alertd-store/1";
 const CHUNK_MAX_SAMPLES: usize = 120;
-const CHUNK_MAX_SPAN_MS: i64 = 2 * 3_600_000;
+/// Raw chunks never span an aligned window of this size (the first key component).
+const CHUNK_WINDOW_MS: i64 = 2 * 3_600_000;
+
+/// The start of the aligned window of size `w` containing `t`.
+fn window_of(t: i64, w: i64) -> i64 {
+    t - t.rem_euclid(w)
+}
 /// Closed chunks and blocks waiting in memory beyond this are written without waiting for the
 /// next checkpoint.
 const PENDING_FLUSH_BYTES: usize = 4 << 20;
@@ -383,7 +390,10 @@ impl RollupHead {
             Some(b) if b.t == start => b.add(v),
             open => {
                 if let Some(done) = open.replace(Bucket::new(start, v)) {
-                    if self.block.count() >= res.block_buckets() {
+                    let w = res.window_ms();
+                    if self.block.count() > 0
+                        && window_of(self.block.first_t(), w) != window_of(done.t, w)
+                    {
                         moved = close_block(&mut self.block, &mut self.pending);
                     }
                     self.block.append(done.t, done.to_row());
@@ -461,6 +471,9 @@ struct SeriesState {
     rollups: [RollupHead; 2],
     /// Whether the `S` record is on disk.
     recorded: bool,
+    /// Last timestamp of the newest persisted raw chunk and rollup blocks (5 m, 1 h); the
+    /// series' `L` record.
+    persisted_last: [i64; 3],
     /// Whether the id is in `State::dirty`.
     in_dirty: bool,
 }
@@ -474,6 +487,7 @@ impl SeriesState {
             pending: Vec::new(),
             rollups: Default::default(),
             recorded: false,
+            persisted_last: [i64::MIN; 3],
             in_dirty: false,
         }
     }
@@ -483,7 +497,8 @@ impl SeriesState {
         let mut moved = 0;
         if self.head.count() > 0
             && (self.head.count() >= CHUNK_MAX_SAMPLES
-                || s.t.saturating_sub(self.head.first_t()) >= CHUNK_MAX_SPAN_MS)
+                || window_of(s.t, CHUNK_WINDOW_MS)
+                    != window_of(self.head.first_t(), CHUNK_WINDOW_MS))
         {
             moved += close_block(&mut self.head, &mut self.pending);
         }
@@ -789,11 +804,21 @@ impl Store {
             }
             out
         };
+        let wanted: Vec<(u64, i64)> = snapshot
+            .iter()
+            .map(|(id, _, _, mem_first)| (*id, end.min(mem_first.saturating_sub(1))))
+            .collect();
+        let mut disk = self.persisted_blocks(&[keys::CHUNK], CHUNK_WINDOW_MS, &wanted, start)?;
         let mut result = Vec::new();
-        for (id, labels, mem, mem_first) in snapshot {
+        for (id, labels, mem, _) in snapshot {
             let mut samples = Vec::new();
-            if start < mem_first {
-                self.persisted_samples(id, start, end.min(mem_first - 1), &mut samples)?;
+            let hi = wanted
+                .binary_search_by_key(&id, |w| w.0)
+                .map_or(end, |i| wanted[i].1);
+            for block in disk.remove(&id).unwrap_or_default() {
+                let mut tmp = Vec::new();
+                push_samples(&block, &mut tmp)?;
+                samples.extend(tmp.into_iter().filter(|s| s.t >= start && s.t <= hi));
             }
             samples.extend(mem);
             if !samples.is_empty() {
@@ -807,32 +832,79 @@ impl Store {
         Ok(result)
     }
 
-    fn persisted_samples(
+    /// Persisted chunks or rollup blocks (`prefix`: `C` or `R res`) of the `wanted` series
+    /// (`(id, hi)`, ascending ids) that may hold rows in `[start, hi]`, in time order per series.
+    fn persisted_blocks(
         &self,
-        id: u64,
+        prefix: &[u8],
+        window: i64,
+        wanted: &[(u64, i64)],
         start: i64,
-        end: i64,
-        out: &mut Vec<Sample>,
-    ) -> Result<(), StoreError> {
-        let from = keys::id_time_key(keys::CHUNK, id, start);
-        let to = keys::id_key(keys::CHUNK, id + 1);
-        let mut err = None;
-        self.inner.engine.scan(&from, &to, &mut |_, v| {
-            let r = block_first_t(v).map_err(corrupt).and_then(|first| {
-                if first > end {
-                    return Ok(false);
-                }
-                let mut tmp = Vec::new();
-                push_samples(v, &mut tmp)?;
-                out.extend(tmp.into_iter().filter(|s| s.t >= start && s.t <= end));
-                Ok(true)
-            });
-            r.unwrap_or_else(|e| {
-                err = Some(e);
-                false
-            })
+    ) -> Result<HashMap<u64, Vec<Vec<u8>>>, StoreError> {
+        let mut out: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
+        let wanted: Vec<(u64, i64)> = wanted.iter().copied().filter(|w| w.1 >= start).collect();
+        let (Some(min_id), Some(max_id)) = (
+            wanted.iter().map(|w| w.0).min(),
+            wanted.iter().map(|w| w.0).max(),
+        ) else {
+            return Ok(out);
+        };
+        let max_hi = wanted.iter().map(|w| w.1).max().unwrap_or(start);
+        let engine = &self.inner.engine;
+        let plen = prefix.len();
+        // Only windows that exist on disk: clamp the range to the first and last stored ones.
+        let Some(end_key) = keys::prefix_end(prefix) else {
+            return Ok(out);
+        };
+        let mut first_w = None;
+        engine.scan(prefix, &end_key, &mut |k, _| {
+            first_w = keys::parse_block_key(k, plen).map(|x| x.0);
+            false
         })?;
-        err.map_or(Ok(()), Err)
+        let last_w = engine
+            .last(prefix, &end_key)?
+            .and_then(|(k, _)| keys::parse_block_key(&k, plen).map(|x| x.0));
+        let (Some(first_w), Some(last_w)) = (first_w, last_w) else {
+            return Ok(out);
+        };
+        let mut w = window_of(start, window).max(first_w);
+        let w_end = window_of(max_hi, window).min(last_w);
+        let mut err = None;
+        while w <= w_end {
+            let from = keys::window_id_key(prefix, w, min_id);
+            let to = keys::window_id_key(prefix, w, max_id.saturating_add(1));
+            engine.scan(&from, &to, &mut |k, v| {
+                let Some((_, id, last_t)) = keys::parse_block_key(k, plen) else {
+                    err = Some(StoreError::Corrupt(format!("bad block key {k:?}")));
+                    return false;
+                };
+                let Ok(i) = wanted.binary_search_by_key(&id, |w| w.0) else {
+                    return true;
+                };
+                if last_t < start {
+                    return true;
+                }
+                match block_first_t(v) {
+                    Ok(first) if first <= wanted[i].1 => {
+                        out.entry(id).or_default().push(v.to_vec());
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        err = Some(corrupt(e));
+                        return false;
+                    }
+                }
+                true
+            })?;
+            if let Some(e) = err.take() {
+                return Err(e);
+            }
+            w = match w.checked_add(window) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+        Ok(out)
     }
 
     /// Rollup buckets (start in `[start, end]`) of every series matching all `matchers`, sorted
@@ -866,32 +938,26 @@ impl Store {
             }
             out
         };
+        let wanted: Vec<(u64, i64)> = snapshot
+            .iter()
+            .map(|(id, _, _, mem_first)| (*id, end.min(mem_first.saturating_sub(1))))
+            .collect();
+        let mut disk = self.persisted_blocks(
+            &[keys::ROLLUP, res as u8],
+            resolution.window_ms(),
+            &wanted,
+            start,
+        )?;
         let mut result = Vec::new();
-        for (id, labels, mem, mem_first) in snapshot {
+        for (id, labels, mem, _) in snapshot {
+            let hi = wanted
+                .binary_search_by_key(&id, |w| w.0)
+                .map_or(end, |i| wanted[i].1);
             let mut buckets = Vec::new();
-            if start < mem_first {
-                let hi = end.min(mem_first - 1);
-                let from = keys::rollup_key(res as u8, id, start);
-                let to = keys::rollup_prefix(res as u8, id + 1);
-                let mut err = None;
-                self.inner.engine.scan(&from, &to, &mut |_, v| {
-                    let r = block_first_t(v).map_err(corrupt).and_then(|first| {
-                        if first > hi {
-                            return Ok(false);
-                        }
-                        let mut tmp = Vec::new();
-                        push_buckets(v, &mut tmp)?;
-                        buckets.extend(tmp.into_iter().filter(|b| b.t >= start && b.t <= hi));
-                        Ok(true)
-                    });
-                    r.unwrap_or_else(|e| {
-                        err = Some(e);
-                        false
-                    })
-                })?;
-                if let Some(e) = err {
-                    return Err(e);
-                }
+            for block in disk.remove(&id).unwrap_or_default() {
+                let mut tmp = Vec::new();
+                push_buckets(&block, &mut tmp)?;
+                buckets.extend(tmp.into_iter().filter(|b| b.t >= start && b.t <= hi));
             }
             buckets.extend(mem);
             if !buckets.is_empty() {
@@ -1033,6 +1099,7 @@ impl Inner {
             id: u64,
             chunks: usize,
             blocks: [usize; 2],
+            persisted_last: [i64; 3],
         }
         let (ops, marks) = {
             let mut st = lock(&self.state);
@@ -1064,19 +1131,30 @@ impl Inner {
                         keys::encode_labels(&s.labels),
                     ));
                 }
+                let mut last = s.persisted_last;
                 for c in &s.pending {
+                    let w = window_of(c.first_t, CHUNK_WINDOW_MS);
                     ops.push(BatchOp::Put(
-                        keys::id_time_key(keys::CHUNK, id, c.last_t),
+                        keys::block_key(&[keys::CHUNK], w, id, c.last_t),
                         c.bytes.clone(),
                     ));
+                    last[0] = last[0].max(c.last_t);
                 }
-                for (r, res) in s.rollups.iter().zip(0u8..) {
+                for (r, res) in s.rollups.iter().zip(Resolution::ALL) {
                     for c in &r.pending {
+                        let w = window_of(c.first_t, res.window_ms());
                         ops.push(BatchOp::Put(
-                            keys::rollup_key(res, id, c.last_t),
+                            keys::block_key(&[keys::ROLLUP, res.idx() as u8], w, id, c.last_t),
                             c.bytes.clone(),
                         ));
+                        last[1 + res.idx()] = last[1 + res.idx()].max(c.last_t);
                     }
+                }
+                if last != s.persisted_last {
+                    ops.push(BatchOp::Put(
+                        keys::id_key(keys::LAST, id),
+                        encode_last(last),
+                    ));
                 }
                 if scope == FlushScope::All {
                     s.in_dirty = false;
@@ -1095,8 +1173,11 @@ impl Inner {
                     id,
                     chunks: s.pending.len(),
                     blocks: [s.rollups[0].pending.len(), s.rollups[1].pending.len()],
+                    persisted_last: last,
                 });
             }
+            // Key order: new chunks of a window land next to each other.
+            ops.sort_by(|a, b| op_key(a).cmp(op_key(b)));
             (ops, marks)
         };
         if ops.is_empty() {
@@ -1115,6 +1196,7 @@ impl Inner {
                         continue;
                     };
                     s.recorded = true;
+                    s.persisted_last = m.persisted_last;
                     let mut freed: usize = s.pending.drain(..m.chunks).map(|c| c.bytes.len()).sum();
                     for (r, n) in s.rollups.iter_mut().zip(m.blocks) {
                         freed += r.pending.drain(..n).map(|c| c.bytes.len()).sum::<usize>();
@@ -1151,22 +1233,25 @@ impl Inner {
         let cut_roll = now.saturating_sub(self.opts.retention_rollups.as_millis_i64());
         let mut report = RetentionReport::default();
         // 1. Trim what is in memory.
-        let ids: Vec<u64> = {
+        {
             let mut st = lock(&self.state);
             let mut freed = 0;
             let mut changed = Vec::new();
             for (id, s) in st.series.iter_mut() {
                 let mut touched = false;
                 let before = s.pending.len();
+                let raw_alive = |t: i64| {
+                    window_of(t, CHUNK_WINDOW_MS).saturating_add(CHUNK_WINDOW_MS) > cut_raw
+                };
                 s.pending.retain(|c| {
-                    let keep = c.last_t >= cut_raw;
+                    let keep = raw_alive(c.first_t);
                     if !keep {
                         freed += c.bytes.len();
                     }
                     keep
                 });
                 touched |= s.pending.len() != before;
-                if s.head.count() > 0 && s.head.last_t() < cut_raw {
+                if s.head.count() > 0 && !raw_alive(s.head.first_t()) {
                     s.head = BlockEncoder::new();
                     touched = true;
                 }
@@ -1174,15 +1259,17 @@ impl Inner {
                     let w = res.width_ms();
                     let r = &mut s.rollups[res.idx()];
                     let before = r.pending.len();
+                    let rw = res.window_ms();
+                    let alive = |t: i64| window_of(t, rw).saturating_add(rw) > cut_roll;
                     r.pending.retain(|c| {
-                        let keep = c.last_t.saturating_add(w) > cut_roll;
+                        let keep = alive(c.first_t);
                         if !keep {
                             freed += c.bytes.len();
                         }
                         keep
                     });
                     touched |= r.pending.len() != before;
-                    if r.block.count() > 0 && r.block.last_t().saturating_add(w) <= cut_roll {
+                    if r.block.count() > 0 && !alive(r.block.first_t()) {
                         r.block = BlockEncoder::new();
                         touched = true;
                     }
@@ -1199,67 +1286,55 @@ impl Inner {
             for id in changed {
                 st.mark_dirty(id);
             }
-            let mut ids: Vec<u64> = st.series.keys().copied().collect();
-            ids.sort_unstable();
-            ids
-        };
+        }
         // 2. Persist the trimmed heads first, so no older head record can bring deleted
         //    samples back after a crash.
         self.flush_locked(FlushScope::All)?;
-        // 3. Delete expired chunks and blocks on disk.
+        // 3. Delete expired windows on disk: whole windows whose end is before the cutoff.
         let mut ops = Vec::new();
-        for &id in &ids {
-            let from = keys::id_key(keys::CHUNK, id);
-            let to = keys::id_time_key(keys::CHUNK, id, cut_raw);
-            self.engine.scan(&from, &to, &mut |k, _| {
+        let raw_prefix = [keys::CHUNK];
+        let to = keys::window_key(&raw_prefix, window_of(cut_raw, CHUNK_WINDOW_MS));
+        self.engine.scan(&raw_prefix, &to, &mut |k, _| {
+            ops.push(BatchOp::Delete(k.to_vec()));
+            true
+        })?;
+        report.chunks_deleted += ops.len() as u64;
+        self.write_deletes(&mut ops)?;
+        for res in Resolution::ALL {
+            let prefix = [keys::ROLLUP, res.idx() as u8];
+            let to = keys::window_key(&prefix, window_of(cut_roll, res.window_ms()));
+            self.engine.scan(&prefix, &to, &mut |k, _| {
                 ops.push(BatchOp::Delete(k.to_vec()));
                 true
             })?;
-            report.chunks_deleted += ops.len() as u64;
+            report.rollup_blocks_deleted += ops.len() as u64;
             self.write_deletes(&mut ops)?;
-            for res in Resolution::ALL {
-                let r = res.idx() as u8;
-                let from = keys::rollup_prefix(r, id);
-                // A block expires when its last bucket ended at or before the cutoff.
-                let to = keys::rollup_key(r, id, cut_roll.saturating_sub(res.width_ms()) + 1);
-                self.engine.scan(&from, &to, &mut |k, _| {
-                    ops.push(BatchOp::Delete(k.to_vec()));
-                    true
-                })?;
-                report.rollup_blocks_deleted += ops.len() as u64;
-                self.write_deletes(&mut ops)?;
-            }
         }
-        // 4. Drop series with nothing left.
+        // 4. Drop series with nothing left in memory or on disk.
         {
             let mut st = lock(&self.state);
-            let mut drop_ids = Vec::new();
-            for (&id, s) in &st.series {
-                if !s.mem_empty() || s.in_dirty {
-                    continue;
-                }
-                let chunk = self.engine.last(
-                    &keys::id_key(keys::CHUNK, id),
-                    &keys::id_key(keys::CHUNK, id + 1),
-                )?;
-                let rollup = (0..2u8).try_fold(false, |found, r| {
-                    Ok::<_, StoreError>(
-                        found
-                            || self
-                                .engine
-                                .last(&keys::rollup_prefix(r, id), &keys::rollup_prefix(r, id + 1))?
-                                .is_some(),
-                    )
-                })?;
-                if chunk.is_none() && !rollup {
-                    drop_ids.push(id);
-                }
-            }
+            let expired = |last: i64, w: i64, cut: i64| {
+                last == i64::MIN || window_of(last, w).saturating_add(w) <= cut
+            };
+            let drop_ids: Vec<u64> = st
+                .series
+                .iter()
+                .filter(|(_, s)| {
+                    s.mem_empty()
+                        && !s.in_dirty
+                        && expired(s.persisted_last[0], CHUNK_WINDOW_MS, cut_raw)
+                        && Resolution::ALL.iter().all(|r| {
+                            expired(s.persisted_last[1 + r.idx()], r.window_ms(), cut_roll)
+                        })
+                })
+                .map(|(id, _)| *id)
+                .collect();
             if !drop_ids.is_empty() {
                 let mut ops = Vec::new();
                 for &id in &drop_ids {
-                    ops.push(BatchOp::Delete(keys::id_key(keys::SERIES, id)));
-                    ops.push(BatchOp::Delete(keys::id_key(keys::HEAD, id)));
+                    for tag in [keys::SERIES, keys::HEAD, keys::LAST] {
+                        ops.push(BatchOp::Delete(keys::id_key(tag, id)));
+                    }
                 }
                 self.engine.write(ops)?;
                 for id in drop_ids {
@@ -1296,6 +1371,26 @@ impl Drop for Inner {
             tracing::error!(error = %e, "store: final checkpoint on drop failed");
         }
     }
+}
+
+fn op_key(op: &BatchOp) -> &[u8] {
+    match op {
+        BatchOp::Put(k, _) | BatchOp::Delete(k) => k,
+    }
+}
+
+/// The `L` record: last persisted chunk and rollup block times.
+fn encode_last(last: [i64; 3]) -> Vec<u8> {
+    last.iter().flat_map(|t| t.to_be_bytes()).collect()
+}
+
+fn decode_last(b: &[u8]) -> Option<[i64; 3]> {
+    let mut pos = 0;
+    let mut out = [0i64; 3];
+    for t in &mut out {
+        *t = keys::get_u64(b, &mut pos)? as i64;
+    }
+    (pos == b.len()).then_some(out)
 }
 
 fn check_meta(engine: &dyn KvEngine, path: &Path) -> Result<(), StoreError> {
@@ -1365,26 +1460,40 @@ fn load_state(engine: &dyn KvEngine) -> Result<State, StoreError> {
     if let Some(e) = err {
         return Err(e);
     }
-    let last_key_t = |from: Vec<u8>, to: Vec<u8>| -> Result<i64, StoreError> {
-        match engine.last(&from, &to)? {
-            Some((k, _)) => keys::unord(&k[from.len()..])
-                .ok_or_else(|| StoreError::Corrupt(format!("bad chunk key {k:?}"))),
-            None => Ok(i64::MIN),
-        }
-    };
-    for (&id, s) in st.series.iter_mut() {
-        let chunk_last = last_key_t(
-            keys::id_key(keys::CHUNK, id),
-            keys::id_key(keys::CHUNK, id + 1),
-        )?;
-        let mut rollup_last = [i64::MIN; 2];
-        for (r, last) in (0u8..).zip(rollup_last.iter_mut()) {
-            *last = last_key_t(keys::rollup_prefix(r, id), keys::rollup_prefix(r, id + 1))?;
-        }
-        s.last_t = chunk_last;
-        if let Some(h) = engine.get(&keys::id_key(keys::HEAD, id))? {
-            s.restore_head(&h, chunk_last, rollup_last)?;
-        }
+    engine.scan(&[keys::LAST], &[keys::LAST + 1], &mut |k, v| {
+        let r = match (keys::id_of(k, 1), decode_last(v)) {
+            (Some(id), Some(last)) => match st.series.get_mut(&id) {
+                Some(s) => {
+                    s.persisted_last = last;
+                    s.last_t = last[0];
+                    Ok(())
+                }
+                None => Err(StoreError::Corrupt(format!(
+                    "L record of unknown series {id}"
+                ))),
+            },
+            _ => Err(StoreError::Corrupt(format!("bad L record {k:?}"))),
+        };
+        r.map_err(|e| err = Some(e)).is_ok()
+    })?;
+    if let Some(e) = err.take() {
+        return Err(e);
+    }
+    engine.scan(&[keys::HEAD], &[keys::HEAD + 1], &mut |k, v| {
+        let r = match keys::id_of(k, 1) {
+            Some(id) => match st.series.get_mut(&id) {
+                Some(s) => {
+                    let [c, r5, r1] = s.persisted_last;
+                    s.restore_head(v, c, [r5, r1])
+                }
+                None => Err(StoreError::Corrupt(format!("head of unknown series {id}"))),
+            },
+            None => Err(StoreError::Corrupt(format!("bad head key {k:?}"))),
+        };
+        r.map_err(|e| err = Some(e)).is_ok()
+    })?;
+    if let Some(e) = err {
+        return Err(e);
     }
     Ok(st)
 }
