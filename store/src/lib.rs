@@ -16,14 +16,17 @@
 //! | --- | --- |
 //! | `M` name | store metadata: `format` = `alertd-store/1`, `engine` = `sled` or `redb` |
 //! | `S` id | the series' labels (`count (len name len value)*`, varints) |
-//! | `C` id last_t | a closed raw chunk, keyed by the time of its **last** sample |
-//! | `H` id | the checkpoint of the series' in-memory head (open chunk + open rollup blocks) |
-//! | `R` res id last_t | a closed rollup block (res 0 = 5 m, 1 = 1 h), keyed by its last bucket |
+//! | `L` id | last time of the series' newest persisted raw chunk, 5 m and 1 h block (3 × i64) |
+//! | `H` id | the checkpoint of the series' in-memory head (open chunk, open buckets and blocks) |
+//! | `C` window id last_t | a closed raw chunk: `window` is the aligned 2 h window it lies in |
+//! | `R` res window id last_t | a closed rollup block (res 0 = 5 m in 4 h windows, 1 = 1 h in 1 d windows) |
 //! | `K` namespace `0x00` key | the key-value area ([`model::storage::KvStore`]) |
 //!
-//! Keying chunks by their last timestamp makes a range query one forward scan from
-//! `C id start`, stopping at the first chunk that starts after `end`; retention deletes the
-//! range `C id ..< C id cutoff`.
+//! Data keys are time-major: the chunks written by one flush all fall in the newest window(s),
+//! at the end of the keyspace, instead of one insertion per series spread over the whole tree.
+//! Older windows are never rewritten, and retention deletes whole windows with one range scan.
+//! A query scans, per window in its range, the key range of the selected ids (one id: exactly
+//! its chunks) and decodes only chunks overlapping the range.
 //!
 //! The series index (labels → id, and postings name → value → ids) lives in memory and is
 //! rebuilt from the `S` records on open; only the `S` records are persisted. Regex and negative
@@ -38,12 +41,13 @@
 //! (`0` equal, `10` reuse the leading/trailing-zero window, `11` + 5 bits leading + 6 bits length).
 //! Values are XORed as bit patterns, so NaN payloads such as the staleness marker
 //! ([`model::sample::STALE_NAN_BITS`]) survive bit-exactly. A chunk closes at 120 samples or
-//! when a sample is 2 h past the chunk's first one.
+//! when a sample falls in the next aligned 2 h window (so a 15 s series gets four chunks of 120
+//! samples per window).
 //!
 //! Rollups use the same codec with four columns (count, min, max, sum) per bucket; buckets are
 //! aligned to multiples of 5 m and 1 h since the epoch and are updated as samples arrive
 //! (staleness markers are not counted; NaN is, so `sum` and `avg` become NaN as in PromQL).
-//! A rollup block closes at 48 buckets (5 m) or 24 buckets (1 h).
+//! A rollup block holds the buckets of one aligned window: 4 h (48 × 5 m) or 1 d (24 × 1 h).
 //!
 //! # Ingest, checkpointing and crash safety
 //!
@@ -53,20 +57,22 @@
 //! 60 s): one atomic, durable engine batch with every closed-but-unwritten chunk and block plus
 //! an `H` record per changed series. Closed chunks and blocks are also written early (without
 //! `H` records) when more than 4 MiB of them wait ([`Store::set_max_pending_bytes`]). An `H`
-//! record may therefore hold rows that a later early flush also wrote as a chunk; on open, head
-//! rows not newer than the series' newest chunk (or rollup block) are skipped, so nothing is
-//! restored twice. A crash loses at most the samples appended since the last checkpoint. [`Store::close`] (the daemon's SIGTERM path) persists
+//! record may therefore hold rows that a later early flush also wrote as a chunk; every batch
+//! that writes chunks also updates the series' `L` record, and on open, head rows not newer
+//! than `L` are skipped, so nothing is restored twice. A crash loses at most the samples
+//! appended since the last checkpoint. [`Store::close`] (the daemon's SIGTERM path) persists
 //! all heads. Queries merge persisted chunks with the in-memory head: persisted samples are
 //! used only up to the first sample still held in memory, so nothing is returned twice.
 //!
 //! # Retention
 //!
-//! [`Store::apply_retention`] deletes raw chunks whose last sample is older than
-//! `now - retention_raw` (default 30 d) and rollup blocks whose last bucket ended before
-//! `now - retention_rollups` (default 365 d), trims the in-memory heads the same way, drops
-//! series with nothing left from the index and the disk, then asks the engine to give space
-//! back: redb needs `compact()`, which the store calls; sled has no such call and reclaims
-//! segments by itself (its file does not necessarily shrink).
+//! [`Store::apply_retention`] deletes every raw window that ended before `now - retention_raw`
+//! (default 30 d) and every rollup window that ended before `now - retention_rollups` (default
+//! 365 d), so data is kept up to one window (2 h raw, 4 h / 1 d rollups) longer than asked. It
+//! trims the in-memory heads the same way, drops series with nothing left (`S`, `L`, `H` and
+//! the index entries), then asks the engine to give space back: redb needs `compact()`, which
+//! the store calls; sled has no such call and reclaims segments by itself, and its files do not
+//! necessarily shrink (measured: they did not in the retention test).
 //!
 //! # Key-value area
 //!
