@@ -32,6 +32,18 @@ pub trait KvEngine: Send + Sync {
         end: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StoreError>;
+    /// Like [`KvEngine::scan`] over each `(start, end)` range in turn (one read transaction
+    /// where the engine has them); `visit` returning `false` ends the current range only.
+    fn scan_ranges(
+        &self,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        for (start, end) in ranges {
+            self.scan(start, end, visit)?;
+        }
+        Ok(())
+    }
     /// The entry with the greatest key in `start <= key < end`.
     fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, StoreError>;
     /// Applies `ops` atomically (all or none); they are on disk when this returns `Ok`.
@@ -247,6 +259,30 @@ impl KvEngine for RedbEngine {
                 let (k, v) = kv.map_err(redb_err)?;
                 if !visit(k.value(), v.value()) {
                     break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn scan_ranges(
+        &self,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.read(|t| {
+            for (start, end) in ranges {
+                if start >= end {
+                    continue;
+                }
+                for kv in t
+                    .range::<&[u8]>(start.as_slice()..end.as_slice())
+                    .map_err(redb_err)?
+                {
+                    let (k, v) = kv.map_err(redb_err)?;
+                    if !visit(k.value(), v.value()) {
+                        break;
+                    }
                 }
             }
             Ok(())

@@ -364,7 +364,7 @@ const CHUNK_WINDOW_MS: i64 = 2 * 3_600_000;
 
 /// The start of the aligned window of size `w` containing `t`.
 fn window_of(t: i64, w: i64) -> i64 {
-    t - t.rem_euclid(w)
+    t.saturating_sub(t.rem_euclid(w))
 }
 /// Closed chunks and blocks waiting in memory beyond this are written without waiting for the
 /// next checkpoint.
@@ -390,7 +390,7 @@ struct RollupHead {
 impl RollupHead {
     /// Adds a sample; returns the bytes moved to `pending`.
     fn add(&mut self, res: Resolution, t: i64, v: f64) -> usize {
-        let start = t - t.rem_euclid(res.width_ms());
+        let start = window_of(t, res.width_ms());
         let mut moved = 0;
         match &mut self.open {
             Some(b) if b.t == start => b.add(v),
@@ -875,11 +875,30 @@ impl Store {
         };
         let mut w = window_of(start, window).max(first_w);
         let w_end = window_of(max_hi, window).min(last_w);
+        // Per window: one range over all selected ids when they are dense, else one per id.
+        let dense = wanted.len() as u64 * 8 > max_id - min_id;
         let mut err = None;
-        while w <= w_end {
-            let from = keys::window_id_key(prefix, w, min_id);
-            let to = keys::window_id_key(prefix, w, max_id.saturating_add(1));
-            engine.scan(&from, &to, &mut |k, v| {
+        while w <= w_end && err.is_none() {
+            let ranges: Vec<(Vec<u8>, Vec<u8>)> = if dense {
+                vec![(
+                    keys::window_id_key(prefix, w, min_id),
+                    keys::window_id_key(prefix, w, max_id.saturating_add(1)),
+                )]
+            } else {
+                wanted
+                    .iter()
+                    .map(|&(id, _)| {
+                        (
+                            keys::window_id_key(prefix, w, id),
+                            keys::window_id_key(prefix, w, id.saturating_add(1)),
+                        )
+                    })
+                    .collect()
+            };
+            engine.scan_ranges(&ranges, &mut |k, v| {
+                if err.is_some() {
+                    return false;
+                }
                 let Some((_, id, last_t)) = keys::parse_block_key(k, plen) else {
                     err = Some(StoreError::Corrupt(format!("bad block key {k:?}")));
                     return false;
@@ -902,15 +921,15 @@ impl Store {
                 }
                 true
             })?;
-            if let Some(e) = err.take() {
-                return Err(e);
-            }
             w = match w.checked_add(window) {
                 Some(n) => n,
                 None => break,
             };
         }
-        Ok(out)
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     /// Rollup buckets (start in `[start, end]`) of every series matching all `matchers`, sorted

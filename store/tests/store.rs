@@ -505,3 +505,111 @@ fn background_thread_checkpoints_without_close() {
         );
     }
 }
+
+mod model_based {
+    //! The store against `model::storage::MemStorage` (the reference semantics): random
+    //! appends over several chunk windows (with out-of-order samples), checkpoints, reopens and
+    //! selections with random matchers and ranges.
+
+    use super::*;
+    use model::storage::MemStorage;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Append(Vec<(usize, i64, u8)>),
+        Checkpoint,
+        Reopen,
+        Select(usize, i64, i64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => proptest::collection::vec((0usize..30, 0i64..3_000, any::<u8>()), 1..60)
+                .prop_map(Step::Append),
+            1 => Just(Step::Checkpoint),
+            1 => Just(Step::Reopen),
+            3 => (0usize..6, 0i64..40, 0i64..40).prop_map(|(m, a, b)| Step::Select(m, a, b)),
+        ]
+    }
+
+    fn matchers(i: usize) -> Vec<Matcher> {
+        let all = [
+            vec![],
+            vec![m(r#"i=~"0|29""#)],
+            vec![m(r#"i="7""#)],
+            vec![m(r#"even="1""#), m(r#"i!="4""#)],
+            vec![m(r#"even!~"1""#)],
+            vec![m(r#"i=~"1.*""#)],
+        ];
+        all[i].clone()
+    }
+
+    fn run(engine: Engine, steps: Vec<Step>) -> Result<(), TestCaseError> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(opts(engine, dir.path())).unwrap();
+        store.set_max_pending_bytes(256);
+        let mem = MemStorage::new();
+        // Ten minutes per time unit: a few hundred steps cross many 2 h windows.
+        let unit = 600_000i64 / 4;
+        let mut clock = [0i64; 30];
+        for s in steps {
+            match s {
+                Step::Append(rows) => {
+                    let batch: Vec<_> = rows
+                        .into_iter()
+                        .map(|(j, dt, v)| {
+                            // Mostly increasing per series; sometimes older (out of order).
+                            let t = if v % 5 == 0 {
+                                clock[j] - dt
+                            } else {
+                                clock[j] + dt
+                            };
+                            clock[j] = clock[j].max(t);
+                            let labels = Labels::from_pairs([
+                                ("__name__", "m".to_string()),
+                                ("i", j.to_string()),
+                                ("even", if j % 2 == 0 { "1" } else { "" }.to_string()),
+                            ]);
+                            (labels, Sample::new(t * unit / 100, f64::from(v) / 4.0))
+                        })
+                        .collect();
+                    store.append(&batch).unwrap();
+                    SeriesStore::append(&mem, &batch).unwrap();
+                }
+                Step::Checkpoint => store.checkpoint().unwrap(),
+                Step::Reopen => {
+                    store.close().unwrap();
+                    drop(store);
+                    store = Store::open(opts(engine, dir.path())).unwrap();
+                    store.set_max_pending_bytes(256);
+                }
+                Step::Select(mi, a, b) => {
+                    let (a, b) = (a.min(b) * unit * 10, a.max(b) * unit * 10);
+                    let ms = matchers(mi);
+                    let got = store.select(&ms, a, b).unwrap();
+                    let want = SeriesStore::select(&mem, &ms, a, b).unwrap();
+                    prop_assert_eq!(got, want);
+                }
+            }
+        }
+        let got = store.select(&[], i64::MIN, i64::MAX).unwrap();
+        let want = SeriesStore::select(&mem, &[], i64::MIN, i64::MAX).unwrap();
+        prop_assert_eq!(got, want);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn sled_matches_mem_storage(steps in proptest::collection::vec(step(), 1..60)) {
+            run(Engine::Sled, steps)?;
+        }
+
+        #[test]
+        fn redb_matches_mem_storage(steps in proptest::collection::vec(step(), 1..60)) {
+            run(Engine::Redb, steps)?;
+        }
+    }
+}
