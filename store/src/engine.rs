@@ -1,0 +1,341 @@
+//! The small ordered key-value engine trait the store is built on, and its two implementations:
+//! sled 0.34.7 and redb 4.x. Both hold one ordered keyspace of byte strings.
+
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use crate::{Engine, StoreError};
+
+/// One operation of an atomic batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOp {
+    /// Set a key to a value.
+    Put(Vec<u8>, Vec<u8>),
+    /// Remove a key (no error when absent).
+    Delete(Vec<u8>),
+}
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// An ordered key-value engine.
+pub trait KvEngine: Send + Sync {
+    /// Which engine this is.
+    fn kind(&self) -> Engine;
+    /// The value of `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Visits entries with `start <= key < end` in ascending key order until `visit` returns
+    /// `false`.
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError>;
+    /// Like [`KvEngine::scan`] over each `(start, end)` range in turn (one read transaction
+    /// where the engine has them); `visit` returning `false` ends the current range only.
+    fn scan_ranges(
+        &self,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        for (start, end) in ranges {
+            self.scan(start, end, visit)?;
+        }
+        Ok(())
+    }
+    /// The entry with the greatest key in `start <= key < end`.
+    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, StoreError>;
+    /// Applies `ops` atomically (all or none); they are on disk when this returns `Ok`.
+    fn write(&self, ops: Vec<BatchOp>) -> Result<(), StoreError>;
+    /// Makes every completed write durable (a no-op where writes already are).
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Returns free space to the file system where the engine needs an explicit step for it
+    /// (redb: `compact()`); sled reclaims segments by itself, so this only flushes it.
+    fn compact(&self) -> Result<(), StoreError>;
+}
+
+/// The file redb keeps inside the store directory.
+pub const REDB_FILE: &str = "store.redb";
+/// A file sled always creates in its directory.
+const SLED_MARKER: &str = "conf";
+
+/// Opens (creating when missing) the engine's files in directory `dir`. Refuses a directory that
+/// holds the other engine's files.
+pub fn open_engine(engine: Engine, dir: &Path) -> Result<Box<dyn KvEngine>, StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    })?;
+    let has_sled = dir.join(SLED_MARKER).exists() || dir.join("db").exists();
+    let has_redb = dir.join(REDB_FILE).exists();
+    let wrong = |found: Engine| StoreError::WrongEngine {
+        path: dir.to_path_buf(),
+        found,
+        requested: engine,
+    };
+    match engine {
+        Engine::Sled if has_redb => Err(wrong(Engine::Redb)),
+        Engine::Redb if has_sled => Err(wrong(Engine::Sled)),
+        Engine::Sled => Ok(Box::new(SledEngine::open(dir)?)),
+        Engine::Redb => Ok(Box::new(RedbEngine::open(&dir.join(REDB_FILE))?)),
+    }
+}
+
+fn sled_err(e: sled::Error) -> StoreError {
+    StoreError::Engine {
+        engine: Engine::Sled,
+        message: e.to_string(),
+    }
+}
+
+fn redb_err(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Engine {
+        engine: Engine::Redb,
+        message: e.to_string(),
+    }
+}
+
+/// Page cache given to each engine (sled and redb default to 1 GiB).
+const CACHE_BYTES: u64 = 16 << 20;
+
+/// sled: one default tree; a batch is `apply_batch` followed by `flush`.
+struct SledEngine {
+    db: sled::Db,
+}
+
+impl SledEngine {
+    fn open(dir: &Path) -> Result<Self, StoreError> {
+        let config = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            // Every write flushes explicitly.
+            .flush_every_ms(None);
+        // sled's I/O threads may hold the file lock for a moment after the previous `Db` in
+        // this process was dropped; retry briefly before reporting the directory as locked.
+        let mut tries = 0;
+        loop {
+            match config.open() {
+                Ok(db) => return Ok(SledEngine { db }),
+                // sled reports a held lock as a plain "Other" I/O error.
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && tries < 40 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(sled_err(e)),
+            }
+        }
+    }
+}
+
+impl KvEngine for SledEngine {
+    fn kind(&self) -> Engine {
+        Engine::Sled
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(key).map_err(sled_err)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        if start >= end {
+            return Ok(());
+        }
+        for kv in self.db.range(start..end) {
+            let (k, v) = kv.map_err(sled_err)?;
+            if !visit(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, StoreError> {
+        if start >= end {
+            return Ok(None);
+        }
+        match self.db.range(start..end).next_back() {
+            Some(kv) => {
+                let (k, v) = kv.map_err(sled_err)?;
+                Ok(Some((k.to_vec(), v.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn write(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for op in ops {
+            match op {
+                BatchOp::Put(k, v) => batch.insert(k, v),
+                BatchOp::Delete(k) => batch.remove(k),
+            }
+        }
+        self.db.apply_batch(batch).map_err(sled_err)?;
+        self.db.flush().map_err(sled_err)?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(sled_err).map(drop)
+    }
+
+    fn compact(&self) -> Result<(), StoreError> {
+        self.flush()
+    }
+}
+
+const TABLE: redb::TableDefinition<'static, &'static [u8], &'static [u8]> =
+    redb::TableDefinition::new("alertd");
+
+/// redb: one table; a batch is one write transaction committed with immediate durability.
+/// `compact` needs exclusive access, hence the lock (everything else takes it shared).
+struct RedbEngine {
+    db: RwLock<redb::Database>,
+    path: PathBuf,
+}
+
+impl RedbEngine {
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = redb::Database::builder()
+            .set_cache_size(CACHE_BYTES as usize)
+            .create(path)
+            .map_err(redb_err)?;
+        let tx = db.begin_write().map_err(redb_err)?;
+        tx.open_table(TABLE).map_err(redb_err)?;
+        tx.commit().map_err(redb_err)?;
+        Ok(RedbEngine {
+            db: RwLock::new(db),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&redb::ReadOnlyTable<&'static [u8], &'static [u8]>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        use redb::ReadableDatabase;
+        let db = self.db.read().map_err(|_| poisoned(&self.path))?;
+        let tx = db.begin_read().map_err(redb_err)?;
+        let table = tx.open_table(TABLE).map_err(redb_err)?;
+        f(&table)
+    }
+}
+
+fn poisoned(path: &Path) -> StoreError {
+    StoreError::Corrupt(format!(
+        "redb handle for {} poisoned by a panic",
+        path.display()
+    ))
+}
+
+impl KvEngine for RedbEngine {
+    fn kind(&self) -> Engine {
+        Engine::Redb
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(|t| Ok(t.get(key).map_err(redb_err)?.map(|v| v.value().to_vec())))
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        if start >= end {
+            return Ok(());
+        }
+        self.read(|t| {
+            for kv in t.range::<&[u8]>(start..end).map_err(redb_err)? {
+                let (k, v) = kv.map_err(redb_err)?;
+                if !visit(k.value(), v.value()) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn scan_ranges(
+        &self,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StoreError> {
+        self.read(|t| {
+            for (start, end) in ranges {
+                if start >= end {
+                    continue;
+                }
+                for kv in t
+                    .range::<&[u8]>(start.as_slice()..end.as_slice())
+                    .map_err(redb_err)?
+                {
+                    let (k, v) = kv.map_err(redb_err)?;
+                    if !visit(k.value(), v.value()) {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, StoreError> {
+        if start >= end {
+            return Ok(None);
+        }
+        self.read(
+            |t| match t.range::<&[u8]>(start..end).map_err(redb_err)?.next_back() {
+                Some(kv) => {
+                    let (k, v) = kv.map_err(redb_err)?;
+                    Ok(Some((k.value().to_vec(), v.value().to_vec())))
+                }
+                None => Ok(None),
+            },
+        )
+    }
+
+    fn write(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {
+        let db = self.db.read().map_err(|_| poisoned(&self.path))?;
+        let tx = db.begin_write().map_err(redb_err)?;
+        {
+            let mut t = tx.open_table(TABLE).map_err(redb_err)?;
+            for op in &ops {
+                match op {
+                    BatchOp::Put(k, v) => {
+                        t.insert(k.as_slice(), v.as_slice()).map_err(redb_err)?;
+                    }
+                    BatchOp::Delete(k) => {
+                        t.remove(k.as_slice()).map_err(redb_err)?;
+                    }
+                }
+            }
+        }
+        // Default durability is Immediate: on disk when commit returns.
+        tx.commit().map_err(redb_err)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn compact(&self) -> Result<(), StoreError> {
+        let mut db = self.db.write().map_err(|_| poisoned(&self.path))?;
+        // Each call may free more; stop when redb says nothing more can be done.
+        for _ in 0..8 {
+            if !db.compact().map_err(redb_err)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,210 @@
+//! Crash test: a child process (this test binary re-run with an environment variable) writes
+//! key-value batches and samples in a loop and prints what was acknowledged; the parent
+//! `kill -9`s it at random moments, reopens the store and checks that it opens, that every
+//! acknowledged key-value batch is present, and that every sample up to the last acknowledged
+//! checkpoint is there.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+use model::storage::{KvBatch, KvStore};
+use model::{Duration, Labels, Sample};
+use store::{Engine, Store, StoreOptions};
+
+const ENV_DIR: &str = "ALERTD_STORE_CRASH_DIR";
+const ENV_ENGINE: &str = "ALERTD_STORE_CRASH_ENGINE";
+const ENV_START: &str = "ALERTD_STORE_CRASH_START";
+const SERIES: usize = 5;
+const ROUNDS: u64 = 5;
+const ROUND_STRIDE: u64 = 1_000_000;
+
+fn labels(j: usize) -> Labels {
+    Labels::from_pairs([("__name__", "crash"), ("j", &j.to_string())])
+}
+
+fn value(i: u64, j: usize) -> f64 {
+    i as f64 * (j + 1) as f64
+}
+
+fn kv_value(i: u64) -> Vec<u8> {
+    format!("value-{i}-").repeat(8).into_bytes()
+}
+
+fn opts(engine: Engine, dir: &str) -> StoreOptions {
+    StoreOptions {
+        path: dir.into(),
+        engine,
+        checkpoint_interval: Duration::from_millis(30),
+        ..StoreOptions::default()
+    }
+}
+
+/// The child's work loop; a no-op unless started by the parent.
+#[test]
+fn crash_child_process() {
+    let (Ok(dir), Ok(engine), Ok(start)) = (
+        std::env::var(ENV_DIR),
+        std::env::var(ENV_ENGINE),
+        std::env::var(ENV_START),
+    ) else {
+        return;
+    };
+    let engine: Engine = engine.parse().unwrap();
+    let start: u64 = start.parse().unwrap();
+    let store = Store::open(opts(engine, &dir)).unwrap();
+    // Early flushes of closed chunks (without heads) all the time, between checkpoints.
+    store.set_max_pending_bytes(1024);
+    let mut out = std::io::stdout().lock();
+    for i in start.. {
+        let mut b = KvBatch::new();
+        b.put("crash", i.to_be_bytes().to_vec(), kv_value(i));
+        b.put("crash-meta", b"last".to_vec(), i.to_be_bytes().to_vec());
+        store.write(b).unwrap();
+        writeln!(out, "ACK {i}").unwrap();
+        let batch: Vec<_> = (0..SERIES)
+            .map(|j| (labels(j), Sample::new(i as i64 * 1000, value(i, j))))
+            .collect();
+        store.append(&batch).unwrap();
+        if i % 50 == 0 {
+            store.checkpoint().unwrap();
+            writeln!(out, "CKPT {i}").unwrap();
+        }
+        out.flush().unwrap();
+    }
+}
+
+fn run_child(
+    engine: Engine,
+    dir: &str,
+    start: u64,
+    kill_after: StdDuration,
+) -> (Option<u64>, Option<u64>) {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "crash_child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ENV_DIR, dir)
+        .env(ENV_ENGINE, engine.as_str())
+        .env(ENV_START, start.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines() {
+                match l {
+                    Ok(l) => lines.lock().unwrap().push(l),
+                    Err(_) => break,
+                }
+            }
+        })
+    };
+    // Kill only once the child is writing, so each round really interrupts writes.
+    let begin = Instant::now();
+    while !lines.lock().unwrap().iter().any(|l| l.starts_with("ACK")) {
+        assert!(
+            begin.elapsed() < StdDuration::from_secs(60),
+            "child never acknowledged a write"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "child exited early");
+        std::thread::sleep(StdDuration::from_millis(5));
+    }
+    std::thread::sleep(kill_after);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    reader.join().unwrap();
+    let lines = lines.lock().unwrap();
+    let last = |p: &str| {
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(p))
+            .filter_map(|n| n.trim().parse::<u64>().ok())
+            .max()
+    };
+    (last("ACK "), last("CKPT "))
+}
+
+fn crash_loop(engine: Engine) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("store");
+    let dir = dir.to_str().unwrap();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ engine.as_str().len() as u64;
+    // Per round: (first seq, last acknowledged seq, last acknowledged checkpoint).
+    let mut rounds: Vec<(u64, u64, Option<u64>)> = Vec::new();
+    for round in 0..ROUNDS {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let kill_after = StdDuration::from_millis(100 + rng % 900);
+        let start = (round + 1) * ROUND_STRIDE;
+        let (acked, ckpt) = run_child(engine, dir, start, kill_after);
+        let acked = acked.expect("at least one acknowledged write");
+        rounds.push((start, acked, ckpt));
+
+        // The store must open after every crash and hold everything acknowledged so far.
+        let store = Store::open(StoreOptions {
+            checkpoint_interval: Duration::ZERO,
+            ..opts(engine, dir)
+        })
+        .unwrap_or_else(|e| panic!("{engine}: reopen after kill -9 in round {round}: {e}"));
+        for &(first, last, ckpt) in &rounds {
+            for i in first..=last {
+                assert_eq!(
+                    store.get("crash", &i.to_be_bytes()).unwrap(),
+                    Some(kv_value(i)),
+                    "{engine}: acknowledged KV batch {i} lost"
+                );
+            }
+            let Some(ckpt) = ckpt else { continue };
+            let got = store
+                .select(&[], first as i64 * 1000, ckpt as i64 * 1000)
+                .unwrap();
+            assert_eq!(got.len(), SERIES, "{engine}: series lost");
+            for s in &got {
+                let j: usize = s.labels.get("j").unwrap().parse().unwrap();
+                let want: Vec<Sample> = (first..=ckpt)
+                    .map(|i| Sample::new(i as i64 * 1000, value(i, j)))
+                    .collect();
+                assert_eq!(
+                    s.samples, want,
+                    "{engine}: checkpointed samples of j={j} lost"
+                );
+            }
+        }
+        // No garbage either: whatever survived past the checkpoint is what was written.
+        for s in store.select(&[], 0, i64::MAX).unwrap() {
+            let j: usize = s.labels.get("j").unwrap().parse().unwrap();
+            for x in &s.samples {
+                assert_eq!(x.v, value(x.t as u64 / 1000, j), "{engine}: corrupt sample");
+            }
+            assert!(
+                s.samples.windows(2).all(|w| w[0].t < w[1].t),
+                "{engine}: duplicated or unordered samples after restore"
+            );
+        }
+        let meta = store.get("crash-meta", b"last").unwrap().unwrap();
+        assert!(u64::from_be_bytes(meta.try_into().unwrap()) >= acked);
+        store.close().unwrap();
+        eprintln!("{engine} round {round}: killed after {kill_after:?}, acked up to {acked}, checkpoint {ckpt:?}: ok");
+    }
+}
+
+#[test]
+fn kill_9_loses_nothing_acknowledged_sled() {
+    crash_loop(Engine::Sled);
+}
+
+#[test]
+fn kill_9_loses_nothing_acknowledged_redb() {
+    crash_loop(Engine::Redb);
+}
