@@ -45,40 +45,51 @@ pub enum DaemonError {
     Serve(#[source] std::io::Error),
 }
 
-/// A failure of the pipeline's lifecycle (opening the storage directory, flushing).
+/// A failure of the pipeline's lifecycle (opening the store, flushing).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    /// The storage directory could not be created.
-    #[error("cannot create storage directory {path}: {source}")]
-    StorageDir {
+    /// The store could not be opened or flushed.
+    #[error("store at {path}: {source}")]
+    Store {
         /// `storage.path`.
         path: PathBuf,
         /// Why.
         #[source]
-        source: std::io::Error,
+        source: store::StoreError,
     },
 }
 
-/// The pipeline stages the daemon runs. This version has none yet: the store handle (opened
-/// from `storage`), the collector, the evaluator and the notifier are added here as their
-/// crates are wired in, each setting its [`crate::readiness::Condition`] once started. Until
-/// then `/-/ready` stays 503, which is the truth.
+/// How often retention runs.
+const RETENTION_EVERY: StdDuration = StdDuration::from_secs(3600);
+
+/// The pipeline stages the daemon runs: today the store. The collector, the evaluator and the
+/// notifier are added here as they are wired in, each setting its
+/// [`crate::readiness::Condition`] once started.
 #[derive(Debug)]
 pub struct Pipeline {
     storage_dir: PathBuf,
+    store: store::Store,
 }
 
 impl Pipeline {
-    /// Starts the pipeline for `storage`. Today this creates the storage directory (so that a
-    /// path alertd cannot write is refused at startup); opening the store goes here and sets
+    /// Opens the store from `storage` (recovering checkpointed heads) and marks
     /// [`crate::readiness::Condition::StoreOpen`].
-    pub fn start(storage: &StorageConfig, _readiness: &Readiness) -> Result<Self, PipelineError> {
-        std::fs::create_dir_all(&storage.path).map_err(|source| PipelineError::StorageDir {
+    pub fn start(storage: &StorageConfig, readiness: &Readiness) -> Result<Self, PipelineError> {
+        let opts = store::StoreOptions {
+            path: storage.path.clone(),
+            engine: storage.engine,
+            retention_raw: storage.retention,
+            retention_rollups: storage.rollup_retention,
+            checkpoint_interval: storage.checkpoint_interval,
+        };
+        let store = store::Store::open(opts).map_err(|source| PipelineError::Store {
             path: storage.path.clone(),
             source,
         })?;
+        readiness.set(crate::readiness::Condition::StoreOpen);
         Ok(Pipeline {
             storage_dir: storage.path.clone(),
+            store,
         })
     }
 
@@ -87,10 +98,28 @@ impl Pipeline {
         &self.storage_dir
     }
 
-    /// Called once at shutdown, after the HTTP server stopped: the store's flush goes here.
-    /// With no store wired in yet there is nothing to flush.
+    /// The store.
+    pub fn store(&self) -> &store::Store {
+        &self.store
+    }
+
+    /// Applies retention now (called periodically by [`run`]); returns what was removed.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<store::RetentionReport, PipelineError> {
+        self.store
+            .apply_retention(now_ms)
+            .map_err(|source| PipelineError::Store {
+                path: self.storage_dir.clone(),
+                source,
+            })
+    }
+
+    /// Called once at shutdown, after the HTTP server stopped: persists the store's in-memory
+    /// heads so that nothing ingested is lost.
     pub fn flush(&self) -> Result<(), PipelineError> {
-        Ok(())
+        self.store.close().map_err(|source| PipelineError::Store {
+            path: self.storage_dir.clone(),
+            source,
+        })
     }
 }
 
@@ -135,7 +164,8 @@ impl App {
         readiness: Arc<Readiness>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let metrics = Metrics::new(env!("CARGO_PKG_VERSION"));
+        let mut metrics = Metrics::new(env!("CARGO_PKG_VERSION"));
+        metrics.register_store(pipeline.store().clone());
         metrics.record_reload(true, clock.now_ms());
         App {
             config_path,
@@ -297,6 +327,26 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
         "alertd started"
     );
 
+    let retention_app = app.clone();
+    let retention = tokio::spawn(async move {
+        let mut every = tokio::time::interval(RETENTION_EVERY);
+        loop {
+            every.tick().await;
+            let app = retention_app.clone();
+            let now = app.clock.now_ms();
+            match tokio::task::spawn_blocking(move || app.pipeline().apply_retention(now)).await {
+                Ok(Ok(r)) => info!(
+                    chunks = r.chunks_deleted,
+                    rollup_blocks = r.rollup_blocks_deleted,
+                    series = r.series_dropped,
+                    "retention applied"
+                ),
+                Ok(Err(e)) => error!("retention failed: {e}"),
+                Err(e) => error!("retention task failed: {e}"),
+            }
+        }
+    });
+
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let signal_app = app.clone();
     let signals = tokio::spawn(async move {
@@ -336,6 +386,7 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
         ),
     }
     signals.abort();
+    retention.abort();
     app.pipeline().flush()?;
     info!("alertd stopped");
     Ok(())
@@ -433,8 +484,7 @@ mod tests {
         };
         let err = Pipeline::start(&storage, &Readiness::new()).unwrap_err();
         assert!(
-            err.to_string()
-                .starts_with("cannot create storage directory"),
+            err.to_string().starts_with("store at ") && err.to_string().contains("a-file/sub"),
             "{err}"
         );
     }

@@ -170,6 +170,9 @@ mod tests {
     #[tokio::test]
     async fn ready_follows_the_readiness_conditions() {
         let (port, app, _dir) = serve(1024).await;
+        // Opening the pipeline opened the store.
+        assert!(app.readiness().is_set(Condition::StoreOpen));
+        app.readiness().clear(Condition::StoreOpen);
         let (status, body) = request(port, &get("/-/ready")).await;
         assert_eq!(status, 503);
         assert_eq!(

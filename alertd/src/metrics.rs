@@ -3,9 +3,12 @@
 
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
@@ -78,6 +81,13 @@ impl Metrics {
         }
     }
 
+    /// Exports the store's counters (series, samples ingested, out-of-order drops, chunks and
+    /// bytes written, checkpoints), read from [`store::Store::stats`] at every scrape.
+    pub fn register_store(&mut self, store: store::Store) {
+        self.registry
+            .register_collector(Box::new(StoreCollector(store)));
+    }
+
     /// Records the outcome of a (re)load; `now_ms` is the clock's time of a success.
     pub fn record_reload(&self, success: bool, now_ms: i64) {
         self.reload_successful.set(i64::from(success));
@@ -101,6 +111,62 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
+    }
+}
+
+/// Reads [`store::StoreStats`] when `/metrics` is encoded.
+#[derive(Debug)]
+struct StoreCollector(store::Store);
+
+impl Collector for StoreCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let s = self.0.stats();
+        let gauges = [(
+            "alertd_store_series",
+            "Series in the store's index",
+            s.series,
+        )];
+        for (name, help, v) in gauges {
+            let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        let counters = [
+            (
+                "alertd_store_samples_ingested",
+                "Samples accepted by the store",
+                s.samples_ingested,
+            ),
+            (
+                "alertd_store_out_of_order_samples_dropped",
+                "Samples dropped because they were not newer than their series' newest",
+                s.out_of_order_dropped,
+            ),
+            (
+                "alertd_store_chunks_written",
+                "Compressed chunks written",
+                s.chunks_written,
+            ),
+            (
+                "alertd_store_bytes_written",
+                "Encoded chunk and rollup bytes written",
+                s.bytes_written,
+            ),
+            (
+                "alertd_store_checkpoints",
+                "Successful checkpoints of in-memory heads",
+                s.checkpoints,
+            ),
+            (
+                "alertd_store_checkpoint_errors",
+                "Failed checkpoints (data kept in memory for the next try)",
+                s.checkpoint_errors,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let c = ConstCounter::new(v);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        Ok(())
     }
 }
 

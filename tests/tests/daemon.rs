@@ -16,10 +16,11 @@ fn starts_on_quickstart_and_serves_health_ready_metrics_and_404() {
 
     let r = d.http("GET", "/-/healthy").unwrap();
     assert_eq!(r.status, 200);
-    // Not ready: no store, rules or evaluation yet in this version.
+    // The store is open; rules and evaluation are not wired in this version.
     let r = d.http("GET", "/-/ready").unwrap();
     assert_eq!(r.status, 503, "{r:?}");
-    assert!(r.body.contains("store_open"), "{}", r.body);
+    assert!(!r.body.contains("store_open"), "{}", r.body);
+    assert!(r.body.contains("rules_loaded"), "{}", r.body);
 
     let r = d.http("GET", "/metrics").unwrap();
     assert_eq!(r.status, 200);
@@ -273,4 +274,50 @@ fn port_in_use_is_refused_with_the_address() {
         "{}",
         second.log()
     );
+}
+
+#[test]
+fn store_is_opened_exported_and_flushed_on_sigterm_and_engine_mismatch_is_refused() {
+    let port = free_port();
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("store");
+    let mut d = start(port, &quickstart_config(port, &data_dir), &[]).unwrap();
+    let m = d.metrics();
+    assert_eq!(metric_value(&m, "alertd_store_series"), Some(0.0), "{m}");
+    assert_eq!(
+        metric_value(&m, "alertd_store_samples_ingested_total"),
+        Some(0.0),
+        "{m}"
+    );
+    d.signal(Signal::SIGTERM);
+    assert!(
+        d.wait_exit(Duration::from_secs(10)).unwrap().success(),
+        "{}",
+        d.log()
+    );
+
+    // The daemon released the store cleanly: it opens again, with the engine it was made with.
+    let opts = |engine| store::StoreOptions {
+        path: data_dir.clone(),
+        engine,
+        checkpoint_interval: model::Duration::ZERO,
+        ..Default::default()
+    };
+    store::Store::open(opts(store::Engine::Sled))
+        .unwrap()
+        .close()
+        .unwrap();
+    let err = store::Store::open(opts(store::Engine::Redb)).unwrap_err();
+    assert!(err.to_string().contains("sled"), "{err}");
+
+    // alertd refuses to start on a store made by the other engine, saying why.
+    let port = free_port();
+    let cfg = quickstart_config(port, &data_dir).replace("engine: sled", "engine: redb");
+    assert!(cfg.contains("engine: redb"));
+    let mut d = spawn(port, &cfg, &[]);
+    let status = d
+        .wait_exit(Duration::from_secs(10))
+        .expect("alertd should exit");
+    assert!(!status.success());
+    assert!(d.log().contains("sled"), "{}", d.log());
 }

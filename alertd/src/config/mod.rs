@@ -176,24 +176,8 @@ pub struct TlsConfig {
     pub insecure_skip_verify: bool,
 }
 
-/// The embedded store's engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StorageEngine {
-    /// sled (the default).
-    Sled,
-    /// redb.
-    Redb,
-}
-
-impl fmt::Display for StorageEngine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            StorageEngine::Sled => "sled",
-            StorageEngine::Redb => "redb",
-        })
-    }
-}
+/// The embedded store's engine (`sled` or `redb`).
+pub use store::Engine as StorageEngine;
 
 /// `storage:` settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
