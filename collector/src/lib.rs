@@ -1,4 +1,5 @@
 //! The collector: probes (HTTP, TLS, disk, PostgreSQL, MySQL), Prometheus scrapes and heartbeat
 //! tracking, scheduled without drift, writing everything it learns to the store as time series.
-//!
-//! Not built yet (issue "Collector"); the daemon refuses configs that need it.
+
+pub mod config;
+pub mod heartbeat;
