@@ -16,7 +16,7 @@
 use std::sync::Arc;
 
 use model::storage::SeriesStore;
-use model::Clock;
+use model::{Clock, Labels};
 
 pub mod config;
 pub mod heartbeat;
@@ -177,4 +177,60 @@ impl Collector {
     pub fn heartbeats(&self) -> &Heartbeats {
         &self.heartbeats
     }
+}
+
+/// What one run of a probe found.
+#[derive(Debug, Clone)]
+pub struct ProbeReport {
+    /// The series and their values, fully labelled.
+    pub series: Vec<(Labels, f64)>,
+    /// Why the run failed, if it did.
+    pub failure: Option<Failure>,
+}
+
+impl ProbeReport {
+    /// The value of the series named `name` whose labels include all of `labels`.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.series
+            .iter()
+            .find(|(l, _)| {
+                l.get("__name__") == Some(name) && labels.iter().all(|(k, v)| l.get(k) == Some(*v))
+            })
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Runs one probe once, now, with its timeout (for `alertctl`-style checks and tests). The
+/// config is validated first.
+pub async fn probe_once(
+    p: &config::ProbeConfig,
+    defaults: &config::Defaults,
+    clock: Arc<dyn Clock>,
+) -> Result<ProbeReport, CollectorError> {
+    let cfg = CollectorConfig {
+        probes: vec![p.clone()],
+        defaults: *defaults,
+        ..CollectorConfig::default()
+    };
+    cfg.validate().map_err(CollectorError::Invalid)?;
+    let key = TargetKey::Probe(p.name.clone());
+    let task = probe::build_probe(p, clock).map_err(|message| CollectorError::Target {
+        target: key,
+        message,
+    })?;
+    let timeout = p.timeout(defaults).to_std();
+    let started = std::time::Instant::now();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let backstop = deadline + std::time::Duration::from_millis(100);
+    let out = match tokio::time::timeout_at(backstop, task.run(deadline)).await {
+        Ok(o) => o,
+        Err(_) => task.failed(
+            started.elapsed().as_secs_f64(),
+            Failure::new(FailureKind::Timeout, "timed out"),
+        ),
+    };
+    Ok(ProbeReport {
+        series: out.series,
+        failure: out.failure,
+    })
 }
