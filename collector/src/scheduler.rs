@@ -390,3 +390,134 @@ async fn writer(store: Arc<dyn SeriesStore>, mut rx: mpsc::Receiver<Result_>, ma
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::TestTask;
+    use model::storage::MemStorage;
+    use std::time::Duration;
+    use tokio::time::Instant as TInstant;
+
+    type Starts = Arc<Mutex<Vec<TInstant>>>;
+
+    /// Wall time that follows tokio's (paused) clock, so tests run in virtual time.
+    #[derive(Debug)]
+    struct TokioClock(TInstant);
+    impl Clock for TokioClock {
+        fn now_ms(&self) -> Timestamp {
+            1_700_000_000_000 + i64::try_from(self.0.elapsed().as_millis()).unwrap_or(0)
+        }
+    }
+    fn clock() -> Arc<dyn Clock> {
+        Arc::new(TokioClock(TInstant::now()))
+    }
+
+    fn spec(name: &str, interval_ms: u64, sleep_ms: u64, starts: &Starts) -> Spec {
+        Spec {
+            key: TargetKey::Probe(name.to_string()),
+            fingerprint: format!("{name}{interval_ms}{sleep_ms}"),
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(interval_ms),
+            task: Arc::new(Task::Test(TestTask {
+                base: Labels::from_pairs([("probe", name)]),
+                starts: starts.clone(),
+                sleep: Duration::from_millis(sleep_ms),
+            })),
+        }
+    }
+
+    #[test]
+    fn offsets_are_stable_and_spread() {
+        let k = |i: usize| TargetKey::Probe(format!("t{i}"));
+        assert_eq!(offset_ms(&k(1), 15_000), offset_ms(&k(1), 15_000));
+        let offs: Vec<u64> = (0..1000).map(|i| offset_ms(&k(i), 15_000)).collect();
+        assert!(offs.iter().all(|o| *o < 15_000));
+        // Spread: every 1.5 s bucket of the interval gets some targets.
+        for b in 0..10 {
+            let n = offs.iter().filter(|o| **o / 1500 == b).count();
+            assert!((50..=150).contains(&n), "bucket {b} has {n}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_start_to_start_without_drift() {
+        let store = Arc::new(MemStorage::new());
+        let s = Scheduler::new(store, clock(), Options::default());
+        let starts: Starts = Arc::default();
+        // Each run takes 40 ms of a 100 ms interval: starts must stay on the 100 ms grid.
+        s.reconcile(vec![spec("a", 100, 40, &starts)]);
+        tokio::time::sleep(Duration::from_millis(1250)).await;
+        let v = lock(&starts).clone();
+        assert!(v.len() >= 10, "only {} runs", v.len());
+        for (i, t) in v.iter().enumerate() {
+            let ideal = v[0] + Duration::from_millis(100 * i as u64);
+            let drift = if *t > ideal { *t - ideal } else { ideal - *t };
+            assert!(
+                drift < Duration::from_millis(2),
+                "run {i} drifted {drift:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_is_bounded() {
+        let store = Arc::new(MemStorage::new());
+        let opts = Options {
+            max_concurrency: 1,
+            ..Options::default()
+        };
+        let s = Scheduler::new(store, clock(), opts);
+        let starts: Starts = Arc::default();
+        s.reconcile(vec![
+            spec("a", 2000, 200, &starts),
+            spec("b", 2000, 200, &starts),
+            spec("c", 2000, 200, &starts),
+        ]);
+        tokio::time::sleep(Duration::from_millis(2700)).await;
+        let mut v = lock(&starts).clone();
+        v.sort();
+        assert!(v.len() >= 3, "{} runs", v.len());
+        for w in v.windows(2) {
+            assert!(
+                w[1] - w[0] >= Duration::from_millis(195),
+                "overlapping runs: {:?}",
+                w[1] - w[0]
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn results_are_written_and_removed_targets_go_stale() {
+        let store = Arc::new(MemStorage::new());
+        let s = Scheduler::new(store.clone(), clock(), Options::default());
+        let starts: Starts = Arc::default();
+        assert_eq!(
+            s.reconcile(vec![spec("a", 100, 0, &starts), spec("b", 100, 0, &starts)]),
+            (2, 0, 0)
+        );
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        // Same specs: nothing restarts.
+        assert_eq!(
+            s.reconcile(vec![spec("a", 100, 0, &starts), spec("b", 100, 0, &starts)]),
+            (0, 0, 0)
+        );
+        assert_eq!(s.reconcile(vec![spec("a", 100, 0, &starts)]), (0, 0, 1));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let b = store
+            .select(&["probe=\"b\"".parse().unwrap()], 0, i64::MAX)
+            .unwrap();
+        let last = b[0].samples.last().unwrap();
+        assert!(
+            last.is_stale(),
+            "removed target ends with a staleness marker"
+        );
+        let a = store
+            .select(&["probe=\"a\"".parse().unwrap()], 0, i64::MAX)
+            .unwrap();
+        assert!(a[0].samples.len() >= 3);
+        assert!(!a[0].samples.last().unwrap().is_stale());
+        assert_eq!(s.status().len(), 1);
+        assert_eq!(s.status()[0].success, Some(true));
+    }
+}

@@ -143,7 +143,7 @@ pub(crate) enum Task {
 #[cfg(test)]
 pub(crate) struct TestTask {
     pub base: Labels,
-    pub starts: Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+    pub starts: Arc<std::sync::Mutex<Vec<tokio::time::Instant>>>,
     pub sleep: std::time::Duration,
 }
 
@@ -175,7 +175,7 @@ impl Task {
                 t.starts
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(std::time::Instant::now());
+                    .push(tokio::time::Instant::now());
                 tokio::time::sleep(t.sleep).await;
                 let mut b = SeriesBuf::new(&t.base);
                 b.push("probe_success", &[], 1.0);
