@@ -321,6 +321,14 @@ impl MysqlProbe {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0.0);
         b.push("mysql_slave_status_last_errno", &l, errno);
+        for (column, name) in [
+            ("Last_IO_Errno", "mysql_slave_status_last_io_errno"),
+            ("Last_SQL_Errno", "mysql_slave_status_last_sql_errno"),
+        ] {
+            if let Some(n) = as_text(col(row, &[column])).and_then(|s| s.parse::<f64>().ok()) {
+                b.push(name, &l, n);
+            }
+        }
         let lag = as_text(col(
             row,
             &["Seconds_Behind_Source", "Seconds_Behind_Master"],
