@@ -19,6 +19,7 @@ use model::storage::SeriesStore;
 use model::{Clock, Labels};
 
 pub mod config;
+pub mod expfmt;
 pub mod heartbeat;
 mod probe;
 mod scheduler;

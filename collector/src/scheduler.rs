@@ -325,7 +325,11 @@ async fn run_target(spec: Spec, ctx: RunCtx) {
 }
 
 async fn record(spec: &Spec, ctx: &RunCtx, t: Timestamp, elapsed: f64, outcome: Outcome) {
-    let Outcome { series, failure } = outcome;
+    let Outcome {
+        series,
+        explicit,
+        failure,
+    } = outcome;
     {
         let mut st = lock(&ctx.status);
         if let Some(s) = st.get_mut(&spec.key) {
@@ -368,6 +372,7 @@ async fn record(spec: &Spec, ctx: &RunCtx, t: Timestamp, elapsed: f64, outcome: 
         *last = series.iter().map(|(l, _)| l.clone()).collect();
     }
     batch.extend(series.into_iter().map(|(l, v)| (l, Sample::new(t, v))));
+    batch.extend(explicit);
     if ctx.tx.send(Result_ { batch }).await.is_err() {
         tracing::debug!("collector: writer gone, result dropped");
     }

@@ -104,6 +104,7 @@ impl PgProbe {
             started.elapsed().as_secs_f64(),
         );
         Outcome {
+            explicit: Vec::new(),
             series: b.out,
             failure,
         }
@@ -263,6 +264,7 @@ impl MysqlProbe {
             started.elapsed().as_secs_f64(),
         );
         Outcome {
+            explicit: Vec::new(),
             series: b.out,
             failure,
         }

@@ -133,6 +133,7 @@ impl DiskProbe {
                 let mut b = SeriesBuf::new(&self.base);
                 b.push("probe_success", &[], 0.0);
                 Outcome {
+                    explicit: Vec::new(),
                     series: b.out,
                     failure: Some(Failure::new(
                         FailureKind::Local,
@@ -159,6 +160,7 @@ fn collect(base: &Labels, path: Option<&Path>) -> Outcome {
         started.elapsed().as_secs_f64(),
     );
     Outcome {
+        explicit: Vec::new(),
         series: b.out,
         failure,
     }

@@ -233,6 +233,7 @@ impl HttpProbe {
             push_tls_series(&mut b, info);
         }
         Outcome {
+            explicit: Vec::new(),
             series: b.out,
             failure,
         }

@@ -88,6 +88,9 @@ impl Failure {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Outcome {
     pub series: Vec<(Labels, f64)>,
+    /// Samples with their own timestamps (scraped with explicit timestamps): written as they
+    /// are and not tracked for staleness, as in Prometheus.
+    pub explicit: Vec<(Labels, model::Sample)>,
     pub failure: Option<Failure>,
 }
 
@@ -180,6 +183,7 @@ impl Task {
                 let mut b = SeriesBuf::new(&t.base);
                 b.push("probe_success", &[], 1.0);
                 Outcome {
+                    explicit: Vec::new(),
                     series: b.out,
                     failure: None,
                 }
@@ -206,6 +210,7 @@ impl Task {
             b.push(n, &[], *v);
         }
         Outcome {
+            explicit: Vec::new(),
             series: b.out,
             failure: Some(failure),
         }

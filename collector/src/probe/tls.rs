@@ -76,6 +76,7 @@ impl TlsProbe {
             push_tls_series(&mut b, info);
         }
         Outcome {
+            explicit: Vec::new(),
             series: b.out,
             failure,
         }
