@@ -25,7 +25,9 @@ fn free_port() -> u16 {
 
 struct Server {
     dir: PathBuf,
+    id: u32,
     port: u16,
+    child: std::process::Child,
 }
 
 impl Server {
@@ -46,7 +48,7 @@ impl Server {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Command::new("runuser")
+        let child = Command::new("runuser")
             .args(["-u", "mysql", "--", "/usr/sbin/mariadbd", "--no-defaults"])
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--port={port}"))
@@ -61,7 +63,9 @@ impl Server {
             .unwrap();
         let s = Server {
             dir: dir.to_path_buf(),
+            id,
             port,
+            child,
         };
         for _ in 0..100 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -78,13 +82,12 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        for f in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
-            if f.path().extension().is_some_and(|e| e == "pid") {
-                if let Ok(pid) = std::fs::read_to_string(f.path()) {
-                    let _ = Command::new("kill").arg(pid.trim()).status();
-                }
-            }
+        // runuser's child is mariadbd: stop it by its own pid file, then reap runuser.
+        let pid_file = self.dir.join(format!("s{}.pid", self.id));
+        if let Ok(pid) = std::fs::read_to_string(pid_file) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
         }
+        let _ = self.child.wait();
     }
 }
 
