@@ -210,7 +210,9 @@ fn my_failure(e: &mysql_async::Error) -> Failure {
                 FailureKind::Connect
             }
         }
-        mysql_async::Error::Url(_) => FailureKind::Local,
+        mysql_async::Error::Url(_) => {
+            return Failure::new(FailureKind::Local, "mysql dsn is not a valid URL");
+        }
         _ => FailureKind::Database,
     };
     Failure::new(kind, format!("mysql: {e}"))
@@ -276,7 +278,13 @@ impl MysqlProbe {
         use mysql_async::prelude::Queryable;
         let dsn = dsn(&self.cfg)?;
         let opts = mysql_async::Opts::from_url(&dsn)
-            .map_err(|e| Failure::new(FailureKind::Local, format!("mysql dsn: {e}")))?;
+            // The parser's message may quote the URL, password included: say less.
+            .map_err(|_| {
+                Failure::new(
+                    FailureKind::Local,
+                    "mysql dsn is not a valid URL (expected mysql://user:password@host:port/)",
+                )
+            })?;
         let mut conn = mysql_async::Conn::new(opts)
             .await
             .map_err(|e| my_failure(&e))?;

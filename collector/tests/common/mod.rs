@@ -101,7 +101,7 @@ impl Ca {
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         p.distinguished_name.push(DnType::CommonName, name);
-        p.not_before = rcgen::date_time_ymd(2029, 1, 1);
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
         p.not_after = rcgen::date_time_ymd(2035, 1, 1);
         Ca {
             issuer: CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap(),
@@ -113,7 +113,7 @@ impl Ca {
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         p.distinguished_name.push(DnType::CommonName, name);
-        p.not_before = rcgen::date_time_ymd(2029, 1, 1);
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
         p.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
         Ca {
             issuer: CertifiedIssuer::signed_by(p, KeyPair::generate().unwrap(), &self.issuer)
@@ -129,7 +129,7 @@ impl Ca {
         self.issuer.der().clone()
     }
 
-    /// A leaf for `localhost` valid from 2029-01-01 until `not_after`.
+    /// A leaf for `localhost` valid from 2020-01-01 until `not_after`.
     pub fn leaf(
         &self,
         not_after: (i32, u8, u8),
@@ -137,7 +137,7 @@ impl Ca {
         let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
         p.distinguished_name.push(DnType::CommonName, "localhost");
-        p.not_before = rcgen::date_time_ymd(2029, 1, 1);
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
         p.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
         let cert = p.signed_by(&key, &self.issuer).unwrap();
         (
