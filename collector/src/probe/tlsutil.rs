@@ -1,0 +1,241 @@
+//! TLS for probes: the handshake accepts any certificate chain (while still checking the
+//! handshake signatures), and the chain is verified separately afterwards at the injected clock's
+//! time — so an expired or untrusted certificate still reports its expiry dates.
+
+use std::sync::Arc;
+
+use model::Clock;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::config::TlsConfig;
+
+/// Handshake verifier that accepts every chain but checks the handshake signatures.
+#[derive(Debug)]
+struct AcceptChain(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptChain {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A prepared TLS client: handshake config plus the separate chain verifier.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsClient {
+    config: Arc<ClientConfig>,
+    verifier: Option<Arc<WebPkiServerVerifier>>,
+    /// Overrides the SNI / verified name.
+    pub server_name: Option<String>,
+    clock: Arc<dyn Clock>,
+}
+
+/// What a completed handshake showed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TlsInfo {
+    /// `TLS 1.2`, `TLS 1.3` (blackbox's `probe_tls_version_info` values).
+    pub version: String,
+    /// `not_after` of every presented certificate, seconds since the epoch, leaf first.
+    pub expiries: Vec<f64>,
+    /// `Ok` when the chain verified (or verification is skipped), else why not.
+    pub verified: Result<(), String>,
+    /// Whether verification was skipped (`insecure_skip_verify`).
+    pub skipped: bool,
+}
+
+impl TlsInfo {
+    /// The earliest expiry of the presented chain.
+    pub(crate) fn earliest_expiry(&self) -> Option<f64> {
+        self.expiries.iter().copied().reduce(f64::min)
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl TlsClient {
+    /// Builds a client from a Prometheus-style `tls_config` (files are read now).
+    pub(crate) fn new(
+        cfg: Option<&TlsConfig>,
+        alpn: &[&[u8]],
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, String> {
+        let default = TlsConfig::default();
+        let cfg = cfg.unwrap_or(&default);
+        let provider = provider();
+        let mut roots = RootCertStore::empty();
+        match &cfg.ca_file {
+            Some(path) => {
+                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+                if certs.is_empty() {
+                    return Err(format!("ca_file {}: no certificate found", path.display()));
+                }
+                for c in certs {
+                    roots
+                        .add(c)
+                        .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let verifier = if cfg.insecure_skip_verify {
+            None
+        } else {
+            Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| format!("tls_config: {e}"))?,
+            )
+        };
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("tls_config: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptChain(provider)));
+        let mut config = match (&cfg.cert_file, &cfg.key_file) {
+            (Some(c), Some(k)) => {
+                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(c)
+                    .map_err(|e| format!("cert_file {}: {e}", c.display()))?
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("cert_file {}: {e}", c.display()))?;
+                let key = PrivateKeyDer::from_pem_file(k)
+                    .map_err(|e| format!("key_file {}: {e}", k.display()))?;
+                builder
+                    .with_client_auth_cert(certs, key)
+                    .map_err(|e| format!("client certificate: {e}"))?
+            }
+            (None, None) => builder.with_no_client_auth(),
+            _ => return Err("cert_file and key_file must be set together".to_string()),
+        };
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(TlsClient {
+            config: Arc::new(config),
+            verifier,
+            server_name: cfg.server_name.clone(),
+            clock,
+        })
+    }
+
+    /// Performs the handshake over `io` for `host` (or the configured server name) and verifies
+    /// the chain separately. Errors are handshake failures.
+    pub(crate) async fn connect<IO>(
+        &self,
+        host: &str,
+        io: IO,
+    ) -> Result<(tokio_rustls::client::TlsStream<IO>, TlsInfo), String>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let name = self.server_name.as_deref().unwrap_or(host);
+        let name = name.trim_start_matches('[').trim_end_matches(']');
+        let server_name = ServerName::try_from(name.to_string())
+            .map_err(|e| format!("invalid server name {name:?}: {e}"))?;
+        let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        let stream = connector
+            .connect(server_name.clone(), io)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        let (_, conn) = stream.get_ref();
+        let version = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_string(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".to_string(),
+            Some(v) => format!("{v:?}"),
+            None => "unknown".to_string(),
+        };
+        let certs: Vec<CertificateDer<'static>> = conn
+            .peer_certificates()
+            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default();
+        let expiries = certs.iter().filter_map(|c| not_after(c)).collect();
+        let verified = match (&self.verifier, certs.split_first()) {
+            (None, _) => Ok(()),
+            (Some(_), None) => Err("server sent no certificate".to_string()),
+            (Some(v), Some((leaf, rest))) => {
+                let now_ms = u64::try_from(self.clock.now_ms()).unwrap_or(0);
+                let now = UnixTime::since_unix_epoch(std::time::Duration::from_millis(now_ms));
+                v.verify_server_cert(leaf, rest, &server_name, &[], now)
+                    .map(|_| ())
+                    .map_err(|e| format!("certificate verification failed: {e}"))
+            }
+        };
+        let info = TlsInfo {
+            version,
+            expiries,
+            verified,
+            skipped: self.verifier.is_none(),
+        };
+        Ok((stream, info))
+    }
+}
+
+/// `notAfter` of a DER certificate in seconds since the epoch.
+pub(crate) fn not_after(der: &CertificateDer<'_>) -> Option<f64> {
+    x509_parser::parse_x509_certificate(der.as_ref())
+        .ok()
+        .map(|(_, c)| c.validity().not_after.timestamp() as f64)
+}
+
+/// Pushes the certificate series shared by the `http` and `tls` probes.
+pub(crate) fn push_tls_series(b: &mut super::SeriesBuf<'_>, info: &TlsInfo) {
+    if let Some(e) = info.earliest_expiry() {
+        b.push("probe_ssl_earliest_cert_expiry", &[], e);
+        // One presented chain: its last expiry is when the chain as a whole stops verifying.
+        b.push("probe_ssl_last_chain_expiry_timestamp_seconds", &[], e);
+    }
+    b.push("probe_tls_version_info", &[("version", &info.version)], 1.0);
+    if !info.skipped {
+        b.push(
+            "probe_ssl_chain_valid",
+            &[],
+            if info.verified.is_ok() { 1.0 } else { 0.0 },
+        );
+    }
+}

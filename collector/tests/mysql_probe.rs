@@ -1,0 +1,289 @@
+//! The `mysql` probe against a real MariaDB primary and replica started in temp directories
+//! (as the mysql user), including a NULL lag ending the lag series with a staleness marker.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use collector::config::{CollectorConfig, Defaults};
+use collector::{probe_once, Collector, FailureKind, Options, ProbeReport, TargetKey};
+use common::probe;
+use model::storage::{MemStorage, SeriesStore};
+use model::SystemClock;
+use mysql_async::prelude::Queryable;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    dir: PathBuf,
+    id: u32,
+    port: u16,
+    child: std::process::Child,
+}
+
+impl Server {
+    fn start(dir: &Path, id: u32) -> Self {
+        let port = free_port();
+        let data = dir.join(format!("d{id}"));
+        let out = Command::new("mariadb-install-db")
+            .args([
+                "--user=mysql",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .arg(format!("--datadir={}", data.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let child = Command::new("runuser")
+            .args(["-u", "mysql", "--", "/usr/sbin/mariadbd", "--no-defaults"])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--socket={}/s{id}.sock", dir.display()))
+            .arg(format!("--pid-file={}/s{id}.pid", dir.display()))
+            .arg(format!("--log-error={}/s{id}.err", dir.display()))
+            .arg(format!("--server-id={id}"))
+            .arg("--log-bin=mysql-bin")
+            .arg("--skip-name-resolve")
+            .spawn()
+            .unwrap();
+        let s = Server {
+            dir: dir.to_path_buf(),
+            id,
+            port,
+            child,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("mariadbd on {port} did not start");
+    }
+    fn url(&self) -> String {
+        format!("mysql://root@127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // runuser's child is mariadbd: stop it by its own pid file, then reap runuser.
+        let pid_file = self.dir.join(format!("s{}.pid", self.id));
+        if let Ok(pid) = std::fs::read_to_string(pid_file) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+async fn sql(url: &str, q: &str) {
+    let mut c = mysql_async::Conn::from_url(url).await.unwrap();
+    c.query_drop(q).await.unwrap();
+    c.disconnect().await.unwrap();
+}
+
+fn dsn_file(dir: &Path, url: &str) -> PathBuf {
+    let f = dir.join(format!("dsn{}", url.len() + url.rfind(':').unwrap_or(0)));
+    std::fs::write(&f, format!("{url}\n")).unwrap();
+    f
+}
+
+async fn run(dir: &Path, url: &str) -> ProbeReport {
+    let f = dsn_file(dir, url);
+    probe_once(
+        &probe(&format!(
+            "name: my\nmysql: {{ dsn_file: {} }}\n",
+            f.display()
+        )),
+        &Defaults::default(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap()
+}
+
+fn v(r: &ProbeReport, name: &str) -> f64 {
+    r.value(name, &[])
+        .unwrap_or_else(|| panic!("no {name} in {:#?}", r.series))
+}
+
+#[tokio::test]
+async fn replica_lag_threads_and_null_lag_staleness() {
+    let tmp = tempfile::Builder::new()
+        .prefix("alertd-my")
+        .tempdir()
+        .unwrap();
+    let d = tmp.path().to_path_buf();
+    Command::new("chown")
+        .args(["mysql:mysql", d.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let (primary, replica) =
+        tokio::task::spawn_blocking(move || (Server::start(&d, 1), Server::start(&d, 2)))
+            .await
+            .unwrap();
+    let dir = tmp.path();
+    sql(
+        &replica.url(),
+        &format!(
+            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=no, MASTER_LOG_FILE='mysql-bin.000001', MASTER_LOG_POS=4",
+            primary.port
+        ),
+    )
+    .await;
+    sql(&replica.url(), "START SLAVE").await;
+    sql(&primary.url(), "CREATE DATABASE shop").await;
+
+    // Primary (not a replica): up, no replication series.
+    let r = run(dir, &primary.url()).await;
+    assert!(r.failure.is_none(), "{:?}", r.failure);
+    assert_eq!(v(&r, "mysql_up"), 1.0);
+    assert!(r
+        .value("mysql_slave_status_seconds_behind_master", &[])
+        .is_none());
+
+    // Replica: threads running, lag 0.
+    let mut ok = None;
+    for _ in 0..100 {
+        let r = run(dir, &replica.url()).await;
+        if r.failure.is_none()
+            && r.value("mysql_slave_status_seconds_behind_master", &[]) == Some(0.0)
+        {
+            ok = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = ok.expect("replica never caught up");
+    assert_eq!(v(&r, "mysql_slave_status_slave_io_running"), 1.0);
+    assert_eq!(v(&r, "mysql_slave_status_slave_sql_running"), 1.0);
+    assert_eq!(v(&r, "mysql_slave_status_last_errno"), 0.0);
+    let (l, _) = r
+        .series
+        .iter()
+        .find(|(l, _)| l.get("__name__") == Some("mysql_slave_status_seconds_behind_master"))
+        .unwrap();
+    assert_eq!(l.get("probe"), Some("my"));
+    assert_eq!(l.get("master_host"), Some("127.0.0.1"));
+
+    // Scheduled, then the SQL thread stops: lag becomes NULL and the series ends with a
+    // staleness marker instead of a stale or zero value.
+    let store = Arc::new(MemStorage::new());
+    let f = dsn_file(dir, &replica.url());
+    let cfg: CollectorConfig = serde_saphyr::from_str(&format!(
+        "probes:\n  - {{ name: my, mysql: {{ dsn_file: {} }}, interval: 300ms }}\n",
+        f.display()
+    ))
+    .unwrap();
+    let c = Collector::start(
+        &cfg,
+        store.clone(),
+        Arc::new(SystemClock),
+        Options::default(),
+    )
+    .unwrap();
+    let lag_series = |store: &MemStorage| {
+        store
+            .select(
+                &["__name__=\"mysql_slave_status_seconds_behind_master\""
+                    .parse()
+                    .unwrap()],
+                0,
+                i64::MAX,
+            )
+            .unwrap()
+    };
+    for _ in 0..50 {
+        if !lag_series(&store).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(lag_series(&store)[0].samples.last().unwrap().v, 0.0);
+    sql(&replica.url(), "STOP SLAVE SQL_THREAD").await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let s = lag_series(&store);
+    assert!(
+        s[0].samples.last().unwrap().is_stale(),
+        "NULL lag ends the series: {:?}",
+        s[0].samples
+    );
+    let st = c.status();
+    let my = st
+        .iter()
+        .find(|t| t.key == TargetKey::Probe("my".into()))
+        .unwrap();
+    assert_eq!(my.failure_kind, Some(FailureKind::Replication));
+    assert!(
+        my.last_error
+            .as_deref()
+            .unwrap()
+            .contains("SQL thread stopped"),
+        "{:?}",
+        my.last_error
+    );
+    let r = run(dir, &replica.url()).await;
+    assert_eq!(v(&r, "mysql_up"), 1.0);
+    assert_eq!(v(&r, "mysql_slave_status_slave_sql_running"), 0.0);
+    assert_eq!(v(&r, "mysql_slave_status_slave_io_running"), 1.0);
+    assert_eq!(v(&r, "probe_success"), 0.0);
+    drop(c);
+
+    // IO thread pointed at a closed port: IO not running, its error number is reported.
+    sql(&replica.url(), "STOP SLAVE").await;
+    sql(
+        &replica.url(),
+        &format!(
+            "CHANGE MASTER TO MASTER_PORT={}, MASTER_CONNECT_RETRY=1",
+            free_port()
+        ),
+    )
+    .await;
+    sql(&replica.url(), "START SLAVE").await;
+    let mut seen = None;
+    for _ in 0..60 {
+        let r = run(dir, &replica.url()).await;
+        if r.value("mysql_slave_status_last_io_errno", &[])
+            .unwrap_or(0.0)
+            != 0.0
+        {
+            seen = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = seen.expect("IO error reported");
+    assert_eq!(v(&r, "mysql_slave_status_slave_io_running"), 0.0);
+    assert_eq!(v(&r, "mysql_slave_status_last_io_errno"), 2003.0);
+    assert_eq!(r.failure.unwrap().kind, FailureKind::Replication);
+}
+
+#[tokio::test]
+async fn system_server_and_unreachable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run(tmp.path(), "mysql://root@127.0.0.1:3306/").await;
+    assert!(r.failure.is_none(), "{:?}", r.failure);
+    assert_eq!(v(&r, "mysql_up"), 1.0);
+    let r = run(
+        tmp.path(),
+        &format!("mysql://root@127.0.0.1:{}/", free_port()),
+    )
+    .await;
+    assert_eq!(v(&r, "mysql_up"), 0.0);
+    assert_eq!(r.failure.unwrap().kind, FailureKind::Refused);
+}
