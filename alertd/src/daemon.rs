@@ -45,9 +45,12 @@ pub enum DaemonError {
     Serve(#[source] std::io::Error),
 }
 
-/// A failure of the pipeline's lifecycle (opening the store, flushing).
+/// A failure of the pipeline's lifecycle (opening the store, starting the collector, flushing).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// The collector refused its configuration (e.g. an unreadable `ca_file`).
+    #[error("collector: {0}")]
+    Collector(#[from] collector::CollectorError),
     /// The store could not be opened or flushed.
     #[error("store at {path}: {source}")]
     Store {
@@ -62,13 +65,14 @@ pub enum PipelineError {
 /// How often retention runs.
 const RETENTION_EVERY: StdDuration = StdDuration::from_secs(3600);
 
-/// The pipeline stages the daemon runs: today the store. The collector, the evaluator and the
-/// notifier are added here as they are wired in, each setting its
-/// [`crate::readiness::Condition`] once started.
+/// The pipeline stages the daemon runs: the store and the collector (probes, scrapes,
+/// heartbeats) writing into it. The evaluator and the notifier are added here as they are wired
+/// in, each setting its [`crate::readiness::Condition`] once started.
 #[derive(Debug)]
 pub struct Pipeline {
     storage_dir: PathBuf,
     store: store::Store,
+    collector: Option<collector::Collector>,
 }
 
 impl Pipeline {
@@ -90,7 +94,26 @@ impl Pipeline {
         Ok(Pipeline {
             storage_dir: storage.path.clone(),
             store,
+            collector: None,
         })
+    }
+
+    /// Starts every probe, scrape and heartbeat of `cfg` on the current tokio runtime, writing
+    /// into the store.
+    pub fn start_collector(
+        &mut self,
+        cfg: &collector::config::CollectorConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(), PipelineError> {
+        let sink: Arc<dyn model::storage::SeriesStore> = Arc::new(self.store.clone());
+        let c = collector::Collector::start(cfg, sink, clock, collector::Options::default())?;
+        self.collector = Some(c);
+        Ok(())
+    }
+
+    /// The running collector, once started.
+    pub fn collector(&self) -> Option<&collector::Collector> {
+        self.collector.as_ref()
     }
 
     /// The storage directory in use.
@@ -129,6 +152,9 @@ pub enum ReloadError {
     /// The new file is unreadable or invalid.
     #[error("{0}")]
     Load(#[from] LoadError),
+    /// The collector could not apply the new targets (nothing was changed).
+    #[error("{0}")]
+    Collector(#[from] collector::CollectorError),
     /// The new file changes a setting that only a restart can change.
     #[error("{file}: `{key}` cannot change on reload (running: {old}, new: {new}); restart alertd to apply it")]
     NeedsRestart {
@@ -263,6 +289,9 @@ impl App {
                 new.storage.engine.to_string(),
             ));
         }
+        if let Some(c) = self.pipeline.collector() {
+            c.reconcile(&new.collector)?;
+        }
         *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(new);
         Ok(())
     }
@@ -302,7 +331,8 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
 
     let config = config::load_file(&config_path)?;
     let readiness = Arc::new(Readiness::new());
-    let pipeline = Pipeline::start(&config.storage, &readiness)?;
+    let mut pipeline = Pipeline::start(&config.storage, &readiness)?;
+    pipeline.start_collector(&config.collector, clock.clone())?;
     let listen = config.api.listen;
     let max_body = config.api.max_body_bytes;
     let listener = tokio::net::TcpListener::bind(listen)

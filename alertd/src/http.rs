@@ -4,15 +4,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{header, StatusCode, Uri};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::daemon::App;
-use crate::metrics::CONTENT_TYPE;
+use crate::metrics::{to_text_format, wants_openmetrics, CONTENT_TYPE, TEXT_CONTENT_TYPE};
 
 /// The API's router for `app`; request bodies are limited to `max_body_bytes`.
 pub fn router(app: Arc<App>, max_body_bytes: u64) -> Router {
@@ -22,6 +23,7 @@ pub fn router(app: Arc<App>, max_body_bytes: u64) -> Router {
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload).put(reload))
         .route("/metrics", get(metrics))
+        .route("/ping/{*rest}", get(ping).post(ping).head(ping))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -80,13 +82,51 @@ async fn reload(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     match app.metrics().encode() {
-        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+        Ok(text) if wants_openmetrics(accept) => {
+            ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+        }
+        Ok(text) => (
+            [(header::CONTENT_TYPE, TEXT_CONTENT_TYPE)],
+            to_text_format(&text),
+        )
+            .into_response(),
         Err(_) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "failed to encode metrics",
         ),
+    }
+}
+
+/// Query parameters of a heartbeat ping.
+#[derive(Debug, serde::Deserialize)]
+struct PingQuery {
+    /// Pairs a `/start` with its end.
+    rid: Option<String>,
+}
+
+/// `/ping/<name-or-token>[/start|/fail|/<exit-code>]`: a heartbeat check-in (DESIGN.md).
+async fn ping(
+    State(app): State<Arc<App>>,
+    Path(rest): Path<String>,
+    Query(q): Query<PingQuery>,
+    body: Bytes,
+) -> Response {
+    let Some(c) = app.pipeline().collector() else {
+        return json_error(StatusCode::SERVICE_UNAVAILABLE, "collector not running");
+    };
+    let (name, kind) = match collector::heartbeat::parse_ping_path(&rest) {
+        Ok(p) => p,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    match c.heartbeats().ping(name, kind, q.rid.as_deref(), &body) {
+        Ok(_) => (StatusCode::OK, "OK\n").into_response(),
+        Err(e @ collector::heartbeat::PingError::NotFound(_)) => {
+            json_error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(e) => json_error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
 

@@ -16,6 +16,53 @@ use prometheus_client::registry::Registry;
 
 /// The content type of [`Metrics::encode`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The content type of [`to_text_format`]'s output (Prometheus text format 0.0.4).
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Whether an `Accept` header asks for OpenMetrics (as Prometheus does); scrapers that only
+/// speak the classic text format (0.0.4) get that instead.
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.contains("application/openmetrics-text"))
+}
+
+/// Rewrites OpenMetrics text (what prometheus-client encodes) as Prometheus text format 0.0.4:
+/// no `# EOF`/`# UNIT` lines, counter metadata named after the `_total` samples, `info` metrics
+/// as gauges named `<name>_info`, `unknown` as `untyped`.
+pub fn to_text_format(openmetrics: &str) -> String {
+    let mut types: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for l in openmetrics.lines() {
+        if let Some(rest) = l.strip_prefix("# TYPE ") {
+            if let Some((name, t)) = rest.split_once(' ') {
+                types.insert(name, t);
+            }
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for l in openmetrics.lines() {
+        if l == "# EOF" || l.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = l
+            .strip_prefix("# TYPE ")
+            .map(|r| ("TYPE", r))
+            .or_else(|| l.strip_prefix("# HELP ").map(|r| ("HELP", r)));
+        if let Some((kw, rest)) = meta {
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            let (name, tail) = match (types.get(name).copied(), kw) {
+                (Some("counter"), _) => (format!("{name}_total"), tail),
+                (Some("info"), "TYPE") => (format!("{name}_info"), "gauge"),
+                (Some("info"), _) => (format!("{name}_info"), tail),
+                (Some("unknown"), "TYPE") => (name.to_string(), "untyped"),
+                _ => (name.to_string(), tail),
+            };
+            out.push_str(&format!("# {kw} {name} {tail}\n"));
+            continue;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
 
 /// Labels of the HTTP request metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -173,6 +220,33 @@ impl Collector for StoreCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_format_renames_counter_and_info_metadata_and_drops_eof() {
+        let m = Metrics::new("1.2.3");
+        m.record_request("/-/healthy", 200, 0.002);
+        let text = to_text_format(&m.encode().unwrap());
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(text.contains("# TYPE alertd_build_info gauge\n"), "{text}");
+        assert!(
+            text.contains("# TYPE alertd_http_requests_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP alertd_http_requests_total HTTP requests"),
+            "{text}"
+        );
+        assert!(
+            text.contains("alertd_http_requests_total{handler=\"/-/healthy\",code=\"200\"} 1\n")
+        );
+        assert!(wants_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+        )));
+        assert!(!wants_openmetrics(Some(
+            "text/plain;version=0.0.4;q=1,*/*;q=0.1"
+        )));
+        assert!(!wants_openmetrics(None));
+    }
 
     #[test]
     fn encodes_build_info_reload_and_http_metrics() {

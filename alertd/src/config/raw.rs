@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
 use crate::secret::Secret;
+use collector::config::{HeartbeatConfig, ProbeConfig, ScrapeConfig};
 
 /// Top-level keys alertd knows, in the order DESIGN.md lists them.
 pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
@@ -118,12 +119,18 @@ pub(crate) struct Unimplemented {
     pub presence: Presence,
 }
 
+/// A list section: where its key is, and its items with their positions.
+pub(crate) type Section<T> = (Option<Location>, Option<Vec<Spanned<T>>>);
+
 /// The whole file.
 #[derive(Debug, Default)]
 pub(crate) struct RawConfig {
     pub global: Option<Spanned<RawGlobal>>,
     pub storage: Option<Spanned<RawStorage>>,
     pub api: Option<Spanned<RawApi>>,
+    pub probes: Section<ProbeConfig>,
+    pub scrape_configs: Section<ScrapeConfig>,
+    pub heartbeats: Section<HeartbeatConfig>,
     pub unimplemented: Vec<Unimplemented>,
     /// Unknown top-level keys with their positions (all of them are reported).
     pub unknown: Vec<(String, Location)>,
@@ -151,6 +158,9 @@ impl<'de> Deserialize<'de> for RawConfig {
                         "global" => cfg.global = map.next_value()?,
                         "storage" => cfg.storage = map.next_value()?,
                         "api" => cfg.api = map.next_value()?,
+                        "probes" => cfg.probes = (Some(at), map.next_value()?),
+                        "scrape_configs" => cfg.scrape_configs = (Some(at), map.next_value()?),
+                        "heartbeats" => cfg.heartbeats = (Some(at), map.next_value()?),
                         other => {
                             if let Some(name) = TOP_LEVEL_KEYS.iter().find(|k| **k == other) {
                                 let presence: Option<Presence> = map.next_value()?;

@@ -233,8 +233,8 @@ escalations: []
         "a.yaml:15:16: `api.tokens_file` (bearer-token authentication) is not implemented in this version of alertd",
         "a.yaml:16:18: `api.public_status: true` (the public status page) is not implemented",
         "a.yaml:17:15: `api.auth_reads: true` is not implemented",
-        "a.yaml:18:1: section `probes` is not implemented in this version of alertd",
-        "a.yaml:20:1: section `heartbeats` is not implemented",
+        "a.yaml:19:5: `probes[0]`: exactly one of http, tls, disk, postgres, mysql must be set",
+        "a.yaml:20:14: `heartbeats[0]`: one of period or schedule is required",
         "a.yaml:21:1: section `route` is not implemented",
     ];
     assert_eq!(e.len(), want.len(), "{e:#?}");
@@ -253,9 +253,6 @@ fn empty_unimplemented_sections_are_accepted() {
 #[test]
 fn every_unimplemented_section_is_refused_when_non_empty() {
     for (name, body) in [
-        ("probes", "[{name: x}]"),
-        ("scrape_configs", "[{job_name: x}]"),
-        ("heartbeats", "[{name: x}]"),
         ("rule_files", "[rules.yml]"),
         ("route", "{receiver: x}"),
         ("receivers", "[{name: x}]"),
@@ -408,4 +405,43 @@ fn a_type_error_is_reported_next_to_unknown_keys() {
              rollup_retention, checkpoint_interval",
         ]
     );
+}
+
+#[test]
+fn collector_sections_are_typed_and_validated_at_item_positions() {
+    let y = "\
+global:
+  scrape_interval: 30s
+probes:
+  - name: web
+    http: { url: 'http://127.0.0.1:1/health' }
+  - name: web
+    disk: { path: / }
+    timeout: 1m
+scrape_configs:
+  - job_name: node
+    static_configs: [{ targets: ['127.0.0.1:9100'] }]
+heartbeats:
+  - { name: backup, period: 1d, grace: 30m }
+";
+    let e = errs(y);
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(e[0].starts_with("a.yaml:6:5: `probes[1]"), "{e:#?}");
+    assert!(
+        e.iter()
+            .any(|x| x.contains("duplicate") || x.contains("web")),
+        "{e:#?}"
+    );
+    let ok = y
+        .replace("  - name: web\n    disk", "  - name: root\n    disk")
+        .replace("timeout: 1m", "timeout: 5s");
+    let c = parse_str(&ok, "a.yaml").unwrap();
+    assert_eq!(c.collector.probes.len(), 2);
+    assert_eq!(c.collector.scrape_configs[0].job_name, "node");
+    assert_eq!(c.collector.heartbeats[0].name, "backup");
+    // Probe and scrape defaults come from `global`.
+    assert_eq!(c.collector.defaults.interval, Duration::from_secs(30));
+    // Unknown keys inside a probe are refused with their position.
+    let e = one("probes:\n  - name: web\n    http: { url: 'http://x/', methd: GET }\n");
+    assert!(e.starts_with("a.yaml:3:") && e.contains("methd"), "{e}");
 }
