@@ -7,7 +7,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use e2e::{free_port, start, wait_for, Signal};
-use model::storage::SeriesStore;
 use model::Matcher;
 
 /// `openssl s_server` with a self-signed certificate valid for `days`, killed on drop.
