@@ -13,6 +13,7 @@ pub mod manager;
 pub mod promql;
 pub mod rules;
 pub mod template;
+pub mod unittest;
 
 pub use group::{ActiveAlert, EvalContext, GroupState, RuleHealth};
 pub use manager::{AlertSender, GroupStatus, Manager, RuleStatus};
