@@ -546,6 +546,52 @@ mod tests {
     }
 
     #[test]
+    fn exp_pending_alerts_extension() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("r.yml"),
+            "groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: up == 0\n        for: 5m\n",
+        )
+        .unwrap();
+        let test = |pending: &str| {
+            format!(
+                "rule_files: [r.yml]\ntests:\n  - input_series:\n      - series: 'up{{i=\"a\"}}'\n        values: '0x10'\n    alert_rule_test:\n      - eval_time: 2m\n        alertname: Down\n        exp_alerts: []\n        exp_pending_alerts:\n{pending}"
+            )
+        };
+        let f = d.path().join("ok.test.yml");
+        std::fs::write(&f, test("          - exp_labels: {i: a}\n")).unwrap();
+        let o = run_file(&f);
+        assert!(o.passed(), "{:?}", o.errors);
+        let f = d.path().join("bad.test.yml");
+        std::fs::write(&f, test("          - exp_labels: {i: b}\n")).unwrap();
+        let mut out = Vec::new();
+        assert!(!run_files(&[&f], &mut out).unwrap());
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("FAILED:") && out.contains("pending alertname: Down, time: 2m"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn bad_rule_file_is_reported_with_location() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("r.yml"),
+            "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: up ==\n",
+        )
+        .unwrap();
+        let f = d.path().join("t.test.yml");
+        std::fs::write(&f, "rule_files: [r.yml]\ntests: []\n").unwrap();
+        let o = run_file(&f);
+        assert!(
+            o.errors[0].contains("r.yml:5:15: group \"g\", rule 1, \"X\""),
+            "{:?}",
+            o.errors
+        );
+    }
+
+    #[test]
     fn go_e_format() {
         assert_eq!(format_e(1.0), "1E+00");
         assert_eq!(format_e(0.25), "2.5E-01");
