@@ -1,4 +1,20 @@
 //! The evaluator: Prometheus rule files, PromQL over the store, the alert state machine with
 //! `for:` durations, templates, and `promtool`-style rule unit tests.
 //!
-//! Not built yet (issue "Evaluator"); the daemon refuses configs that need it.
+//! - [`rules`]: loading rule files (`RuleSet::load`), errors located as `file:line:col`.
+//! - [`promql`]: `instant_query` / `range_query` over a [`model::storage::SeriesStore`].
+//! - [`group`]: one group's evaluation and the alert state machine, persisted in a KV store.
+//! - [`manager`]: concurrent group loops on the injected clock, alerts out on a channel.
+//! - [`template`]: Go templates in labels and annotations.
+//! - [`unittest`]: `promtool test rules` files.
+
+pub mod group;
+pub mod manager;
+pub mod promql;
+pub mod rules;
+pub mod template;
+pub mod unittest;
+
+pub use group::{ActiveAlert, EvalContext, GroupState, RuleHealth};
+pub use manager::{AlertSender, GroupStatus, Manager, RuleStatus};
+pub use rules::{Group, Rule, RuleError, RuleKind, RuleSet};

@@ -1,0 +1,290 @@
+//! The rule manager: one tokio task per group evaluating at the group's interval (groups run
+//! concurrently; rules within a group in order at one timestamp), time from the injected
+//! [`Clock`], firing/resolved alerts sent on a typed channel to the notifier, reload keeping
+//! alert state, and a status snapshot for `/api/v1/rules` and `/api/v1/alerts`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use model::{Alert, Clock, Timestamp};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::group::{ActiveAlert, EvalContext, GroupState, RuleHealth};
+use crate::rules::{RuleKind, RuleSet};
+
+/// The channel end the notifier consumes: each message is the alerts one rule sends at once.
+pub type AlertSender = mpsc::Sender<Vec<Alert>>;
+
+/// A rule as `/api/v1/rules` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RuleStatus {
+    /// Alert name or recorded metric name.
+    pub name: String,
+    /// The expression.
+    pub query: String,
+    /// `alerting` or `recording`.
+    pub kind: &'static str,
+    /// Health after the last evaluation.
+    pub health: RuleHealth,
+    /// The last error, empty if none.
+    pub last_error: String,
+    /// When it was last evaluated (ms).
+    pub last_evaluation: Option<Timestamp>,
+    /// Duration of its last evaluation (seconds).
+    pub evaluation_seconds: f64,
+    /// `for:` in seconds (alerting rules).
+    pub duration_seconds: f64,
+    /// `keep_firing_for:` in seconds (alerting rules).
+    pub keep_firing_for_seconds: f64,
+    /// Rule labels (templates, unexpanded).
+    pub labels: BTreeMap<String, String>,
+    /// Annotation templates (alerting rules).
+    pub annotations: BTreeMap<String, String>,
+    /// Current alerts (alerting rules).
+    pub alerts: Vec<ActiveAlert>,
+}
+
+/// A group as `/api/v1/rules` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GroupStatus {
+    /// Group name.
+    pub name: String,
+    /// File it came from.
+    pub file: String,
+    /// Interval (seconds).
+    pub interval_seconds: f64,
+    /// Last evaluation time (ms).
+    pub last_evaluation: Option<Timestamp>,
+    /// Duration of the last evaluation (seconds).
+    pub evaluation_seconds: f64,
+    /// Iterations skipped because evaluation fell behind.
+    pub iterations_missed: u64,
+    /// Iterations run.
+    pub iterations: u64,
+    /// Rules in order.
+    pub rules: Vec<RuleStatus>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs rule groups.
+pub struct Manager {
+    ctx: EvalContext,
+    clock: Arc<dyn Clock>,
+    tx: AlertSender,
+    groups: Vec<Arc<Mutex<GroupState>>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("groups", &self.groups.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Manager {
+    /// A manager with no groups yet.
+    pub fn new(ctx: EvalContext, clock: Arc<dyn Clock>, tx: AlertSender) -> Self {
+        Manager {
+            ctx,
+            clock,
+            tx,
+            groups: Vec::new(),
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Replaces the running groups with `rules` (first start or reload). Alert state of rules
+    /// that still exist (same file, group, name and expression) is kept; on first start it is
+    /// restored from the KV store. Must be called inside a tokio runtime.
+    pub fn apply(&mut self, rules: RuleSet) -> Result<(), model::storage::StorageError> {
+        let now = self.clock.now_ms();
+        let first_start = self.groups.is_empty() && self.tasks.is_empty();
+        let mut new_groups = Vec::with_capacity(rules.groups.len());
+        for g in rules.groups {
+            let mut gs = GroupState::new(g, self.ctx.clone());
+            let old = self.groups.iter().find(|o| {
+                let o = lock(o);
+                o.group.file == gs.group.file && o.group.name == gs.group.name
+            });
+            match old {
+                Some(o) => gs.carry_over(&lock(o)),
+                None if first_start => gs.restore(now)?,
+                None => {}
+            }
+            new_groups.push(Arc::new(Mutex::new(gs)));
+        }
+        self.stop();
+        self.groups = new_groups;
+        for g in &self.groups {
+            let task = tokio::spawn(run_group(g.clone(), self.clock.clone(), self.tx.clone()));
+            self.tasks.push(task);
+        }
+        Ok(())
+    }
+
+    /// Stops every group's task (their state is kept for [`Manager::status`]).
+    pub fn stop(&mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+    }
+
+    /// A snapshot of every group, rule and alert.
+    pub fn status(&self) -> Vec<GroupStatus> {
+        self.groups
+            .iter()
+            .map(|g| {
+                let g = lock(g);
+                GroupStatus {
+                    name: g.group.name.clone(),
+                    file: g.group.file.display().to_string(),
+                    interval_seconds: g.interval_ms() as f64 / 1000.0,
+                    last_evaluation: g.last_evaluation,
+                    evaluation_seconds: g.evaluation_seconds,
+                    iterations_missed: g.iterations_missed,
+                    iterations: g.iterations,
+                    rules: g
+                        .rules
+                        .iter()
+                        .map(|r| {
+                            let (kind, dur, kff, ann) = match &r.rule.kind {
+                                RuleKind::Alerting {
+                                    for_,
+                                    keep_firing_for,
+                                    annotations,
+                                } => (
+                                    "alerting",
+                                    for_.as_secs_f64(),
+                                    keep_firing_for.as_secs_f64(),
+                                    annotations.clone(),
+                                ),
+                                RuleKind::Recording => ("recording", 0.0, 0.0, BTreeMap::new()),
+                            };
+                            RuleStatus {
+                                name: r.rule.name.clone(),
+                                query: r.rule.expr_text.clone(),
+                                kind,
+                                health: r.health,
+                                last_error: r.last_error.clone(),
+                                last_evaluation: r.last_evaluation,
+                                evaluation_seconds: r.evaluation_seconds,
+                                duration_seconds: dur,
+                                keep_firing_for_seconds: kff,
+                                labels: r.rule.labels.clone(),
+                                annotations: ann,
+                                alerts: r.active.values().cloned().collect(),
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn run_group(g: Arc<Mutex<GroupState>>, clock: Arc<dyn Clock>, tx: AlertSender) {
+    let interval = lock(&g).interval_ms().max(1);
+    let now = clock.now_ms();
+    // Evaluate at multiples of the interval, as Prometheus aligns iterations.
+    let mut next = now.div_euclid(interval) * interval;
+    if next < now {
+        next += interval;
+    }
+    loop {
+        let now = clock.now_ms();
+        if now < next {
+            let wait = u64::try_from(next - now).unwrap_or(0).min(1000);
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            continue;
+        }
+        let missed = (now - next) / interval;
+        let ts = next + missed * interval;
+        let alerts = {
+            let mut gs = lock(&g);
+            if missed > 0 {
+                gs.iterations_missed += missed as u64;
+                tracing::warn!(group = %gs.group.name, missed, "rule group evaluation fell behind");
+            }
+            gs.eval(ts)
+        };
+        if !alerts.is_empty() && tx.send(alerts).await.is_err() {
+            return;
+        }
+        next = ts + interval;
+        tokio::task::yield_now().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::parse_rule_file;
+    use model::storage::{KvStore, MemStorage, SeriesStore};
+    use model::{FakeClock, Labels, Sample};
+    use std::path::Path;
+
+    #[tokio::test(start_paused = true)]
+    async fn alerts_flow_on_the_channel_in_virtual_time() {
+        let store = Arc::new(MemStorage::new());
+        let kv = Arc::new(MemStorage::new());
+        let clock = FakeClock::new(600_000);
+        let up = Labels::from_pairs([("__name__", "up"), ("instance", "a")]);
+        for t in (0..=900_000).step_by(15_000) {
+            store.append(&[(up.clone(), Sample::new(t, 0.0))]).unwrap();
+        }
+        let text = "groups:\n  - name: g\n    interval: 15s\n    rules:\n      - alert: Down\n        expr: up == 0\n        for: 30s\n      - record: r\n        expr: up + 1\n";
+        let set = RuleSet {
+            groups: parse_rule_file(Path::new("r.yml"), text).unwrap(),
+        };
+        let mut ctx = EvalContext::new(store.clone());
+        ctx.kv = Some(kv.clone() as Arc<dyn KvStore>);
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut m = Manager::new(ctx, Arc::new(clock.clone()), tx);
+        m.apply(set.clone()).unwrap();
+        // first eval at 600s: pending only, nothing sent
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        assert!(rx.try_recv().is_err());
+        assert_eq!(
+            m.status()[0].rules[0].alerts[0].state,
+            model::AlertState::Pending
+        );
+        // 30s later it fires
+        clock.advance_ms(15_000);
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        clock.advance_ms(15_000);
+        let alerts = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(alerts[0].labels.get("alertname"), Some("Down"));
+        assert_eq!(alerts[0].starts_at, 630_000);
+        // jump 2 minutes: iterations are counted as missed
+        clock.advance_ms(120_000);
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let st = m.status();
+        assert_eq!(st[0].iterations_missed, 7, "{st:?}");
+        assert_eq!(st[0].rules[1].health, RuleHealth::Ok);
+        // reload keeps the firing alert
+        m.apply(set).unwrap();
+        let st = m.status();
+        assert_eq!(st[0].rules[0].alerts[0].state, model::AlertState::Firing);
+        assert_eq!(st[0].rules[0].alerts[0].active_at, 600_000);
+        // recorded series exist
+        assert!(!store
+            .select(&["__name__=\"r\"".parse().unwrap()], 0, i64::MAX)
+            .unwrap()
+            .is_empty());
+    }
+}

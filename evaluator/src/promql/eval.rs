@@ -1,0 +1,858 @@
+//! The PromQL evaluator: instant and range queries over a [`SeriesStore`].
+//!
+//! Each selector's data is fetched once per query, covering the widest range any step needs;
+//! steps are then evaluated from memory.
+
+use std::collections::HashMap;
+use std::time::UNIX_EPOCH;
+
+use model::storage::{Series, SeriesStore, StorageError};
+use model::{Labels, MatchOp, Matcher, Sample, Timestamp};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{
+    AggregateExpr, AtModifier, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, Offset,
+    VectorMatchCardinality, VectorSelector,
+};
+
+use super::functions;
+
+/// Prometheus's default lookback for instant vector selectors (5 minutes).
+pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstantSample {
+    /// The series' labels.
+    pub labels: Labels,
+    /// The evaluation time (ms); for a bare selector inside `timestamp()`, the sample's time.
+    pub t: Timestamp,
+    /// The value.
+    pub v: f64,
+}
+
+/// One series of a range vector or range-query result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeSeries {
+    /// The series' labels.
+    pub labels: Labels,
+    /// Samples in time order.
+    pub samples: Vec<Sample>,
+}
+
+/// A query result, typed as in Prometheus's HTTP API.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A scalar at time `t`.
+    Scalar {
+        /// Evaluation time (ms).
+        t: Timestamp,
+        /// The value.
+        v: f64,
+    },
+    /// A string at time `t`.
+    String {
+        /// Evaluation time (ms).
+        t: Timestamp,
+        /// The value.
+        v: String,
+    },
+    /// An instant vector.
+    Vector(Vec<InstantSample>),
+    /// A range vector (range-query results, or a range selector queried at an instant).
+    Matrix(Vec<RangeSeries>),
+}
+
+impl Value {
+    /// The type name as Prometheus's API writes it (`vector`, `matrix`, `scalar`, `string`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Scalar { .. } => "scalar",
+            Value::String { .. } => "string",
+            Value::Vector(_) => "vector",
+            Value::Matrix(_) => "matrix",
+        }
+    }
+}
+
+/// Why a query failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The query is invalid for the data (duplicate series in matching, bad arguments...).
+    #[error("{0}")]
+    Execution(String),
+    /// The query asks for something this evaluator does not support.
+    #[error("unsupported by alertd: {0}")]
+    Unsupported(String),
+}
+
+fn exec_err<T>(m: impl Into<String>) -> Result<T, EvalError> {
+    Err(EvalError::Execution(m.into()))
+}
+
+/// A value during evaluation of one step.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Scalar(f64),
+    Str(String),
+    Vector(Vec<InstantSample>),
+    Matrix(Vec<RangeSeries>),
+}
+
+impl Val {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Val::Scalar(_) => "scalar",
+            Val::Str(_) => "string",
+            Val::Vector(_) => "instant vector",
+            Val::Matrix(_) => "range vector",
+        }
+    }
+}
+
+/// Per-query state: the fetched data of every selector and the query's time range.
+pub(crate) struct Ctx {
+    data: HashMap<usize, Vec<Series>>,
+    start: Timestamp,
+    end: Timestamp,
+}
+
+fn key(vs: &VectorSelector) -> usize {
+    vs as *const VectorSelector as usize
+}
+
+fn offset_ms(o: &Option<Offset>) -> i64 {
+    match o {
+        None => 0,
+        Some(Offset::Pos(d)) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Some(Offset::Neg(d)) => -i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+    }
+}
+
+fn at_ms(at: &Option<AtModifier>, start: Timestamp, end: Timestamp) -> Option<Timestamp> {
+    match at {
+        None => None,
+        Some(AtModifier::Start) => Some(start),
+        Some(AtModifier::End) => Some(end),
+        Some(AtModifier::At(t)) => Some(match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+            Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+        }),
+    }
+}
+
+/// Converts a selector's matchers (and its metric name) to the store's matchers.
+pub(crate) fn selector_matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, EvalError> {
+    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
+    if let Some(n) = &vs.name {
+        out.push(
+            Matcher::new("__name__", MatchOp::Equal, n.clone())
+                .map_err(|e| EvalError::Execution(e.to_string()))?,
+        );
+    }
+    for m in &vs.matchers.matchers {
+        let op = match m.op {
+            PMatchOp::Equal => MatchOp::Equal,
+            PMatchOp::NotEqual => MatchOp::NotEqual,
+            PMatchOp::Re(_) => MatchOp::Regex,
+            PMatchOp::NotRe(_) => MatchOp::NotRegex,
+        };
+        out.push(
+            Matcher::new(m.name.clone(), op, m.value.clone())
+                .map_err(|e| EvalError::Execution(e.to_string()))?,
+        );
+    }
+    Ok(out)
+}
+
+impl Ctx {
+    /// Fetches every selector of `e` once, for evaluation times in `[start, end]`.
+    fn prepare(
+        store: &dyn SeriesStore,
+        e: &Expr,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Ctx, EvalError> {
+        let mut ctx = Ctx {
+            data: HashMap::new(),
+            start,
+            end,
+        };
+        ctx.fetch(store, e)?;
+        Ok(ctx)
+    }
+
+    fn fetch_selector(
+        &mut self,
+        store: &dyn SeriesStore,
+        vs: &VectorSelector,
+        window: i64,
+    ) -> Result<(), EvalError> {
+        let off = offset_ms(&vs.offset);
+        let (lo, hi) = match at_ms(&vs.at, self.start, self.end) {
+            Some(t) => (t, t),
+            None => (self.start, self.end),
+        };
+        let matchers = selector_matchers(vs)?;
+        let series = store.select(&matchers, lo - off - window, hi - off)?;
+        self.data.insert(key(vs), series);
+        Ok(())
+    }
+
+    fn fetch(&mut self, store: &dyn SeriesStore, e: &Expr) -> Result<(), EvalError> {
+        match e {
+            Expr::VectorSelector(vs) => self.fetch_selector(store, vs, LOOKBACK_MS),
+            Expr::MatrixSelector(ms) => {
+                let r = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX);
+                self.fetch_selector(store, &ms.vs, r)
+            }
+            Expr::Aggregate(a) => {
+                if let Some(p) = &a.param {
+                    self.fetch(store, p)?;
+                }
+                self.fetch(store, &a.expr)
+            }
+            Expr::Unary(u) => self.fetch(store, &u.expr),
+            Expr::Binary(b) => {
+                self.fetch(store, &b.lhs)?;
+                self.fetch(store, &b.rhs)
+            }
+            Expr::Paren(p) => self.fetch(store, &p.expr),
+            Expr::Call(c) => c.args.args.iter().try_for_each(|a| self.fetch(store, a)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
+            Expr::Subquery(_) => Err(EvalError::Unsupported("subqueries".into())),
+            Expr::Extension(_) => Err(EvalError::Unsupported("extension expressions".into())),
+        }
+    }
+
+    fn series(&self, vs: &VectorSelector) -> &[Series] {
+        self.data.get(&key(vs)).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    fn ref_time(&self, vs: &VectorSelector, ts: Timestamp) -> Timestamp {
+        at_ms(&vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&vs.offset)
+    }
+
+    /// An instant vector selector at `ts` with lookback and staleness.
+    pub(crate) fn vector_selector(&self, vs: &VectorSelector, ts: Timestamp) -> Vec<InstantSample> {
+        let rt = self.ref_time(vs, ts);
+        let mut out = Vec::new();
+        for s in self.series(vs) {
+            let i = s.samples.partition_point(|x| x.t <= rt);
+            if i == 0 {
+                continue;
+            }
+            let smp = s.samples[i - 1];
+            if smp.t < rt - LOOKBACK_MS || smp.is_stale() {
+                continue;
+            }
+            out.push(InstantSample {
+                labels: s.labels.clone(),
+                t: smp.t,
+                v: smp.v,
+            });
+        }
+        out
+    }
+
+    /// A range vector selector at `ts`: samples in `[ts - range, ts]`, stale markers dropped.
+    pub(crate) fn matrix_selector(&self, ms: &MatrixSelector, ts: Timestamp) -> Vec<RangeSeries> {
+        let rt = self.ref_time(&ms.vs, ts);
+        let r = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        for s in self.series(&ms.vs) {
+            let lo = s.samples.partition_point(|x| x.t < rt - r);
+            let hi = s.samples.partition_point(|x| x.t <= rt);
+            if lo >= hi {
+                continue;
+            }
+            let samples: Vec<Sample> = s.samples[lo..hi]
+                .iter()
+                .filter(|x| !x.is_stale())
+                .copied()
+                .collect();
+            if samples.is_empty() {
+                continue;
+            }
+            out.push(RangeSeries {
+                labels: s.labels.clone(),
+                samples,
+            });
+        }
+        out
+    }
+
+    /// The range boundaries used by `rate` & co: `(range_start, range_end)` at `ts`.
+    pub(crate) fn range_bounds(
+        &self,
+        ms: &MatrixSelector,
+        ts: Timestamp,
+    ) -> (Timestamp, Timestamp) {
+        let rt = self.ref_time(&ms.vs, ts);
+        let r = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX);
+        (rt - r, rt)
+    }
+
+    pub(crate) fn eval(&self, e: &Expr, ts: Timestamp) -> Result<Val, EvalError> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, ts),
+            Expr::VectorSelector(vs) => Ok(Val::Vector(self.vector_selector(vs, ts))),
+            Expr::MatrixSelector(ms) => Ok(Val::Matrix(self.matrix_selector(ms, ts))),
+            Expr::Unary(u) => match self.eval(&u.expr, ts)? {
+                Val::Scalar(v) => Ok(Val::Scalar(-v)),
+                Val::Vector(v) => Ok(Val::Vector(
+                    v.into_iter()
+                        .map(|mut s| {
+                            s.labels.remove("__name__");
+                            s.v = -s.v;
+                            s.t = ts;
+                            s
+                        })
+                        .collect(),
+                )),
+                other => exec_err(format!("unary minus on a {}", other.type_name())),
+            },
+            Expr::Binary(b) => self.binary(b, ts),
+            Expr::Aggregate(a) => self.aggregate(a, ts),
+            Expr::Call(c) => self.call(c, ts),
+            Expr::Subquery(_) => Err(EvalError::Unsupported("subqueries".into())),
+            Expr::Extension(_) => Err(EvalError::Unsupported("extension expressions".into())),
+        }
+    }
+
+    pub(crate) fn eval_scalar(&self, e: &Expr, ts: Timestamp) -> Result<f64, EvalError> {
+        match self.eval(e, ts)? {
+            Val::Scalar(v) => Ok(v),
+            other => exec_err(format!("expected scalar, got {}", other.type_name())),
+        }
+    }
+
+    pub(crate) fn eval_vector(
+        &self,
+        e: &Expr,
+        ts: Timestamp,
+    ) -> Result<Vec<InstantSample>, EvalError> {
+        match self.eval(e, ts)? {
+            Val::Vector(v) => Ok(v),
+            other => exec_err(format!(
+                "expected instant vector, got {}",
+                other.type_name()
+            )),
+        }
+    }
+
+    fn call(&self, c: &Call, ts: Timestamp) -> Result<Val, EvalError> {
+        functions::call(self, c.func.name, &c.args.args, ts)
+    }
+
+    fn binary(&self, b: &BinaryExpr, ts: Timestamp) -> Result<Val, EvalError> {
+        let op = b.op.to_string();
+        let return_bool = b.return_bool();
+        let l = self.eval(&b.lhs, ts)?;
+        let r = self.eval(&b.rhs, ts)?;
+        match (l, r) {
+            (Val::Scalar(a), Val::Scalar(c)) => {
+                let (v, keep) = scalar_binop(&op, a, c)?;
+                if is_comparison(&op) {
+                    Ok(Val::Scalar(if keep { 1.0 } else { 0.0 }))
+                } else {
+                    Ok(Val::Scalar(v))
+                }
+            }
+            (Val::Vector(v), Val::Scalar(s)) => Ok(Val::Vector(vector_scalar(
+                &op,
+                v,
+                s,
+                false,
+                return_bool,
+                ts,
+            )?)),
+            (Val::Scalar(s), Val::Vector(v)) => Ok(Val::Vector(vector_scalar(
+                &op,
+                v,
+                s,
+                true,
+                return_bool,
+                ts,
+            )?)),
+            (Val::Vector(l), Val::Vector(r)) => {
+                let (on, names): (bool, Vec<String>) =
+                    match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
+                        Some(LabelModifier::Include(ls)) => (true, ls.labels.clone()),
+                        Some(LabelModifier::Exclude(ls)) => (false, ls.labels.clone()),
+                        None => (false, Vec::new()),
+                    };
+                let card = b
+                    .modifier
+                    .as_ref()
+                    .map(|m| m.card.clone())
+                    .unwrap_or(VectorMatchCardinality::OneToOne);
+                match op.as_str() {
+                    "and" | "or" | "unless" => Ok(Val::Vector(set_op(&op, l, r, on, &names))),
+                    _ => Ok(Val::Vector(vector_vector(
+                        &op,
+                        l,
+                        r,
+                        on,
+                        &names,
+                        &card,
+                        return_bool,
+                        ts,
+                    )?)),
+                }
+            }
+            (l, r) => exec_err(format!(
+                "binary operator {op} between {} and {} is not allowed",
+                l.type_name(),
+                r.type_name()
+            )),
+        }
+    }
+
+    fn aggregate(&self, a: &AggregateExpr, ts: Timestamp) -> Result<Val, EvalError> {
+        let op = a.op.to_string();
+        let input = self.eval_vector(&a.expr, ts)?;
+        let (by, names): (bool, Vec<String>) = match &a.modifier {
+            Some(LabelModifier::Include(ls)) => (true, ls.labels.clone()),
+            Some(LabelModifier::Exclude(ls)) => (false, ls.labels.clone()),
+            None => (true, Vec::new()),
+        };
+        let group_key = |l: &Labels| -> Labels {
+            if by {
+                l.keep(&names)
+            } else {
+                let mut l = l.drop_names(&names);
+                l.remove("__name__");
+                l
+            }
+        };
+        let mut order: Vec<Labels> = Vec::new();
+        let mut groups: HashMap<Labels, Vec<InstantSample>> = HashMap::new();
+        let mut count_label = String::new();
+        let param = match &a.param {
+            None => None,
+            Some(p) => Some(self.eval(p, ts)?),
+        };
+        if op == "count_values" {
+            count_label = match &param {
+                Some(Val::Str(s)) => s.clone(),
+                _ => return exec_err("count_values expects a string parameter"),
+            };
+            if !model::labels::is_valid_label_name(&count_label) {
+                return exec_err(format!("invalid label name {count_label:?}"));
+            }
+        }
+        for s in input {
+            let mut k = group_key(&s.labels);
+            if op == "count_values" {
+                k.set(count_label.clone(), format_go_float(s.v));
+            }
+            match groups.get_mut(&k) {
+                Some(g) => g.push(s),
+                None => {
+                    order.push(k.clone());
+                    groups.insert(k, vec![s]);
+                }
+            }
+        }
+        let scalar_param = |what: &str| -> Result<f64, EvalError> {
+            match &param {
+                Some(Val::Scalar(v)) => Ok(*v),
+                _ => exec_err(format!("{what} expects a scalar parameter")),
+            }
+        };
+        let mut out = Vec::new();
+        match op.as_str() {
+            "topk" | "bottomk" => {
+                let k = scalar_param(&op)?;
+                if k < 1.0 {
+                    return Ok(Val::Vector(Vec::new()));
+                }
+                let k = if k >= usize::MAX as f64 {
+                    usize::MAX
+                } else {
+                    k as usize
+                };
+                let top = op == "topk";
+                for key in &order {
+                    let mut g = groups.remove(key).unwrap_or_default();
+                    // NaN sorts last for both (it is never preferred).
+                    g.sort_by(|x, y| match (x.v.is_nan(), y.v.is_nan()) {
+                        (true, true) => std::cmp::Ordering::Equal,
+                        (true, false) => std::cmp::Ordering::Greater,
+                        (false, true) => std::cmp::Ordering::Less,
+                        _ if top => y.v.total_cmp(&x.v),
+                        _ => x.v.total_cmp(&y.v),
+                    });
+                    g.truncate(k);
+                    for mut s in g {
+                        s.t = ts;
+                        out.push(s);
+                    }
+                }
+                return Ok(Val::Vector(out));
+            }
+            _ => {}
+        }
+        let q = if op == "quantile" {
+            Some(scalar_param("quantile")?)
+        } else {
+            None
+        };
+        for key in order {
+            let g = groups.remove(&key).unwrap_or_default();
+            let vals: Vec<f64> = g.iter().map(|s| s.v).collect();
+            let v = match op.as_str() {
+                "sum" => vals.iter().sum(),
+                "avg" => go_mean(&vals),
+                "count" | "count_values" => vals.len() as f64,
+                "group" => 1.0,
+                "min" => vals[1..]
+                    .iter()
+                    .fold(vals[0], |m, &v| if m > v || m.is_nan() { v } else { m }),
+                "max" => vals[1..]
+                    .iter()
+                    .fold(vals[0], |m, &v| if m < v || m.is_nan() { v } else { m }),
+                "stddev" | "stdvar" => {
+                    let (mut n, mut mean, mut acc) = (0.0_f64, 0.0_f64, 0.0_f64);
+                    for &v in &vals {
+                        n += 1.0;
+                        let d = v - mean;
+                        mean += d / n;
+                        acc += d * (v - mean);
+                    }
+                    let var = acc / n;
+                    if op == "stddev" {
+                        var.sqrt()
+                    } else {
+                        var
+                    }
+                }
+                "quantile" => functions::quantile(q.unwrap_or(f64::NAN), vals),
+                other => return Err(EvalError::Unsupported(format!("aggregation {other:?}"))),
+            };
+            out.push(InstantSample {
+                labels: key,
+                t: ts,
+                v,
+            });
+        }
+        Ok(Val::Vector(out))
+    }
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
+pub(crate) fn format_go_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Prometheus 2.42's incremental mean (as `avg` and `avg_over_time` compute it).
+pub(crate) fn go_mean(vals: &[f64]) -> f64 {
+    let mut mean = vals[0];
+    let mut n = 1.0;
+    for &v in &vals[1..] {
+        n += 1.0;
+        if mean.is_infinite() {
+            if v.is_infinite() && (mean > 0.0) == (v > 0.0) {
+                continue;
+            }
+            if !v.is_infinite() && !v.is_nan() {
+                continue;
+            }
+        }
+        mean += v / n - mean / n;
+    }
+    mean
+}
+
+fn is_comparison(op: &str) -> bool {
+    matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
+}
+
+fn drops_name(op: &str) -> bool {
+    matches!(op, "+" | "-" | "*" | "/" | "%" | "^" | "atan2")
+}
+
+/// `(value, keep)` as Prometheus's `vectorElemBinop`.
+fn scalar_binop(op: &str, l: f64, r: f64) -> Result<(f64, bool), EvalError> {
+    Ok(match op {
+        "+" => (l + r, true),
+        "-" => (l - r, true),
+        "*" => (l * r, true),
+        "/" => (l / r, true),
+        "%" => (l % r, true),
+        "^" => (l.powf(r), true),
+        "atan2" => (l.atan2(r), true),
+        "==" => (l, l == r),
+        "!=" => (l, l != r),
+        ">" => (l, l > r),
+        "<" => (l, l < r),
+        ">=" => (l, l >= r),
+        "<=" => (l, l <= r),
+        other => return Err(EvalError::Unsupported(format!("operator {other:?}"))),
+    })
+}
+
+fn vector_scalar(
+    op: &str,
+    v: Vec<InstantSample>,
+    s: f64,
+    swap: bool,
+    return_bool: bool,
+    ts: Timestamp,
+) -> Result<Vec<InstantSample>, EvalError> {
+    let mut out = Vec::with_capacity(v.len());
+    for mut e in v {
+        let (lv, rv) = if swap { (s, e.v) } else { (e.v, s) };
+        let (mut value, keep) = scalar_binop(op, lv, rv)?;
+        if is_comparison(op) && swap {
+            value = rv;
+        }
+        if return_bool {
+            value = if keep { 1.0 } else { 0.0 };
+        } else if !keep {
+            continue;
+        }
+        if drops_name(op) || return_bool {
+            e.labels.remove("__name__");
+        }
+        e.v = value;
+        e.t = ts;
+        out.push(e);
+    }
+    Ok(out)
+}
+
+fn signature(l: &Labels, on: bool, names: &[String]) -> Labels {
+    if on {
+        l.keep(names)
+    } else {
+        let mut s = l.drop_names(names);
+        s.remove("__name__");
+        s
+    }
+}
+
+fn set_op(
+    op: &str,
+    l: Vec<InstantSample>,
+    r: Vec<InstantSample>,
+    on: bool,
+    names: &[String],
+) -> Vec<InstantSample> {
+    match op {
+        "and" => {
+            let rs: std::collections::HashSet<Labels> =
+                r.iter().map(|s| signature(&s.labels, on, names)).collect();
+            l.into_iter()
+                .filter(|s| rs.contains(&signature(&s.labels, on, names)))
+                .collect()
+        }
+        "unless" => {
+            let rs: std::collections::HashSet<Labels> =
+                r.iter().map(|s| signature(&s.labels, on, names)).collect();
+            l.into_iter()
+                .filter(|s| !rs.contains(&signature(&s.labels, on, names)))
+                .collect()
+        }
+        _ => {
+            let ls: std::collections::HashSet<Labels> =
+                l.iter().map(|s| signature(&s.labels, on, names)).collect();
+            let mut out = l;
+            out.extend(
+                r.into_iter()
+                    .filter(|s| !ls.contains(&signature(&s.labels, on, names))),
+            );
+            out
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn vector_vector(
+    op: &str,
+    lhs: Vec<InstantSample>,
+    rhs: Vec<InstantSample>,
+    on: bool,
+    names: &[String],
+    card: &VectorMatchCardinality,
+    return_bool: bool,
+    ts: Timestamp,
+) -> Result<Vec<InstantSample>, EvalError> {
+    let (include, one_to_many) = match card {
+        VectorMatchCardinality::ManyToOne(ls) => (ls.labels.clone(), false),
+        VectorMatchCardinality::OneToMany(ls) => (ls.labels.clone(), true),
+        _ => (Vec::new(), false),
+    };
+    let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
+    let (lhs, rhs) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
+    // The "one" side, by signature.
+    let mut right: HashMap<Labels, &InstantSample> = HashMap::with_capacity(rhs.len());
+    for s in &rhs {
+        let sig = signature(&s.labels, on, names);
+        if right.insert(sig.clone(), s).is_some() {
+            let side = if one_to_many { "left" } else { "right" };
+            return exec_err(format!(
+                "found duplicate series for the match group {sig} on the {side} hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side"
+            ));
+        }
+    }
+    let mut matched: HashMap<Labels, std::collections::HashSet<Labels>> = HashMap::new();
+    let mut out = Vec::new();
+    for ls in lhs {
+        let sig = signature(&ls.labels, on, names);
+        let Some(rs) = right.get(&sig) else { continue };
+        let (vl, vr) = if one_to_many {
+            (rs.v, ls.v)
+        } else {
+            (ls.v, rs.v)
+        };
+        let (mut value, keep) = scalar_binop(op, vl, vr)?;
+        if return_bool {
+            value = if keep { 1.0 } else { 0.0 };
+        } else if !keep {
+            continue;
+        }
+        // resultMetric
+        let mut metric = ls.labels.clone();
+        if drops_name(op) {
+            metric.remove("__name__");
+        }
+        if one_to_one {
+            metric = if on {
+                metric.keep(names)
+            } else {
+                metric.drop_names(names)
+            };
+        }
+        for n in &include {
+            match rs.labels.get(n) {
+                Some(v) => metric.set(n.clone(), v.to_string()),
+                None => {
+                    metric.remove(n);
+                }
+            }
+        }
+        if return_bool {
+            metric.remove("__name__");
+        }
+        if one_to_one {
+            if matched.insert(sig, Default::default()).is_some() {
+                return exec_err(
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                );
+            }
+        } else {
+            let set = matched.entry(sig).or_default();
+            if !set.insert(metric.clone()) {
+                return exec_err(
+                    "multiple matches for labels: grouping labels must ensure unique matches",
+                );
+            }
+        }
+        out.push(InstantSample {
+            labels: metric,
+            t: ts,
+            v: value,
+        });
+    }
+    Ok(out)
+}
+
+fn check_unique(v: &[InstantSample]) -> Result<(), EvalError> {
+    if v.len() < 2 {
+        return Ok(());
+    }
+    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    for s in v {
+        if !seen.insert(&s.labels) {
+            return exec_err("vector cannot contain metrics with the same labelset");
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates `expr` at time `t` (ms), as `/api/v1/query` does.
+pub fn instant_query(
+    store: &dyn SeriesStore,
+    expr: &Expr,
+    t: Timestamp,
+) -> Result<Value, EvalError> {
+    let ctx = Ctx::prepare(store, expr, t, t)?;
+    Ok(match ctx.eval(expr, t)? {
+        Val::Scalar(v) => Value::Scalar { t, v },
+        Val::Str(v) => Value::String { t, v },
+        Val::Vector(mut v) => {
+            check_unique(&v)?;
+            for s in &mut v {
+                s.t = t;
+            }
+            Value::Vector(v)
+        }
+        Val::Matrix(m) => Value::Matrix(m),
+    })
+}
+
+/// Evaluates `expr` at every step from `start` to `end` (inclusive, ms), as
+/// `/api/v1/query_range` does. The result is always a matrix, series sorted by labels.
+pub fn range_query(
+    store: &dyn SeriesStore,
+    expr: &Expr,
+    start: Timestamp,
+    end: Timestamp,
+    step: i64,
+) -> Result<Value, EvalError> {
+    if step <= 0 {
+        return exec_err("zero or negative query resolution step widths are not accepted");
+    }
+    if end < start {
+        return exec_err("end timestamp must not be before start time");
+    }
+    let ctx = Ctx::prepare(store, expr, start, end)?;
+    let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
+    let mut ts = start;
+    while ts <= end {
+        match ctx.eval(expr, ts)? {
+            Val::Scalar(v) => series
+                .entry(Labels::empty())
+                .or_default()
+                .push(Sample::new(ts, v)),
+            Val::Vector(v) => {
+                check_unique(&v)?;
+                for s in v {
+                    series
+                        .entry(s.labels)
+                        .or_default()
+                        .push(Sample::new(ts, s.v));
+                }
+            }
+            other => {
+                return exec_err(format!(
+                "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                other.type_name()
+            ))
+            }
+        }
+        ts += step;
+    }
+    let mut out: Vec<RangeSeries> = series
+        .into_iter()
+        .map(|(labels, samples)| RangeSeries { labels, samples })
+        .collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    Ok(Value::Matrix(out))
+}

@@ -1,0 +1,674 @@
+//! PromQL functions, following Prometheus 2.42's `promql/functions.go`.
+
+use chrono::{Datelike, NaiveDate, Timelike};
+use model::{Labels, Sample, Timestamp};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::{Expr, MatrixSelector};
+
+use super::eval::{go_mean, Ctx, EvalError, InstantSample, RangeSeries, Val};
+
+fn err<T>(m: impl Into<String>) -> Result<T, EvalError> {
+    Err(EvalError::Execution(m.into()))
+}
+
+fn unwrap_paren(e: &Expr) -> &Expr {
+    match e {
+        Expr::Paren(p) => unwrap_paren(&p.expr),
+        other => other,
+    }
+}
+
+fn matrix_arg<'a>(name: &str, e: &'a Expr) -> Result<&'a MatrixSelector, EvalError> {
+    match unwrap_paren(e) {
+        Expr::MatrixSelector(ms) => Ok(ms),
+        _ => Err(EvalError::Unsupported(format!(
+            "{name}() needs a range vector selector argument (subqueries are not supported)"
+        ))),
+    }
+}
+
+fn drop_name(mut l: Labels) -> Labels {
+    l.remove("__name__");
+    l
+}
+
+/// Prometheus's `quantile` over a set of values (φ-quantile with linear interpolation).
+pub(crate) fn quantile(q: f64, mut vals: Vec<f64>) -> f64 {
+    if vals.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    vals.sort_by(|a, b| a.total_cmp(b));
+    let n = vals.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let w = rank - rank.floor();
+    vals[lower as usize] * (1.0 - w) + vals[upper as usize] * w
+}
+
+fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+fn linear_regression(samples: &[Sample], intercept_time: Timestamp) -> (f64, f64) {
+    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let init_y = samples[0].v;
+    let mut const_y = true;
+    for (i, s) in samples.iter().enumerate() {
+        if const_y && i > 0 && s.v != init_y {
+            const_y = false;
+        }
+        n += 1.0;
+        let x = (s.t - intercept_time) as f64 / 1e3;
+        (sx, cx) = kahan_inc(x, sx, cx);
+        (sy, cy) = kahan_inc(s.v, sy, cy);
+        (sxy, cxy) = kahan_inc(x * s.v, sxy, cxy);
+        (sx2, cx2) = kahan_inc(x * x, sx2, cx2);
+    }
+    if const_y {
+        if init_y.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
+        return (0.0, init_y);
+    }
+    let (sx, sy, sxy, sx2) = (sx + cx, sy + cy, sxy + cxy, sx2 + cx2);
+    let cov = sxy - sx * sy / n;
+    let var = sx2 - sx * sx / n;
+    let slope = cov / var;
+    let intercept = sy / n - slope * sx / n;
+    (slope, intercept)
+}
+
+fn extrapolated_rate(
+    s: &[Sample],
+    range_start: Timestamp,
+    range_end: Timestamp,
+    range_secs: f64,
+    counter: bool,
+    rate: bool,
+) -> Option<f64> {
+    if s.len() < 2 {
+        return None;
+    }
+    let first = s[0];
+    let last = s[s.len() - 1];
+    let mut result = last.v - first.v;
+    if counter {
+        let mut lastv = 0.0;
+        for x in s {
+            if x.v < lastv {
+                result += lastv;
+            }
+            lastv = x.v;
+        }
+    }
+    let mut to_start = (first.t - range_start) as f64 / 1000.0;
+    let to_end = (range_end - last.t) as f64 / 1000.0;
+    let sampled = (last.t - first.t) as f64 / 1000.0;
+    let avg = sampled / (s.len() - 1) as f64;
+    if counter && result > 0.0 && first.v >= 0.0 {
+        let to_zero = sampled * (first.v / result);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    let threshold = avg * 1.1;
+    let mut interval = sampled;
+    interval += if to_start < threshold {
+        to_start
+    } else {
+        avg / 2.0
+    };
+    interval += if to_end < threshold {
+        to_end
+    } else {
+        avg / 2.0
+    };
+    result *= interval / sampled;
+    if rate {
+        result /= range_secs;
+    }
+    Some(result)
+}
+
+fn instant_value(s: &[Sample], rate: bool) -> Option<f64> {
+    if s.len() < 2 {
+        return None;
+    }
+    let last = s[s.len() - 1];
+    let prev = s[s.len() - 2];
+    let mut result = if rate && last.v < prev.v {
+        last.v
+    } else {
+        last.v - prev.v
+    };
+    let interval = last.t - prev.t;
+    if interval == 0 {
+        return None;
+    }
+    if rate {
+        result /= interval as f64 / 1000.0;
+    }
+    Some(result)
+}
+
+fn absent_labels(e: &Expr) -> Labels {
+    let vs = match unwrap_paren(e) {
+        Expr::VectorSelector(vs) => vs,
+        Expr::MatrixSelector(ms) => &ms.vs,
+        _ => return Labels::empty(),
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut dup: Vec<String> = Vec::new();
+    for m in &vs.matchers.matchers {
+        if m.name == "__name__" || !matches!(m.op, PMatchOp::Equal) {
+            continue;
+        }
+        if out.iter().any(|(n, _)| n == &m.name) {
+            dup.push(m.name.clone());
+        } else {
+            out.push((m.name.clone(), m.value.clone()));
+        }
+    }
+    out.retain(|(n, _)| !dup.contains(n));
+    Labels::from_pairs(out)
+}
+
+fn simple(v: Vec<InstantSample>, ts: Timestamp, f: impl Fn(f64) -> f64) -> Vec<InstantSample> {
+    v.into_iter()
+        .map(|s| InstantSample {
+            labels: drop_name(s.labels),
+            t: ts,
+            v: f(s.v),
+        })
+        .collect()
+}
+
+fn date_fn(name: &str, v: f64) -> f64 {
+    if v.is_nan() || v.is_infinite() {
+        return f64::NAN;
+    }
+    let Some(t) = chrono::DateTime::from_timestamp(v as i64, 0) else {
+        return f64::NAN;
+    };
+    match name {
+        "day_of_month" => t.day() as f64,
+        "day_of_week" => t.weekday().num_days_from_sunday() as f64,
+        "day_of_year" => t.ordinal() as f64,
+        "days_in_month" => {
+            let (y, m) = (t.year(), t.month());
+            let next = if m == 12 {
+                NaiveDate::from_ymd_opt(y + 1, 1, 1)
+            } else {
+                NaiveDate::from_ymd_opt(y, m + 1, 1)
+            };
+            let this = NaiveDate::from_ymd_opt(y, m, 1);
+            match (this, next) {
+                (Some(a), Some(b)) => (b - a).num_days() as f64,
+                _ => f64::NAN,
+            }
+        }
+        "hour" => t.hour() as f64,
+        "minute" => t.minute() as f64,
+        "month" => t.month() as f64,
+        "year" => t.year() as f64,
+        _ => f64::NAN,
+    }
+}
+
+fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
+    if q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    match buckets.last() {
+        Some(b) if b.0 == f64::INFINITY => {}
+        _ => return f64::NAN,
+    }
+    // coalesce buckets with the same upper bound
+    let mut co: Vec<(f64, f64)> = Vec::with_capacity(buckets.len());
+    for b in buckets {
+        match co.last_mut() {
+            Some(l) if l.0 == b.0 => l.1 += b.1,
+            _ => co.push(b),
+        }
+    }
+    // ensure monotonic
+    let mut max = f64::NEG_INFINITY;
+    for b in &mut co {
+        if b.1 > max {
+            max = b.1;
+        } else if b.1 < max {
+            b.1 = max;
+        }
+    }
+    if co.len() < 2 {
+        return f64::NAN;
+    }
+    let obs = co[co.len() - 1].1;
+    if obs == 0.0 {
+        return f64::NAN;
+    }
+    let mut rank = q * obs;
+    let n = co.len() - 1;
+    let b = co[..n].partition_point(|x| x.1 < rank);
+    if b == n {
+        return co[n - 1].0;
+    }
+    if b == 0 && co[0].0 <= 0.0 {
+        return co[0].0;
+    }
+    let mut start = 0.0;
+    let end = co[b].0;
+    let mut count = co[b].1;
+    if b > 0 {
+        start = co[b - 1].0;
+        count -= co[b - 1].1;
+        rank -= co[b - 1].1;
+    }
+    start + (end - start) * (rank / count)
+}
+
+fn check_args(name: &str, args: &[Box<Expr>], min: usize, max: usize) -> Result<(), EvalError> {
+    if args.len() < min || args.len() > max {
+        return err(format!("wrong number of arguments for {name}()"));
+    }
+    Ok(())
+}
+
+pub(crate) fn call(
+    ctx: &Ctx,
+    name: &str,
+    args: &[Box<Expr>],
+    ts: Timestamp,
+) -> Result<Val, EvalError> {
+    let secs = ts as f64 / 1000.0;
+    // Range-vector functions.
+    if let Some(over) = name.strip_suffix("_over_time") {
+        let (ms, q) = if over == "quantile" {
+            check_args(name, args, 2, 2)?;
+            (matrix_arg(name, &args[1])?, ctx.eval_scalar(&args[0], ts)?)
+        } else {
+            check_args(name, args, 1, 1)?;
+            (matrix_arg(name, &args[0])?, 0.0)
+        };
+        let m = ctx.matrix_selector(ms, ts);
+        if over == "absent" {
+            return Ok(Val::Vector(if m.is_empty() {
+                vec![InstantSample {
+                    labels: absent_labels(&args[0]),
+                    t: ts,
+                    v: 1.0,
+                }]
+            } else {
+                Vec::new()
+            }));
+        }
+        let mut out = Vec::with_capacity(m.len());
+        for RangeSeries { labels, samples } in m {
+            let vals: Vec<f64> = samples.iter().map(|s| s.v).collect();
+            let v = match over {
+                "avg" => go_mean(&vals),
+                "min" => vals[1..]
+                    .iter()
+                    .fold(vals[0], |m, &v| if v < m || m.is_nan() { v } else { m }),
+                "max" => vals[1..]
+                    .iter()
+                    .fold(vals[0], |m, &v| if v > m || m.is_nan() { v } else { m }),
+                "sum" => {
+                    let (s, c) = vals
+                        .iter()
+                        .fold((0.0, 0.0), |(s, c), &v| kahan_inc(v, s, c));
+                    s + c
+                }
+                "count" => vals.len() as f64,
+                "last" => vals[vals.len() - 1],
+                "present" => 1.0,
+                "quantile" => quantile(q, vals),
+                "stddev" | "stdvar" => {
+                    let (mut n, mut mean, mut cm, mut aux, mut ca) = (0.0, 0.0, 0.0, 0.0, 0.0);
+                    for &v in &vals {
+                        n += 1.0;
+                        let d = v - (mean + cm);
+                        (mean, cm) = kahan_inc(d / n, mean, cm);
+                        (aux, ca) = kahan_inc(d * (v - (mean + cm)), aux, ca);
+                    }
+                    let var = (aux + ca) / n;
+                    if over == "stddev" {
+                        var.sqrt()
+                    } else {
+                        var
+                    }
+                }
+                _ => return Err(EvalError::Unsupported(format!("function {name:?}"))),
+            };
+            let labels = if over == "last" {
+                labels
+            } else {
+                drop_name(labels)
+            };
+            out.push(InstantSample { labels, t: ts, v });
+        }
+        return Ok(Val::Vector(out));
+    }
+    match name {
+        "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "changes" | "resets"
+        | "predict_linear" => {
+            let ms = matrix_arg(name, &args[0])?;
+            let dur = if name == "predict_linear" {
+                check_args(name, args, 2, 2)?;
+                ctx.eval_scalar(&args[1], ts)?
+            } else {
+                check_args(name, args, 1, 1)?;
+                0.0
+            };
+            let (rs, re) = ctx.range_bounds(ms, ts);
+            let range_secs = ms.range.as_secs_f64();
+            let m = ctx.matrix_selector(ms, ts);
+            let mut out = Vec::with_capacity(m.len());
+            for RangeSeries { labels, samples } in m {
+                let v = match name {
+                    "rate" => extrapolated_rate(&samples, rs, re, range_secs, true, true),
+                    "increase" => extrapolated_rate(&samples, rs, re, range_secs, true, false),
+                    "delta" => extrapolated_rate(&samples, rs, re, range_secs, false, false),
+                    "irate" => instant_value(&samples, true),
+                    "idelta" => instant_value(&samples, false),
+                    "deriv" => {
+                        (samples.len() >= 2).then(|| linear_regression(&samples, samples[0].t).0)
+                    }
+                    "predict_linear" => (samples.len() >= 2).then(|| {
+                        let (slope, intercept) = linear_regression(&samples, ts);
+                        slope * dur + intercept
+                    }),
+                    "changes" => Some(
+                        samples
+                            .windows(2)
+                            .filter(|w| w[0].v != w[1].v && !(w[0].v.is_nan() && w[1].v.is_nan()))
+                            .count() as f64,
+                    ),
+                    _ => Some(samples.windows(2).filter(|w| w[1].v < w[0].v).count() as f64),
+                };
+                if let Some(v) = v {
+                    out.push(InstantSample {
+                        labels: drop_name(labels),
+                        t: ts,
+                        v,
+                    });
+                }
+            }
+            Ok(Val::Vector(out))
+        }
+        "time" => {
+            check_args(name, args, 0, 0)?;
+            Ok(Val::Scalar(secs))
+        }
+        "pi" => Ok(Val::Scalar(std::f64::consts::PI)),
+        "vector" => {
+            check_args(name, args, 1, 1)?;
+            Ok(Val::Vector(vec![InstantSample {
+                labels: Labels::empty(),
+                t: ts,
+                v: ctx.eval_scalar(&args[0], ts)?,
+            }]))
+        }
+        "scalar" => {
+            check_args(name, args, 1, 1)?;
+            let v = ctx.eval_vector(&args[0], ts)?;
+            Ok(Val::Scalar(if v.len() == 1 { v[0].v } else { f64::NAN }))
+        }
+        "absent" => {
+            check_args(name, args, 1, 1)?;
+            let v = ctx.eval_vector(&args[0], ts)?;
+            Ok(Val::Vector(if v.is_empty() {
+                vec![InstantSample {
+                    labels: absent_labels(&args[0]),
+                    t: ts,
+                    v: 1.0,
+                }]
+            } else {
+                Vec::new()
+            }))
+        }
+        "timestamp" => {
+            check_args(name, args, 1, 1)?;
+            let direct = matches!(&*args[0], Expr::VectorSelector(_));
+            let v = ctx.eval_vector(&args[0], ts)?;
+            Ok(Val::Vector(
+                v.into_iter()
+                    .map(|s| InstantSample {
+                        labels: drop_name(s.labels),
+                        t: ts,
+                        v: if direct { s.t as f64 / 1000.0 } else { secs },
+                    })
+                    .collect(),
+            ))
+        }
+        "sort" | "sort_desc" => {
+            check_args(name, args, 1, 1)?;
+            let mut v = ctx.eval_vector(&args[0], ts)?;
+            let desc = name == "sort_desc";
+            v.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Less,
+                (false, true) => std::cmp::Ordering::Greater,
+                _ if desc => b.v.total_cmp(&a.v),
+                _ => a.v.total_cmp(&b.v),
+            });
+            Ok(Val::Vector(v))
+        }
+        "clamp" | "clamp_min" | "clamp_max" => {
+            let n = if name == "clamp" { 3 } else { 2 };
+            check_args(name, args, n, n)?;
+            let v = ctx.eval_vector(&args[0], ts)?;
+            let a = ctx.eval_scalar(&args[1], ts)?;
+            Ok(Val::Vector(match name {
+                "clamp" => {
+                    let b = ctx.eval_scalar(&args[2], ts)?;
+                    if b < a {
+                        Vec::new()
+                    } else {
+                        simple(v, ts, |x| a.max(b.min(x)))
+                    }
+                }
+                "clamp_min" => simple(v, ts, |x| a.max(x)),
+                _ => simple(v, ts, |x| a.min(x)),
+            }))
+        }
+        "round" => {
+            check_args(name, args, 1, 2)?;
+            let v = ctx.eval_vector(&args[0], ts)?;
+            let to = if args.len() == 2 {
+                ctx.eval_scalar(&args[1], ts)?
+            } else {
+                1.0
+            };
+            let inv = 1.0 / to;
+            Ok(Val::Vector(simple(v, ts, |x| {
+                (x * inv + 0.5).floor() / inv
+            })))
+        }
+        "histogram_quantile" => {
+            check_args(name, args, 2, 2)?;
+            let q = ctx.eval_scalar(&args[0], ts)?;
+            let v = ctx.eval_vector(&args[1], ts)?;
+            let mut order: Vec<Labels> = Vec::new();
+            let mut groups: std::collections::HashMap<Labels, Vec<(f64, f64)>> = Default::default();
+            for s in v {
+                let Some(le) = s.labels.get("le").and_then(parse_go_float) else {
+                    continue;
+                };
+                let mut k = s.labels.clone();
+                k.remove("le");
+                k.remove("__name__");
+                groups
+                    .entry(k.clone())
+                    .or_insert_with(|| {
+                        order.push(k);
+                        Vec::new()
+                    })
+                    .push((le, s.v));
+            }
+            Ok(Val::Vector(
+                order
+                    .into_iter()
+                    .map(|k| {
+                        let b = groups.remove(&k).unwrap_or_default();
+                        InstantSample {
+                            labels: k,
+                            t: ts,
+                            v: bucket_quantile(q, b),
+                        }
+                    })
+                    .collect(),
+            ))
+        }
+        "label_replace" => {
+            check_args(name, args, 5, 5)?;
+            let v = ctx.eval_vector(&args[0], ts)?;
+            let s = |i: usize| -> Result<String, EvalError> {
+                match ctx.eval(&args[i], ts)? {
+                    Val::Str(s) => Ok(s),
+                    _ => err("label_replace expects string arguments"),
+                }
+            };
+            let (dst, repl, src, re) = (s(1)?, s(2)?, s(3)?, s(4)?);
+            let re = regex::Regex::new(&format!("^(?s:{re})$")).map_err(|e| {
+                EvalError::Execution(format!(
+                    "invalid regular expression in label_replace(): {e}"
+                ))
+            })?;
+            if !model::labels::is_valid_label_name(&dst) {
+                return err(format!(
+                    "invalid destination label name in label_replace(): {dst}"
+                ));
+            }
+            let mut out = Vec::with_capacity(v.len());
+            for mut x in v {
+                let val = x.labels.get_or_empty(&src).to_string();
+                if let Some(caps) = re.captures(&val) {
+                    let mut res = String::new();
+                    caps.expand(&repl, &mut res);
+                    x.labels.set(dst.clone(), res);
+                }
+                x.t = ts;
+                out.push(x);
+            }
+            Ok(Val::Vector(out))
+        }
+        "label_join" => {
+            if args.len() < 3 {
+                return err("wrong number of arguments for label_join()");
+            }
+            let v = ctx.eval_vector(&args[0], ts)?;
+            let mut strs = Vec::new();
+            for a in &args[1..] {
+                match ctx.eval(a, ts)? {
+                    Val::Str(s) => strs.push(s),
+                    _ => return err("label_join expects string arguments"),
+                }
+            }
+            let (dst, sep, srcs) = (&strs[0], &strs[1], &strs[2..]);
+            if !model::labels::is_valid_label_name(dst) {
+                return err(format!(
+                    "invalid destination label name in label_join(): {dst}"
+                ));
+            }
+            Ok(Val::Vector(
+                v.into_iter()
+                    .map(|mut x| {
+                        let joined = srcs
+                            .iter()
+                            .map(|s| x.labels.get_or_empty(s).to_string())
+                            .collect::<Vec<_>>()
+                            .join(sep);
+                        x.labels.set(dst.clone(), joined);
+                        x.t = ts;
+                        x
+                    })
+                    .collect(),
+            ))
+        }
+        "day_of_month" | "day_of_week" | "day_of_year" | "days_in_month" | "hour" | "minute"
+        | "month" | "year" => {
+            check_args(name, args, 0, 1)?;
+            let v = if args.is_empty() {
+                vec![InstantSample {
+                    labels: Labels::empty(),
+                    t: ts,
+                    v: secs,
+                }]
+            } else {
+                ctx.eval_vector(&args[0], ts)?
+            };
+            Ok(Val::Vector(simple(v, ts, |x| date_fn(name, x))))
+        }
+        _ => {
+            let f: fn(f64) -> f64 = match name {
+                "abs" => f64::abs,
+                "ceil" => f64::ceil,
+                "floor" => f64::floor,
+                "exp" => f64::exp,
+                "ln" => f64::ln,
+                "log2" => f64::log2,
+                "log10" => f64::log10,
+                "sqrt" => f64::sqrt,
+                "sgn" => |x: f64| {
+                    if x > 0.0 {
+                        1.0
+                    } else if x < 0.0 {
+                        -1.0
+                    } else {
+                        x
+                    }
+                },
+                "sin" => f64::sin,
+                "cos" => f64::cos,
+                "tan" => f64::tan,
+                "asin" => f64::asin,
+                "acos" => f64::acos,
+                "atan" => f64::atan,
+                "sinh" => f64::sinh,
+                "cosh" => f64::cosh,
+                "tanh" => f64::tanh,
+                "asinh" => f64::asinh,
+                "acosh" => f64::acosh,
+                "atanh" => f64::atanh,
+                "deg" => f64::to_degrees,
+                "rad" => f64::to_radians,
+                other => return Err(EvalError::Unsupported(format!("function {other:?}"))),
+            };
+            check_args(name, args, 1, 1)?;
+            let v = ctx.eval_vector(&args[0], ts)?;
+            Ok(Val::Vector(simple(v, ts, f)))
+        }
+    }
+}
+
+/// Parses a float as Go's `strconv.ParseFloat` does for `le` labels (`+Inf`, `Inf`, `NaN`...).
+pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
+    match s.to_ascii_lowercase().as_str() {
+        "+inf" | "inf" | "+infinity" | "infinity" => Some(f64::INFINITY),
+        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        "nan" => Some(f64::NAN),
+        _ => s.parse().ok(),
+    }
+}

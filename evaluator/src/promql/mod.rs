@@ -1,0 +1,338 @@
+//! PromQL: parsing (with the `promql-parser` crate), the check that an expression only uses
+//! constructs this evaluator implements, and evaluation over a [`model::storage::SeriesStore`]
+//! with Prometheus 2.42 semantics.
+
+mod eval;
+mod functions;
+
+pub use eval::{
+    instant_query, range_query, EvalError, InstantSample, RangeSeries, Value, LOOKBACK_MS,
+};
+pub(crate) use functions::parse_go_float as parse_go_float_pub;
+
+use promql_parser::parser::Expr;
+
+/// The functions this evaluator implements (Prometheus 2.42 names).
+pub const SUPPORTED_FUNCTIONS: &[&str] = &[
+    "abs",
+    "absent",
+    "absent_over_time",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "avg_over_time",
+    "ceil",
+    "changes",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "cos",
+    "cosh",
+    "count_over_time",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "days_in_month",
+    "deg",
+    "delta",
+    "deriv",
+    "exp",
+    "floor",
+    "histogram_quantile",
+    "hour",
+    "idelta",
+    "increase",
+    "irate",
+    "label_join",
+    "label_replace",
+    "last_over_time",
+    "ln",
+    "log10",
+    "log2",
+    "max_over_time",
+    "min_over_time",
+    "minute",
+    "month",
+    "pi",
+    "predict_linear",
+    "present_over_time",
+    "quantile_over_time",
+    "rad",
+    "rate",
+    "resets",
+    "round",
+    "scalar",
+    "sgn",
+    "sin",
+    "sinh",
+    "sort",
+    "sort_desc",
+    "sqrt",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "sum_over_time",
+    "tan",
+    "tanh",
+    "time",
+    "timestamp",
+    "vector",
+    "year",
+];
+
+/// The aggregation operators this evaluator implements.
+pub const SUPPORTED_AGGREGATIONS: &[&str] = &[
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+    "group",
+];
+
+/// Why an expression was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The text is not valid PromQL.
+    #[error("could not parse expression: {0}")]
+    Syntax(String),
+    /// Valid PromQL that uses a construct alertd does not evaluate.
+    #[error("unsupported by alertd: {0}")]
+    Unsupported(String),
+}
+
+/// Parses `text` and checks that every construct in it is supported.
+pub fn parse_expr(text: &str) -> Result<Expr, ParseError> {
+    let e = promql_parser::parser::parse(text).map_err(ParseError::Syntax)?;
+    check_supported(&e).map_err(ParseError::Unsupported)?;
+    Ok(e)
+}
+
+fn check_supported(e: &Expr) -> Result<(), String> {
+    match e {
+        Expr::Aggregate(a) => {
+            let op = a.op.to_string();
+            if !SUPPORTED_AGGREGATIONS.contains(&op.as_str()) {
+                return Err(format!("aggregation {op:?}"));
+            }
+            if let Some(p) = &a.param {
+                check_supported(p)?;
+            }
+            check_supported(&a.expr)
+        }
+        Expr::Unary(u) => check_supported(&u.expr),
+        Expr::Binary(b) => {
+            if let Some(m) = &b.modifier {
+                if m.fill_values.lhs.is_some() || m.fill_values.rhs.is_some() {
+                    return Err("fill modifiers (fill, fill_left, fill_right)".into());
+                }
+            }
+            check_supported(&b.lhs)?;
+            check_supported(&b.rhs)
+        }
+        Expr::Paren(p) => check_supported(&p.expr),
+        Expr::Subquery(_) => Err("subqueries (expr[range:step])".into()),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
+        Expr::VectorSelector(vs) => {
+            if !vs.matchers.or_matchers.is_empty() {
+                return Err("'or' inside a selector's braces".into());
+            }
+            Ok(())
+        }
+        Expr::MatrixSelector(ms) => {
+            if !ms.vs.matchers.or_matchers.is_empty() {
+                return Err("'or' inside a selector's braces".into());
+            }
+            Ok(())
+        }
+        Expr::Call(c) => {
+            if !SUPPORTED_FUNCTIONS.contains(&c.func.name) {
+                return Err(format!("function {:?}", c.func.name));
+            }
+            for a in &c.args.args {
+                check_supported(a)?;
+            }
+            Ok(())
+        }
+        Expr::Extension(_) => Err("extension expressions".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_unsupported_constructs_by_name() {
+        let e = parse_expr("rate(x[5m])[10m:1m]").unwrap_err();
+        assert!(e.to_string().contains("subqueries"), "{e}");
+        let e = parse_expr("double_exponential_smoothing(x[5m], 0.1, 0.1)").unwrap_err();
+        assert!(
+            e.to_string().contains("\"double_exponential_smoothing\""),
+            "{e}"
+        );
+        let e = parse_expr("limitk(2, x)").unwrap_err();
+        assert!(e.to_string().contains("limitk"), "{e}");
+        assert!(matches!(parse_expr("up =="), Err(ParseError::Syntax(_))));
+        assert!(parse_expr("sum by (job) (rate(x[5m])) > bool 2").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod eval_tests {
+    use super::*;
+    use model::storage::{MemStorage, Series, SeriesStore, StorageError};
+    use model::{Labels, Matcher, Sample, Timestamp};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts `select` calls, to check each selector is fetched once per query.
+    struct Counting(MemStorage, AtomicUsize);
+    impl SeriesStore for Counting {
+        fn append(&self, b: &[(Labels, Sample)]) -> Result<(), StorageError> {
+            self.0.append(b)
+        }
+        fn select(
+            &self,
+            m: &[Matcher],
+            s: Timestamp,
+            e: Timestamp,
+        ) -> Result<Vec<Series>, StorageError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.select(m, s, e)
+        }
+    }
+
+    fn store() -> Counting {
+        let s = Counting(MemStorage::new(), AtomicUsize::new(0));
+        for (job, mult) in [("a", 1.0), ("b", 2.0)] {
+            let l = Labels::from_pairs([("__name__", "c"), ("job", job)]);
+            let batch: Vec<_> = (0..=20)
+                .map(|i| (l.clone(), Sample::new(i * 60_000, i as f64 * 60.0 * mult)))
+                .collect();
+            s.append(&batch).unwrap();
+        }
+        s
+    }
+
+    fn q(s: &dyn SeriesStore, e: &str, t: Timestamp) -> Result<Value, EvalError> {
+        instant_query(s, &parse_expr(e).unwrap(), t)
+    }
+
+    #[test]
+    fn range_query_fetches_each_selector_once_and_builds_a_matrix() {
+        let s = store();
+        let e = parse_expr("rate(c[5m]) + on(job) c * 0").unwrap();
+        let v = range_query(&s, &e, 300_000, 1_200_000, 60_000).unwrap();
+        assert_eq!(s.1.load(Ordering::SeqCst), 2, "one select per selector");
+        let Value::Matrix(m) = v else {
+            panic!("not a matrix: {v:?}")
+        };
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].labels.get("job"), Some("a"));
+        assert_eq!(m[0].samples.len(), 16);
+        assert!(
+            m[0].samples.iter().all(|x| (x.v - 1.0).abs() < 1e-9),
+            "{:?}",
+            m[0].samples
+        );
+        assert!(m[1].samples.iter().all(|x| (x.v - 2.0).abs() < 1e-9));
+        // a scalar range query is one series without labels
+        let Value::Matrix(m) =
+            range_query(&s, &parse_expr("time()").unwrap(), 0, 120_000, 60_000).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            m[0].samples,
+            vec![
+                Sample::new(0, 0.0),
+                Sample::new(60_000, 60.0),
+                Sample::new(120_000, 120.0)
+            ]
+        );
+        assert!(range_query(&s, &parse_expr("c[5m]").unwrap(), 0, 60_000, 60_000).is_err());
+        assert!(range_query(&s, &e, 0, 60_000, 0).is_err());
+    }
+
+    #[test]
+    fn instant_results_are_typed() {
+        let s = store();
+        assert_eq!(q(&s, "1 + 2", 0).unwrap(), Value::Scalar { t: 0, v: 3.0 });
+        assert_eq!(
+            q(&s, "\"hi\"", 5).unwrap(),
+            Value::String {
+                t: 5,
+                v: "hi".into()
+            }
+        );
+        let Value::Matrix(m) = q(&s, "c{job=\"a\"}[2m]", 600_000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            m[0].samples.len(),
+            3,
+            "range selectors include both ends in 2.x"
+        );
+        let Value::Vector(v) = q(&s, "c @ 120 offset 1m", 600_000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].v, 60.0);
+        assert_eq!(v[0].t, 600_000);
+    }
+
+    #[test]
+    fn matching_errors_like_prometheus() {
+        let s = store();
+        let e = q(&s, "c + ignoring(job) c", 60_000).unwrap_err();
+        assert!(e.to_string().contains("found duplicate series"), "{e}");
+        let e = q(&s, "abs(c) or abs(c)", 60_000);
+        assert!(e.is_ok());
+        let e = q(
+            &s,
+            "{__name__=~\"c\"} * 1 + on() group_left vector(1)",
+            60_000,
+        );
+        assert!(e.is_ok(), "{e:?}");
+        let e = q(
+            &s,
+            "label_replace(c, \"job\", \"x\", \"job\", \".*\")",
+            60_000,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("same labelset"), "{e}");
+        let e = q(&s, "sum(c) by (job) / on() sum(c) by (job)", 60_000).unwrap_err();
+        assert!(e.to_string().contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn staleness_marker_ends_a_series_at_once() {
+        let s = MemStorage::new();
+        let l = Labels::from_pairs([("__name__", "m")]);
+        s.append(&[
+            (l.clone(), Sample::new(0, 1.0)),
+            (l.clone(), Sample::stale(30_000)),
+        ])
+        .unwrap();
+        let Value::Vector(v) = q(&s, "m", 10_000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.len(), 1);
+        let Value::Vector(v) = q(&s, "m", 40_000).unwrap() else {
+            panic!()
+        };
+        assert!(v.is_empty());
+        let Value::Vector(v) = q(&s, "count_over_time(m[1m])", 40_000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v[0].v, 1.0, "stale markers are not samples");
+    }
+}

@@ -1,0 +1,852 @@
+//! Go text/template expansion of alert labels and annotations, as Prometheus does it, on top of
+//! the `gtmpl` crate (Go template syntax: pipelines, `if`/`else`/`range`/`with`, `printf`,
+//! variables). Prometheus's functions are added here: `humanize*`, `title`, `toUpper`,
+//! `toLower`, `query`, `first`, `value`, `label`, `strvalue`, `match`, `reReplaceAll`, `args`,
+//! `safeHtml`, `stripPort`, `stripDomain`, `externalURL`.
+//!
+//! Known difference: `range` over a map (e.g. `$labels`) visits keys in arbitrary order, where
+//! Go sorts them.
+//!
+//! Values (`$value`, `value`) are passed as Go-formatted strings, so `{{ $value }}` prints as
+//! Go prints a float64 (`1e+06`); `printf` and `eq`/`ne`/`lt`/`le`/`gt`/`ge` are replaced by
+//! versions that treat numeric strings as numbers.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gtmpl::{Context, Func, FuncError, Template, Value};
+use model::storage::SeriesStore;
+use model::{Labels, Timestamp};
+
+/// The data a template sees: `$labels`, `$externalLabels`, `$externalURL`, `$value`.
+#[derive(Debug, Clone)]
+pub struct TemplateData<'a> {
+    /// The alert's labels (`$labels`).
+    pub labels: &'a Labels,
+    /// The configured external labels (`$externalLabels`).
+    pub external_labels: &'a Labels,
+    /// The configured external URL (`$externalURL`).
+    pub external_url: &'a str,
+    /// The alert's value (`$value`).
+    pub value: f64,
+}
+
+/// Where the `query` template function reads from.
+#[derive(Clone)]
+pub struct QueryContext {
+    /// The store.
+    pub store: Arc<dyn SeriesStore>,
+    /// The evaluation time (ms).
+    pub ts: Timestamp,
+}
+
+thread_local! {
+    static QUERY: RefCell<Option<QueryContext>> = const { RefCell::new(None) };
+    static EXTERNAL_URL: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+const PRELUDE: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
+
+fn template_with_funcs(name: &str) -> Template {
+    let mut t = Template::with_name(name);
+    let funcs: &[(&str, Func)] = &[
+        ("humanize", humanize as Func),
+        ("humanize1024", humanize1024 as Func),
+        ("humanizeDuration", humanize_duration as Func),
+        ("humanizePercentage", humanize_percentage as Func),
+        ("humanizeTimestamp", humanize_timestamp as Func),
+        ("title", title as Func),
+        ("toUpper", to_upper as Func),
+        ("toLower", to_lower as Func),
+        ("query", query as Func),
+        ("first", first as Func),
+        ("value", value as Func),
+        ("label", label as Func),
+        ("strvalue", strvalue as Func),
+        ("match", match_re as Func),
+        ("reReplaceAll", re_replace_all as Func),
+        ("args", args as Func),
+        ("safeHtml", safe_html as Func),
+        ("stripPort", strip_port as Func),
+        ("stripDomain", strip_domain as Func),
+        ("externalURL", external_url as Func),
+        ("printf", printf as Func),
+        ("eq", cmp_eq as Func),
+        ("ne", cmp_ne as Func),
+        ("lt", cmp_lt as Func),
+        ("le", cmp_le as Func),
+        ("gt", cmp_gt as Func),
+        ("ge", cmp_ge as Func),
+    ];
+    t.add_funcs(funcs);
+    t
+}
+
+/// gtmpl loops forever on an action that is never closed; refuse those first.
+fn precheck(text: &str) -> Result<(), String> {
+    let mut rest = text;
+    while let Some(i) = rest.find("{{") {
+        let after = &rest[i + 2..];
+        let Some(j) = after.find("}}") else {
+            return Err("unclosed action (missing \"}}\")".into());
+        };
+        let action = &after[..j];
+        if action
+            .trim_start_matches('-')
+            .trim_start()
+            .starts_with("/*")
+            && !action.contains("*/")
+        {
+            return Err("unclosed comment".into());
+        }
+        let quotes = action
+            .replace("\\\\", "")
+            .replace("\\\"", "")
+            .matches('"')
+            .count();
+        if quotes % 2 == 1 || action.matches('`').count() % 2 == 1 {
+            return Err("unterminated quoted string in action".into());
+        }
+        rest = &after[j + 2..];
+    }
+    Ok(())
+}
+
+/// Checks that `text` parses as a template (with Prometheus's variables and functions).
+pub fn check(text: &str) -> Result<(), String> {
+    if !text.contains("{{") {
+        return Ok(());
+    }
+    precheck(text)?;
+    let mut t = template_with_funcs("check");
+    t.parse(format!("{PRELUDE}{text}"))
+        .map_err(|e| e.to_string())
+}
+
+fn labels_value(l: &Labels) -> Value {
+    Value::Map(
+        l.iter()
+            .map(|l| (l.name.clone(), Value::String(l.value.clone())))
+            .collect(),
+    )
+}
+
+/// Expands `text` with `data`; `query` (when given) serves the `query` function.
+/// An error is returned as Prometheus words it (the caller puts
+/// `<error expanding template: ...>` in the annotation).
+pub fn expand(
+    name: &str,
+    text: &str,
+    data: &TemplateData<'_>,
+    query: Option<QueryContext>,
+) -> Result<String, String> {
+    if !text.contains("{{") {
+        return Ok(text.to_string());
+    }
+    precheck(text).map_err(|e| format!("error parsing template {name}: {e}"))?;
+    let mut t = template_with_funcs(name);
+    t.parse(format!("{PRELUDE}{text}"))
+        .map_err(|e| format!("error parsing template {name}: {e}"))?;
+    let mut root = HashMap::new();
+    root.insert("Labels".to_string(), labels_value(data.labels));
+    root.insert(
+        "ExternalLabels".to_string(),
+        labels_value(data.external_labels),
+    );
+    root.insert(
+        "ExternalURL".to_string(),
+        Value::String(data.external_url.to_string()),
+    );
+    root.insert("Value".to_string(), float_value(data.value));
+    QUERY.with(|q| *q.borrow_mut() = query);
+    EXTERNAL_URL.with(|u| *u.borrow_mut() = data.external_url.to_string());
+    let r = t.render(&Context::from(Value::Object(root)));
+    QUERY.with(|q| *q.borrow_mut() = None);
+    // Go prints a missing map key of map[string]string as "", gtmpl as "<no value>".
+    r.map(|s| s.replace("<no value>", ""))
+        .map_err(|e| format!("error executing template {name}: {e}"))
+}
+
+/// Floats are handed to templates as Go-formatted strings: gtmpl's numbers truncate negative
+/// fractions and print differently from Go; `printf` and the comparison functions here convert
+/// them back.
+fn float_value(v: f64) -> Value {
+    Value::String(go_format_g(v, None))
+}
+
+fn num_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .or_else(|| n.as_i64().map(|i| i as f64))
+            .or_else(|| n.as_u64().map(|u| u as f64)),
+        Value::String(s) => crate::promql::parse_go_float_pub(s),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        _ => None,
+    }
+}
+
+fn compare(name: &str, a: &[Value]) -> Result<std::cmp::Ordering, FuncError> {
+    if a.len() != 2 {
+        return Err(FuncError::ExactlyXArgs(name.into(), 2));
+    }
+    match (&a[0], &a[1]) {
+        (Value::String(x), Value::String(y)) => Ok(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Ok(x.cmp(y)),
+        (x, y) => match (num_of(x), num_of(y)) {
+            (Some(x), Some(y)) => x
+                .partial_cmp(&y)
+                .ok_or_else(|| ferr(format!("{name}: cannot compare NaN"))),
+            _ => Err(ferr(format!("{name}: incompatible types for comparison"))),
+        },
+    }
+}
+
+fn cmp_eq(a: &[Value]) -> Result<Value, FuncError> {
+    if a.len() > 2 {
+        // eq a b c... : a equals any of the others
+        for b in &a[1..] {
+            if compare("eq", &[a[0].clone(), b.clone()])? == std::cmp::Ordering::Equal {
+                return Ok(Value::Bool(true));
+            }
+        }
+        return Ok(Value::Bool(false));
+    }
+    Ok(Value::Bool(compare("eq", a)? == std::cmp::Ordering::Equal))
+}
+fn cmp_ne(a: &[Value]) -> Result<Value, FuncError> {
+    Ok(Value::Bool(compare("ne", a)? != std::cmp::Ordering::Equal))
+}
+fn cmp_lt(a: &[Value]) -> Result<Value, FuncError> {
+    Ok(Value::Bool(compare("lt", a)? == std::cmp::Ordering::Less))
+}
+fn cmp_le(a: &[Value]) -> Result<Value, FuncError> {
+    Ok(Value::Bool(
+        compare("le", a)? != std::cmp::Ordering::Greater,
+    ))
+}
+fn cmp_gt(a: &[Value]) -> Result<Value, FuncError> {
+    Ok(Value::Bool(
+        compare("gt", a)? == std::cmp::Ordering::Greater,
+    ))
+}
+fn cmp_ge(a: &[Value]) -> Result<Value, FuncError> {
+    Ok(Value::Bool(compare("ge", a)? != std::cmp::Ordering::Less))
+}
+
+/// Go's `fmt.Sprintf` for the verbs templates use: `%s %v %d %f %e %g %q %x %%` with flags
+/// `-+ 0`, width and precision.
+fn printf(a: &[Value]) -> Result<Value, FuncError> {
+    let Some(Value::String(fmt)) = a.first() else {
+        return Err(FuncError::AtLeastXArgs("printf".into(), 1));
+    };
+    let mut args = a[1..].iter();
+    let mut out = String::new();
+    let mut chars = fmt.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut flags = String::new();
+        while let Some(&f) = chars.peek() {
+            if "-+ 0#".contains(f) {
+                flags.push(f);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let mut width = String::new();
+        while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            width.push(d);
+            chars.next();
+        }
+        let mut prec: Option<usize> = None;
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            let mut p = String::new();
+            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                p.push(d);
+                chars.next();
+            }
+            prec = Some(p.parse().unwrap_or(0));
+        }
+        let Some(verb) = chars.next() else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(arg) = args.next() else {
+            out.push_str(&format!("%!{verb}(MISSING)"));
+            continue;
+        };
+        let plus = flags.contains('+');
+        let body = match verb {
+            'd' => match num_of(arg) {
+                Some(f) if f.fract() == 0.0 => {
+                    format!("{}{}", if plus && f >= 0.0 { "+" } else { "" }, f as i64)
+                }
+                _ => format!("%!d({arg})"),
+            },
+            'f' | 'F' | 'e' | 'g' => match num_of(arg) {
+                Some(f) => {
+                    let s = match verb {
+                        'e' => {
+                            let s = format!("{:.*e}", prec.unwrap_or(6), f);
+                            let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+                            let e: i32 = e.parse().unwrap_or(0);
+                            format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+                        }
+                        'g' => go_format_g(f, prec),
+                        _ if f.is_nan() => "NaN".into(),
+                        _ if f.is_infinite() => {
+                            if f > 0.0 {
+                                "+Inf".into()
+                            } else {
+                                "-Inf".into()
+                            }
+                        }
+                        _ => format!("{:.*}", prec.unwrap_or(6), f),
+                    };
+                    if plus && f >= 0.0 {
+                        format!("+{s}")
+                    } else {
+                        s
+                    }
+                }
+                None => format!("%!{verb}({arg})"),
+            },
+            'x' | 'X' => match arg {
+                Value::String(s) => s.bytes().map(|b| format!("{b:02x}")).collect(),
+                other => match num_of(other) {
+                    Some(f) => format!("{:x}", f as i64),
+                    None => format!("%!x({other})"),
+                },
+            },
+            'q' => format!("{:?}", str_arg(arg)?),
+            's' | 'v' => {
+                let s = str_arg(arg)?;
+                match prec {
+                    Some(p) if verb == 's' => s.chars().take(p).collect(),
+                    _ => s,
+                }
+            }
+            other => format!("%!{other}({arg})"),
+        };
+        let w: usize = width.parse().unwrap_or(0);
+        let len = body.chars().count();
+        if len < w {
+            let pad = w - len;
+            if flags.contains('-') {
+                out.push_str(&body);
+                out.push_str(&" ".repeat(pad));
+            } else if flags.contains('0') && verb != 's' {
+                let (sign, digits) = match body.strip_prefix(['-', '+']) {
+                    Some(d) => (&body[..1], d),
+                    None => ("", body.as_str()),
+                };
+                out.push_str(sign);
+                out.push_str(&"0".repeat(pad));
+                out.push_str(digits);
+            } else {
+                out.push_str(&" ".repeat(pad));
+                out.push_str(&body);
+            }
+        } else {
+            out.push_str(&body);
+        }
+    }
+    Ok(Value::String(out))
+}
+
+fn ferr(m: impl Into<String>) -> FuncError {
+    FuncError::Generic(m.into())
+}
+
+fn to_float(v: &Value) -> Result<f64, FuncError> {
+    num_of(v).ok_or_else(|| match v {
+        Value::String(s) => ferr(format!("strconv.ParseFloat: parsing {s:?}: invalid syntax")),
+        other => ferr(format!("can't convert {other} to float")),
+    })
+}
+
+fn one<'a>(name: &str, a: &'a [Value]) -> Result<&'a Value, FuncError> {
+    if a.len() != 1 {
+        return Err(FuncError::ExactlyXArgs(name.into(), 1));
+    }
+    Ok(&a[0])
+}
+
+fn s(v: impl Into<String>) -> Result<Value, FuncError> {
+    Ok(Value::String(v.into()))
+}
+
+/// Go's `strconv.FormatFloat(v, 'g', prec, 64)` / `fmt.Sprintf("%.<prec>g")` (`None`: shortest).
+pub fn go_format_g(v: f64, prec: Option<usize>) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    if v == 0.0 {
+        return format!("{sign}0");
+    }
+    let e = match prec {
+        None => format!("{:e}", v.abs()),
+        Some(p) => format!("{:.*e}", p.max(1) - 1, v.abs()),
+    };
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let mut digits: String = mant.chars().filter(char::is_ascii_digit).collect();
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+    }
+    let nd = digits.len() as i32;
+    let dp = exp + 1;
+    let eprec = match prec {
+        None => 6,
+        Some(p) => {
+            let p = p.max(1) as i32;
+            if p > nd && nd >= dp {
+                nd
+            } else {
+                p
+            }
+        }
+    };
+    let body = if exp < -4 || exp >= eprec {
+        let mut m = digits[..1].to_string();
+        if nd > 1 {
+            m.push('.');
+            m.push_str(&digits[1..]);
+        }
+        let es = if exp < 0 { '-' } else { '+' };
+        format!("{m}e{es}{:02}", exp.abs())
+    } else if dp <= 0 {
+        format!("0.{}{digits}", "0".repeat((-dp) as usize))
+    } else if dp >= nd {
+        format!("{digits}{}", "0".repeat((dp - nd) as usize))
+    } else {
+        format!("{}.{}", &digits[..dp as usize], &digits[dp as usize..])
+    };
+    format!("{sign}{body}")
+}
+
+fn g4(v: f64) -> String {
+    go_format_g(v, Some(4))
+}
+
+fn humanize(a: &[Value]) -> Result<Value, FuncError> {
+    let mut v = to_float(one("humanize", a)?)?;
+    if v == 0.0 || v.is_nan() || v.is_infinite() {
+        return s(g4(v));
+    }
+    let mut prefix = "";
+    if v.abs() >= 1.0 {
+        for p in ["k", "M", "G", "T", "P", "E", "Z", "Y"] {
+            if v.abs() < 1000.0 {
+                break;
+            }
+            prefix = p;
+            v /= 1000.0;
+        }
+    } else {
+        for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+            if v.abs() >= 1.0 {
+                break;
+            }
+            prefix = p;
+            v *= 1000.0;
+        }
+    }
+    s(format!("{}{prefix}", g4(v)))
+}
+
+fn humanize1024(a: &[Value]) -> Result<Value, FuncError> {
+    let mut v = to_float(one("humanize1024", a)?)?;
+    if v.abs() <= 1.0 || v.is_nan() || v.is_infinite() {
+        return s(g4(v));
+    }
+    let mut prefix = "";
+    for p in ["ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"] {
+        if v.abs() < 1024.0 {
+            break;
+        }
+        prefix = p;
+        v /= 1024.0;
+    }
+    s(format!("{}{prefix}", g4(v)))
+}
+
+fn humanize_duration(a: &[Value]) -> Result<Value, FuncError> {
+    let mut v = to_float(one("humanizeDuration", a)?)?;
+    if v.is_nan() || v.is_infinite() {
+        return s(g4(v));
+    }
+    if v == 0.0 {
+        return s(format!("{}s", g4(v)));
+    }
+    if v.abs() >= 1.0 {
+        let sign = if v < 0.0 { "-" } else { "" };
+        v = v.abs();
+        let d = v as i64;
+        let (secs, mins, hours, days) = (d % 60, (d / 60) % 60, (d / 3600) % 24, d / 86400);
+        return s(if days != 0 {
+            format!("{sign}{days}d {hours}h {mins}m {secs}s")
+        } else if hours != 0 {
+            format!("{sign}{hours}h {mins}m {secs}s")
+        } else if mins != 0 {
+            format!("{sign}{mins}m {secs}s")
+        } else {
+            format!("{sign}{}s", g4(v))
+        });
+    }
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    s(format!("{}{prefix}s", g4(v)))
+}
+
+fn humanize_percentage(a: &[Value]) -> Result<Value, FuncError> {
+    let v = to_float(one("humanizePercentage", a)?)?;
+    s(format!("{}%", g4(v * 100.0)))
+}
+
+fn humanize_timestamp(a: &[Value]) -> Result<Value, FuncError> {
+    let v = to_float(one("humanizeTimestamp", a)?)?;
+    if v.is_nan() || v.is_infinite() {
+        return s(g4(v));
+    }
+    // Prometheus goes through model.Time: nanoseconds truncated to milliseconds.
+    let ms = ((v * 1e9) as i64).div_euclid(1_000_000);
+    let nanos = (ms.rem_euclid(1000) * 1_000_000) as u32;
+    let t = chrono::DateTime::from_timestamp(ms.div_euclid(1000), nanos)
+        .ok_or_else(|| ferr("timestamp out of range"))?;
+    // Go's time.Time String(): "2006-01-02 15:04:05.999999999 -0700 MST".
+    let frac = if nanos == 0 {
+        String::new()
+    } else {
+        let f = format!(".{nanos:09}");
+        f.trim_end_matches('0').to_string()
+    };
+    s(format!("{}{frac} +0000 UTC", t.format("%Y-%m-%d %H:%M:%S")))
+}
+
+fn str_arg(v: &Value) -> Result<String, FuncError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        other => Ok(other.to_string()),
+    }
+}
+
+fn title(a: &[Value]) -> Result<Value, FuncError> {
+    let t = str_arg(one("title", a)?)?;
+    let mut out = String::with_capacity(t.len());
+    let mut prev_letter = false;
+    for c in t.chars() {
+        if !prev_letter && c.is_alphabetic() {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
+    }
+    s(out)
+}
+
+fn to_upper(a: &[Value]) -> Result<Value, FuncError> {
+    s(str_arg(one("toUpper", a)?)?.to_uppercase())
+}
+
+fn to_lower(a: &[Value]) -> Result<Value, FuncError> {
+    s(str_arg(one("toLower", a)?)?.to_lowercase())
+}
+
+fn query(a: &[Value]) -> Result<Value, FuncError> {
+    let q = str_arg(one("query", a)?)?;
+    let ctx = QUERY
+        .with(|c| c.borrow().clone())
+        .ok_or_else(|| ferr("query is not available in this context"))?;
+    let expr = crate::promql::parse_expr(&q).map_err(|e| ferr(e.to_string()))?;
+    let v = crate::promql::instant_query(ctx.store.as_ref(), &expr, ctx.ts)
+        .map_err(|e| ferr(e.to_string()))?;
+    let samples = match v {
+        crate::promql::Value::Vector(v) => {
+            v.into_iter().map(|s| (s.labels, s.v)).collect::<Vec<_>>()
+        }
+        crate::promql::Value::Scalar { v, .. } => vec![(Labels::empty(), v)],
+        other => {
+            return Err(ferr(format!(
+                "query result type {} is not supported in templates",
+                other.type_name()
+            )))
+        }
+    };
+    Ok(Value::Array(
+        samples
+            .into_iter()
+            .map(|(l, v)| {
+                let mut m = HashMap::new();
+                m.insert("Labels".to_string(), labels_value(&l));
+                m.insert("Value".to_string(), float_value(v));
+                Value::Object(m)
+            })
+            .collect(),
+    ))
+}
+
+fn first(a: &[Value]) -> Result<Value, FuncError> {
+    match one("first", a)? {
+        Value::Array(v) => v
+            .first()
+            .cloned()
+            .ok_or_else(|| ferr("first() called on vector with no elements")),
+        _ => Err(ferr("first() expects a query result")),
+    }
+}
+
+fn field(v: &Value, f: &str) -> Result<Value, FuncError> {
+    match v {
+        Value::Object(m) | Value::Map(m) => m
+            .get(f)
+            .cloned()
+            .ok_or_else(|| ferr(format!("sample has no {f}"))),
+        _ => Err(ferr("expected a sample")),
+    }
+}
+
+fn value(a: &[Value]) -> Result<Value, FuncError> {
+    field(one("value", a)?, "Value")
+}
+
+fn strvalue(a: &[Value]) -> Result<Value, FuncError> {
+    let l = field(one("strvalue", a)?, "Labels")?;
+    match l {
+        Value::Map(m) => Ok(m
+            .get("__value__")
+            .cloned()
+            .unwrap_or(Value::String(String::new()))),
+        _ => s(""),
+    }
+}
+
+fn label(a: &[Value]) -> Result<Value, FuncError> {
+    if a.len() != 2 {
+        return Err(FuncError::ExactlyXArgs("label".into(), 2));
+    }
+    let name = str_arg(&a[0])?;
+    match field(&a[1], "Labels")? {
+        Value::Map(m) => Ok(m
+            .get(&name)
+            .cloned()
+            .unwrap_or(Value::String(String::new()))),
+        _ => s(""),
+    }
+}
+
+fn match_re(a: &[Value]) -> Result<Value, FuncError> {
+    if a.len() != 2 {
+        return Err(FuncError::ExactlyXArgs("match".into(), 2));
+    }
+    let re = regex::Regex::new(&str_arg(&a[0])?).map_err(|e| ferr(e.to_string()))?;
+    Ok(Value::Bool(re.is_match(&str_arg(&a[1])?)))
+}
+
+fn re_replace_all(a: &[Value]) -> Result<Value, FuncError> {
+    if a.len() != 3 {
+        return Err(FuncError::ExactlyXArgs("reReplaceAll".into(), 3));
+    }
+    let re = regex::Regex::new(&str_arg(&a[0])?).map_err(|e| ferr(e.to_string()))?;
+    s(re.replace_all(&str_arg(&a[2])?, str_arg(&a[1])?.as_str())
+        .into_owned())
+}
+
+fn args(a: &[Value]) -> Result<Value, FuncError> {
+    let m = a
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("arg{i}"), v.clone()))
+        .collect();
+    Ok(Value::Map(m))
+}
+
+fn safe_html(a: &[Value]) -> Result<Value, FuncError> {
+    s(str_arg(one("safeHtml", a)?)?)
+}
+
+fn strip_port(a: &[Value]) -> Result<Value, FuncError> {
+    let h = str_arg(one("stripPort", a)?)?;
+    if let Some(rest) = h.strip_prefix('[') {
+        if let Some((host, _)) = rest.split_once(']') {
+            return s(host);
+        }
+    }
+    match h.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => {
+            s(host)
+        }
+        _ => s(h),
+    }
+}
+
+fn strip_domain(a: &[Value]) -> Result<Value, FuncError> {
+    let h = str_arg(one("stripDomain", a)?)?;
+    let (host, port) = match h.rsplit_once(':') {
+        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) && !host.contains(':') => {
+            (host.to_string(), format!(":{port}"))
+        }
+        _ => (h.clone(), String::new()),
+    };
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return s(h);
+    }
+    s(format!("{}{port}", host.split('.').next().unwrap_or("")))
+}
+
+fn external_url(_a: &[Value]) -> Result<Value, FuncError> {
+    s(EXTERNAL_URL.with(|u| u.borrow().clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::storage::MemStorage;
+    use model::Sample;
+
+    fn exp(text: &str, value: f64) -> Result<String, String> {
+        let l = Labels::from_pairs([("instance", "host-1:9100"), ("job", "node")]);
+        let e = Labels::from_pairs([("cluster", "eu1")]);
+        expand(
+            "t",
+            text,
+            &TemplateData {
+                labels: &l,
+                external_labels: &e,
+                external_url: "http://am",
+                value,
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn go_g_formatting_matches_go() {
+        assert_eq!(go_format_g(1e6, None), "1e+06");
+        assert_eq!(go_format_g(123456.0, None), "123456");
+        assert_eq!(go_format_g(0.5, None), "0.5");
+        assert_eq!(go_format_g(0.00001, None), "1e-05");
+        assert_eq!(go_format_g(1234.5678, Some(4)), "1235");
+        assert_eq!(go_format_g(12345.0, Some(4)), "1.234e+04");
+        assert_eq!(go_format_g(100.0, Some(4)), "100");
+        assert_eq!(go_format_g(0.000123, Some(4)), "0.000123");
+    }
+
+    #[test]
+    fn variables_pipelines_and_prometheus_functions() {
+        assert_eq!(
+            exp("{{ $labels.instance }} of {{ $labels.job }}", 0.0).unwrap(),
+            "host-1:9100 of node"
+        );
+        assert_eq!(exp("{{ $labels.missing }}|", 0.0).unwrap(), "|");
+        assert_eq!(
+            exp("{{ $externalLabels.cluster }} {{ $externalURL }}", 0.0).unwrap(),
+            "eu1 http://am"
+        );
+        assert_eq!(exp("{{ $value | humanize }}", 1234567.0).unwrap(), "1.235M");
+        assert_eq!(exp("{{ humanize1024 $value }}", 1048576.0).unwrap(), "1Mi");
+        assert_eq!(
+            exp("{{ humanizeDuration $value }}", 90061.0).unwrap(),
+            "1d 1h 1m 1s"
+        );
+        assert_eq!(exp("{{ humanizeDuration $value }}", 0.25).unwrap(), "250ms");
+        assert_eq!(
+            exp("{{ humanizePercentage $value }}", 0.256).unwrap(),
+            "25.6%"
+        );
+        assert_eq!(
+            exp("{{ humanizeTimestamp $value }}", 1435065584.128).unwrap(),
+            "2015-06-23 13:19:44.128 +0000 UTC"
+        );
+        assert_eq!(
+            exp("{{ printf \"%.2f\" $value }}", 2.71528).unwrap(),
+            "2.72"
+        );
+        assert_eq!(exp("{{ $value }}", 1e6).unwrap(), "1e+06");
+        assert_eq!(exp("{{ $value }}", -0.5).unwrap(), "-0.5");
+        assert_eq!(
+            exp("{{ printf \"%5.1f|%-4d|%s\" $value 7 \"x\" }}", -0.25).unwrap(),
+            " -0.2|7   |x"
+        );
+        assert_eq!(
+            exp("{{ if lt $value -0.1 }}neg{{ end }}", -0.5).unwrap(),
+            "neg"
+        );
+        assert_eq!(
+            exp("{{ if gt $value 2.0 }}high{{ else }}low{{ end }}", 3.0).unwrap(),
+            "high"
+        );
+        assert_eq!(
+            exp(
+                "{{ $labels.job | toUpper }} {{ \"a b\" | title }} {{ toLower \"X\" }}",
+                0.0
+            )
+            .unwrap(),
+            "NODE A B x"
+        );
+        assert_eq!(
+            exp(
+                "{{ range $k, $v := $externalLabels }}{{ $k }}={{ $v }};{{ end }}",
+                0.0
+            )
+            .unwrap(),
+            "cluster=eu1;"
+        );
+        assert_eq!(
+            exp("{{ $labels.instance | stripPort }}", 0.0).unwrap(),
+            "host-1"
+        );
+    }
+
+    #[test]
+    fn errors_are_reported() {
+        assert!(check("{{ $labels.x ").is_err());
+        assert!(check("{{ nosuchfunc 1 }}").is_err());
+        let e = exp("{{ query \"up\" }}", 0.0).unwrap_err();
+        assert!(e.contains("query is not available"), "{e}");
+    }
+
+    #[test]
+    fn query_first_value_label() {
+        let st = Arc::new(MemStorage::new());
+        st.append(&[(
+            Labels::from_pairs([("__name__", "up"), ("instance", "a")]),
+            Sample::new(1000, 1.0),
+        )])
+        .unwrap();
+        let l = Labels::empty();
+        let out = expand(
+            "t",
+            "{{ with query \"up\" }}{{ . | first | value }} {{ . | first | label \"instance\" }}{{ end }}",
+            &TemplateData { labels: &l, external_labels: &l, external_url: "", value: 0.0 },
+            Some(QueryContext { store: st, ts: 2000 }),
+        )
+        .unwrap();
+        assert_eq!(out, "1 a");
+    }
+}

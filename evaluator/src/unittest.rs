@@ -1,0 +1,600 @@
+//! Rule unit tests in `promtool test rules` format: `rule_files`, `evaluation_interval`,
+//! `group_eval_order`, `tests` with `interval`, `input_series` (`a+bxn`, `a-bxn`, `axn`, `_`,
+//! `_xn`, `stale`), `alert_rule_test`, `promql_expr_test`, `external_labels`, `external_url`,
+//! and alertd's extension `exp_pending_alerts`. Output and pass/fail follow promtool 2.42.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use model::storage::{MemStorage, SeriesStore};
+use model::{AlertState, Duration, Labels, Sample, Timestamp};
+use promql_parser::label::MatchOp as PMatchOp;
+use promql_parser::parser::Expr;
+use serde::Deserialize;
+
+use crate::group::{EvalContext, GroupState};
+use crate::promql::{self, Value};
+use crate::rules::RuleSet;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    #[serde(default)]
+    rule_files: Vec<String>,
+    #[serde(default)]
+    evaluation_interval: Option<String>,
+    #[serde(default)]
+    group_eval_order: Vec<String>,
+    #[serde(default)]
+    tests: Vec<TestGroup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestGroup {
+    #[serde(default)]
+    interval: Option<String>,
+    #[serde(default)]
+    input_series: Vec<InputSeries>,
+    #[serde(default)]
+    alert_rule_test: Vec<AlertTest>,
+    #[serde(default)]
+    promql_expr_test: Vec<ExprTest>,
+    #[serde(default)]
+    external_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    external_url: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputSeries {
+    series: String,
+    #[serde(default)]
+    values: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertTest {
+    eval_time: String,
+    alertname: String,
+    #[serde(default)]
+    exp_alerts: Vec<ExpAlert>,
+    /// alertd extension: expected pending alerts (promtool cannot check these).
+    #[serde(default)]
+    exp_pending_alerts: Option<Vec<ExpAlert>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpAlert {
+    #[serde(default)]
+    exp_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    exp_annotations: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExprTest {
+    expr: String,
+    eval_time: String,
+    #[serde(default)]
+    exp_samples: Vec<ExpSample>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpSample {
+    #[serde(default)]
+    labels: String,
+    value: f64,
+}
+
+/// The result of one test file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestOutcome {
+    /// The file.
+    pub file: PathBuf,
+    /// Failures, each formatted as promtool prints it; empty when the file passed.
+    pub errors: Vec<String>,
+}
+
+impl TestOutcome {
+    /// Whether every test of the file passed.
+    pub fn passed(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Runs each file and prints promtool's report (`Unit Testing:  FILE`, then `  SUCCESS` or
+/// `  FAILED:` with the failures). Returns whether all passed (promtool exits 1 otherwise).
+pub fn run_files<P: AsRef<Path>>(files: &[P], out: &mut dyn Write) -> std::io::Result<bool> {
+    let mut ok = true;
+    for f in files {
+        let o = run_file(f.as_ref());
+        writeln!(out, "Unit Testing:  {}", f.as_ref().display())?;
+        if o.passed() {
+            writeln!(out, "  SUCCESS")?;
+        } else {
+            ok = false;
+            writeln!(out, "  FAILED:")?;
+            for e in &o.errors {
+                writeln!(out, "{e}")?;
+            }
+        }
+        writeln!(out)?;
+    }
+    Ok(ok)
+}
+
+fn dur(s: &str) -> Result<Duration, String> {
+    s.parse::<Duration>().map_err(|e| e.to_string())
+}
+
+/// Runs one test file.
+pub fn run_file(path: &Path) -> TestOutcome {
+    let errors = match std::fs::read_to_string(path) {
+        Err(e) => vec![format!("  cannot read {}: {e}", path.display())],
+        Ok(text) => run_text(path, &text),
+    };
+    TestOutcome {
+        file: path.to_path_buf(),
+        errors,
+    }
+}
+
+fn run_text(path: &Path, text: &str) -> Vec<String> {
+    let tf: TestFile = match serde_saphyr::from_str(text) {
+        Ok(t) => t,
+        Err(e) => {
+            let loc = e
+                .location()
+                .map(|l| format!(":{}:{}", l.line(), l.column()))
+                .unwrap_or_default();
+            return vec![format!(
+                "  {}{loc}: {}",
+                path.display(),
+                e.without_snippet()
+            )];
+        }
+    };
+    let eval_interval = match tf.evaluation_interval.as_deref().map(dur).transpose() {
+        Ok(d) => d.unwrap_or(Duration::from_secs(60)),
+        Err(e) => return vec![format!("  evaluation_interval: {e}")],
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    let set = match RuleSet::load_relative(&tf.rule_files, Some(base)) {
+        Ok(s) => s,
+        Err(errs) => return errs.iter().map(|e| format!("  {e}")).collect(),
+    };
+    let mut errors = Vec::new();
+    for tg in &tf.tests {
+        errors.extend(run_group(&set, &tf.group_eval_order, eval_interval, tg));
+    }
+    errors
+}
+
+/// Parses series notation (`name{a="b"}`) into labels.
+fn parse_metric(s: &str) -> Result<Labels, String> {
+    if s.trim() == "{}" {
+        return Ok(Labels::empty());
+    }
+    let e = promql_parser::parser::parse(s).map_err(|e| format!("{s:?}: {e}"))?;
+    let Expr::VectorSelector(vs) = e else {
+        return Err(format!("{s:?}: not a series selector"));
+    };
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if let Some(n) = vs.name {
+        pairs.push(("__name__".into(), n));
+    }
+    for m in vs.matchers.matchers {
+        if !matches!(m.op, PMatchOp::Equal) {
+            return Err(format!(
+                "{s:?}: only = matchers are allowed in series notation"
+            ));
+        }
+        pairs.push((m.name, m.value));
+    }
+    Ok(Labels::from_pairs(pairs))
+}
+
+fn parse_number(s: &str) -> Result<f64, String> {
+    crate::promql::parse_go_float_pub(s).ok_or_else(|| format!("invalid number {s:?}"))
+}
+
+/// Expands promtool's value notation into values (`None` = omitted, `Some(stale)` = marker).
+fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
+    let mut out = Vec::new();
+    let stale = f64::from_bits(model::sample::STALE_NAN_BITS);
+    for item in s.split_whitespace() {
+        if item == "_" {
+            out.push(None);
+            continue;
+        }
+        if let Some(n) = item.strip_prefix("_x") {
+            let n: usize = n
+                .parse()
+                .map_err(|_| format!("invalid repetition in {item:?}"))?;
+            out.extend(std::iter::repeat_n(None, n));
+            continue;
+        }
+        if item == "stale" {
+            out.push(Some(stale));
+            continue;
+        }
+        let (head, times) = match item.rfind('x') {
+            Some(i)
+                if !item[..i].is_empty()
+                    && item[i + 1..].chars().all(|c| c.is_ascii_digit())
+                    && i + 1 < item.len() =>
+            {
+                (
+                    &item[..i],
+                    Some(item[i + 1..].parse::<usize>().map_err(|e| e.to_string())?),
+                )
+            }
+            _ => (item, None),
+        };
+        // a+b / a-b: an operator after the first character, not part of an exponent.
+        let bytes = head.as_bytes();
+        let op = (1..bytes.len()).find(|&i| {
+            (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E')
+        });
+        match (op, times) {
+            (Some(i), Some(n)) => {
+                let mut a = parse_number(&head[..i])?;
+                let b = parse_number(&head[i..])?;
+                out.push(Some(a));
+                for _ in 0..n {
+                    a += b;
+                    out.push(Some(a));
+                }
+            }
+            (Some(_), None) => return Err(format!("invalid value {item:?}: expected a+bxn")),
+            (None, Some(n)) => {
+                let a = if head == "stale" {
+                    stale
+                } else {
+                    parse_number(head)?
+                };
+                out.extend(std::iter::repeat_n(Some(a), n + 1));
+            }
+            (None, None) => out.push(Some(parse_number(head)?)),
+        }
+    }
+    Ok(out)
+}
+
+fn fmt_dur(ms: i64) -> String {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0)).to_string()
+}
+
+fn alerts_string(v: &[(Labels, Labels)]) -> String {
+    if v.is_empty() {
+        return "[]".into();
+    }
+    let mut s = String::from("[");
+    for (i, (l, a)) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "\n            {i}:\n              Labels:{l}\n              Annotations:{a}"
+        ));
+    }
+    s.push_str("\n            ]");
+    s
+}
+
+fn samples_string(v: &[(Labels, f64)]) -> String {
+    if v.is_empty() {
+        return "nil".into();
+    }
+    v.iter()
+        .map(|(l, x)| format!("{l} {}", format_e(*x)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Go's `strconv.FormatFloat(v, 'E', -1, 64)`.
+fn format_e(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let s = format!("{v:E}");
+    let (m, e) = s.split_once('E').unwrap_or((&s, "0"));
+    let e: i32 = e.parse().unwrap_or(0);
+    format!("{m}E{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+}
+
+fn run_group(
+    set: &RuleSet,
+    order: &[String],
+    eval_interval: Duration,
+    tg: &TestGroup,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    let name_prefix = if tg.name.is_empty() {
+        String::new()
+    } else {
+        format!("    name: {},\n", tg.name)
+    };
+    let interval = match tg.interval.as_deref().map(dur).transpose() {
+        Ok(d) => d.unwrap_or(eval_interval).as_millis_i64(),
+        Err(e) => return vec![format!("    interval: {e}")],
+    };
+    let store = Arc::new(MemStorage::new());
+    for s in &tg.input_series {
+        let labels = match parse_metric(&s.series) {
+            Ok(l) => l,
+            Err(e) => return vec![format!("    input_series: {e}")],
+        };
+        let vals = match expand_values(&s.values) {
+            Ok(v) => v,
+            Err(e) => return vec![format!("    input_series {}: {e}", s.series)],
+        };
+        let batch: Vec<(Labels, Sample)> = vals
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (labels.clone(), Sample::new(i as i64 * interval, v))))
+            .collect();
+        if let Err(e) = store.append(&batch) {
+            return vec![format!("    {e}")];
+        }
+    }
+    let mut ctx = EvalContext::new(store.clone());
+    ctx.external_labels = Labels::from_pairs(tg.external_labels.clone());
+    ctx.external_url = tg.external_url.clone();
+    ctx.default_interval_ms = eval_interval.as_millis_i64();
+    let mut groups: Vec<GroupState> = set
+        .groups
+        .iter()
+        .cloned()
+        .map(|g| GroupState::new(g, ctx.clone()))
+        .collect();
+    if !order.is_empty() {
+        let pos = |n: &str| order.iter().position(|o| o == n).unwrap_or(usize::MAX);
+        groups.sort_by_key(|g| pos(&g.group.name));
+    }
+    // Alert tests by eval time.
+    let mut alert_tests: BTreeMap<i64, Vec<&AlertTest>> = BTreeMap::new();
+    let mut max_t = 0i64;
+    for at in &tg.alert_rule_test {
+        match dur(&at.eval_time) {
+            Ok(d) => {
+                let t = d.as_millis_i64();
+                max_t = max_t.max(t);
+                alert_tests.entry(t).or_default().push(at);
+            }
+            Err(e) => errors.push(format!("    eval_time: {e}")),
+        }
+    }
+    for et in &tg.promql_expr_test {
+        if let Ok(d) = dur(&et.eval_time) {
+            max_t = max_t.max(d.as_millis_i64());
+        }
+    }
+    let step = eval_interval.as_millis_i64().max(1);
+    let mut ts: Timestamp = 0;
+    let mut pending_times: Vec<i64> = alert_tests.keys().copied().collect();
+    pending_times.reverse();
+    while ts <= max_t {
+        let mut eval_errs = Vec::new();
+        for g in &mut groups {
+            g.eval(ts);
+            for r in &g.rules {
+                if r.health == crate::group::RuleHealth::Err
+                    && !r.last_error.starts_with("template ")
+                {
+                    eval_errs.push(format!(
+                        "    rule: {}, time: {}, err: {}",
+                        r.rule.name,
+                        fmt_dur(ts),
+                        r.last_error
+                    ));
+                }
+            }
+        }
+        if !eval_errs.is_empty() {
+            errors.extend(eval_errs);
+            return errors;
+        }
+        while let Some(&t) = pending_times.last() {
+            if !(ts <= t && t < ts + step) {
+                break;
+            }
+            pending_times.pop();
+            for at in &alert_tests[&t] {
+                for (pending, exp) in [
+                    (false, Some(&at.exp_alerts)),
+                    (true, at.exp_pending_alerts.as_ref()),
+                ] {
+                    let Some(exp) = exp else { continue };
+                    let want_state = if pending {
+                        AlertState::Pending
+                    } else {
+                        AlertState::Firing
+                    };
+                    let mut got: Vec<(Labels, Labels)> = groups
+                        .iter()
+                        .flat_map(|g| g.alerts())
+                        .filter(|(r, a)| r.name == at.alertname && a.state == want_state)
+                        .map(|(_, a)| (a.labels.clone(), a.annotations.clone()))
+                        .collect();
+                    let mut want: Vec<(Labels, Labels)> = exp
+                        .iter()
+                        .map(|e| {
+                            let mut l = Labels::from_pairs(e.exp_labels.clone());
+                            l.set("alertname", at.alertname.clone());
+                            (l, Labels::from_pairs(e.exp_annotations.clone()))
+                        })
+                        .collect();
+                    got.sort();
+                    want.sort();
+                    if got != want {
+                        let what = if pending {
+                            "pending alertname"
+                        } else {
+                            "alertname"
+                        };
+                        errors.push(format!(
+                            "{name_prefix}    {what}: {}, time: {}, \n        exp:{}, \n        got:{}",
+                            at.alertname,
+                            at.eval_time,
+                            alerts_string(&want),
+                            alerts_string(&got)
+                        ));
+                    }
+                }
+            }
+        }
+        ts += step;
+    }
+    'outer: for et in &tg.promql_expr_test {
+        let t = match dur(&et.eval_time) {
+            Ok(d) => d.as_millis_i64(),
+            Err(e) => {
+                errors.push(format!("    expr: {:?}, eval_time: {e}", et.expr));
+                continue;
+            }
+        };
+        let fail = |m: String| format!("    expr: {:?}, time: {}, err: {m}", et.expr, et.eval_time);
+        let expr = match promql::parse_expr(&et.expr) {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push(fail(e.to_string()));
+                continue;
+            }
+        };
+        let mut got: Vec<(Labels, f64)> = match promql::instant_query(store.as_ref(), &expr, t) {
+            Ok(Value::Vector(v)) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
+            Ok(Value::Scalar { v, .. }) => vec![(Labels::empty(), v)],
+            Ok(_) => {
+                errors.push(fail("rule result is not a vector or scalar".into()));
+                continue;
+            }
+            Err(e) => {
+                errors.push(fail(e.to_string()));
+                continue;
+            }
+        };
+        let mut want = Vec::new();
+        for s in &et.exp_samples {
+            let l = if s.labels.trim().is_empty() {
+                Labels::empty()
+            } else {
+                match parse_metric(&s.labels) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        errors.push(fail(format!("labels {e}")));
+                        continue 'outer;
+                    }
+                }
+            };
+            want.push((l, s.value));
+        }
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        let equal =
+            got.len() == want.len() && got.iter().zip(&want).all(|(g, w)| g.0 == w.0 && g.1 == w.1);
+        if !equal {
+            errors.push(format!(
+                "    expr: {:?}, time: {},\n        exp: {}\n        got: {}",
+                et.expr,
+                et.eval_time,
+                samples_string(&want),
+                samples_string(&got)
+            ));
+        }
+    }
+    errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_notation() {
+        let v = |s: &str| -> Vec<Option<f64>> { expand_values(s).unwrap() };
+        assert_eq!(v("1+2x3"), vec![Some(1.0), Some(3.0), Some(5.0), Some(7.0)]);
+        assert_eq!(v("10-1x2"), vec![Some(10.0), Some(9.0), Some(8.0)]);
+        assert_eq!(v("5x2"), vec![Some(5.0); 3]);
+        assert_eq!(
+            v("_ 1 _x2 -3"),
+            vec![None, Some(1.0), None, None, Some(-3.0)]
+        );
+        assert_eq!(
+            v("1e3 -1e-3+1e3x1"),
+            vec![Some(1000.0), Some(-0.001), Some(999.999)]
+        );
+        assert!(v("stale")[0].unwrap().to_bits() == model::sample::STALE_NAN_BITS);
+        assert!(expand_values("abc").is_err());
+    }
+
+    #[test]
+    fn exp_pending_alerts_extension() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("r.yml"),
+            "groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: up == 0\n        for: 5m\n",
+        )
+        .unwrap();
+        let test = |pending: &str| {
+            format!(
+                "rule_files: [r.yml]\ntests:\n  - input_series:\n      - series: 'up{{i=\"a\"}}'\n        values: '0x10'\n    alert_rule_test:\n      - eval_time: 2m\n        alertname: Down\n        exp_alerts: []\n        exp_pending_alerts:\n{pending}"
+            )
+        };
+        let f = d.path().join("ok.test.yml");
+        std::fs::write(&f, test("          - exp_labels: {i: a}\n")).unwrap();
+        let o = run_file(&f);
+        assert!(o.passed(), "{:?}", o.errors);
+        let f = d.path().join("bad.test.yml");
+        std::fs::write(&f, test("          - exp_labels: {i: b}\n")).unwrap();
+        let mut out = Vec::new();
+        assert!(!run_files(&[&f], &mut out).unwrap());
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("FAILED:") && out.contains("pending alertname: Down, time: 2m"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn bad_rule_file_is_reported_with_location() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("r.yml"),
+            "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: up ==\n",
+        )
+        .unwrap();
+        let f = d.path().join("t.test.yml");
+        std::fs::write(&f, "rule_files: [r.yml]\ntests: []\n").unwrap();
+        let o = run_file(&f);
+        assert!(
+            o.errors[0].contains("r.yml:5:15: group \"g\", rule 1, \"X\""),
+            "{:?}",
+            o.errors
+        );
+    }
+
+    #[test]
+    fn go_e_format() {
+        assert_eq!(format_e(1.0), "1E+00");
+        assert_eq!(format_e(0.25), "2.5E-01");
+        assert_eq!(format_e(12345.0), "1.2345E+04");
+    }
+}
