@@ -1,5 +1,11 @@
-//! The notifier: Alertmanager-style routing, grouping, dedup, silences, inhibition, acks,
-//! escalation tiers, and the Slack, email and webhook receivers. Only this crate sends
-//! notifications.
+//! The notifier: Alertmanager-style routing, grouping, dedup (a persistent notification log),
+//! silences, inhibition, acknowledgements, escalation tiers, and the Slack, email and webhook
+//! receivers with a persisted outbound queue. Only this crate sends notifications.
 //!
-//! Not built yet (issue "Notifier"); the daemon refuses configs that need it.
+//! The daemon parses the notifier's config sections into [`config::NotifierConfig`], checks them
+//! with [`config::NotifierConfig::validate`], and drives a [`Notifier`].
+
+pub mod config;
+pub mod receivers;
+pub mod template;
+pub mod timeinterval;

@@ -1,0 +1,3 @@
+//! The integrations that deliver notifications: webhook, Slack and email.
+
+pub mod email;
