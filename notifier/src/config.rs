@@ -911,7 +911,7 @@ impl RouteCheck<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Alertmanager's documentation example (`doc/examples/simple.yml`, abridged to the receiver

@@ -7,5 +7,6 @@
 
 pub mod config;
 pub mod receivers;
+pub mod route;
 pub mod template;
 pub mod timeinterval;
