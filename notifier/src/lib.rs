@@ -6,7 +6,9 @@
 //! with [`config::NotifierConfig::validate`], and drives a [`Notifier`].
 
 pub mod config;
+pub mod inhibit;
 pub mod receivers;
 pub mod route;
+pub mod silences;
 pub mod template;
 pub mod timeinterval;
