@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod inhibit;
+pub mod payload;
 pub mod receivers;
 pub mod route;
 pub mod silences;
