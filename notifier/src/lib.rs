@@ -6,6 +6,7 @@
 //! with [`config::NotifierConfig::validate`], and drives a [`Notifier`].
 
 pub mod config;
+pub mod dispatch;
 pub mod inhibit;
 pub mod payload;
 pub mod receivers;
@@ -13,3 +14,8 @@ pub mod route;
 pub mod silences;
 pub mod template;
 pub mod timeinterval;
+
+pub use dispatch::{
+    Ack, AckEvent, AckTarget, AlertView, DeliveryReport, GroupView, HistoryEntry, Notifier,
+    NotifierError, NotifierOptions, QueuedNotification, TickReport,
+};

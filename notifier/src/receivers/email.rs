@@ -10,3 +10,26 @@ pub fn split_host_port(s: &str) -> Option<(String, u16)> {
     }
     Some((h.to_string(), port))
 }
+
+use crate::config::{EmailConfig, Global};
+use crate::payload::Notification;
+
+use super::{BuildError, SendError};
+
+/// An email target.
+#[derive(Debug)]
+pub struct Email {}
+
+impl Email {
+    /// Builds the integration.
+    pub fn new(path: &str, _c: &EmailConfig, _g: &Global) -> Result<Self, BuildError> {
+        Err(BuildError::Invalid {
+            path: path.to_string(),
+            message: "email is not implemented yet".into(),
+        })
+    }
+    /// Sends the message.
+    pub async fn send(&self, _n: &Notification) -> Result<(), SendError> {
+        Err(SendError::Permanent("email is not implemented yet".into()))
+    }
+}
