@@ -32,6 +32,7 @@ const NS_ACKS: &str = "notifier.acks";
 const NS_ACK_LOG: &str = "notifier.ack_log";
 const NS_QUEUE: &str = "notifier.queue";
 const NS_HISTORY: &str = "notifier.history";
+const NS_THREADS: &str = "notifier.threads";
 
 /// Tunables that are not part of Alertmanager's config sections.
 #[derive(Debug, Clone)]
@@ -51,6 +52,8 @@ pub struct NotifierOptions {
     pub receiver_failing_after: Duration,
     /// At most this many deliveries in flight at once.
     pub max_concurrent_deliveries: usize,
+    /// A delivery attempt gives up (and is retried) after this long.
+    pub send_timeout: Duration,
 }
 
 impl Default for NotifierOptions {
@@ -63,6 +66,7 @@ impl Default for NotifierOptions {
             retry_max: Duration::from_secs(300),
             receiver_failing_after: Duration::from_secs(300),
             max_concurrent_deliveries: 64,
+            send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -299,6 +303,8 @@ struct State {
     inhibitor: Inhibitor,
     /// Receiver -> when its oldest still-failing notification first failed.
     failing_since: HashMap<String, Timestamp>,
+    /// Message ids (Slack bot mode) by notification-log key.
+    threads: HashMap<String, String>,
     last_gc: Timestamp,
 }
 
@@ -382,7 +388,7 @@ impl Notifier {
         if !errs.is_empty() {
             return Err(NotifierError::Config(errs));
         }
-        let integrations = receivers::build_all(cfg)?;
+        let integrations = receivers::build_all(cfg, opts.send_timeout.to_std(), clock.clone())?;
         let tree = RouteNode::new(&cfg.route);
         let routes: Vec<RouteNode> = tree.walk().into_iter().cloned().collect();
         let intervals = cfg
@@ -421,8 +427,15 @@ impl Notifier {
             next_id: 1,
             inhibitor: Inhibitor::new(&cfg.inhibit_rules),
             failing_since: HashMap::new(),
+            threads: HashMap::new(),
             last_gc: now,
         };
+        for (k, v) in kv.scan_prefix(NS_THREADS, b"")? {
+            st.threads.insert(
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            );
+        }
         for (k, v) in kv.scan_prefix(NS_NFLOG, b"")? {
             st.nflog.insert(
                 String::from_utf8_lossy(&k).into_owned(),
@@ -1268,7 +1281,7 @@ impl Notifier {
         let mut out = Vec::new();
         let mut batch = KvBatch::new();
         for integ in integs {
-            let r = integ.send(&n).await.map(|_| ());
+            let r = integ.send(&n, None).await.map(|_| ());
             let mut st = self.lock();
             self.record(&mut st, &n, &integ, 1, &r, now, &mut batch);
             out.push((integ.name(), r));
@@ -1356,7 +1369,9 @@ impl Notifier {
                 if st.queue_slots.get(&q.slot()) == Some(&id) {
                     st.queue_slots.remove(&q.slot());
                 }
-                jobs.push((q, integ));
+                let tk = nflog_key(&q.notification.group_key, &q.receiver, &integ.name());
+                let thread = st.threads.get(&tk).cloned();
+                jobs.push((q, integ, thread, tk));
             }
             self.kv.write(batch)?;
         }
@@ -1364,12 +1379,16 @@ impl Notifier {
             self.opts.max_concurrent_deliveries.max(1),
         ));
         let mut set = tokio::task::JoinSet::new();
-        for (q, integ) in jobs {
+        for (q, integ, thread, tk) in jobs {
             let sem = sem.clone();
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                let r = integ.send(&q.notification).await.map(|_| ());
-                (q, integ, r)
+                let r = integ.send(&q.notification, thread.as_deref()).await;
+                let (r, id) = match r {
+                    Ok(id) => (Ok(()), id),
+                    Err(e) => (Err(e), None),
+                };
+                (q, integ, r, id, tk)
             });
         }
         let mut results = Vec::new();
@@ -1382,8 +1401,19 @@ impl Notifier {
         let mut st = self.lock();
         let mut batch = KvBatch::new();
         let mut self_alerts = Vec::new();
-        for (q, integ, r) in results {
+        for (q, integ, r, thread, tk) in results {
             st.in_flight.remove(&q.id);
+            if r.is_ok() {
+                // Keep the group's message id while it fires; a resolved group starts afresh.
+                if q.notification.status == "resolved" {
+                    if st.threads.remove(&tk).is_some() {
+                        batch.delete(NS_THREADS, tk.as_bytes().to_vec());
+                    }
+                } else if let Some(t) = thread {
+                    batch.put(NS_THREADS, tk.as_bytes().to_vec(), t.as_bytes().to_vec());
+                    st.threads.insert(tk, t);
+                }
+            }
             let attempt = q.attempts + 1;
             self.record(
                 &mut st,

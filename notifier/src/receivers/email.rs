@@ -22,7 +22,12 @@ pub struct Email {}
 
 impl Email {
     /// Builds the integration.
-    pub fn new(path: &str, _c: &EmailConfig, _g: &Global) -> Result<Self, BuildError> {
+    pub fn new(
+        path: &str,
+        _c: &EmailConfig,
+        _g: &Global,
+        _timeout: std::time::Duration,
+    ) -> Result<Self, BuildError> {
         Err(BuildError::Invalid {
             path: path.to_string(),
             message: "email is not implemented yet".into(),

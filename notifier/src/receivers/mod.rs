@@ -9,7 +9,25 @@ pub mod webhook;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::{DefaultDirectRateLimiter, Quota};
+use governor::Quota;
+
+/// governor's clock on alertd's injected clock, so rate limits run in virtual time in tests.
+#[derive(Debug, Clone)]
+pub struct LimiterClock(Arc<dyn model::Clock>);
+
+impl governor::clock::Clock for LimiterClock {
+    type Instant = std::time::Duration;
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or(0))
+    }
+}
+
+type Limiter = governor::RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    LimiterClock,
+    governor::middleware::NoOpMiddleware<std::time::Duration>,
+>;
 
 use crate::config::{HttpConfig, NotifierConfig, Secret};
 use crate::payload::Notification;
@@ -77,7 +95,7 @@ pub enum Kind {
     /// Webhook.
     Webhook(webhook::Webhook),
     /// Slack.
-    Slack(slack::Slack),
+    Slack(Box<slack::Slack>),
     /// Email.
     Email(email::Email),
 }
@@ -94,7 +112,7 @@ pub struct Integration {
     /// The implementation.
     pub kind: Kind,
     /// Messages allowed per second, if limited.
-    limiter: Option<DefaultDirectRateLimiter>,
+    limiter: Option<(Limiter, LimiterClock)>,
 }
 
 impl Integration {
@@ -110,21 +128,26 @@ impl Integration {
 
     /// Whether the rate limit lets a message through now; otherwise the wait in ms.
     pub fn rate_check(&self) -> Result<(), u64> {
-        let Some(l) = &self.limiter else {
+        let Some((l, clock)) = &self.limiter else {
             return Ok(());
         };
         l.check().map_err(|nu| {
-            let clock = governor::clock::DefaultClock::default();
-            let w = nu.wait_time_from(governor::clock::Clock::now(&clock));
+            let w = nu.wait_time_from(governor::clock::Clock::now(clock));
             u64::try_from(w.as_millis()).unwrap_or(u64::MAX).max(1)
         })
     }
 
     /// Delivers one notification.
-    pub async fn send(&self, n: &Notification) -> Result<Option<String>, SendError> {
+    /// `thread` is the message id an earlier send returned for the same group (Slack bot mode);
+    /// the result is the id to keep, if any.
+    pub async fn send(
+        &self,
+        n: &Notification,
+        thread: Option<&str>,
+    ) -> Result<Option<String>, SendError> {
         match &self.kind {
             Kind::Webhook(w) => w.send(n).await.map(|()| None),
-            Kind::Slack(s) => s.send(n).await,
+            Kind::Slack(s) => s.send(n, thread).await,
             Kind::Email(e) => e.send(n).await.map(|()| None),
         }
     }
@@ -139,11 +162,12 @@ pub fn install_crypto_provider() {
 pub(crate) fn http_client(
     path: &str,
     h: Option<&HttpConfig>,
+    timeout: std::time::Duration,
 ) -> Result<(reqwest::Client, Option<(String, String)>), BuildError> {
     install_crypto_provider();
     let mut b = reqwest::Client::builder()
         .use_rustls_tls()
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(timeout)
         .connect_timeout(std::time::Duration::from_secs(10));
     let mut auth = None;
     if let Some(h) = h {
@@ -260,16 +284,25 @@ pub(crate) fn transport_error(e: reqwest::Error) -> SendError {
     }
 }
 
-/// Builds every integration of every receiver; keyed by receiver name.
+/// Builds every integration of every receiver, keyed by receiver name; each send gives up after
+/// `timeout`.
 pub fn build_all(
     cfg: &NotifierConfig,
+    timeout: std::time::Duration,
+    clock: Arc<dyn model::Clock>,
 ) -> Result<std::collections::HashMap<String, Vec<Arc<Integration>>>, BuildError> {
     let mut out = std::collections::HashMap::new();
     for (ri, r) in cfg.receivers.iter().enumerate() {
         let mut v = Vec::new();
         let mut idx = 0;
         let limiter = |n: u32| {
-            NonZeroU32::new(n).map(|n| governor::RateLimiter::direct(Quota::per_second(n)))
+            let c = LimiterClock(clock.clone());
+            NonZeroU32::new(n).map(|n| {
+                (
+                    Limiter::direct_with_clock(Quota::per_second(n), c.clone()),
+                    c,
+                )
+            })
         };
         for (j, w) in r.webhook_configs.iter().enumerate() {
             let path = format!("receivers[{ri}].webhook_configs[{j}]");
@@ -277,7 +310,7 @@ pub fn build_all(
                 receiver: r.name.clone(),
                 index: idx,
                 send_resolved: w.send_resolved,
-                kind: Kind::Webhook(webhook::Webhook::new(&path, w)?),
+                kind: Kind::Webhook(webhook::Webhook::new(&path, w, timeout)?),
                 limiter: None,
             }));
             idx += 1;
@@ -288,7 +321,7 @@ pub fn build_all(
                 receiver: r.name.clone(),
                 index: idx,
                 send_resolved: s.send_resolved,
-                kind: Kind::Slack(slack::Slack::new(&path, s, &cfg.global)?),
+                kind: Kind::Slack(Box::new(slack::Slack::new(&path, s, &cfg.global, timeout)?)),
                 limiter: limiter(s.rate_limit_per_second.unwrap_or(1)),
             }));
             idx += 1;
@@ -299,7 +332,7 @@ pub fn build_all(
                 receiver: r.name.clone(),
                 index: idx,
                 send_resolved: e.send_resolved,
-                kind: Kind::Email(email::Email::new(&path, e, &cfg.global)?),
+                kind: Kind::Email(email::Email::new(&path, e, &cfg.global, timeout)?),
                 limiter: None,
             }));
             idx += 1;

@@ -24,7 +24,11 @@ impl std::fmt::Debug for Webhook {
 
 impl Webhook {
     /// Builds the integration (reads `url_file`).
-    pub fn new(path: &str, c: &WebhookConfig) -> Result<Self, BuildError> {
+    pub fn new(
+        path: &str,
+        c: &WebhookConfig,
+        timeout: std::time::Duration,
+    ) -> Result<Self, BuildError> {
         let url = read_secret(path, c.url.as_ref(), c.url_file.as_ref())?.ok_or_else(|| {
             BuildError::Invalid {
                 path: path.to_string(),
@@ -35,7 +39,7 @@ impl Webhook {
             path: format!("{path}.url"),
             message: format!("not a valid URL: {e}"),
         })?;
-        let (client, auth) = http_client(path, c.http_config.as_ref())?;
+        let (client, auth) = http_client(path, c.http_config.as_ref(), timeout)?;
         Ok(Webhook {
             url,
             client,
