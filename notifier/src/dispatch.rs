@@ -54,6 +54,11 @@ pub struct NotifierOptions {
     pub max_concurrent_deliveries: usize,
     /// A delivery attempt gives up (and is retried) after this long.
     pub send_timeout: Duration,
+    /// Storm control: when more than this many messages wait for a rate-limited integration,
+    /// they are sent as one summary message.
+    pub storm_threshold: usize,
+    /// At most this many alerts are listed in a storm summary; the rest are counted.
+    pub storm_max_alerts: usize,
 }
 
 impl Default for NotifierOptions {
@@ -67,6 +72,8 @@ impl Default for NotifierOptions {
             receiver_failing_after: Duration::from_secs(300),
             max_concurrent_deliveries: 64,
             send_timeout: Duration::from_secs(30),
+            storm_threshold: 5,
+            storm_max_alerts: 20,
         }
     }
 }
@@ -286,6 +293,17 @@ pub struct DeliveryReport {
     pub failed: usize,
     /// Held back by a rate limit.
     pub rate_limited: usize,
+    /// Queued messages sent folded into storm summaries.
+    pub folded: usize,
+}
+
+/// One message to send: a queued notification, or several folded into a summary.
+struct Delivery {
+    jobs: Vec<QueuedNotification>,
+    integ: Arc<Integration>,
+    note: Notification,
+    thread: Option<String>,
+    tk: String,
 }
 
 struct State {
@@ -555,7 +573,7 @@ impl Notifier {
 
     /// Ingests alerts (from the evaluator or Alertmanager API v2 clients). An alert without
     /// `ends_at` resolves `resolve_timeout` after this update unless it is sent again; an alert
-    /// with `starts_at <= 0` starts now. An update of a known alert keeps the earlier start.
+    /// with `starts_at <= 0` starts at its end, or now (Alertmanager's rules). An update of a known alert keeps the earlier start.
     /// Persisted before returning.
     pub fn ingest(&self, alerts: Vec<Alert>) -> Result<(), NotifierError> {
         let now = self.clock.now_ms();
@@ -577,7 +595,7 @@ impl Notifier {
         let mut no_restore = HashMap::new();
         for mut a in alerts {
             if a.starts_at <= 0 {
-                a.starts_at = now;
+                a.starts_at = a.ends_at.unwrap_or(now);
             }
             let timeout = a.ends_at.is_none();
             if timeout {
@@ -1331,47 +1349,82 @@ impl Notifier {
     pub async fn deliver_due(self: &Arc<Self>) -> Result<DeliveryReport, NotifierError> {
         let now = self.clock.now_ms();
         let mut report = DeliveryReport::default();
-        let mut jobs = Vec::new();
+        let mut deliveries: Vec<Delivery> = Vec::new();
         {
             let mut st = self.lock();
-            let due: Vec<u64> = st
-                .queue
-                .values()
-                .filter(|q| q.next_attempt_at <= now && !st.in_flight.contains(&q.id))
-                .map(|q| q.id)
-                .collect();
+            let mut due: BTreeMap<(String, usize), Vec<u64>> = BTreeMap::new();
+            for q in st.queue.values() {
+                if q.next_attempt_at <= now && !st.in_flight.contains(&q.id) {
+                    due.entry((q.receiver.clone(), q.integration))
+                        .or_default()
+                        .push(q.id);
+                }
+            }
             let mut batch = KvBatch::new();
-            for id in due {
-                let Some(q) = st.queue.get(&id).cloned() else {
-                    continue;
-                };
+            for ((receiver, index), ids) in due {
                 let Some(integ) = self
                     .integrations
-                    .get(&q.receiver)
-                    .and_then(|v| v.iter().find(|i| i.index == q.integration))
+                    .get(&receiver)
+                    .and_then(|v| v.iter().find(|i| i.index == index))
                     .cloned()
                 else {
-                    // The receiver is gone from the config: drop the message, recorded.
-                    st.queue.remove(&id);
-                    st.queue_slots.remove(&q.slot());
-                    batch.delete(NS_QUEUE, id.to_be_bytes().to_vec());
-                    report.failed += 1;
+                    // The receiver is gone from the config: drop its messages.
+                    for id in ids {
+                        if let Some(q) = st.queue.remove(&id) {
+                            st.queue_slots.remove(&q.slot());
+                        }
+                        batch.delete(NS_QUEUE, id.to_be_bytes().to_vec());
+                        report.failed += 1;
+                    }
                     continue;
                 };
-                if let Err(wait) = integ.rate_check() {
-                    if let Some(q) = st.queue.get_mut(&id) {
-                        q.next_attempt_at = now + wait as i64;
+                // Storm control: more messages waiting for a rate-limited integration than the
+                // threshold are folded into one summary message.
+                let fold = integ.is_rate_limited() && ids.len() > self.opts.storm_threshold;
+                let groups: Vec<Vec<u64>> = if fold {
+                    vec![ids]
+                } else {
+                    ids.into_iter().map(|i| vec![i]).collect()
+                };
+                for ids in groups {
+                    if let Err(wait) = integ.rate_check() {
+                        for id in &ids {
+                            if let Some(q) = st.queue.get_mut(id) {
+                                q.next_attempt_at = now + wait as i64;
+                            }
+                            report.rate_limited += 1;
+                        }
+                        continue;
                     }
-                    report.rate_limited += 1;
-                    continue;
+                    let jobs: Vec<QueuedNotification> = ids
+                        .iter()
+                        .filter_map(|id| st.queue.get(id).cloned())
+                        .collect();
+                    for q in &jobs {
+                        st.in_flight.insert(q.id);
+                        if st.queue_slots.get(&q.slot()) == Some(&q.id) {
+                            st.queue_slots.remove(&q.slot());
+                        }
+                    }
+                    let Some(first) = jobs.first() else { continue };
+                    let tk = nflog_key(
+                        &first.notification.group_key,
+                        &first.receiver,
+                        &integ.name(),
+                    );
+                    let (note, thread) = if jobs.len() == 1 {
+                        (first.notification.clone(), st.threads.get(&tk).cloned())
+                    } else {
+                        (self.storm_summary(&jobs), None)
+                    };
+                    deliveries.push(Delivery {
+                        jobs,
+                        integ: integ.clone(),
+                        note,
+                        thread,
+                        tk,
+                    });
                 }
-                st.in_flight.insert(id);
-                if st.queue_slots.get(&q.slot()) == Some(&id) {
-                    st.queue_slots.remove(&q.slot());
-                }
-                let tk = nflog_key(&q.notification.group_key, &q.receiver, &integ.name());
-                let thread = st.threads.get(&tk).cloned();
-                jobs.push((q, integ, thread, tk));
             }
             self.kv.write(batch)?;
         }
@@ -1379,22 +1432,29 @@ impl Notifier {
             self.opts.max_concurrent_deliveries.max(1),
         ));
         let mut set = tokio::task::JoinSet::new();
-        for (q, integ, thread, tk) in jobs {
+        for d in deliveries {
             let sem = sem.clone();
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                let r = integ.send(&q.notification, thread.as_deref()).await;
-                let (r, id) = match r {
-                    Ok(id) => (Ok(()), id),
-                    Err(e) => (Err(e), None),
-                };
-                (q, integ, r, id, tk)
+                let r = d.integ.send(&d.note, d.thread.as_deref()).await;
+                (d, r)
             });
         }
         let mut results = Vec::new();
         while let Some(j) = set.join_next().await {
-            if let Ok(x) = j {
-                results.push(x);
+            if let Ok((d, r)) = j {
+                let (r, id) = match r {
+                    Ok(id) => (Ok(()), id),
+                    Err(e) => (Err(e), None),
+                };
+                let folded = d.jobs.len() > 1;
+                if folded {
+                    report.folded += d.jobs.len();
+                }
+                for q in d.jobs {
+                    let thread = if folded { None } else { id.clone() };
+                    results.push((q, d.integ.clone(), r.clone(), thread, d.tk.clone()));
+                }
             }
         }
         let now = self.clock.now_ms();
@@ -1484,6 +1544,35 @@ impl Notifier {
             self.ingest(self_alerts)?;
         }
         Ok(report)
+    }
+
+    /// One message standing for several queued ones (storm control): their firing alerts (at
+    /// most `storm_max_alerts`, the rest counted in `truncatedAlerts`).
+    fn storm_summary(&self, jobs: &[QueuedNotification]) -> Notification {
+        let mut seen = BTreeSet::new();
+        let mut firing = Vec::new();
+        for q in jobs {
+            for a in q.notification.firing() {
+                if seen.insert(a.fingerprint.clone()) {
+                    firing.push(a.clone());
+                }
+            }
+        }
+        let receiver = jobs.first().map_or("", |q| q.receiver.as_str());
+        let total = firing.len();
+        let mut n = Notification::new(
+            receiver,
+            "{}:{alertname=\"AlertdStormSummary\"}",
+            Labels::from_pairs([("alertname", "AlertdStormSummary")]),
+            firing,
+            &self.external_url,
+        );
+        let max = self.opts.storm_max_alerts.max(1);
+        if total > max {
+            n.alerts.truncate(max);
+            n.truncated_alerts = (total - max) as u64;
+        }
+        n
     }
 
     fn failing_alert(&self, receiver: &str, since: Timestamp, ends: Option<Timestamp>) -> Alert {

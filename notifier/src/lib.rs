@@ -5,6 +5,7 @@
 //! The daemon parses the notifier's config sections into [`config::NotifierConfig`], checks them
 //! with [`config::NotifierConfig::validate`], and drives a [`Notifier`].
 
+pub mod api;
 pub mod config;
 pub mod dispatch;
 pub mod inhibit;

@@ -49,7 +49,8 @@ pub fn subject(n: &Notification) -> String {
     let mut s = String::from("[");
     s.push_str(&n.status.to_uppercase());
     if n.status == "firing" {
-        let _ = write!(s, ":{}", n.firing().count());
+        // Alerts cut from a storm summary are firing ones.
+        let _ = write!(s, ":{}", n.firing().count() as u64 + n.truncated_alerts);
     }
     s.push_str("] ");
     let vals: Vec<&str> = n.group_labels.iter().map(|l| l.value.as_str()).collect();
@@ -252,6 +253,9 @@ pub fn slack_text(n: &Notification) -> String {
         for l in a.labels.iter() {
             let _ = writeln!(s, "  • *{}:* `{}`", l.name, l.value);
         }
+    }
+    if n.truncated_alerts > 0 {
+        let _ = writeln!(s, "_{} more alerts firing_", n.truncated_alerts);
     }
     s
 }

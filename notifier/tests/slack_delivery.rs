@@ -344,3 +344,28 @@ receivers:
         .unwrap()
         .contains("invalid_auth"));
 }
+
+#[tokio::test]
+async fn storm_control_folds_a_flood_into_one_summary() {
+    let fake = FakeSlack::default();
+    let addr = start(fake.clone()).await;
+    let clock = FakeClock::new(T0);
+    let n = notifier(&webhook_cfg(addr), Arc::new(MemStorage::new()), &clock);
+    let flood: Vec<Alert> = (0..30)
+        .map(|i| alert(&format!("Flood{i:02}"), None))
+        .collect();
+    n.ingest(flood).unwrap();
+    assert_eq!(n.tick().unwrap().queued.len(), 30);
+    let r = n.deliver_due().await.unwrap();
+    assert_eq!((r.delivered, r.folded), (30, 30));
+    let calls = fake.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "one summary message instead of 30");
+    let a = &calls[0].1["attachments"][0];
+    assert_eq!(a["title"], "[FIRING:30] AlertdStormSummary (db1 critical)");
+    assert!(a["text"]
+        .as_str()
+        .unwrap()
+        .contains("_10 more alerts firing_"));
+    assert!(n.queued().is_empty());
+    assert_eq!(n.history(Some("slack")).unwrap().len(), 30);
+}

@@ -126,6 +126,11 @@ impl Integration {
         format!("{k}[{}]", self.index)
     }
 
+    /// Whether this integration has a rate limit.
+    pub fn is_rate_limited(&self) -> bool {
+        self.limiter.is_some()
+    }
+
     /// Whether the rate limit lets a message through now; otherwise the wait in ms.
     pub fn rate_check(&self) -> Result<(), u64> {
         let Some((l, clock)) = &self.limiter else {
