@@ -323,6 +323,12 @@ struct State {
     failing_since: HashMap<String, Timestamp>,
     /// Message ids (Slack bot mode) by notification-log key.
     threads: HashMap<String, String>,
+    /// (next flush, group id); may hold stale entries, checked against the group when popped.
+    schedule: BTreeSet<(Timestamp, String)>,
+    /// Groups whose route has an escalation policy.
+    escalating: BTreeSet<String>,
+    /// Alerts that left their last group (forgotten once resolved).
+    orphans: Vec<Fingerprint>,
     last_gc: Timestamp,
 }
 
@@ -446,6 +452,9 @@ impl Notifier {
             inhibitor: Inhibitor::new(&cfg.inhibit_rules),
             failing_since: HashMap::new(),
             threads: HashMap::new(),
+            schedule: BTreeSet::new(),
+            escalating: BTreeSet::new(),
+            orphans: Vec::new(),
             last_gc: now,
         };
         for (k, v) in kv.scan_prefix(NS_THREADS, b"")? {
@@ -565,6 +574,11 @@ impl Notifier {
                 if !g.st.has_flushed && a.starts_at + wait < now && g.st.next_flush > now {
                     g.st.next_flush = now;
                     batch.put(NS_GROUPS, gid.as_bytes().to_vec(), json(&g.st));
+                }
+                let next = g.st.next_flush;
+                st.schedule.insert((next, gid.clone()));
+                if node.opts.escalation.is_some() {
+                    st.escalating.insert(gid.clone());
                 }
                 st.member_of.entry(fp).or_default().push(gid);
             }
@@ -828,15 +842,19 @@ impl Notifier {
                     m.retain(|x| x != gid);
                     if m.is_empty() {
                         st.member_of.remove(fp);
+                        st.orphans.push(*fp);
                     }
                 }
             }
         }
         if empty {
             st.groups.remove(gid);
+            st.escalating.remove(gid);
             batch.delete(NS_GROUPS, gid.as_bytes().to_vec());
         } else if let Some(g) = st.groups.get(gid) {
+            let next = g.st.next_flush;
             batch.put(NS_GROUPS, gid.as_bytes().to_vec(), json(&g.st));
+            st.schedule.insert((next, gid.to_string()));
         }
     }
 
@@ -902,20 +920,26 @@ impl Notifier {
             Self::clear_ack(&mut st, fp, &l, now, &mut batch);
         }
 
-        let mut due: Vec<(Timestamp, String)> = st
-            .groups
-            .iter()
-            .filter(|(_, g)| g.st.next_flush <= now)
-            .map(|(k, g)| (g.st.next_flush, k.clone()))
-            .collect();
-        due.sort();
-        for (_, gid) in due {
+        let mut due = Vec::new();
+        while let Some((t, gid)) = st.schedule.first().cloned() {
+            if t > now {
+                break;
+            }
+            st.schedule.pop_first();
+            if st.groups.get(&gid).is_some_and(|g| g.st.next_flush == t) {
+                due.push(gid);
+            }
+        }
+        for gid in due {
             self.flush(&mut st, &gid, now, None, &mut batch, &mut report);
         }
 
         // Escalation tiers whose time has come.
         let mut escalate: Vec<(String, usize, Vec<String>)> = Vec::new();
-        for (gid, g) in &st.groups {
+        for gid in &st.escalating {
+            let Some(g) = st.groups.get(gid) else {
+                continue;
+            };
             let node = &self.routes[g.route];
             let Some(tiers) = node
                 .opts
@@ -962,11 +986,16 @@ impl Notifier {
         }
 
         // Resolved alerts that left every group are forgotten.
-        let gone: Vec<Fingerprint> = st
-            .alerts
-            .iter()
-            .filter(|(fp, sa)| sa.alert.is_resolved_at(now) && !st.member_of.contains_key(fp))
-            .map(|(fp, _)| *fp)
+        let orphans = std::mem::take(&mut st.orphans);
+        let gone: Vec<Fingerprint> = orphans
+            .into_iter()
+            .filter(|fp| {
+                !st.member_of.contains_key(fp)
+                    && st
+                        .alerts
+                        .get(fp)
+                        .is_some_and(|sa| sa.alert.is_resolved_at(now))
+            })
             .collect();
         for fp in gone {
             if let Some(sa) = st.alerts.remove(&fp) {
@@ -1432,7 +1461,16 @@ impl Notifier {
             self.opts.max_concurrent_deliveries.max(1),
         ));
         let mut set = tokio::task::JoinSet::new();
+        let mut results = Vec::new();
+        let mut finished = Vec::new();
+        let limit = self.opts.max_concurrent_deliveries.max(1);
         for d in deliveries {
+            // Keep at most `limit` deliveries alive at once (memory stays flat under floods).
+            while set.len() >= limit {
+                if let Some(Ok(x)) = set.join_next().await {
+                    finished.push(x);
+                }
+            }
             let sem = sem.clone();
             set.spawn(async move {
                 let _permit = sem.acquire_owned().await;
@@ -1440,9 +1478,13 @@ impl Notifier {
                 (d, r)
             });
         }
-        let mut results = Vec::new();
         while let Some(j) = set.join_next().await {
-            if let Ok((d, r)) = j {
+            if let Ok(x) = j {
+                finished.push(x);
+            }
+        }
+        for (d, r) in finished {
+            {
                 let (r, id) = match r {
                     Ok(id) => (Ok(()), id),
                     Err(e) => (Err(e), None),

@@ -50,8 +50,12 @@ impl Webhook {
 
     /// POSTs the message (cut to `max_alerts`).
     pub async fn send(&self, n: &Notification) -> Result<(), SendError> {
-        let body = serde_json::to_vec(&n.truncated(self.max_alerts))
-            .map_err(|e| SendError::Permanent(e.to_string()))?;
+        let body = if self.max_alerts > 0 && n.alerts.len() as u64 > self.max_alerts {
+            serde_json::to_vec(&n.truncated(self.max_alerts))
+        } else {
+            serde_json::to_vec(n)
+        }
+        .map_err(|e| SendError::Permanent(e.to_string()))?;
         let mut req = self
             .client
             .post(self.url.clone())
