@@ -317,6 +317,9 @@ pub struct Receiver {
     pub email_configs: Vec<EmailConfig>,
     /// Webhook integrations.
     pub webhook_configs: Vec<WebhookConfig>,
+    /// alertd extension: where a notification goes as well when this receiver keeps failing
+    /// for `receiver_failing_after` (another receiver's name).
+    pub fallback: Option<String>,
 }
 
 /// A field of a Slack attachment.
@@ -744,6 +747,22 @@ impl NotifierConfig {
                     format!("mute_time_intervals[{i}].name"),
                     format!("duplicate time interval {:?}", t.name),
                 );
+            }
+        }
+
+        for (i, r) in self.receivers.iter().enumerate() {
+            if let Some(f) = &r.fallback {
+                if f == &r.name {
+                    err(
+                        format!("receivers[{i}].fallback"),
+                        "a receiver cannot fall back to itself".into(),
+                    );
+                } else if !receivers.contains(f.as_str()) {
+                    err(
+                        format!("receivers[{i}].fallback"),
+                        format!("unknown receiver {f:?}"),
+                    );
+                }
             }
         }
 

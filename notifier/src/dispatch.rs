@@ -205,6 +205,9 @@ pub struct QueuedNotification {
     pub next_attempt_at: Timestamp,
     /// Last error.
     pub last_error: Option<String>,
+    /// Whether a copy went to the receiver's fallback.
+    #[serde(default)]
+    pub fell_back: bool,
 }
 
 impl QueuedNotification {
@@ -344,6 +347,7 @@ pub struct Notifier {
     intervals: HashMap<String, Vec<TimeInterval>>,
     escalations: HashMap<String, Vec<(Duration, Vec<String>)>>,
     integrations: HashMap<String, Vec<Arc<Integration>>>,
+    fallbacks: HashMap<String, String>,
     silences: Silences,
     state: Mutex<State>,
 }
@@ -499,6 +503,11 @@ impl Notifier {
             intervals,
             escalations,
             integrations,
+            fallbacks: cfg
+                .receivers
+                .iter()
+                .filter_map(|r| r.fallback.clone().map(|f| (r.name.clone(), f)))
+                .collect(),
             silences,
             state: Mutex::new(st),
         };
@@ -881,6 +890,7 @@ impl Notifier {
             attempts: 0,
             next_attempt_at: now,
             last_error: None,
+            fell_back: false,
         };
         // A newer message for the same group and integration replaces one still waiting: it
         // carries the group's whole current state (and keeps the older one's backoff).
@@ -889,6 +899,7 @@ impl Notifier {
                 q.attempts = old.attempts;
                 q.next_attempt_at = old.next_attempt_at.max(now);
                 q.last_error = old.last_error;
+                q.fell_back = old.fell_back;
                 batch.delete(NS_QUEUE, old_id.to_be_bytes().to_vec());
             }
         }
@@ -1568,6 +1579,25 @@ impl Notifier {
                         nq.attempts = attempt;
                         nq.next_attempt_at = now + wait;
                         nq.last_error = Some(message.clone());
+                        // Still failing after `receiver_failing_after`: a copy goes to the
+                        // receiver's fallback (once).
+                        if !nq.fell_back
+                            && now - q.created_at
+                                >= self.opts.receiver_failing_after.as_millis_i64()
+                        {
+                            if let Some(fb) = self.fallbacks.get(&q.receiver) {
+                                nq.fell_back = true;
+                                let integs = self.integrations.get(fb).cloned().unwrap_or_default();
+                                for fi in integs {
+                                    let mut note = q.notification.clone();
+                                    note.receiver = fb.clone();
+                                    let gid = format!("{}#fallback", q.group_id);
+                                    self.enqueue(
+                                        &mut st, &gid, fb, fi.index, note, now, &mut batch,
+                                    );
+                                }
+                            }
+                        }
                         batch.put(NS_QUEUE, q.id.to_be_bytes().to_vec(), json(&nq));
                         st.queue_slots.insert(nq.slot(), nq.id);
                         st.queue.insert(nq.id, nq);

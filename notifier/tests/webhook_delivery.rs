@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use model::storage::{KvStore, MemStorage};
-use model::{Alert, FakeClock, Labels, Timestamp};
+use model::{Alert, Clock, FakeClock, Labels, Timestamp};
 use notifier::config::NotifierConfig;
 use notifier::{Notifier, NotifierOptions};
 
@@ -243,4 +243,58 @@ async fn test_receiver_sends_a_test_notification() {
         "AlertdTestNotification"
     );
     assert!(n.test_receiver("nope").await.is_err());
+}
+
+#[tokio::test]
+async fn a_receiver_that_stays_down_falls_back_to_another() {
+    let sink = Sink::default();
+    // The primary always fails: /down answers 503.
+    let addr = start_sink(sink.clone()).await;
+    let down = {
+        let app = axum::Router::new().route(
+            "/down",
+            post(|| async { (StatusCode::SERVICE_UNAVAILABLE, "down") }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        a
+    };
+    let c = NotifierConfig::from_yaml(&format!(
+        r#"
+route: {{ receiver: primary, group_by: [alertname], group_wait: 0s }}
+receivers:
+  - name: primary
+    fallback: backup
+    webhook_configs: [{{ url: 'http://{down}/down' }}]
+  - name: backup
+    webhook_configs: [{{ url: 'http://{addr}/hook' }}]
+"#
+    ))
+    .unwrap();
+    let clock = FakeClock::new(T0);
+    let n = new(&c, Arc::new(MemStorage::new()), &clock);
+    n.ingest(vec![alert("Down", "a", None)]).unwrap();
+    n.tick().unwrap();
+    let mut t = T0;
+    while t < T0 + 15 * M && sink.bodies.lock().unwrap().is_empty() {
+        clock.set_ms(t);
+        n.deliver_due().await.unwrap();
+        t = n.queued().iter().map(|q| q.next_attempt_at).min().unwrap();
+    }
+    let bodies = sink.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1, "the backup got the notification");
+    assert_eq!(bodies[0]["receiver"], "backup");
+    assert!(
+        clock.now_ms() >= T0 + 5 * M,
+        "only after the primary failed for 5 minutes"
+    );
+    // The primary's message stays queued (and is retried), once.
+    assert_eq!(n.queued().len(), 1);
+    assert_eq!(n.queued()[0].receiver, "primary");
+    let bad = NotifierConfig::from_yaml(
+        "route: { receiver: a }\nreceivers: [{ name: a, fallback: a }]\n",
+    )
+    .unwrap();
+    assert!(bad.validate()[0].message.contains("itself"));
 }
