@@ -282,7 +282,7 @@ pub struct GroupView {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TickReport {
     /// Notifications queued.
-    pub queued: Vec<QueuedNotification>,
+    pub queued: Vec<Arc<QueuedNotification>>,
 }
 
 /// What a [`Notifier::deliver_due`] did.
@@ -302,9 +302,10 @@ pub struct DeliveryReport {
 
 /// One message to send: a queued notification, or several folded into a summary.
 struct Delivery {
-    jobs: Vec<QueuedNotification>,
+    jobs: Vec<Arc<QueuedNotification>>,
     integ: Arc<Integration>,
-    note: Notification,
+    /// A storm summary; otherwise the single job's notification is sent.
+    note: Option<Notification>,
     thread: Option<String>,
     tk: String,
 }
@@ -316,7 +317,7 @@ struct State {
     groups: HashMap<String, Group>,
     nflog: HashMap<String, NflogEntry>,
     acks: HashMap<Fingerprint, Ack>,
-    queue: BTreeMap<u64, QueuedNotification>,
+    queue: BTreeMap<u64, Arc<QueuedNotification>>,
     /// Slot -> id of the queued (not in flight) notification for it.
     queue_slots: HashMap<String, u64>,
     in_flight: BTreeSet<u64>,
@@ -483,7 +484,7 @@ impl Notifier {
             let q: QueuedNotification = decode("queued notification", &v)?;
             st.next_id = st.next_id.max(q.id + 1);
             st.queue_slots.insert(q.slot(), q.id);
-            st.queue.insert(q.id, q);
+            st.queue.insert(q.id, Arc::new(q));
         }
         let mut group_states: HashMap<String, GroupState> = HashMap::new();
         for (k, v) in kv.scan_prefix(NS_GROUPS, b"")? {
@@ -877,7 +878,7 @@ impl Notifier {
         n: Notification,
         now: Timestamp,
         batch: &mut KvBatch,
-    ) -> QueuedNotification {
+    ) -> Arc<QueuedNotification> {
         let id = st.next_id;
         st.next_id += 1;
         let mut q = QueuedNotification {
@@ -898,13 +899,14 @@ impl Notifier {
             if let Some(old) = st.queue.remove(&old_id) {
                 q.attempts = old.attempts;
                 q.next_attempt_at = old.next_attempt_at.max(now);
-                q.last_error = old.last_error;
+                q.last_error = old.last_error.clone();
                 q.fell_back = old.fell_back;
                 batch.delete(NS_QUEUE, old_id.to_be_bytes().to_vec());
             }
         }
         batch.put(NS_QUEUE, id.to_be_bytes().to_vec(), json(&q));
         st.queue_slots.insert(q.slot(), id);
+        let q = Arc::new(q);
         st.queue.insert(id, q.clone());
         q
     }
@@ -1280,7 +1282,7 @@ impl Notifier {
 
     /// The outbound queue, oldest first.
     pub fn queued(&self) -> Vec<QueuedNotification> {
-        self.lock().queue.values().cloned().collect()
+        self.lock().queue.values().map(|q| (**q).clone()).collect()
     }
 
     /// Delivery history, oldest first, optionally only for one receiver.
@@ -1429,14 +1431,14 @@ impl Notifier {
                 for ids in groups {
                     if let Err(wait) = integ.rate_check() {
                         for id in &ids {
-                            if let Some(q) = st.queue.get_mut(id) {
+                            if let Some(q) = st.queue.get_mut(id).map(Arc::make_mut) {
                                 q.next_attempt_at = now + wait as i64;
                             }
                             report.rate_limited += 1;
                         }
                         continue;
                     }
-                    let jobs: Vec<QueuedNotification> = ids
+                    let jobs: Vec<Arc<QueuedNotification>> = ids
                         .iter()
                         .filter_map(|id| st.queue.get(id).cloned())
                         .collect();
@@ -1453,9 +1455,9 @@ impl Notifier {
                         &integ.name(),
                     );
                     let (note, thread) = if jobs.len() == 1 {
-                        (first.notification.clone(), st.threads.get(&tk).cloned())
+                        (None, st.threads.get(&tk).cloned())
                     } else {
-                        (self.storm_summary(&jobs), None)
+                        (Some(self.storm_summary(&jobs)), None)
                     };
                     deliveries.push(Delivery {
                         jobs,
@@ -1468,9 +1470,6 @@ impl Notifier {
             }
             self.kv.write(batch)?;
         }
-        let sem = Arc::new(tokio::sync::Semaphore::new(
-            self.opts.max_concurrent_deliveries.max(1),
-        ));
         let mut set = tokio::task::JoinSet::new();
         let mut results = Vec::new();
         let mut finished = Vec::new();
@@ -1482,10 +1481,15 @@ impl Notifier {
                     finished.push(x);
                 }
             }
-            let sem = sem.clone();
             set.spawn(async move {
-                let _permit = sem.acquire_owned().await;
-                let r = d.integ.send(&d.note, d.thread.as_deref()).await;
+                let r = match d
+                    .note
+                    .as_ref()
+                    .or_else(|| d.jobs.first().map(|q| &q.notification))
+                {
+                    Some(note) => d.integ.send(note, d.thread.as_deref()).await,
+                    None => Ok(None),
+                };
                 (d, r)
             });
         }
@@ -1575,7 +1579,7 @@ impl Notifier {
                             .saturating_mul(1 << shift)
                             .min(self.opts.retry_max.as_millis_i64());
                         let wait = retry_after_ms.map_or(backoff, |r| r as i64);
-                        let mut nq = q.clone();
+                        let mut nq = (*q).clone();
                         nq.attempts = attempt;
                         nq.next_attempt_at = now + wait;
                         nq.last_error = Some(message.clone());
@@ -1600,7 +1604,7 @@ impl Notifier {
                         }
                         batch.put(NS_QUEUE, q.id.to_be_bytes().to_vec(), json(&nq));
                         st.queue_slots.insert(nq.slot(), nq.id);
-                        st.queue.insert(nq.id, nq);
+                        st.queue.insert(nq.id, Arc::new(nq));
                         false
                     }
                 }
@@ -1620,7 +1624,7 @@ impl Notifier {
 
     /// One message standing for several queued ones (storm control): their firing alerts (at
     /// most `storm_max_alerts`, the rest counted in `truncatedAlerts`).
-    fn storm_summary(&self, jobs: &[QueuedNotification]) -> Notification {
+    fn storm_summary(&self, jobs: &[Arc<QueuedNotification>]) -> Notification {
         let mut seen = BTreeSet::new();
         let mut firing = Vec::new();
         for q in jobs {

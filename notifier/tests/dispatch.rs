@@ -35,12 +35,12 @@ fn alert(pairs: &[(&str, &str)], start: Timestamp, end: Option<Timestamp>) -> Al
 }
 
 /// Steps the clock to `t` and ticks; returns what was queued.
-fn at(n: &Notifier, c: &FakeClock, t: i64) -> Vec<QueuedNotification> {
+fn at(n: &Notifier, c: &FakeClock, t: i64) -> Vec<Arc<QueuedNotification>> {
     c.set_ms(t);
     n.tick().unwrap().queued
 }
 
-fn summary(q: &[QueuedNotification]) -> Vec<String> {
+fn summary(q: &[Arc<QueuedNotification>]) -> Vec<String> {
     q.iter()
         .map(|q| {
             let a: Vec<String> = q
