@@ -2,8 +2,24 @@
 //! silences, inhibition, acknowledgements, escalation tiers, and the Slack, email and webhook
 //! receivers with a persisted outbound queue. Only this crate sends notifications.
 //!
-//! The daemon parses the notifier's config sections into [`config::NotifierConfig`], checks them
-//! with [`config::NotifierConfig::validate`], and drives a [`Notifier`].
+//! # Use from the daemon
+//!
+//! 1. Parse the notifier's sections into [`config::NotifierConfig`] (serde, unknown keys refused;
+//!    [`config::NotifierConfig::from_yaml`] uses serde-saphyr for `line:col` errors) and report
+//!    every problem of [`config::NotifierConfig::validate`].
+//! 2. [`Notifier::new`] with a [`model::storage::KvStore`] (state survives restarts) and a
+//!    [`model::Clock`].
+//! 3. Feed alerts with [`Notifier::ingest`] (Alertmanager API v2 posts go through
+//!    [`api::PostableAlert::into_alert`] first) or the evaluator's channel given to
+//!    [`Notifier::run`], which ticks ([`Notifier::tick`]) and delivers
+//!    ([`Notifier::deliver_due`]) until shut down. Tests call `tick`/`deliver_due` themselves
+//!    on a `FakeClock`.
+//! 4. Read and change state: [`Notifier::silences`] (create/edit/expire), [`Notifier::ack`] /
+//!    [`Notifier::unack`] / [`Notifier::acks`] / [`Notifier::ack_log`], [`Notifier::alerts`]
+//!    and [`Notifier::groups`] (shown through [`api::GettableAlert`]), [`Notifier::history`],
+//!    [`Notifier::queued`], [`Notifier::test_receiver`].
+//!
+//! A config reload is a new `Notifier` over the same `KvStore` once the old one has stopped.
 
 pub mod api;
 pub mod config;

@@ -298,3 +298,55 @@ receivers:
     .unwrap();
     assert!(bad.validate()[0].message.contains("itself"));
 }
+
+#[tokio::test]
+async fn run_ingests_from_the_evaluator_channel_and_delivers() {
+    let sink = Sink::default();
+    let addr = start_sink(sink.clone()).await;
+    let clock = FakeClock::new(T0);
+    let n = new(&cfg(addr, ""), Arc::new(MemStorage::new()), &clock);
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(
+        n.clone()
+            .run(Some(rx), stop_rx, std::time::Duration::from_millis(5)),
+    );
+    tx.send(vec![alert("FromEvaluator", "e1", None)])
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let Some(b) = sink.bodies.lock().unwrap().first().cloned() {
+                return b;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the alert sent on the channel was delivered");
+    assert_eq!(got["alerts"][0]["labels"]["alertname"], "FromEvaluator");
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("run stops on shutdown")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn history_is_kept_for_its_retention_only() {
+    let clock = FakeClock::new(T0);
+    let n = new(
+        &cfg("127.0.0.1:9".parse().unwrap(), ""),
+        Arc::new(MemStorage::new()),
+        &clock,
+    );
+    let r = n.test_receiver("hook").await.unwrap();
+    assert!(r[0].1.is_err(), "nothing listens on port 9");
+    assert_eq!(n.history(None).unwrap()[0].result, "retrying");
+    clock.set_ms(T0 + 6 * 24 * 60 * M);
+    n.tick().unwrap();
+    assert_eq!(n.history(None).unwrap().len(), 1, "kept within 7 days");
+    clock.set_ms(T0 + 8 * 24 * 60 * M);
+    n.tick().unwrap();
+    assert!(n.history(None).unwrap().is_empty(), "dropped after 7 days");
+}
