@@ -528,9 +528,17 @@ impl Notifier {
             for k in group_states.keys() {
                 batch.delete(NS_GROUPS, k.as_bytes().to_vec());
             }
-            n.kv.write(batch)?;
+            n.write(batch)?;
         }
         Ok(n)
+    }
+
+    /// Writes a batch durably; an empty batch costs nothing (no flush).
+    fn write(&self, batch: KvBatch) -> Result<(), StorageError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.kv.write(batch)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -648,7 +656,7 @@ impl Notifier {
                 Self::clear_ack(&mut st, fp, &a.labels, now, &mut batch);
             }
         }
-        self.kv.write(batch)?;
+        self.write(batch)?;
         Ok(())
     }
 
@@ -1021,7 +1029,7 @@ impl Notifier {
             st.last_gc = now;
             self.gc(&mut st, now, &mut batch)?;
         }
-        self.kv.write(batch)?;
+        self.write(batch)?;
         Ok(report)
     }
 
@@ -1179,7 +1187,7 @@ impl Notifier {
         }
         done.sort();
         done.dedup();
-        self.kv.write(batch)?;
+        self.write(batch)?;
         Ok(done)
     }
 
@@ -1346,7 +1354,7 @@ impl Notifier {
             self.record(&mut st, &n, &integ, 1, &r, now, &mut batch);
             out.push((integ.name(), r));
         }
-        self.kv.write(batch)?;
+        self.write(batch)?;
         Ok(out)
     }
 
@@ -1468,7 +1476,7 @@ impl Notifier {
                     });
                 }
             }
-            self.kv.write(batch)?;
+            self.write(batch)?;
         }
         let mut set = tokio::task::JoinSet::new();
         let mut results = Vec::new();
@@ -1614,7 +1622,7 @@ impl Notifier {
                 batch.delete(NS_QUEUE, q.id.to_be_bytes().to_vec());
             }
         }
-        self.kv.write(batch)?;
+        self.write(batch)?;
         drop(st);
         if !self_alerts.is_empty() {
             self.ingest(self_alerts)?;
