@@ -1,0 +1,1151 @@
+//! Configuration types for the notifier's sections of `alertd.yaml`: Alertmanager's `route`,
+//! `receivers`, `inhibit_rules`, `time_intervals` / `mute_time_intervals` (same field names and
+//! defaults), plus alertd's `escalations` and a route's `escalation`.
+//!
+//! Every struct refuses unknown keys, so a YAML parser that reports positions (serde-saphyr) gives
+//! `line:col` errors for typos. Semantic checks that need the whole config (unknown receiver,
+//! time interval or escalation names...) are done by [`NotifierConfig::validate`], which returns
+//! every problem at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use model::{Duration, MatchOp, Matcher, Matchers};
+use serde::{Deserialize, Serialize};
+
+use crate::timeinterval::TimeInterval;
+
+/// Alertmanager's default `group_wait`.
+pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
+/// Alertmanager's default `group_interval`.
+pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(300);
+/// Alertmanager's default `repeat_interval`.
+pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+/// Alertmanager's default `resolve_timeout`.
+pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A secret value (URL with a token, password): printed and serialized as `<secret>`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<secret>")
+    }
+}
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Secret(String::deserialize(d)?))
+    }
+}
+
+/// A list of matchers as written in a route or inhibit rule: each entry is one matcher
+/// (`severity="critical"`, `severity=critical`) or several (`{a="1", b=~"x|y"}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatcherList(pub Vec<Matcher>);
+
+impl Serialize for MatcherList {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+impl<'de> Deserialize<'de> for MatcherList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items = Vec::<String>::deserialize(d)?;
+        let mut out = Vec::new();
+        for it in items {
+            let ms: Matchers = it.parse().map_err(serde::de::Error::custom)?;
+            out.extend(ms.0);
+        }
+        Ok(MatcherList(out))
+    }
+}
+
+/// Alertmanager's legacy `match_re` map: label name to regex (anchored), checked when parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegexMap(pub Vec<Matcher>);
+
+impl Serialize for RegexMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m: BTreeMap<&str, &str> = self
+            .0
+            .iter()
+            .map(|m| (m.name.as_str(), m.value.as_str()))
+            .collect();
+        m.serialize(s)
+    }
+}
+impl<'de> Deserialize<'de> for RegexMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let m = BTreeMap::<String, String>::deserialize(d)?;
+        let mut out = Vec::new();
+        for (k, v) in m {
+            out.push(Matcher::new(k, MatchOp::Regex, v).map_err(serde::de::Error::custom)?);
+        }
+        Ok(RegexMap(out))
+    }
+}
+
+fn equal_matchers(m: &BTreeMap<String, String>) -> Vec<Matcher> {
+    m.iter()
+        .filter_map(|(k, v)| Matcher::new(k.clone(), MatchOp::Equal, v.clone()).ok())
+        .collect()
+}
+
+/// The Alertmanager and Prometheus `global:` keys the notifier uses (the daemon owns the section
+/// and fills this in).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Global {
+    /// Alerts without `endsAt` resolve this long after their last update.
+    pub resolve_timeout: Duration,
+    /// The URL shown in notifications (`externalURL`).
+    pub external_url: String,
+    /// Default `from` for email.
+    pub smtp_from: Option<String>,
+    /// Default `smarthost` for email (`host:port`).
+    pub smtp_smarthost: Option<String>,
+    /// Default `hello` for email.
+    pub smtp_hello: String,
+    /// Default SMTP username.
+    pub smtp_auth_username: Option<String>,
+    /// Default SMTP password.
+    pub smtp_auth_password: Option<Secret>,
+    /// File holding the default SMTP password.
+    pub smtp_auth_password_file: Option<String>,
+    /// Default SMTP identity (PLAIN).
+    pub smtp_auth_identity: Option<String>,
+    /// Default SMTP secret (CRAM-MD5, not supported: refused by validation).
+    pub smtp_auth_secret: Option<Secret>,
+    /// Whether STARTTLS is required (default true).
+    pub smtp_require_tls: bool,
+    /// Default Slack webhook URL.
+    pub slack_api_url: Option<Secret>,
+    /// File holding the default Slack webhook URL.
+    pub slack_api_url_file: Option<String>,
+    /// Default HTTP client settings.
+    pub http_config: Option<HttpConfig>,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            resolve_timeout: DEFAULT_RESOLVE_TIMEOUT,
+            external_url: String::new(),
+            smtp_from: None,
+            smtp_smarthost: None,
+            smtp_hello: "localhost".into(),
+            smtp_auth_username: None,
+            smtp_auth_password: None,
+            smtp_auth_password_file: None,
+            smtp_auth_identity: None,
+            smtp_auth_secret: None,
+            smtp_require_tls: true,
+            slack_api_url: None,
+            slack_api_url_file: None,
+            http_config: None,
+        }
+    }
+}
+
+/// The notifier's sections of the configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifierConfig {
+    /// Global defaults.
+    pub global: Global,
+    /// The routing tree.
+    pub route: Route,
+    /// Receivers by name.
+    pub receivers: Vec<Receiver>,
+    /// Inhibition rules.
+    pub inhibit_rules: Vec<InhibitRule>,
+    /// Named time intervals.
+    pub time_intervals: Vec<NamedTimeInterval>,
+    /// Named time intervals (Alertmanager's older section name; same meaning).
+    pub mute_time_intervals: Vec<NamedTimeInterval>,
+    /// Escalation policies (alertd extension).
+    pub escalations: Vec<Escalation>,
+    /// Template files: Go templates are not supported; must be empty.
+    pub templates: Vec<String>,
+}
+
+/// A node of the routing tree (Alertmanager's `route`). Unset timing and grouping options are
+/// inherited from the parent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Route {
+    /// The receiver (inherited when unset).
+    pub receiver: Option<String>,
+    /// Labels to group by; `['...']` groups by all labels.
+    pub group_by: Option<Vec<String>>,
+    /// Matchers (`severity="critical"`).
+    pub matchers: MatcherList,
+    /// Legacy equality matchers.
+    #[serde(rename = "match")]
+    pub match_: BTreeMap<String, String>,
+    /// Legacy regex matchers.
+    pub match_re: RegexMap,
+    /// Whether to go on matching siblings after this route matched.
+    #[serde(rename = "continue")]
+    pub continue_: bool,
+    /// Wait before the first notification of a new group (30s).
+    pub group_wait: Option<Duration>,
+    /// Wait between notifications about changes of a group (5m).
+    pub group_interval: Option<Duration>,
+    /// Wait before repeating an unchanged notification (4h).
+    pub repeat_interval: Option<Duration>,
+    /// Time intervals during which notifications are muted.
+    pub mute_time_intervals: Vec<String>,
+    /// Time intervals outside of which notifications are muted.
+    pub active_time_intervals: Vec<String>,
+    /// Child routes.
+    pub routes: Vec<Route>,
+    /// Escalation policy (alertd extension): its tiers decide the receivers.
+    pub escalation: Option<String>,
+}
+
+impl Route {
+    /// This route's own matchers: `match`, then `match_re`, then `matchers`, sorted as
+    /// Alertmanager sorts them (by name, value, then type).
+    pub fn all_matchers(&self) -> Vec<Matcher> {
+        let mut v = equal_matchers(&self.match_);
+        v.extend(self.match_re.0.iter().cloned());
+        v.extend(self.matchers.0.iter().cloned());
+        v.sort_by(|a, b| {
+            (a.name.as_str(), a.value.as_str(), a.op).cmp(&(
+                b.name.as_str(),
+                b.value.as_str(),
+                b.op,
+            ))
+        });
+        v
+    }
+}
+
+/// HTTP client settings (Prometheus `http_config` subset).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Follow redirects (default true).
+    pub follow_redirects: Option<bool>,
+    /// Allow HTTP/2 (accepted, informational).
+    pub enable_http2: Option<bool>,
+    /// `Authorization` header.
+    pub authorization: Option<Authorization>,
+    /// Basic auth.
+    pub basic_auth: Option<BasicAuth>,
+    /// Bearer token (older form).
+    pub bearer_token: Option<Secret>,
+    /// File holding the bearer token (older form).
+    pub bearer_token_file: Option<String>,
+    /// TLS settings.
+    pub tls_config: Option<TlsConfig>,
+}
+
+/// `authorization:` of an HTTP config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Authorization {
+    /// Scheme (default `Bearer`).
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// Credentials.
+    pub credentials: Option<Secret>,
+    /// File holding the credentials.
+    pub credentials_file: Option<String>,
+}
+
+/// `basic_auth:` of an HTTP config.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BasicAuth {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: Option<Secret>,
+    /// File holding the password.
+    pub password_file: Option<String>,
+}
+
+/// TLS settings (Prometheus `tls_config`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file of CAs to trust.
+    pub ca_file: Option<String>,
+    /// Client certificate (not supported yet: refused by validation).
+    pub cert_file: Option<String>,
+    /// Client key (not supported yet: refused by validation).
+    pub key_file: Option<String>,
+    /// Server name to verify.
+    pub server_name: Option<String>,
+    /// Skip certificate verification.
+    pub insecure_skip_verify: bool,
+}
+
+/// A named receiver with its integrations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Receiver {
+    /// Unique name.
+    pub name: String,
+    /// Slack integrations.
+    pub slack_configs: Vec<SlackConfig>,
+    /// Email integrations.
+    pub email_configs: Vec<EmailConfig>,
+    /// Webhook integrations.
+    pub webhook_configs: Vec<WebhookConfig>,
+    /// alertd extension: where a notification goes as well when this receiver keeps failing
+    /// for `receiver_failing_after` (another receiver's name).
+    pub fallback: Option<String>,
+}
+
+/// A field of a Slack attachment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackField {
+    /// Title.
+    pub title: String,
+    /// Value.
+    pub value: String,
+    /// Shown side by side.
+    pub short: Option<bool>,
+}
+
+/// Slack integration (Alertmanager's `slack_configs`, plus alertd's bot mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlackConfig {
+    /// Send resolved notifications (default false).
+    pub send_resolved: bool,
+    /// Incoming-webhook URL (default `global.slack_api_url`).
+    pub api_url: Option<Secret>,
+    /// File holding the webhook URL.
+    pub api_url_file: Option<String>,
+    /// Channel (`#ops` or `@user`).
+    pub channel: Option<String>,
+    /// Bot user name.
+    pub username: Option<String>,
+    /// Attachment colour (default: danger when firing, good when resolved).
+    pub color: Option<String>,
+    /// Title.
+    pub title: Option<String>,
+    /// Title link (default the alert source).
+    pub title_link: Option<String>,
+    /// Pretext.
+    pub pretext: Option<String>,
+    /// Text.
+    pub text: Option<String>,
+    /// Attachment fields.
+    pub fields: Vec<SlackField>,
+    /// Whether fields are short by default.
+    pub short_fields: bool,
+    /// Footer.
+    pub footer: Option<String>,
+    /// Fallback text.
+    pub fallback: Option<String>,
+    /// Callback id.
+    pub callback_id: Option<String>,
+    /// Emoji icon.
+    pub icon_emoji: Option<String>,
+    /// Icon URL.
+    pub icon_url: Option<String>,
+    /// Image URL.
+    pub image_url: Option<String>,
+    /// Thumbnail URL.
+    pub thumb_url: Option<String>,
+    /// Link names.
+    pub link_names: bool,
+    /// Fields with markdown.
+    pub mrkdwn_in: Vec<String>,
+    /// HTTP client settings.
+    pub http_config: Option<HttpConfig>,
+    /// Bot mode (alertd): a bot token for `chat.postMessage` (needs `channel`).
+    pub bot_token: Option<Secret>,
+    /// Bot mode: file holding the bot token.
+    pub bot_token_file: Option<String>,
+    /// Bot mode: the Slack Web API base URL (default `https://slack.com/api`).
+    pub bot_api_url: Option<String>,
+    /// Messages per second allowed to this integration (alertd; default 1).
+    pub rate_limit_per_second: Option<u32>,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        SlackConfig {
+            send_resolved: false,
+            api_url: None,
+            api_url_file: None,
+            channel: None,
+            username: None,
+            color: None,
+            title: None,
+            title_link: None,
+            pretext: None,
+            text: None,
+            fields: Vec::new(),
+            short_fields: false,
+            footer: None,
+            fallback: None,
+            callback_id: None,
+            icon_emoji: None,
+            icon_url: None,
+            image_url: None,
+            thumb_url: None,
+            link_names: false,
+            mrkdwn_in: vec!["fallback".into(), "pretext".into(), "text".into()],
+            http_config: None,
+            bot_token: None,
+            bot_token_file: None,
+            bot_api_url: None,
+            rate_limit_per_second: None,
+        }
+    }
+}
+
+/// Email integration (Alertmanager's `email_configs`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// Send resolved notifications (default false).
+    pub send_resolved: bool,
+    /// Recipients (comma-separated).
+    pub to: String,
+    /// Sender (default `global.smtp_from`).
+    pub from: Option<String>,
+    /// `host:port` (default `global.smtp_smarthost`); port 465 means implicit TLS.
+    pub smarthost: Option<String>,
+    /// EHLO name (default `global.smtp_hello`).
+    pub hello: Option<String>,
+    /// SMTP user.
+    pub auth_username: Option<String>,
+    /// SMTP password.
+    pub auth_password: Option<Secret>,
+    /// File holding the SMTP password.
+    pub auth_password_file: Option<String>,
+    /// CRAM-MD5 secret (not supported: refused by validation).
+    pub auth_secret: Option<Secret>,
+    /// PLAIN identity.
+    pub auth_identity: Option<String>,
+    /// Require STARTTLS (default `global.smtp_require_tls`, true).
+    pub require_tls: Option<bool>,
+    /// TLS settings.
+    pub tls_config: Option<TlsConfig>,
+    /// HTML body (default: Alertmanager-like HTML).
+    pub html: Option<String>,
+    /// Plain-text body (default: Alertmanager-like text).
+    pub text: Option<String>,
+    /// Extra headers (`Subject` overrides the default subject).
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Webhook integration (Alertmanager's `webhook_configs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Send resolved notifications (default true).
+    pub send_resolved: bool,
+    /// Target URL.
+    pub url: Option<Secret>,
+    /// File holding the URL.
+    pub url_file: Option<String>,
+    /// HTTP client settings.
+    pub http_config: Option<HttpConfig>,
+    /// At most this many alerts per message (0 = all).
+    pub max_alerts: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            send_resolved: true,
+            url: None,
+            url_file: None,
+            http_config: None,
+            max_alerts: 0,
+        }
+    }
+}
+
+/// An inhibition rule: alerts matching `target_matchers` are muted while an alert matching
+/// `source_matchers` fires with equal values for the `equal` labels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InhibitRule {
+    /// Matchers for source alerts.
+    pub source_matchers: MatcherList,
+    /// Matchers for target alerts.
+    pub target_matchers: MatcherList,
+    /// Legacy source equality matchers.
+    pub source_match: BTreeMap<String, String>,
+    /// Legacy source regex matchers.
+    pub source_match_re: RegexMap,
+    /// Legacy target equality matchers.
+    pub target_match: BTreeMap<String, String>,
+    /// Legacy target regex matchers.
+    pub target_match_re: RegexMap,
+    /// Labels that must have equal values in source and target.
+    pub equal: Vec<String>,
+}
+
+impl InhibitRule {
+    /// All source matchers (legacy forms included).
+    pub fn all_source_matchers(&self) -> Vec<Matcher> {
+        let mut v = equal_matchers(&self.source_match);
+        v.extend(self.source_match_re.0.iter().cloned());
+        v.extend(self.source_matchers.0.iter().cloned());
+        v
+    }
+    /// All target matchers (legacy forms included).
+    pub fn all_target_matchers(&self) -> Vec<Matcher> {
+        let mut v = equal_matchers(&self.target_match);
+        v.extend(self.target_match_re.0.iter().cloned());
+        v.extend(self.target_matchers.0.iter().cloned());
+        v
+    }
+}
+
+/// A named list of time intervals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NamedTimeInterval {
+    /// Name used by routes.
+    pub name: String,
+    /// The intervals (any may match).
+    pub time_intervals: Vec<TimeInterval>,
+}
+
+/// An escalation policy (alertd extension).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Escalation {
+    /// Name used by routes.
+    pub name: String,
+    /// Tiers, each notified `after` the group's first notification.
+    pub tiers: Vec<EscalationTier>,
+}
+
+/// One tier of an escalation policy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationTier {
+    /// Delay from the group's first notification.
+    pub after: Duration,
+    /// Receivers notified from then on.
+    pub receivers: Vec<String>,
+}
+
+/// One semantic problem of a configuration, with the path of the offending key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    /// Where (`route.routes[1].receiver`).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn uses_go_template(s: &Option<String>) -> bool {
+    s.as_deref().is_some_and(|s| s.contains("{{"))
+}
+
+impl NotifierConfig {
+    /// Parses the notifier's sections from YAML (serde-saphyr; errors carry line and column).
+    pub fn from_yaml(yaml: &str) -> Result<Self, serde_saphyr::Error> {
+        serde_saphyr::from_str(yaml)
+    }
+
+    /// Every named time interval, from both `time_intervals` and `mute_time_intervals`.
+    pub fn all_time_intervals(&self) -> impl Iterator<Item = &NamedTimeInterval> + '_ {
+        self.time_intervals
+            .iter()
+            .chain(self.mute_time_intervals.iter())
+    }
+
+    /// Checks what the types alone cannot: references between sections, required fields,
+    /// unsupported features. Returns every problem found (empty when the config is valid).
+    pub fn validate(&self) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        let mut err = |path: String, message: String| errs.push(ConfigError { path, message });
+
+        let mut receivers = BTreeSet::new();
+        for (i, r) in self.receivers.iter().enumerate() {
+            let p = format!("receivers[{i}]");
+            if r.name.is_empty() {
+                err(format!("{p}.name"), "missing receiver name".into());
+            } else if !receivers.insert(r.name.as_str()) {
+                err(
+                    format!("{p}.name"),
+                    format!("duplicate receiver name {:?}", r.name),
+                );
+            }
+            for (j, s) in r.slack_configs.iter().enumerate() {
+                let p = format!("{p}.slack_configs[{j}]");
+                let bot = s.bot_token.is_some() || s.bot_token_file.is_some();
+                if bot {
+                    if s.channel.is_none() {
+                        err(format!("{p}.channel"), "bot mode needs a channel".into());
+                    }
+                    if s.bot_token.is_some() && s.bot_token_file.is_some() {
+                        err(
+                            p.clone(),
+                            "at most one of bot_token and bot_token_file".into(),
+                        );
+                    }
+                } else if s.api_url.is_none()
+                    && s.api_url_file.is_none()
+                    && self.global.slack_api_url.is_none()
+                    && self.global.slack_api_url_file.is_none()
+                {
+                    err(
+                        format!("{p}.api_url"),
+                        "no api_url, api_url_file, bot_token or global slack_api_url".into(),
+                    );
+                }
+                if s.api_url.is_some() && s.api_url_file.is_some() {
+                    err(p.clone(), "at most one of api_url and api_url_file".into());
+                }
+                for (name, v) in [
+                    ("title", &s.title),
+                    ("text", &s.text),
+                    ("pretext", &s.pretext),
+                    ("fallback", &s.fallback),
+                    ("title_link", &s.title_link),
+                    ("footer", &s.footer),
+                    ("color", &s.color),
+                ] {
+                    if uses_go_template(v) && !crate::template::is_default_ref(v.as_deref()) {
+                        err(
+                            format!("{p}.{name}"),
+                            "custom Go templates are not supported; leave unset for \
+                             Alertmanager's default or write plain text"
+                                .into(),
+                        );
+                    }
+                }
+                if s.rate_limit_per_second == Some(0) {
+                    err(
+                        format!("{p}.rate_limit_per_second"),
+                        "must be at least 1".into(),
+                    );
+                }
+                check_http(&mut err, &p, s.http_config.as_ref());
+            }
+            for (j, e) in r.email_configs.iter().enumerate() {
+                let p = format!("{p}.email_configs[{j}]");
+                if e.to.trim().is_empty() {
+                    err(format!("{p}.to"), "missing to address".into());
+                }
+                if e.from.is_none() && self.global.smtp_from.is_none() {
+                    err(
+                        format!("{p}.from"),
+                        "no from and no global smtp_from".into(),
+                    );
+                }
+                match e.smarthost.as_ref().or(self.global.smtp_smarthost.as_ref()) {
+                    None => err(
+                        format!("{p}.smarthost"),
+                        "no smarthost and no global smtp_smarthost".into(),
+                    ),
+                    Some(h) => {
+                        if crate::receivers::email::split_host_port(h).is_none() {
+                            err(
+                                format!("{p}.smarthost"),
+                                format!("expected host:port, got {h:?}"),
+                            );
+                        }
+                    }
+                }
+                if e.auth_password.is_some() && e.auth_password_file.is_some() {
+                    err(
+                        p.clone(),
+                        "at most one of auth_password and auth_password_file".into(),
+                    );
+                }
+                if e.auth_secret.is_some() {
+                    err(
+                        format!("{p}.auth_secret"),
+                        "CRAM-MD5 is not supported".into(),
+                    );
+                }
+                if uses_go_template(&e.html) || uses_go_template(&e.text) {
+                    err(
+                        p.clone(),
+                        "custom Go templates are not supported in html/text".into(),
+                    );
+                }
+                if let Some(t) = &e.tls_config {
+                    if t.cert_file.is_some() || t.key_file.is_some() {
+                        err(
+                            format!("{p}.tls_config"),
+                            "client certificates are not supported yet".into(),
+                        );
+                    }
+                }
+            }
+            for (j, w) in r.webhook_configs.iter().enumerate() {
+                let p = format!("{p}.webhook_configs[{j}]");
+                match (&w.url, &w.url_file) {
+                    (None, None) => err(format!("{p}.url"), "missing url or url_file".into()),
+                    (Some(_), Some(_)) => err(p.clone(), "at most one of url and url_file".into()),
+                    (Some(u), None) if reqwest::Url::parse(u.expose()).is_err() => {
+                        err(format!("{p}.url"), "not a valid URL".into());
+                    }
+                    _ => {}
+                }
+                check_http(&mut err, &p, w.http_config.as_ref());
+            }
+        }
+        if self.global.smtp_auth_secret.is_some() {
+            err(
+                "global.smtp_auth_secret".into(),
+                "CRAM-MD5 is not supported".into(),
+            );
+        }
+        if !self.templates.is_empty() {
+            err(
+                "templates".into(),
+                "Go template files are not supported; alertd uses Alertmanager's default texts"
+                    .into(),
+            );
+        }
+
+        let mut intervals = BTreeSet::new();
+        for (i, t) in self.time_intervals.iter().enumerate() {
+            if !intervals.insert(t.name.as_str()) {
+                err(
+                    format!("time_intervals[{i}].name"),
+                    format!("duplicate time interval {:?}", t.name),
+                );
+            }
+        }
+        for (i, t) in self.mute_time_intervals.iter().enumerate() {
+            if !intervals.insert(t.name.as_str()) {
+                err(
+                    format!("mute_time_intervals[{i}].name"),
+                    format!("duplicate time interval {:?}", t.name),
+                );
+            }
+        }
+
+        for (i, r) in self.receivers.iter().enumerate() {
+            if let Some(f) = &r.fallback {
+                if f == &r.name {
+                    err(
+                        format!("receivers[{i}].fallback"),
+                        "a receiver cannot fall back to itself".into(),
+                    );
+                } else if !receivers.contains(f.as_str()) {
+                    err(
+                        format!("receivers[{i}].fallback"),
+                        format!("unknown receiver {f:?}"),
+                    );
+                }
+            }
+        }
+
+        let mut escalations = BTreeSet::new();
+        for (i, e) in self.escalations.iter().enumerate() {
+            let p = format!("escalations[{i}]");
+            if e.name.is_empty() {
+                err(format!("{p}.name"), "missing escalation name".into());
+            } else if !escalations.insert(e.name.as_str()) {
+                err(
+                    format!("{p}.name"),
+                    format!("duplicate escalation {:?}", e.name),
+                );
+            }
+            if e.tiers.is_empty() {
+                err(
+                    format!("{p}.tiers"),
+                    "an escalation needs at least one tier".into(),
+                );
+            }
+            for (j, t) in e.tiers.iter().enumerate() {
+                if t.receivers.is_empty() {
+                    err(format!("{p}.tiers[{j}].receivers"), "no receivers".into());
+                }
+                for r in &t.receivers {
+                    if !receivers.contains(r.as_str()) {
+                        err(
+                            format!("{p}.tiers[{j}].receivers"),
+                            format!("unknown receiver {r:?}"),
+                        );
+                    }
+                }
+            }
+        }
+
+        // The root route.
+        let root = &self.route;
+        if root.receiver.is_none() {
+            err(
+                "route.receiver".into(),
+                "the root route needs a receiver".into(),
+            );
+        }
+        if !root.all_matchers().is_empty() {
+            err(
+                "route".into(),
+                "the root route must not have matchers".into(),
+            );
+        }
+        if root.continue_ {
+            err(
+                "route.continue".into(),
+                "the root route cannot have continue".into(),
+            );
+        }
+        if !root.mute_time_intervals.is_empty() || !root.active_time_intervals.is_empty() {
+            err(
+                "route".into(),
+                "the root route cannot have mute_time_intervals or active_time_intervals".into(),
+            );
+        }
+        let ctx = RouteCheck {
+            receivers: &receivers,
+            intervals: &intervals,
+            escalations: &escalations,
+        };
+        ctx.check(root, "route", &mut errs);
+
+        for (i, r) in self.inhibit_rules.iter().enumerate() {
+            for l in &r.equal {
+                if !model::labels::is_valid_label_name(l) {
+                    errs.push(ConfigError {
+                        path: format!("inhibit_rules[{i}].equal"),
+                        message: format!("invalid label name {l:?}"),
+                    });
+                }
+            }
+        }
+        errs
+    }
+}
+
+fn check_http(err: &mut impl FnMut(String, String), p: &str, h: Option<&HttpConfig>) {
+    let Some(h) = h else { return };
+    if let Some(t) = &h.tls_config {
+        if t.cert_file.is_some() || t.key_file.is_some() {
+            err(
+                format!("{p}.http_config.tls_config"),
+                "client certificates are not supported yet".into(),
+            );
+        }
+    }
+    let n = [
+        h.authorization.is_some(),
+        h.basic_auth.is_some(),
+        h.bearer_token.is_some() || h.bearer_token_file.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if n > 1 {
+        err(
+            format!("{p}.http_config"),
+            "at most one of authorization, basic_auth and bearer_token".into(),
+        );
+    }
+}
+
+struct RouteCheck<'a> {
+    receivers: &'a BTreeSet<&'a str>,
+    intervals: &'a BTreeSet<&'a str>,
+    escalations: &'a BTreeSet<&'a str>,
+}
+
+impl RouteCheck<'_> {
+    fn check(&self, r: &Route, path: &str, errs: &mut Vec<ConfigError>) {
+        let mut err = |p: &str, message: String| {
+            errs.push(ConfigError {
+                path: format!("{path}{p}"),
+                message,
+            })
+        };
+        if let Some(rc) = &r.receiver {
+            if !self.receivers.contains(rc.as_str()) {
+                err(".receiver", format!("unknown receiver {rc:?}"));
+            }
+        }
+        if let Some(e) = &r.escalation {
+            if !self.escalations.contains(e.as_str()) {
+                err(".escalation", format!("unknown escalation policy {e:?}"));
+            }
+        }
+        for t in r.mute_time_intervals.iter().chain(&r.active_time_intervals) {
+            if !self.intervals.contains(t.as_str()) {
+                err("", format!("unknown time interval {t:?}"));
+            }
+        }
+        if let Some(g) = &r.group_by {
+            let mut seen = BTreeSet::new();
+            for l in g {
+                if l == "..." {
+                    if g.len() > 1 {
+                        err(
+                            ".group_by",
+                            "cannot have wildcard group_by (`...`) and other labels".into(),
+                        );
+                    }
+                } else if !model::labels::is_valid_label_name(l) {
+                    err(".group_by", format!("invalid label name {l:?}"));
+                } else if !seen.insert(l) {
+                    err(".group_by", format!("duplicate label {l:?}"));
+                }
+            }
+        }
+        if r.group_interval == Some(Duration::ZERO) {
+            err(".group_interval", "must be greater than 0".into());
+        }
+        if r.repeat_interval == Some(Duration::ZERO) {
+            err(".repeat_interval", "must be greater than 0".into());
+        }
+        for (i, c) in r.routes.iter().enumerate() {
+            self.check(c, &format!("{path}.routes[{i}]"), errs);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Alertmanager's documentation example (`doc/examples/simple.yml`, abridged to the receiver
+    /// kinds alertd has), plus escalations.
+    pub(crate) const DOC_EXAMPLE: &str = r#"
+global:
+  smtp_smarthost: 'localhost:25'
+  smtp_from: 'alertmanager@example.org'
+  smtp_auth_username: 'alertmanager'
+  smtp_auth_password: 'password'
+route:
+  group_by: ['alertname', 'cluster', 'service']
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 3h
+  receiver: team-X-mails
+  routes:
+    - matchers:
+        - service=~"foo1|foo2|baz"
+      receiver: team-X-mails
+      routes:
+        - matchers:
+            - severity="critical"
+          receiver: team-X-pager
+    - matchers:
+        - service="files"
+      receiver: team-Y-mails
+      routes:
+        - matchers:
+            - severity="critical"
+          receiver: team-Y-pager
+    - matchers:
+        - service="database"
+      receiver: team-DB-pager
+      group_by: [alertname, cluster, database]
+      routes:
+        - matchers:
+            - owner="team-X"
+          receiver: team-X-pager
+          continue: true
+        - matchers:
+            - owner="team-Y"
+          receiver: team-Y-pager
+inhibit_rules:
+  - source_matchers: [severity="critical"]
+    target_matchers: [severity="warning"]
+    equal: [alertname, cluster, service]
+receivers:
+  - name: 'team-X-mails'
+    email_configs:
+      - to: 'team-X+alerts@example.org'
+  - name: 'team-X-pager'
+    email_configs:
+      - to: 'team-X+alerts-critical@example.org'
+  - name: 'team-Y-mails'
+    email_configs:
+      - to: 'team-Y+alerts@example.org'
+  - name: 'team-Y-pager'
+    slack_configs:
+      - api_url: https://hooks.slack.com/services/T/B/secret
+        channel: '#pager'
+  - name: 'team-DB-pager'
+    webhook_configs:
+      - url: http://127.0.0.1:9/hook
+"#;
+
+    #[test]
+    fn parses_alertmanager_doc_example_with_defaults() {
+        let c = NotifierConfig::from_yaml(DOC_EXAMPLE).unwrap();
+        assert_eq!(c.validate(), vec![]);
+        assert_eq!(c.route.repeat_interval, Some(Duration::from_secs(3 * 3600)));
+        assert_eq!(c.route.routes.len(), 3);
+        assert!(c.route.routes[2].routes[0].continue_);
+        let m = &c.route.routes[0].matchers.0[0];
+        assert_eq!((m.name.as_str(), m.op), ("service", MatchOp::Regex));
+        let r = &c.receivers[3].slack_configs[0];
+        assert!(!r.send_resolved, "slack send_resolved defaults to false");
+        assert!(!c.receivers[0].email_configs[0].send_resolved);
+        assert!(c.receivers[4].webhook_configs[0].send_resolved);
+        assert_eq!(c.receivers[4].webhook_configs[0].max_alerts, 0);
+        assert_eq!(c.global.resolve_timeout, DEFAULT_RESOLVE_TIMEOUT);
+        assert!(c.global.smtp_require_tls);
+        // Secrets print as <secret>, in Debug and when serialized.
+        assert!(!format!("{c:?}").contains("\"password\""));
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(!json.contains("/B/secret"), "{json}");
+        assert!(!json.contains("\"password\""), "{json}");
+        assert!(json.contains("<secret>"));
+        assert_eq!(
+            r.api_url.as_ref().unwrap().expose(),
+            "https://hooks.slack.com/services/T/B/secret"
+        );
+    }
+
+    #[test]
+    fn legacy_match_forms_and_group_by_wildcard() {
+        let c = NotifierConfig::from_yaml(
+            r#"
+route:
+  receiver: a
+  group_by: ['...']
+  routes:
+    - match: { service: db }
+      match_re: { severity: "crit.*" }
+      matchers: ['{team="x", env!="dev"}']
+      receiver: a
+receivers: [{ name: a }]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.validate(), vec![]);
+        let ms = c.route.routes[0].all_matchers();
+        let names: Vec<_> = ms.iter().map(|m| m.to_string()).collect();
+        assert_eq!(
+            names,
+            vec![
+                r#"env!="dev""#,
+                r#"service="db""#,
+                r#"severity=~"crit.*""#,
+                r#"team="x""#
+            ]
+        );
+        assert_eq!(c.route.group_by.as_deref(), Some(&["...".to_string()][..]));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_line_and_column() {
+        let e = NotifierConfig::from_yaml("route:\n  receiver: a\n  group_wiat: 30s\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("group_wiat"), "{e}");
+        assert!(e.contains("line 3") || e.contains("3:"), "{e}");
+        let e = NotifierConfig::from_yaml("receivers:\n  - name: a\n    pagerduty_configs: []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pagerduty_configs"), "{e}");
+        let e = NotifierConfig::from_yaml("route:\n  receiver: a\n  matchers: ['a=~\"(\"']\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("regex"), "{e}");
+        let e = NotifierConfig::from_yaml("route:\n  group_wait: 5 minutes\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn validate_reports_every_semantic_error() {
+        let c = NotifierConfig::from_yaml(
+            r#"
+route:
+  receiver: nope
+  routes:
+    - receiver: a
+      mute_time_intervals: [never-defined]
+      escalation: ghost
+      group_by: ['...', x]
+    - receiver: a
+      group_interval: 0s
+escalations:
+  - name: oncall
+    tiers: [{ after: 5m, receivers: [a, missing] }]
+receivers:
+  - name: a
+    webhook_configs: [{}]
+    slack_configs: [{ title: '{{ .CommonLabels.foo }}' }]
+  - name: a
+"#,
+        )
+        .unwrap();
+        let errs: Vec<String> = c.validate().iter().map(|e| e.to_string()).collect();
+        let want = [
+            "route.receiver: unknown receiver \"nope\"",
+            "route.routes[0]: unknown time interval \"never-defined\"",
+            "route.routes[0].escalation: unknown escalation policy \"ghost\"",
+            "route.routes[0].group_by: cannot have wildcard",
+            "route.routes[1].group_interval: must be greater than 0",
+            "escalations[0].tiers[0].receivers: unknown receiver \"missing\"",
+            "receivers[0].webhook_configs[0].url: missing url",
+            "receivers[0].slack_configs[0].api_url: no api_url",
+            "receivers[0].slack_configs[0].title: custom Go templates",
+            "receivers[1].name: duplicate receiver name",
+        ];
+        for w in want {
+            assert!(
+                errs.iter().any(|e| e.starts_with(w)),
+                "missing {w:?} in {errs:#?}"
+            );
+        }
+        assert_eq!(errs.len(), want.len(), "{errs:#?}");
+    }
+
+    #[test]
+    fn secret_files_and_time_intervals_parse() {
+        let c = NotifierConfig::from_yaml(
+            r#"
+route: { receiver: s, mute_time_intervals: [] }
+receivers:
+  - name: s
+    slack_configs: [{ api_url_file: /etc/alertd/slack, send_resolved: true }]
+    email_configs: [{ to: a@b.c, from: x@y.z, smarthost: 'mail:587', auth_password_file: /p }]
+time_intervals:
+  - name: offhours
+    time_intervals:
+      - times: [{ start_time: '17:00', end_time: '24:00' }]
+        weekdays: ['monday:friday']
+        location: Europe/Oslo
+mute_time_intervals:
+  - name: holidays
+    time_intervals: [{ months: ['december'], days_of_month: ['24:26'] }]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.validate(), vec![]);
+        assert!(c.receivers[0].slack_configs[0].send_resolved);
+        assert_eq!(c.all_time_intervals().count(), 2);
+    }
+}

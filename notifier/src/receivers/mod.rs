@@ -1,0 +1,373 @@
+//! The integrations that deliver notifications: webhook (Alertmanager's JSON), Slack (incoming
+//! webhook or bot) and email (SMTP with lettre). Each integration reports whether a failure is
+//! worth retrying and how long the peer asked to wait (`Retry-After`).
+
+pub mod email;
+pub mod slack;
+pub mod webhook;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::Quota;
+
+/// governor's clock on alertd's injected clock, so rate limits run in virtual time in tests.
+#[derive(Debug, Clone)]
+pub struct LimiterClock(Arc<dyn model::Clock>);
+
+impl governor::clock::Clock for LimiterClock {
+    type Instant = std::time::Duration;
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or(0))
+    }
+}
+
+type Limiter = governor::RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    LimiterClock,
+    governor::middleware::NoOpMiddleware<std::time::Duration>,
+>;
+
+use crate::config::{HttpConfig, NotifierConfig, Secret};
+use crate::payload::Notification;
+
+/// Why a delivery failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying (network error, 5xx, 429), after `retry_after_ms` when the peer said so.
+    #[error("{message}")]
+    Retryable {
+        /// What happened.
+        message: String,
+        /// The peer's `Retry-After`, in ms.
+        retry_after_ms: Option<u64>,
+    },
+    /// Retrying will not help (4xx other than 429, a refused address).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// Why receivers could not be built from the config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A secret file could not be read.
+    #[error("{path}: cannot read secret file {file:?}: {error}")]
+    SecretFile {
+        /// Config path.
+        path: String,
+        /// The file.
+        file: String,
+        /// The OS error.
+        error: String,
+    },
+    /// Something else in the receiver's config.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// Config path.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads a secret given inline or through its `_file` twin (trailing newline removed).
+pub(crate) fn read_secret(
+    path: &str,
+    inline: Option<&Secret>,
+    file: Option<&String>,
+) -> Result<Option<Secret>, BuildError> {
+    if let Some(s) = inline {
+        return Ok(Some(s.clone()));
+    }
+    let Some(f) = file else { return Ok(None) };
+    let text = std::fs::read_to_string(f).map_err(|e| BuildError::SecretFile {
+        path: path.to_string(),
+        file: f.clone(),
+        error: e.to_string(),
+    })?;
+    Ok(Some(Secret::new(text.trim_end_matches(['\r', '\n']))))
+}
+
+/// The kind of an integration.
+#[derive(Debug)]
+pub enum Kind {
+    /// Webhook.
+    Webhook(webhook::Webhook),
+    /// Slack.
+    Slack(Box<slack::Slack>),
+    /// Email.
+    Email(email::Email),
+}
+
+/// One configured integration of a receiver.
+#[derive(Debug)]
+pub struct Integration {
+    /// The receiver's name.
+    pub receiver: String,
+    /// Position among the receiver's integrations (all kinds, in webhook, Slack, email order).
+    pub index: usize,
+    /// Whether resolved alerts are sent.
+    pub send_resolved: bool,
+    /// The implementation.
+    pub kind: Kind,
+    /// Messages allowed per second, if limited.
+    limiter: Option<(Limiter, LimiterClock)>,
+}
+
+impl Integration {
+    /// `webhook[0]`, `slack[1]`...: the integration's name in history and logs.
+    pub fn name(&self) -> String {
+        let k = match self.kind {
+            Kind::Webhook(_) => "webhook",
+            Kind::Slack(_) => "slack",
+            Kind::Email(_) => "email",
+        };
+        format!("{k}[{}]", self.index)
+    }
+
+    /// Whether this integration has a rate limit.
+    pub fn is_rate_limited(&self) -> bool {
+        self.limiter.is_some()
+    }
+
+    /// Whether the rate limit lets a message through now; otherwise the wait in ms.
+    pub fn rate_check(&self) -> Result<(), u64> {
+        let Some((l, clock)) = &self.limiter else {
+            return Ok(());
+        };
+        l.check().map_err(|nu| {
+            let w = nu.wait_time_from(governor::clock::Clock::now(clock));
+            u64::try_from(w.as_millis()).unwrap_or(u64::MAX).max(1)
+        })
+    }
+
+    /// Delivers one notification.
+    /// `thread` is the message id an earlier send returned for the same group (Slack bot mode);
+    /// the result is the id to keep, if any.
+    pub async fn send(
+        &self,
+        n: &Notification,
+        thread: Option<&str>,
+    ) -> Result<Option<String>, SendError> {
+        match &self.kind {
+            Kind::Webhook(w) => w.send(n).await.map(|()| None),
+            Kind::Slack(s) => s.send(n, thread).await,
+            Kind::Email(e) => e.send(n).await.map(|()| None),
+        }
+    }
+}
+
+/// Installs rustls' ring crypto provider as the process default (once): reqwest and lettre both
+/// use rustls with ring, and rustls panics when it has to pick between two providers.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub(crate) fn http_client(
+    path: &str,
+    h: Option<&HttpConfig>,
+    timeout: std::time::Duration,
+) -> Result<(reqwest::Client, Option<(String, String)>), BuildError> {
+    install_crypto_provider();
+    let mut b = reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(timeout)
+        .connect_timeout(std::time::Duration::from_secs(10));
+    let mut auth = None;
+    if let Some(h) = h {
+        if h.follow_redirects == Some(false) {
+            b = b.redirect(reqwest::redirect::Policy::none());
+        }
+        if let Some(t) = &h.tls_config {
+            if t.insecure_skip_verify {
+                b = b.danger_accept_invalid_certs(true);
+            }
+            if let Some(ca) = &t.ca_file {
+                let pem = std::fs::read(ca).map_err(|e| BuildError::SecretFile {
+                    path: format!("{path}.http_config.tls_config.ca_file"),
+                    file: ca.clone(),
+                    error: e.to_string(),
+                })?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    BuildError::Invalid {
+                        path: format!("{path}.http_config.tls_config.ca_file"),
+                        message: e.to_string(),
+                    }
+                })?;
+                for c in certs {
+                    b = b.add_root_certificate(c);
+                }
+            }
+        }
+        if let Some(a) = &h.authorization {
+            let cred = read_secret(path, a.credentials.as_ref(), a.credentials_file.as_ref())?
+                .unwrap_or_default();
+            let ty = a.type_.clone().unwrap_or_else(|| "Bearer".into());
+            auth = Some(("Authorization".into(), format!("{ty} {}", cred.expose())));
+        } else if h.bearer_token.is_some() || h.bearer_token_file.is_some() {
+            let cred = read_secret(path, h.bearer_token.as_ref(), h.bearer_token_file.as_ref())?
+                .unwrap_or_default();
+            auth = Some(("Authorization".into(), format!("Bearer {}", cred.expose())));
+        } else if let Some(ba) = &h.basic_auth {
+            let pw = read_secret(path, ba.password.as_ref(), ba.password_file.as_ref())?
+                .unwrap_or_default();
+            use std::io::Write;
+            let mut raw = Vec::new();
+            let _ = write!(raw, "{}:{}", ba.username, pw.expose());
+            auth = Some((
+                "Authorization".into(),
+                format!("Basic {}", base64_encode(&raw)),
+            ));
+        }
+    }
+    let c = b.build().map_err(|e| BuildError::Invalid {
+        path: path.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok((c, auth))
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Classifies an HTTP response status like Alertmanager (`5xx` and 429 retry, other 4xx do not).
+pub(crate) fn classify(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> Result<(), SendError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let retry_after_ms = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| s * 1000);
+    let snippet: String = body.chars().take(200).collect();
+    let message = format!("unexpected status code {}: {snippet}", status.as_u16());
+    if status.as_u16() == 429 || status.is_server_error() {
+        Err(SendError::Retryable {
+            message,
+            retry_after_ms,
+        })
+    } else {
+        Err(SendError::Permanent(message))
+    }
+}
+
+/// Connection-level errors are retryable; the message never includes the URL (it may hold a
+/// token).
+pub(crate) fn transport_error(e: reqwest::Error) -> SendError {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let e = e.without_url();
+    SendError::Retryable {
+        message: format!("{kind}: {e}"),
+        retry_after_ms: None,
+    }
+}
+
+/// Builds every integration of every receiver, keyed by receiver name; each send gives up after
+/// `timeout`.
+pub fn build_all(
+    cfg: &NotifierConfig,
+    timeout: std::time::Duration,
+    clock: Arc<dyn model::Clock>,
+) -> Result<std::collections::HashMap<String, Vec<Arc<Integration>>>, BuildError> {
+    let mut out = std::collections::HashMap::new();
+    for (ri, r) in cfg.receivers.iter().enumerate() {
+        let mut v = Vec::new();
+        let mut idx = 0;
+        let limiter = |n: u32| {
+            let c = LimiterClock(clock.clone());
+            NonZeroU32::new(n).map(|n| {
+                (
+                    Limiter::direct_with_clock(Quota::per_second(n), c.clone()),
+                    c,
+                )
+            })
+        };
+        for (j, w) in r.webhook_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].webhook_configs[{j}]");
+            v.push(Arc::new(Integration {
+                receiver: r.name.clone(),
+                index: idx,
+                send_resolved: w.send_resolved,
+                kind: Kind::Webhook(webhook::Webhook::new(&path, w, timeout)?),
+                limiter: None,
+            }));
+            idx += 1;
+        }
+        for (j, s) in r.slack_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].slack_configs[{j}]");
+            v.push(Arc::new(Integration {
+                receiver: r.name.clone(),
+                index: idx,
+                send_resolved: s.send_resolved,
+                kind: Kind::Slack(Box::new(slack::Slack::new(&path, s, &cfg.global, timeout)?)),
+                limiter: limiter(s.rate_limit_per_second.unwrap_or(1)),
+            }));
+            idx += 1;
+        }
+        for (j, e) in r.email_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].email_configs[{j}]");
+            v.push(Arc::new(Integration {
+                receiver: r.name.clone(),
+                index: idx,
+                send_resolved: e.send_resolved,
+                kind: Kind::Email(email::Email::new(&path, e, &cfg.global, timeout)?),
+                limiter: None,
+            }));
+            idx += 1;
+        }
+        out.insert(r.name.clone(), v);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
+        assert_eq!(base64_encode(b"a"), "YQ==");
+        assert_eq!(base64_encode(b"ab"), "YWI=");
+    }
+
+    #[test]
+    fn secrets_come_from_files_without_trailing_newline() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("s");
+        std::fs::write(&f, "https://hooks/x\n").unwrap();
+        let s = read_secret("p", None, Some(&f.display().to_string()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.expose(), "https://hooks/x");
+        let e = read_secret("p", None, Some(&"/nonexistent/x".to_string())).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/x"));
+    }
+}
