@@ -1,5 +1,6 @@
 //! `alertctl`, the command-line client of alertd. This version implements the offline
-//! `check config`; the subcommands that talk to a running alertd come with the HTTP API.
+//! commands (`check config`, `check rules`, `test rules`); the subcommands that talk to a running
+//! alertd come with the HTTP API.
 //!
 //! Exit codes: 0 ok, 1 a check failed, 2 usage error, unreadable file or connection error.
 
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod check;
+mod rules;
 
 /// Command-line flags shared by every subcommand (accepted before or after it).
 #[derive(Debug, Parser)]
@@ -48,6 +50,21 @@ enum Command {
         #[command(subcommand)]
         what: CheckCommand,
     },
+    /// Run tests offline.
+    Test {
+        #[command(subcommand)]
+        what: TestCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TestCommand {
+    /// Run rule unit tests in `promtool test rules` format (prints promtool's report).
+    Rules {
+        /// Test files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +72,12 @@ enum CheckCommand {
     /// Validate alertd configuration files; prints every error as FILE:LINE:COL: message.
     Config {
         /// Configuration files to check.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Validate Prometheus rule files; prints every error as FILE:LINE:COL with group and rule.
+    Rules {
+        /// Rule files to check.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
@@ -68,5 +91,11 @@ fn main() -> ExitCode {
         Command::Check {
             what: CheckCommand::Config { files },
         } => check::config(&files, cli.output),
+        Command::Check {
+            what: CheckCommand::Rules { files },
+        } => rules::check(&files, cli.output),
+        Command::Test {
+            what: TestCommand::Rules { files },
+        } => rules::test(&files, cli.output),
     }
 }

@@ -127,3 +127,56 @@ fn check_config_exit_2_on_unreadable_file_and_usage_errors() {
     let (code, _, err) = alertctl(&["-o", "yaml", "check", "config", &missing], &[]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// `alertctl check rules` and `alertctl test rules` agree with Debian's promtool on the
+/// evaluator's corpus: same exit codes, and the same SUCCESS/FAILED verdict lines.
+#[test]
+fn rule_check_and_tests_agree_with_promtool() {
+    let corpus = e2e::repo_root().join("evaluator/tests/promtool");
+    let pass = corpus.join("01_arithmetic.test.yml");
+    let fail = std::fs::read_dir(corpus.join("fail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".test.yml"))
+        .expect("a deliberately failing test file");
+    let promtool = |args: &[&str]| {
+        let out = std::process::Command::new("promtool")
+            .args(args)
+            .output()
+            .expect("promtool (Debian package prometheus) must be installed; .ci/run installs it");
+        out.status.code().unwrap()
+    };
+    for (file, want) in [(&pass, 0), (&fail, 1)] {
+        let f = file.to_str().unwrap();
+        assert_eq!(promtool(&["test", "rules", f]), want, "promtool on {f}");
+        let (code, stdout, stderr) = alertctl(&["test", "rules", f], &[]);
+        assert_eq!(code, want, "alertctl on {f}:\n{stdout}{stderr}");
+        assert!(stdout.starts_with(&format!("Unit Testing:  {f}\n")), "{stdout}");
+        let verdict = if want == 0 { "  SUCCESS" } else { "  FAILED:" };
+        assert!(stdout.contains(verdict), "{stdout}");
+    }
+    let (code, stdout, _) = alertctl(&["test", "rules", "-o", "json", fail.to_str().unwrap()], &[]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v[0]["passed"], false);
+    assert!(!v[0]["failures"].as_array().unwrap().is_empty());
+
+    // check rules: a valid file, and a broken one with its position.
+    let rules = corpus.join("01_arithmetic.rules.yml");
+    let (code, stdout, _) = alertctl(&["check", "rules", rules.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(promtool(&["check", "rules", rules.to_str().unwrap()]), 0);
+    assert!(stdout.contains("  SUCCESS: "), "{stdout}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.rules.yml");
+    std::fs::write(
+        &bad,
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up ==\n",
+    )
+    .unwrap();
+    assert_eq!(promtool(&["check", "rules", bad.to_str().unwrap()]), 1);
+    let (code, stdout, _) = alertctl(&["check", "rules", bad.to_str().unwrap()], &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("bad.rules.yml:5:"), "{stdout}");
+    assert!(stdout.contains("group \"g\""), "{stdout}");
+}
