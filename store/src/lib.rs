@@ -368,7 +368,13 @@ fn window_of(t: i64, w: i64) -> i64 {
 }
 /// Closed chunks and blocks waiting in memory beyond this are written without waiting for the
 /// next checkpoint.
-const PENDING_FLUSH_BYTES: usize = 4 << 20;
+const PENDING_FLUSH_BYTES: usize = 1 << 20;
+/// Approximate payload of one engine batch (bounds the engine's memory per transaction).
+const WRITE_BATCH_BYTES: usize = 1 << 20;
+/// Granularity of the window in chunk keys: a chunk is keyed by the 30 min window of its first
+/// sample (it still never crosses a [`CHUNK_WINDOW_MS`] boundary), so chunks closing together
+/// are appended together at the end of the keyspace.
+const KEY_WINDOW_MS: i64 = 30 * 60_000;
 /// Keys deleted per retention batch.
 const DELETE_BATCH: usize = 10_000;
 
@@ -814,7 +820,13 @@ impl Store {
             .iter()
             .map(|(id, _, _, mem_first)| (*id, end.min(mem_first.saturating_sub(1))))
             .collect();
-        let mut disk = self.persisted_blocks(&[keys::CHUNK], CHUNK_WINDOW_MS, &wanted, start)?;
+        let mut disk = self.persisted_blocks(
+            &[keys::CHUNK],
+            CHUNK_WINDOW_MS,
+            KEY_WINDOW_MS,
+            &wanted,
+            start,
+        )?;
         let mut result = Vec::new();
         for (id, labels, mem, _) in snapshot {
             let mut samples = Vec::new();
@@ -840,9 +852,11 @@ impl Store {
 
     /// Persisted chunks or rollup blocks (`prefix`: `C` or `R res`) of the `wanted` series
     /// (`(id, hi)`, ascending ids) that may hold rows in `[start, hi]`, in time order per series.
+    /// Blocks never cross a `span` boundary and are keyed by the `window` of their first row.
     fn persisted_blocks(
         &self,
         prefix: &[u8],
+        span: i64,
         window: i64,
         wanted: &[(u64, i64)],
         start: i64,
@@ -873,7 +887,7 @@ impl Store {
         let (Some(first_w), Some(last_w)) = (first_w, last_w) else {
             return Ok(out);
         };
-        let mut w = window_of(start, window).max(first_w);
+        let mut w = window_of(start, span).max(first_w);
         let w_end = window_of(max_hi, window).min(last_w);
         // Per window: one range over all selected ids when they are dense, else one per id.
         let dense = wanted.len() as u64 * 8 > max_id - min_id;
@@ -969,6 +983,7 @@ impl Store {
             .collect();
         let mut disk = self.persisted_blocks(
             &[keys::ROLLUP, res as u8],
+            resolution.window_ms(),
             resolution.window_ms(),
             &wanted,
             start,
@@ -1117,8 +1132,9 @@ impl Inner {
         }
     }
 
-    /// Writes the chosen series' closed chunks and heads in one atomic batch. The caller holds
-    /// `flush_lock`.
+    /// Writes the chosen series' closed chunks (and, for a checkpoint, their heads) in atomic
+    /// batches of about [`WRITE_BATCH_BYTES`]; everything of one series goes in one batch. The
+    /// caller holds `flush_lock`.
     fn flush_locked(&self, scope: FlushScope) -> Result<(), StoreError> {
         struct Mark {
             id: u64,
@@ -1126,13 +1142,13 @@ impl Inner {
             blocks: [usize; 2],
             persisted_last: [i64; 3],
         }
-        let (ops, marks) = {
+        // A full checkpoint takes every changed series (they become clean); an early flush
+        // only writes closed chunks and blocks, and leaves the heads for the checkpoint: rows
+        // of an older `H` record that such a flush wrote are skipped on restore (`L` records).
+        let mut chosen: std::collections::VecDeque<u64> = {
             let mut st = lock(&self.state);
-            // A full checkpoint takes every changed series (they become clean); an early flush
-            // only writes closed chunks and blocks, and leaves the heads for the checkpoint:
-            // rows of an older `H` record that such a flush wrote are skipped on restore.
-            let chosen: Vec<u64> = match scope {
-                FlushScope::All => std::mem::take(&mut st.dirty),
+            match scope {
+                FlushScope::All => std::mem::take(&mut st.dirty).into(),
                 FlushScope::Pending => st
                     .dirty
                     .iter()
@@ -1143,113 +1159,127 @@ impl Inner {
                         })
                     })
                     .collect(),
-            };
-            let mut ops = Vec::new();
-            let mut marks = Vec::new();
-            for id in chosen {
-                let Some(s) = st.series.get_mut(&id) else {
-                    continue;
-                };
-                if !s.recorded {
-                    ops.push(BatchOp::Put(
-                        keys::id_key(keys::SERIES, id),
-                        keys::encode_labels(&s.labels),
-                    ));
-                }
-                let mut last = s.persisted_last;
-                for c in &s.pending {
-                    let w = window_of(c.first_t, CHUNK_WINDOW_MS);
-                    ops.push(BatchOp::Put(
-                        keys::block_key(&[keys::CHUNK], w, id, c.last_t),
-                        c.bytes.clone(),
-                    ));
-                    last[0] = last[0].max(c.last_t);
-                }
-                for (r, res) in s.rollups.iter().zip(Resolution::ALL) {
-                    for c in &r.pending {
-                        let w = window_of(c.first_t, res.window_ms());
-                        ops.push(BatchOp::Put(
-                            keys::block_key(&[keys::ROLLUP, res.idx() as u8], w, id, c.last_t),
-                            c.bytes.clone(),
-                        ));
-                        last[1 + res.idx()] = last[1 + res.idx()].max(c.last_t);
-                    }
-                }
-                if last != s.persisted_last {
-                    ops.push(BatchOp::Put(
-                        keys::id_key(keys::LAST, id),
-                        encode_last(last),
-                    ));
-                }
-                if scope == FlushScope::All {
-                    s.in_dirty = false;
-                    let head_key = keys::id_key(keys::HEAD, id);
-                    if s.head.count() == 0
-                        && s.rollups
-                            .iter()
-                            .all(|r| r.open.is_none() && r.block.count() == 0)
-                    {
-                        ops.push(BatchOp::Delete(head_key));
-                    } else {
-                        ops.push(BatchOp::Put(head_key, s.encode_head()));
-                    }
-                }
-                marks.push(Mark {
-                    id,
-                    chunks: s.pending.len(),
-                    blocks: [s.rollups[0].pending.len(), s.rollups[1].pending.len()],
-                    persisted_last: last,
-                });
             }
-            // Key order: new chunks of a window land next to each other.
-            ops.sort_by(|a, b| op_key(a).cmp(op_key(b)));
-            (ops, marks)
         };
-        if ops.is_empty() {
-            if scope == FlushScope::All {
-                self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
-            }
-            return Ok(());
-        }
-        let result = self.engine.write(ops);
-        let mut st = lock(&self.state);
-        match result {
-            Ok(()) => {
-                let mut chunks = 0;
-                for m in marks {
-                    let Some(s) = st.series.get_mut(&m.id) else {
+        while !chosen.is_empty() {
+            let (ops, marks) = {
+                let mut st = lock(&self.state);
+                let mut ops = Vec::new();
+                let mut marks = Vec::new();
+                let mut bytes = 0;
+                while bytes < WRITE_BATCH_BYTES {
+                    let Some(id) = chosen.pop_front() else {
+                        break;
+                    };
+                    let Some(s) = st.series.get_mut(&id) else {
                         continue;
                     };
-                    s.recorded = true;
-                    s.persisted_last = m.persisted_last;
-                    let mut freed: usize = s.pending.drain(..m.chunks).map(|c| c.bytes.len()).sum();
-                    for (r, n) in s.rollups.iter_mut().zip(m.blocks) {
-                        freed += r.pending.drain(..n).map(|c| c.bytes.len()).sum::<usize>();
+                    if !s.recorded {
+                        ops.push(BatchOp::Put(
+                            keys::id_key(keys::SERIES, id),
+                            keys::encode_labels(&s.labels),
+                        ));
                     }
-                    chunks += m.chunks as u64;
-                    self.counters
-                        .bytes_written
-                        .fetch_add(freed as u64, Ordering::Relaxed);
-                    st.pending_bytes = st.pending_bytes.saturating_sub(freed);
+                    let mut last = s.persisted_last;
+                    for c in &s.pending {
+                        let w = window_of(c.first_t, KEY_WINDOW_MS);
+                        bytes += c.bytes.len();
+                        ops.push(BatchOp::Put(
+                            keys::block_key(&[keys::CHUNK], w, id, c.last_t),
+                            c.bytes.clone(),
+                        ));
+                        last[0] = last[0].max(c.last_t);
+                    }
+                    for (r, res) in s.rollups.iter().zip(Resolution::ALL) {
+                        for c in &r.pending {
+                            let w = window_of(c.first_t, res.window_ms());
+                            bytes += c.bytes.len();
+                            ops.push(BatchOp::Put(
+                                keys::block_key(&[keys::ROLLUP, res.idx() as u8], w, id, c.last_t),
+                                c.bytes.clone(),
+                            ));
+                            last[1 + res.idx()] = last[1 + res.idx()].max(c.last_t);
+                        }
+                    }
+                    if last != s.persisted_last {
+                        ops.push(BatchOp::Put(
+                            keys::id_key(keys::LAST, id),
+                            encode_last(last),
+                        ));
+                    }
+                    if scope == FlushScope::All {
+                        s.in_dirty = false;
+                        let head_key = keys::id_key(keys::HEAD, id);
+                        if s.head.count() == 0
+                            && s.rollups
+                                .iter()
+                                .all(|r| r.open.is_none() && r.block.count() == 0)
+                        {
+                            ops.push(BatchOp::Delete(head_key));
+                        } else {
+                            let h = s.encode_head();
+                            bytes += h.len();
+                            ops.push(BatchOp::Put(head_key, h));
+                        }
+                    }
+                    marks.push(Mark {
+                        id,
+                        chunks: s.pending.len(),
+                        blocks: [s.rollups[0].pending.len(), s.rollups[1].pending.len()],
+                        persisted_last: last,
+                    });
                 }
-                self.counters
-                    .chunks_written
-                    .fetch_add(chunks, Ordering::Relaxed);
-                if scope == FlushScope::All {
-                    self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(())
+                // Key order: the new chunks of a window land next to each other.
+                ops.sort_by(|a, b| op_key(a).cmp(op_key(b)));
+                (ops, marks)
+            };
+            if ops.is_empty() {
+                continue;
             }
-            Err(e) => {
+            let result = self.engine.write(ops);
+            let mut st = lock(&self.state);
+            if let Err(e) = result {
                 for m in marks {
                     st.mark_dirty(m.id);
+                }
+                if scope == FlushScope::All {
+                    // Not attempted: still flagged dirty, so put them back in the list.
+                    for id in chosen {
+                        if st.series.get(&id).is_some_and(|s| s.in_dirty) {
+                            st.dirty.push(id);
+                        }
+                    }
                 }
                 self.counters
                     .checkpoint_errors
                     .fetch_add(1, Ordering::Relaxed);
-                Err(e)
+                return Err(e);
             }
+            let mut chunks = 0;
+            for m in marks {
+                let Some(s) = st.series.get_mut(&m.id) else {
+                    continue;
+                };
+                s.recorded = true;
+                s.persisted_last = m.persisted_last;
+                let mut freed: usize = s.pending.drain(..m.chunks).map(|c| c.bytes.len()).sum();
+                for (r, n) in s.rollups.iter_mut().zip(m.blocks) {
+                    freed += r.pending.drain(..n).map(|c| c.bytes.len()).sum::<usize>();
+                }
+                chunks += m.chunks as u64;
+                self.counters
+                    .bytes_written
+                    .fetch_add(freed as u64, Ordering::Relaxed);
+                st.pending_bytes = st.pending_bytes.saturating_sub(freed);
+            }
+            self.counters
+                .chunks_written
+                .fetch_add(chunks, Ordering::Relaxed);
         }
+        if scope == FlushScope::All {
+            self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     fn apply_retention(&self, now: Timestamp) -> Result<RetentionReport, StoreError> {
