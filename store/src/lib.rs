@@ -18,15 +18,16 @@
 //! | `S` id | the series' labels (`count (len name len value)*`, varints) |
 //! | `L` id | last time of the series' newest persisted raw chunk, 5 m and 1 h block (3 × i64) |
 //! | `H` id | the checkpoint of the series' in-memory head (open chunk, open buckets and blocks) |
-//! | `C` window id last_t | a closed raw chunk: `window` is the aligned 2 h window it lies in |
+//! | `C` window id last_t | a closed raw chunk; `window`: the aligned 30 min window of its first sample |
 //! | `R` res window id last_t | a closed rollup block (res 0 = 5 m in 4 h windows, 1 = 1 h in 1 d windows) |
 //! | `K` namespace `0x00` key | the key-value area ([`model::storage::KvStore`]) |
 //!
 //! Data keys are time-major: the chunks written by one flush all fall in the newest window(s),
-//! at the end of the keyspace, instead of one insertion per series spread over the whole tree.
-//! Older windows are never rewritten, and retention deletes whole windows with one range scan.
-//! A query scans, per window in its range, the key range of the selected ids (one id: exactly
-//! its chunks) and decodes only chunks overlapping the range.
+//! at the end of the keyspace, instead of one insertion per series spread over the whole tree
+//! (measured with redb: that layout rewrote most of the tree on every flush). Older windows
+//! are never rewritten, and retention deletes whole windows with one range scan. A query scans,
+//! per window in its range, one key range covering the selected ids when they are dense, else
+//! one range per id, and decodes only chunks overlapping the range.
 //!
 //! The series index (labels → id, and postings name → value → ids) lives in memory and is
 //! rebuilt from the `S` records on open; only the `S` records are persisted. Regex and negative
@@ -42,7 +43,7 @@
 //! Values are XORed as bit patterns, so NaN payloads such as the staleness marker
 //! ([`model::sample::STALE_NAN_BITS`]) survive bit-exactly. A chunk closes at 120 samples or
 //! when a sample falls in the next aligned 2 h window (so a 15 s series gets four chunks of 120
-//! samples per window).
+//! samples per 2 h, a 60 s series one chunk of 120).
 //!
 //! Rollups use the same codec with four columns (count, min, max, sum) per bucket; buckets are
 //! aligned to multiples of 5 m and 1 h since the epoch and are updated as samples arrive
@@ -56,7 +57,9 @@
 //! dropped and counted. A background thread checkpoints every `checkpoint_interval` (default
 //! 60 s): one atomic, durable engine batch with every closed-but-unwritten chunk and block plus
 //! an `H` record per changed series. Closed chunks and blocks are also written early (without
-//! `H` records) when more than 4 MiB of them wait ([`Store::set_max_pending_bytes`]). An `H`
+//! `H` records) when more than 1 MiB of them wait ([`Store::set_max_pending_bytes`]). Engine
+//! batches are cut at about 1 MiB (everything of one series stays in one batch) to bound the
+//! engine's memory per transaction. An `H`
 //! record may therefore hold rows that a later early flush also wrote as a chunk; every batch
 //! that writes chunks also updates the series' `L` record, and on open, head rows not newer
 //! than `L` are skipped, so nothing is restored twice. A crash loses at most the samples
@@ -1061,7 +1064,7 @@ impl Store {
     }
 
     /// Bounds the memory held by closed chunks and rollup blocks between checkpoints (default
-    /// 4 MiB): beyond it, an append writes them out at once (without the heads, which wait for
+    /// 1 MiB): beyond it, an append writes them out at once (without the heads, which wait for
     /// the next checkpoint).
     pub fn set_max_pending_bytes(&self, bytes: usize) {
         self.inner.max_pending.store(bytes, Ordering::Relaxed);
