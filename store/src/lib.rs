@@ -18,7 +18,7 @@
 //! | `S` id | the series' labels (`count (len name len value)*`, varints) |
 //! | `L` id | last time of the series' newest persisted raw chunk, 5 m and 1 h block (3 × i64) |
 //! | `H` id | the checkpoint of the series' in-memory head (open chunk, open buckets and blocks) |
-//! | `C` window id last_t | a closed raw chunk; `window`: the aligned 30 min window of its first sample |
+//! | `C` window id last_t | a closed raw chunk; `window`: the aligned 2 h window it lies in |
 //! | `R` res window id last_t | a closed rollup block (res 0 = 5 m in 4 h windows, 1 = 1 h in 1 d windows) |
 //! | `K` namespace `0x00` key | the key-value area ([`model::storage::KvStore`]) |
 //!
@@ -374,10 +374,10 @@ fn window_of(t: i64, w: i64) -> i64 {
 const PENDING_FLUSH_BYTES: usize = 1 << 20;
 /// Approximate payload of one engine batch (bounds the engine's memory per transaction).
 const WRITE_BATCH_BYTES: usize = 1 << 20;
-/// Granularity of the window in chunk keys: a chunk is keyed by the 30 min window of its first
-/// sample (it still never crosses a [`CHUNK_WINDOW_MS`] boundary), so chunks closing together
-/// are appended together at the end of the keyspace.
-const KEY_WINDOW_MS: i64 = 30 * 60_000;
+/// Granularity of the window in chunk keys: a chunk is keyed by this window of its first sample
+/// (it never crosses a [`CHUNK_WINDOW_MS`] boundary). Measured on the bench (redb, 10k series,
+/// 6 h): 2 h windows beat 30 min ones on CPU, wall time and size, so they are equal.
+const KEY_WINDOW_MS: i64 = CHUNK_WINDOW_MS;
 /// Keys deleted per retention batch.
 const DELETE_BATCH: usize = 10_000;
 
