@@ -96,8 +96,11 @@ fn redb_err(e: impl std::fmt::Display) -> StoreError {
     }
 }
 
-/// Page cache given to each engine (sled and redb default to 1 GiB).
+/// Page cache given to redb (its default is 1 GiB).
 const CACHE_BYTES: u64 = 16 << 20;
+/// Page cache given to sled (default 1 GiB). sled's memory grows with the data regardless (see
+/// the crate docs); a smaller cache lowers it somewhat.
+const SLED_CACHE_BYTES: u64 = 4 << 20;
 
 /// sled: one default tree; a batch is `apply_batch` followed by `flush`.
 struct SledEngine {
@@ -108,7 +111,7 @@ impl SledEngine {
     fn open(dir: &Path) -> Result<Self, StoreError> {
         let config = sled::Config::new()
             .path(dir)
-            .cache_capacity(CACHE_BYTES)
+            .cache_capacity(SLED_CACHE_BYTES)
             // Every write flushes explicitly.
             .flush_every_ms(None);
         // sled's I/O threads may hold the file lock for a moment after the previous `Db` in
