@@ -109,10 +109,12 @@ use index::Index;
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
-    /// sled 0.34.7 (the default).
-    #[default]
+    /// sled 0.34.7.
     Sled,
-    /// redb 4.x.
+    /// redb 4.x, the default: on the reference workload (10,000 series, 15 s, 3 days) it
+    /// needs 0.82 ms CPU per 1,000 samples, 5.2 bytes/sample and 80 MiB RSS, where sled needs
+    /// 1.29 ms, 7.2 bytes/sample and 1.4 GiB (`store/examples/bench.rs`).
+    #[default]
     Redb,
 }
 
@@ -163,7 +165,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             path: PathBuf::from("data"),
-            engine: Engine::Sled,
+            engine: Engine::Redb,
             retention_raw: Duration::from_secs(30 * 86_400),
             retention_rollups: Duration::from_secs(365 * 86_400),
             checkpoint_interval: Duration::from_secs(60),

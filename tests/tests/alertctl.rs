@@ -151,11 +151,17 @@ fn rule_check_and_tests_agree_with_promtool() {
         assert_eq!(promtool(&["test", "rules", f]), want, "promtool on {f}");
         let (code, stdout, stderr) = alertctl(&["test", "rules", f], &[]);
         assert_eq!(code, want, "alertctl on {f}:\n{stdout}{stderr}");
-        assert!(stdout.starts_with(&format!("Unit Testing:  {f}\n")), "{stdout}");
+        assert!(
+            stdout.starts_with(&format!("Unit Testing:  {f}\n")),
+            "{stdout}"
+        );
         let verdict = if want == 0 { "  SUCCESS" } else { "  FAILED:" };
         assert!(stdout.contains(verdict), "{stdout}");
     }
-    let (code, stdout, _) = alertctl(&["test", "rules", "-o", "json", fail.to_str().unwrap()], &[]);
+    let (code, stdout, _) = alertctl(
+        &["test", "rules", "-o", "json", fail.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v[0]["passed"], false);

@@ -302,21 +302,21 @@ fn store_is_opened_exported_and_flushed_on_sigterm_and_engine_mismatch_is_refuse
         checkpoint_interval: model::Duration::ZERO,
         ..Default::default()
     };
-    store::Store::open(opts(store::Engine::Sled))
+    store::Store::open(opts(store::Engine::Redb))
         .unwrap()
         .close()
         .unwrap();
-    let err = store::Store::open(opts(store::Engine::Redb)).unwrap_err();
-    assert!(err.to_string().contains("sled"), "{err}");
+    let err = store::Store::open(opts(store::Engine::Sled)).unwrap_err();
+    assert!(err.to_string().contains("redb"), "{err}");
 
     // alertd refuses to start on a store made by the other engine, saying why.
     let port = free_port();
-    let cfg = quickstart_config(port, &data_dir).replace("engine: sled", "engine: redb");
-    assert!(cfg.contains("engine: redb"));
+    let cfg = quickstart_config(port, &data_dir).replace("engine: redb", "engine: sled");
+    assert!(cfg.contains("engine: sled"));
     let mut d = spawn(port, &cfg, &[]);
     let status = d
         .wait_exit(Duration::from_secs(10))
         .expect("alertd should exit");
     assert!(!status.success());
-    assert!(d.log().contains("sled"), "{}", d.log());
+    assert!(d.log().contains("redb"), "{}", d.log());
 }

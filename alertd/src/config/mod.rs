@@ -186,7 +186,8 @@ pub use store::Engine as StorageEngine;
 pub struct StorageConfig {
     /// The store's directory (`data`), relative paths from the working directory.
     pub path: PathBuf,
-    /// The engine (`sled`).
+    /// The engine (`redb`; `sled` is supported, see README "Benchmarks" for why redb is the
+    /// default).
     pub engine: StorageEngine,
     /// How long raw samples are kept (30d).
     pub retention: Duration,
@@ -724,7 +725,7 @@ impl Validator<'_> {
             None => PathBuf::from("data"),
         };
         let engine = match s.engine {
-            None => StorageEngine::Sled,
+            None => StorageEngine::Redb,
             Some(e) => match e.value.as_str() {
                 "sled" => StorageEngine::Sled,
                 "redb" => StorageEngine::Redb,

@@ -25,7 +25,7 @@ fn empty_document_gives_all_defaults() {
     assert!(c.global.http_config.follow_redirects);
     assert!(c.global.http_config.enable_http2);
     assert_eq!(c.storage.path, PathBuf::from("data"));
-    assert_eq!(c.storage.engine, StorageEngine::Sled);
+    assert_eq!(c.storage.engine, StorageEngine::Redb);
     assert_eq!(c.storage.retention, "30d".parse().unwrap());
     assert_eq!(c.storage.rollup_retention, "365d".parse().unwrap());
     assert_eq!(c.storage.checkpoint_interval, "60s".parse().unwrap());
