@@ -86,6 +86,19 @@ impl Slack {
         })
     }
 
+    /// What a rate limit is shared by: the webhook URL, or the bot token and channel.
+    pub fn target_key(&self) -> String {
+        match &self.mode {
+            Mode::Webhook(u) => u.to_string(),
+            Mode::Bot { token, api } => {
+                format!(
+                    "{api}\u{0}{token}\u{0}{}",
+                    self.cfg.channel.as_deref().unwrap_or("")
+                )
+            }
+        }
+    }
+
     /// The message Alertmanager sends (one attachment), with alertd's default texts.
     pub fn message(&self, n: &Notification) -> Value {
         let c = &self.cfg;
