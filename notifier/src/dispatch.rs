@@ -1035,11 +1035,16 @@ impl Notifier {
 
     fn gc(&self, st: &mut State, now: Timestamp, batch: &mut KvBatch) -> Result<(), NotifierError> {
         self.silences.gc(now)?;
+        // Entries of live groups are kept (an acknowledged group sends no repeats, so its entry
+        // is not refreshed, and must not be forgotten while it fires).
         let keep = self.opts.retention.as_millis_i64();
+        let live: BTreeSet<&str> = st.groups.values().map(|g| g.key.as_str()).collect();
         let old: Vec<String> = st
             .nflog
             .iter()
-            .filter(|(_, e)| e.at + keep < now)
+            .filter(|(k, e)| {
+                e.at + keep < now && !live.contains(k.split('\u{0}').next().unwrap_or(""))
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in old {
