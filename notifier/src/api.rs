@@ -164,9 +164,14 @@ pub struct AlertGroup {
     pub receiver: ReceiverRef,
 }
 
-/// `GET /api/v2/alerts`: every alert, ordered by fingerprint as Alertmanager lists them.
+/// `GET /api/v2/alerts`: every alert not yet resolved (Alertmanager hides resolved ones),
+/// ordered by fingerprint as Alertmanager lists them.
 pub fn gettable_alerts(views: &[AlertView]) -> Vec<GettableAlert> {
-    let mut v: Vec<GettableAlert> = views.iter().map(GettableAlert::from).collect();
+    let mut v: Vec<GettableAlert> = views
+        .iter()
+        .filter(|a| a.state != "resolved")
+        .map(GettableAlert::from)
+        .collect();
     v.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
     v
 }
@@ -186,6 +191,7 @@ pub fn alert_groups(n: &crate::Notifier) -> Vec<AlertGroup> {
                 .alerts
                 .iter()
                 .filter_map(|f| by_fp.get(f).copied())
+                .filter(|a| a.state != "resolved")
                 .collect();
             members.sort_by(|a, b| crate::payload::alert_order(&a.alert.labels, &b.alert.labels));
             AlertGroup {
