@@ -1681,7 +1681,7 @@ impl Notifier {
         }
     }
 
-    /// Runs the notifier until `shutdown` turns true: ingests alerts from `alerts` (the
+    /// Runs the notifier until `shutdown` turns true (or its sender is dropped): ingests alerts from `alerts` (the
     /// evaluator's channel), ticks and delivers whenever something is due (checked every
     /// `poll`).
     pub async fn run(
@@ -1707,7 +1707,12 @@ impl Notifier {
                 }
             };
             tokio::select! {
-                _ = shutdown.changed() => {}
+                r = shutdown.changed() => {
+                    // A dropped sender also means shut down.
+                    if r.is_err() {
+                        return;
+                    }
+                }
                 _ = tokio::time::sleep(poll) => {}
                 batch = recv => match batch {
                     Some(b) => {
