@@ -105,7 +105,7 @@ pub enum NotifierError {
     #[error("invalid alert: {0}")]
     InvalidAlert(String),
     /// Nothing matched an ack selector.
-    #[error("no firing alert matches")]
+    #[error("no matching firing alert (for unack: none of them is acknowledged)")]
     NothingToAck,
 }
 
