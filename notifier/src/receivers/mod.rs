@@ -309,7 +309,12 @@ pub fn build_all(
                 receiver: r.name.clone(),
                 index: idx,
                 send_resolved: w.send_resolved,
-                kind: Kind::Webhook(webhook::Webhook::new(&path, w, timeout)?),
+                kind: Kind::Webhook(webhook::Webhook::new(
+                    &path,
+                    w,
+                    cfg.global.http_config.as_ref(),
+                    timeout,
+                )?),
                 limiter: None,
             }));
             idx += 1;
