@@ -180,6 +180,9 @@ pub(crate) fn http_client(
         if h.follow_redirects == Some(false) {
             b = b.redirect(reqwest::redirect::Policy::none());
         }
+        if h.enable_http2 == Some(false) {
+            b = b.http1_only();
+        }
         if let Some(t) = &h.tls_config {
             if t.insecure_skip_verify {
                 b = b.danger_accept_invalid_certs(true);
