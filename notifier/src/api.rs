@@ -153,6 +153,59 @@ impl From<&AlertView> for GettableAlert {
     }
 }
 
+/// An alert group as `GET /api/v2/alerts/groups` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertGroup {
+    /// Its alerts (Alertmanager's order: by `job`, `instance`, then labels).
+    pub alerts: Vec<GettableAlert>,
+    /// Group labels.
+    pub labels: Labels,
+    /// The route's receiver.
+    pub receiver: ReceiverRef,
+}
+
+/// `GET /api/v2/alerts`: every alert not yet resolved (Alertmanager hides resolved ones),
+/// ordered by fingerprint as Alertmanager lists them.
+pub fn gettable_alerts(views: &[AlertView]) -> Vec<GettableAlert> {
+    let mut v: Vec<GettableAlert> = views
+        .iter()
+        .filter(|a| a.state != "resolved")
+        .map(GettableAlert::from)
+        .collect();
+    v.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+    v
+}
+
+/// `GET /api/v2/alerts/groups`: the notifier's groups with their alerts, ordered by labels.
+pub fn alert_groups(n: &crate::Notifier) -> Vec<AlertGroup> {
+    let views = n.alerts();
+    let by_fp: std::collections::HashMap<String, &AlertView> = views
+        .iter()
+        .map(|v| (v.alert.fingerprint().to_string(), v))
+        .collect();
+    let mut out: Vec<AlertGroup> = n
+        .groups()
+        .into_iter()
+        .map(|g| {
+            let mut members: Vec<&AlertView> = g
+                .alerts
+                .iter()
+                .filter_map(|f| by_fp.get(f).copied())
+                .filter(|a| a.state != "resolved")
+                .collect();
+            members.sort_by(|a, b| crate::payload::alert_order(&a.alert.labels, &b.alert.labels));
+            AlertGroup {
+                alerts: members.into_iter().map(GettableAlert::from).collect(),
+                labels: g.labels,
+                receiver: ReceiverRef { name: g.receiver },
+            }
+        })
+        .filter(|g| !g.alerts.is_empty())
+        .collect();
+    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out
+}
+
 /// A matcher in Alertmanager's API form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -276,6 +329,53 @@ impl PostableSilence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Feeds the fixture's alerts to a notifier the way Alertmanager received them (posted at
+    /// 11:15:45.185 without endsAt, resolve_timeout 5m) and compares `GET /api/v2/alerts` and
+    /// `GET /api/v2/alerts/groups` with Alertmanager's answers byte for byte (as JSON values).
+    #[test]
+    fn alerts_and_groups_equal_alertmanagers_fixtures() {
+        let alerts: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../shared/fixtures/alertmanager_api_v2_alerts.json"
+        ))
+        .unwrap();
+        let groups: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../shared/fixtures/alertmanager_api_v2_alerts_groups.json"
+        ))
+        .unwrap();
+        let now = parse_time("2026-11-22T11:15:45.185Z").unwrap().unwrap();
+        let clock = model::FakeClock::new(now);
+        let cfg = crate::config::NotifierConfig::from_yaml(
+            "route: { receiver: sink, group_by: [alertname], group_wait: 0s, group_interval: 1s }\n\
+             receivers: [{ name: sink, webhook_configs: [{ url: 'http://127.0.0.1:9/hook' }] }]\n",
+        )
+        .unwrap();
+        let n = crate::Notifier::new(
+            &cfg,
+            crate::NotifierOptions::default(),
+            std::sync::Arc::new(model::storage::MemStorage::new()),
+            std::sync::Arc::new(clock),
+        )
+        .unwrap();
+        let posted: Vec<Alert> = alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let p: PostableAlert = serde_json::from_value(serde_json::json!({
+                    "labels": a["labels"], "annotations": a["annotations"],
+                    "startsAt": a["startsAt"], "generatorURL": a["generatorURL"],
+                }))
+                .unwrap();
+                p.into_alert(now).unwrap()
+            })
+            .collect();
+        n.ingest(posted).unwrap();
+        let got = serde_json::to_value(gettable_alerts(&n.alerts())).unwrap();
+        assert_eq!(got, alerts);
+        let got = serde_json::to_value(alert_groups(&n)).unwrap();
+        assert_eq!(got, groups);
+    }
 
     #[test]
     fn posted_alerts_get_alertmanagers_defaults() {

@@ -250,7 +250,7 @@ impl Route {
 pub struct HttpConfig {
     /// Follow redirects (default true).
     pub follow_redirects: Option<bool>,
-    /// Allow HTTP/2 (accepted, informational).
+    /// Allow HTTP/2 (`false` forces HTTP/1.1).
     pub enable_http2: Option<bool>,
     /// `Authorization` header.
     pub authorization: Option<Authorization>,
@@ -690,6 +690,12 @@ impl NotifierConfig {
                         "CRAM-MD5 is not supported".into(),
                     );
                 }
+                if e.auth_identity.as_deref().is_some_and(|i| !i.is_empty()) {
+                    err(
+                        format!("{p}.auth_identity"),
+                        "a PLAIN identity other than the user name is not supported".into(),
+                    );
+                }
                 if uses_go_template(&e.html) || uses_go_template(&e.text) {
                     err(
                         p.clone(),
@@ -717,6 +723,20 @@ impl NotifierConfig {
                 }
                 check_http(&mut err, &p, w.http_config.as_ref());
             }
+        }
+        if self
+            .global
+            .smtp_auth_identity
+            .as_deref()
+            .is_some_and(|i| !i.is_empty())
+        {
+            err(
+                "global.smtp_auth_identity".into(),
+                "a PLAIN identity other than the user name is not supported".into(),
+            );
+        }
+        if let Some(h) = &self.global.http_config {
+            check_http(&mut err, "global", Some(h));
         }
         if self.global.smtp_auth_secret.is_some() {
             err(
@@ -847,6 +867,15 @@ impl NotifierConfig {
 
 fn check_http(err: &mut impl FnMut(String, String), p: &str, h: Option<&HttpConfig>) {
     let Some(h) = h else { return };
+    if h.tls_config
+        .as_ref()
+        .is_some_and(|t| t.server_name.is_some())
+    {
+        err(
+            format!("{p}.http_config.tls_config.server_name"),
+            "server_name is not supported for HTTP receivers".into(),
+        );
+    }
     if let Some(t) = &h.tls_config {
         if t.cert_file.is_some() || t.key_file.is_some() {
             err(
@@ -1097,6 +1126,7 @@ receivers:
   - name: a
     webhook_configs: [{}]
     slack_configs: [{ title: '{{ .CommonLabels.foo }}' }]
+    email_configs: [{ to: x@y.z, from: a@b.c, smarthost: 'h:25', auth_identity: other }]
   - name: a
 "#,
         )
@@ -1113,6 +1143,7 @@ receivers:
             "receivers[0].slack_configs[0].api_url: no api_url",
             "receivers[0].slack_configs[0].title: custom Go templates",
             "receivers[1].name: duplicate receiver name",
+            "receivers[0].email_configs[0].auth_identity: a PLAIN identity",
         ];
         for w in want {
             assert!(

@@ -105,7 +105,7 @@ pub enum NotifierError {
     #[error("invalid alert: {0}")]
     InvalidAlert(String),
     /// Nothing matched an ack selector.
-    #[error("no firing alert matches")]
+    #[error("no matching firing alert (for unack: none of them is acknowledged)")]
     NothingToAck,
 }
 
@@ -1035,11 +1035,16 @@ impl Notifier {
 
     fn gc(&self, st: &mut State, now: Timestamp, batch: &mut KvBatch) -> Result<(), NotifierError> {
         self.silences.gc(now)?;
+        // Entries of live groups are kept (an acknowledged group sends no repeats, so its entry
+        // is not refreshed, and must not be forgotten while it fires).
         let keep = self.opts.retention.as_millis_i64();
+        let live: BTreeSet<&str> = st.groups.values().map(|g| g.key.as_str()).collect();
         let old: Vec<String> = st
             .nflog
             .iter()
-            .filter(|(_, e)| e.at + keep < now)
+            .filter(|(k, e)| {
+                e.at + keep < now && !live.contains(k.split('\u{0}').next().unwrap_or(""))
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in old {
@@ -1676,7 +1681,7 @@ impl Notifier {
         }
     }
 
-    /// Runs the notifier until `shutdown` turns true: ingests alerts from `alerts` (the
+    /// Runs the notifier until `shutdown` turns true (or its sender is dropped): ingests alerts from `alerts` (the
     /// evaluator's channel), ticks and delivers whenever something is due (checked every
     /// `poll`).
     pub async fn run(
@@ -1702,7 +1707,12 @@ impl Notifier {
                 }
             };
             tokio::select! {
-                _ = shutdown.changed() => {}
+                r = shutdown.changed() => {
+                    // A dropped sender also means shut down.
+                    if r.is_err() {
+                        return;
+                    }
+                }
                 _ = tokio::time::sleep(poll) => {}
                 batch = recv => match batch {
                     Some(b) => {

@@ -113,18 +113,22 @@ fn common(sets: &[&Labels]) -> Labels {
 /// Alertmanager's alert order (`types.AlertSlice`): by `job`, then `instance` (alerts having the
 /// label first), then by labels.
 pub fn sort_alerts(alerts: &mut [NotifiedAlert]) {
-    alerts.sort_by(|a, b| {
-        for k in ["job", "instance"] {
-            match (a.labels.get(k), b.labels.get(k)) {
-                (None, None) => continue,
-                (None, Some(_)) => return std::cmp::Ordering::Greater,
-                (Some(_), None) => return std::cmp::Ordering::Less,
-                (Some(x), Some(y)) if x != y => return x.cmp(y),
-                _ => {}
-            }
+    alerts.sort_by(|a, b| alert_order(&a.labels, &b.labels));
+}
+
+/// Alertmanager's alert order on labels: by `job`, then `instance` (having the label first),
+/// then by the label sets.
+pub fn alert_order(a: &Labels, b: &Labels) -> std::cmp::Ordering {
+    for k in ["job", "instance"] {
+        match (a.get(k), b.get(k)) {
+            (None, None) => continue,
+            (None, Some(_)) => return std::cmp::Ordering::Greater,
+            (Some(_), None) => return std::cmp::Ordering::Less,
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => {}
         }
-        a.labels.cmp(&b.labels)
-    });
+    }
+    a.cmp(b)
 }
 
 impl Notification {

@@ -678,3 +678,29 @@ fn invalid_input_is_refused() {
     .unwrap_err();
     assert!(e.to_string().contains("unknown receiver"), "{e}");
 }
+
+#[test]
+fn an_acknowledged_group_is_not_renotified_after_the_log_retention() {
+    let c = FakeClock::new(T0);
+    let n = notifier(BASIC, Arc::new(MemStorage::new()), &c);
+    n.ingest(vec![alert(
+        &[("alertname", "Long"), ("instance", "a")],
+        T0,
+        FAR,
+    )])
+    .unwrap();
+    assert_eq!(at(&n, &c, T0 + 30 * S).len(), 1);
+    n.ack(
+        &AckTarget::Matchers(r#"alertname="Long""#.parse().unwrap()),
+        "ops",
+        "known",
+    )
+    .unwrap();
+    let mut t = T0 + 30 * S;
+    let mut sent = 0;
+    while t < T0 + 7 * 24 * H {
+        t += 30 * M;
+        sent += at(&n, &c, t).len();
+    }
+    assert_eq!(sent, 0, "no repeat for a week, past the 120h log retention");
+}

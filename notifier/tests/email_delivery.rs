@@ -239,3 +239,38 @@ async fn implicit_tls_on_port_465() {
     assert_eq!(r.delivered, 1, "{:?}", n.history(None).unwrap());
     assert_eq!(messages(sink.dir.path())[0]["login"], "alertd");
 }
+
+#[tokio::test]
+async fn lettre_and_reqwest_share_one_rustls_provider() {
+    // One process, both TLS clients: lettre (STARTTLS) and reqwest (HTTPS) complete real
+    // handshakes; rustls must not panic over a missing or ambiguous crypto provider.
+    let sink = start_sink("starttls", free_port());
+    let web = start_sink("https", free_port());
+    let clock = FakeClock::new(T0);
+    let mut c = cfg(&sink, "");
+    let extra = NotifierConfig::from_yaml(&format!(
+        r#"
+route: {{ receiver: mail }}
+receivers:
+  - name: https
+    webhook_configs:
+      - url: 'https://localhost:{port}/hook'
+        http_config: {{ tls_config: {{ ca_file: '{ca}' }} }}
+"#,
+        port = web.port,
+        ca = web.dir.path().join("ca.pem").display(),
+    ))
+    .unwrap();
+    c.receivers.extend(extra.receivers);
+    let n = notifier(&c, &clock);
+    let mail = n.test_receiver("mail").await.unwrap();
+    assert!(mail[0].1.is_ok(), "{:?}", mail[0].1);
+    let https = n.test_receiver("https").await.unwrap();
+    assert!(https[0].1.is_ok(), "{:?}", https[0].1);
+    assert_eq!(messages(sink.dir.path()).len(), 1);
+    let hook = &messages(web.dir.path())[0];
+    assert!(hook["data"]
+        .as_str()
+        .unwrap()
+        .contains("AlertdTestNotification"));
+}

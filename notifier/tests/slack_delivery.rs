@@ -369,3 +369,37 @@ async fn storm_control_folds_a_flood_into_one_summary() {
     assert!(n.queued().is_empty());
     assert_eq!(n.history(Some("slack")).unwrap().len(), 30);
 }
+
+#[tokio::test]
+async fn receivers_posting_to_the_same_webhook_share_its_rate_limit() {
+    let fake = FakeSlack::default();
+    let addr = start(fake.clone()).await;
+    let clock = FakeClock::new(T0);
+    let yaml = format!(
+        r#"
+route:
+  receiver: a
+  group_wait: 0s
+  routes: [{{ matchers: [team=b], receiver: b }}]
+receivers:
+  - name: a
+    slack_configs: [{{ api_url: 'http://{addr}/services/T000/B000/XXXX' }}]
+  - name: b
+    slack_configs: [{{ api_url: 'http://{addr}/services/T000/B000/XXXX' }}]
+"#
+    );
+    let n = notifier(&yaml, Arc::new(MemStorage::new()), &clock);
+    let mut b = alert("B", None);
+    b.labels.set("team", "b");
+    n.ingest(vec![alert("A", None), b]).unwrap();
+    n.tick().unwrap();
+    let r = n.deliver_due().await.unwrap();
+    assert_eq!(
+        (r.delivered, r.rate_limited),
+        (1, 1),
+        "one message per second per webhook"
+    );
+    clock.set_ms(T0 + S);
+    assert_eq!(n.deliver_due().await.unwrap().delivered, 1);
+    assert_eq!(fake.calls.lock().unwrap().len(), 2);
+}

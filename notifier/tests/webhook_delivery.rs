@@ -350,3 +350,30 @@ async fn history_is_kept_for_its_retention_only() {
     n.tick().unwrap();
     assert!(n.history(None).unwrap().is_empty(), "dropped after 7 days");
 }
+
+#[tokio::test]
+async fn global_http_config_applies_to_webhooks_without_their_own() {
+    let sink = Sink::default();
+    let addr = start_sink(sink.clone()).await;
+    let c = NotifierConfig::from_yaml(&format!(
+        r#"
+global:
+  http_config: {{ basic_auth: {{ username: alertd, password: pw }} }}
+route: {{ receiver: hook, group_wait: 0s }}
+receivers:
+  - name: hook
+    webhook_configs: [{{ url: 'http://{addr}/hook' }}]
+"#
+    ))
+    .unwrap();
+    let clock = FakeClock::new(T0);
+    let n = new(&c, Arc::new(MemStorage::new()), &clock);
+    n.ingest(vec![alert("A", "a", None)]).unwrap();
+    n.tick().unwrap();
+    assert_eq!(n.deliver_due().await.unwrap().delivered, 1);
+    // base64("alertd:pw")
+    assert_eq!(
+        sink.headers.lock().unwrap()[0]["authorization"],
+        "Basic YWxlcnRkOnB3"
+    );
+}

@@ -112,7 +112,8 @@ pub struct Integration {
     /// The implementation.
     pub kind: Kind,
     /// Messages allowed per second, if limited.
-    limiter: Option<(Limiter, LimiterClock)>,
+    /// Shared by every integration posting to the same Slack webhook (or bot channel).
+    limiter: Option<(Arc<Limiter>, LimiterClock)>,
 }
 
 impl Integration {
@@ -178,6 +179,9 @@ pub(crate) fn http_client(
     if let Some(h) = h {
         if h.follow_redirects == Some(false) {
             b = b.redirect(reqwest::redirect::Policy::none());
+        }
+        if h.enable_http2 == Some(false) {
+            b = b.http1_only();
         }
         if let Some(t) = &h.tls_config {
             if t.insecure_skip_verify {
@@ -297,37 +301,46 @@ pub fn build_all(
     clock: Arc<dyn model::Clock>,
 ) -> Result<std::collections::HashMap<String, Vec<Arc<Integration>>>, BuildError> {
     let mut out = std::collections::HashMap::new();
+    let mut shared: std::collections::HashMap<String, Arc<Limiter>> =
+        std::collections::HashMap::new();
     for (ri, r) in cfg.receivers.iter().enumerate() {
         let mut v = Vec::new();
         let mut idx = 0;
-        let limiter = |n: u32| {
-            let c = LimiterClock(clock.clone());
-            NonZeroU32::new(n).map(|n| {
-                (
-                    Limiter::direct_with_clock(Quota::per_second(n), c.clone()),
-                    c,
-                )
-            })
-        };
         for (j, w) in r.webhook_configs.iter().enumerate() {
             let path = format!("receivers[{ri}].webhook_configs[{j}]");
             v.push(Arc::new(Integration {
                 receiver: r.name.clone(),
                 index: idx,
                 send_resolved: w.send_resolved,
-                kind: Kind::Webhook(webhook::Webhook::new(&path, w, timeout)?),
+                kind: Kind::Webhook(webhook::Webhook::new(
+                    &path,
+                    w,
+                    cfg.global.http_config.as_ref(),
+                    timeout,
+                )?),
                 limiter: None,
             }));
             idx += 1;
         }
         for (j, s) in r.slack_configs.iter().enumerate() {
             let path = format!("receivers[{ri}].slack_configs[{j}]");
+            let slack = slack::Slack::new(&path, s, &cfg.global, timeout)?;
+            let limiter = NonZeroU32::new(s.rate_limit_per_second.unwrap_or(1)).map(|n| {
+                let c = LimiterClock(clock.clone());
+                let l = shared
+                    .entry(format!("{}\u{0}{n}", slack.target_key()))
+                    .or_insert_with(|| {
+                        Arc::new(Limiter::direct_with_clock(Quota::per_second(n), c.clone()))
+                    })
+                    .clone();
+                (l, c)
+            });
             v.push(Arc::new(Integration {
                 receiver: r.name.clone(),
                 index: idx,
                 send_resolved: s.send_resolved,
-                kind: Kind::Slack(Box::new(slack::Slack::new(&path, s, &cfg.global, timeout)?)),
-                limiter: limiter(s.rate_limit_per_second.unwrap_or(1)),
+                kind: Kind::Slack(Box::new(slack)),
+                limiter,
             }));
             idx += 1;
         }

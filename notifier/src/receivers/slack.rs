@@ -20,6 +20,7 @@ enum Mode {
 pub struct Slack {
     mode: Mode,
     client: reqwest::Client,
+    auth: Option<(String, String)>,
     cfg: SlackConfig,
 }
 
@@ -49,7 +50,11 @@ impl Slack {
         g: &Global,
         timeout: std::time::Duration,
     ) -> Result<Self, BuildError> {
-        let (client, _auth) = http_client(path, c.http_config.as_ref(), timeout)?;
+        let (client, auth) = http_client(
+            path,
+            c.http_config.as_ref().or(g.http_config.as_ref()),
+            timeout,
+        )?;
         let bot = read_secret(path, c.bot_token.as_ref(), c.bot_token_file.as_ref())?;
         let mode = if let Some(token) = bot {
             Mode::Bot {
@@ -82,8 +87,22 @@ impl Slack {
         Ok(Slack {
             mode,
             client,
+            auth,
             cfg: c.clone(),
         })
+    }
+
+    /// What a rate limit is shared by: the webhook URL, or the bot token and channel.
+    pub fn target_key(&self) -> String {
+        match &self.mode {
+            Mode::Webhook(u) => u.to_string(),
+            Mode::Bot { token, api } => {
+                format!(
+                    "{api}\u{0}{token}\u{0}{}",
+                    self.cfg.channel.as_deref().unwrap_or("")
+                )
+            }
+        }
     }
 
     /// The message Alertmanager sends (one attachment), with alertd's default texts.
@@ -153,13 +172,11 @@ impl Slack {
         let msg = self.message(n);
         match &self.mode {
             Mode::Webhook(url) => {
-                let resp = self
-                    .client
-                    .post(url.clone())
-                    .json(&msg)
-                    .send()
-                    .await
-                    .map_err(transport_error)?;
+                let mut req = self.client.post(url.clone()).json(&msg);
+                if let Some((k, v)) = &self.auth {
+                    req = req.header(k.as_str(), v.as_str());
+                }
+                let resp = req.send().await.map_err(transport_error)?;
                 let status = resp.status();
                 let headers = resp.headers().clone();
                 let body = resp.text().await.unwrap_or_default();

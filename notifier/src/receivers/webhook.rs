@@ -23,10 +23,12 @@ impl std::fmt::Debug for Webhook {
 }
 
 impl Webhook {
-    /// Builds the integration (reads `url_file`).
+    /// Builds the integration (reads `url_file`); without its own `http_config` it uses the
+    /// global one.
     pub fn new(
         path: &str,
         c: &WebhookConfig,
+        global_http: Option<&crate::config::HttpConfig>,
         timeout: std::time::Duration,
     ) -> Result<Self, BuildError> {
         let url = read_secret(path, c.url.as_ref(), c.url_file.as_ref())?.ok_or_else(|| {
@@ -39,7 +41,7 @@ impl Webhook {
             path: format!("{path}.url"),
             message: format!("not a valid URL: {e}"),
         })?;
-        let (client, auth) = http_client(path, c.http_config.as_ref(), timeout)?;
+        let (client, auth) = http_client(path, c.http_config.as_ref().or(global_http), timeout)?;
         Ok(Webhook {
             url,
             client,

@@ -1,6 +1,6 @@
 """A real SMTP server on loopback for alertd's email tests (aiosmtpd).
 
-usage: smtp_sink.py OUTDIR PORT MODE   (MODE: starttls | implicit | plain)
+usage: smtp_sink.py OUTDIR PORT MODE   (MODE: starttls | implicit | plain | https)
 Writes each received message to OUTDIR/msgN.json, prints READY, runs until stdin closes.
 AUTH (PLAIN/LOGIN) accepts only alertd / s3cret. A certificate for "localhost" signed by a fresh CA
 (OUTDIR/ca.pem, which the client trusts through ca_file) is made at start.
@@ -60,6 +60,33 @@ def authenticator(server, session, envelope, mechanism, auth_data):
           and auth_data.password == b"s3cret")
     return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
+
+if mode == "https":
+    # An HTTPS endpoint with the same certificate, for the webhook side of the TLS tests.
+    import http.server
+    import threading
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        n = 0
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            Hook.n += 1
+            with open(os.path.join(outdir, f"msg{Hook.n}.json"), "w") as f:
+                json.dump({"data": body.decode("utf8", "replace")}, f)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Hook)
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    print("READY", flush=True)
+    sys.stdin.read()
+    sys.exit(0)
 
 kw = dict(hostname="127.0.0.1", port=port, authenticator=authenticator, auth_required=True)
 if mode == "starttls":
