@@ -487,7 +487,7 @@ mod tests {
             ("api:\n  listen: 127.0.0.1:1\n", "api.listen"),
             ("api:\n  max_body_bytes: 10\n", "api.max_body_bytes"),
             ("storage:\n  path: elsewhere\n", "storage.path"),
-            ("storage:\n  engine: redb\n", "storage.engine"),
+            ("storage:\n  engine: sled\n", "storage.engine"),
         ] {
             std::fs::write(app.config_path(), yaml).unwrap();
             let err = app.reload().await.unwrap_err();
