@@ -123,13 +123,17 @@ impl FromStr for Duration {
 
 impl fmt::Display for Duration {
     /// Formats as Prometheus does: `0s` for zero, otherwise the largest units first, each
-    /// non-zero unit once (`1h30m`, `7d`, `1w`, `1y`, `1s500ms`).
+    /// non-zero unit once (`1h30m`, `1w`, `1y`, `1s500ms`); years and weeks only when they divide
+    /// the duration exactly, so 30 days is `30d`, not `4w2d`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut ms = self.0;
         if ms == 0 {
             return f.write_str("0s");
         }
         for (unit, mult) in UNITS {
+            if matches!(unit, "y" | "w") && ms % mult != 0 {
+                continue;
+            }
             let n = ms / mult;
             if n > 0 {
                 write!(f, "{n}{unit}")?;
@@ -204,7 +208,11 @@ mod tests {
         assert_eq!(Duration::from_secs(90).to_string(), "1m30s");
         assert_eq!(Duration::from_secs(5400).to_string(), "1h30m");
         assert_eq!(Duration::from_secs(7 * 86400).to_string(), "1w");
-        assert_eq!(Duration::from_secs(8 * 86400).to_string(), "1w1d");
+        assert_eq!(Duration::from_secs(8 * 86400).to_string(), "8d");
+        assert_eq!(Duration::from_secs(30 * 86400).to_string(), "30d");
+        assert_eq!(Duration::from_secs(365 * 86400).to_string(), "1y");
+        assert_eq!(Duration::from_secs(366 * 86400).to_string(), "366d");
+        assert_eq!(Duration::from_secs(14 * 86400 + 60).to_string(), "14d1m");
         assert_eq!(Duration::ZERO.to_string(), "0s");
         assert_eq!(Duration::from_millis(1500).to_string(), "1s500ms");
     }

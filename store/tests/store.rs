@@ -471,7 +471,7 @@ fn engine_names_deserialize_lowercase() {
         .unwrap_err()
         .to_string()
         .contains("sled or redb"));
-    assert_eq!(StoreOptions::default().engine, Engine::Sled);
+    assert_eq!(StoreOptions::default().engine, Engine::Redb);
     assert_eq!(
         StoreOptions::default().checkpoint_interval,
         Duration::from_secs(60)

@@ -27,7 +27,7 @@ fn check_config_accepts_the_quickstart() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("quickstart.yaml: valid"), "{out}");
     assert!(
-        out.contains("api.listen 127.0.0.1:9797, storage sled at data"),
+        out.contains("api.listen 127.0.0.1:9797, storage redb at data (retention 30d, rollup 1y)"),
         "{out}"
     );
 }

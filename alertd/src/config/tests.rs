@@ -227,7 +227,7 @@ escalations: []
         "a.yaml:6:19: `global.smtp_smarthost`: expected host:port",
         "a.yaml:7:20: `global.external_labels`: invalid label name \"1bad\"",
         "a.yaml:9:11: `storage.engine`: expected `sled` or `redb`, got \"rocks\"",
-        "a.yaml:11:21: `storage.rollup_retention` (1d) must not be shorter than `storage.retention` (1w3d)",
+        "a.yaml:11:21: `storage.rollup_retention` (1d) must not be shorter than `storage.retention` (10d)",
         "a.yaml:12:24: `storage.checkpoint_interval`: not a valid duration string",
         "a.yaml:14:11: `api.listen`: expected IP:PORT such as 127.0.0.1:9797",
         "a.yaml:15:16: `api.tokens_file` (bearer-token authentication) is not implemented in this version of alertd",
