@@ -3,48 +3,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// The text shown wherever a secret would be printed (as Alertmanager does).
-pub const REDACTED: &str = "<secret>";
-
-/// A secret string. `Debug`, `Display` and `Serialize` print `<secret>`; the value is reachable
-/// only through [`Secret::expose`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret value itself. Never log or print it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(REDACTED)
-    }
-}
-
-impl serde::Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(REDACTED)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
-    }
-}
+pub use model::secret::REDACTED;
+pub use model::Secret;
 
 /// Where a secret comes from: inline in the config, or a file read when the secret is used
 /// (so a rotated file is picked up without a reload).
@@ -92,7 +52,7 @@ fn read_secret_file(path: &Path) -> Result<Secret, SecretFileError> {
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(Secret(text.trim_end_matches(['\r', '\n']).to_string()))
+    Ok(Secret::new(text.trim_end_matches(['\r', '\n'])))
 }
 
 #[cfg(test)]

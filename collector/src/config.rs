@@ -14,39 +14,7 @@ use std::str::FromStr;
 use model::Duration;
 use serde::{Deserialize, Serialize};
 
-/// A secret value: shown as `<secret>` by `Debug`, `Display` and `Serialize`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself; never log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<secret>")
-    }
-}
+pub use model::Secret;
 
 /// Default interval of probes and scrapes, and their default timeout (Prometheus's globals).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

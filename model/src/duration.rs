@@ -131,7 +131,7 @@ impl fmt::Display for Duration {
             return f.write_str("0s");
         }
         for (unit, mult) in UNITS {
-            if matches!(unit, "y" | "w") && ms % mult != 0 {
+            if matches!(unit, "y" | "w") && !ms.is_multiple_of(mult) {
                 continue;
             }
             let n = ms / mult;

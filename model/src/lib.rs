@@ -10,6 +10,7 @@ pub mod duration;
 pub mod labels;
 pub mod matcher;
 pub mod sample;
+pub mod secret;
 pub mod silence;
 pub mod storage;
 
@@ -19,4 +20,5 @@ pub use duration::{Duration, DurationError};
 pub use labels::{Fingerprint, Label, Labels, LabelsError};
 pub use matcher::{MatchOp, Matcher, MatcherError, Matchers};
 pub use sample::Sample;
+pub use secret::Secret;
 pub use silence::{Silence, SilenceState};

@@ -8,7 +8,6 @@
 //! every problem at once.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use model::{Duration, MatchOp, Matcher, Matchers};
 use serde::{Deserialize, Serialize};
@@ -24,41 +23,7 @@ pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
 /// Alertmanager's default `resolve_timeout`.
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// A secret value (URL with a token, password): printed and serialized as `<secret>`.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself; never log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("<secret>")
-    }
-}
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Secret(String::deserialize(d)?))
-    }
-}
+pub use model::Secret;
 
 /// A list of matchers as written in a route or inhibit rule: each entry is one matcher
 /// (`severity="critical"`, `severity=critical`) or several (`{a="1", b=~"x|y"}`).
