@@ -116,8 +116,13 @@ fn main() {
     let rss_before = status_kb("VmRSS:");
     let cpu0 = cpu_seconds();
     rt.block_on(async {
-        let c = Collector::start(&cfg, store.clone(), Arc::new(SystemClock), Options::default())
-            .unwrap();
+        let c = Collector::start(
+            &cfg,
+            store.clone(),
+            Arc::new(SystemClock),
+            Options::default(),
+        )
+        .unwrap();
         tokio::time::sleep(Duration::from_secs(secs)).await;
         drop(c);
     });
@@ -137,14 +142,23 @@ fn main() {
         }
     }
     drifts.sort_unstable();
-    let pct = |p: f64| drifts.get(((drifts.len() as f64 - 1.0) * p) as usize).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        drifts
+            .get(((drifts.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
         "targets={n} interval={interval} duration={secs}s runs={runs} samples={}",
         store.samples.lock().unwrap()
     );
     println!(
         "cpu_total={cpu:.2}s cpu_per_probe={:.0}us",
-        if runs > 0 { cpu / runs as f64 * 1e6 } else { 0.0 }
+        if runs > 0 {
+            cpu / runs as f64 * 1e6
+        } else {
+            0.0
+        }
     );
     println!(
         "rss_peak={:.1}MiB (rss at start {:.1}MiB)",

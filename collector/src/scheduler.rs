@@ -359,17 +359,21 @@ async fn record(spec: &Spec, ctx: &RunCtx, t: Timestamp, elapsed: f64, outcome: 
             }
         }
     }
-    let mut batch: Vec<(Labels, Sample)> = Vec::with_capacity(series.len() + 2);
-    let now_labels: HashSet<&Labels> = series.iter().map(|(l, _)| l).collect();
+    let mut batch: Vec<(Labels, Sample)> = Vec::with_capacity(series.len() + explicit.len());
     {
         // Series written last time but not now end with a staleness marker, as in Prometheus.
+        // Most runs produce the same series in the same order: check that cheaply first.
         let mut last = lock(&ctx.last_series);
-        for l in last.iter() {
-            if !now_labels.contains(l) {
-                batch.push((l.clone(), Sample::stale(t)));
+        let same = last.len() == series.len() && last.iter().zip(&series).all(|(a, (b, _))| a == b);
+        if !same {
+            let now_labels: HashSet<&Labels> = series.iter().map(|(l, _)| l).collect();
+            for l in last.iter() {
+                if !now_labels.contains(l) {
+                    batch.push((l.clone(), Sample::stale(t)));
+                }
             }
+            *last = series.iter().map(|(l, _)| l.clone()).collect();
         }
-        *last = series.iter().map(|(l, _)| l.clone()).collect();
     }
     batch.extend(series.into_iter().map(|(l, v)| (l, Sample::new(t, v))));
     batch.extend(explicit);
