@@ -195,7 +195,8 @@ impl HttpProbe {
                 None => b.push(name, &[], 0.0),
             }
         }
-        let fixed = b.out.into_iter().map(|(l, _)| l).collect();
+        // Cloning drops the spare capacity `set` left: thousands of probes keep these.
+        let fixed = b.out.iter().map(|(l, _)| l.clone()).collect();
         Ok(HttpProbe {
             fixed,
             base,
