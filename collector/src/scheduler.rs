@@ -84,14 +84,14 @@ impl Default for Options {
 pub(crate) struct Spec {
     pub key: TargetKey,
     /// Compared on reload: equal specs keep running untouched.
-    pub fingerprint: String,
+    pub fingerprint: u64,
     pub interval: std::time::Duration,
     pub timeout: std::time::Duration,
     pub task: Arc<Task>,
 }
 
 struct Running {
-    fingerprint: String,
+    fingerprint: u64,
     handle: JoinHandle<()>,
     /// Series the target wrote on its last run, to end them with staleness markers.
     last_series: Arc<Mutex<Vec<Labels>>>,
@@ -113,6 +113,13 @@ pub(crate) struct Scheduler {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A stable 64-bit hash of a spec's description (FNV-1a), compared on reload.
+pub(crate) fn fingerprint(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The phase of `key` within `interval`: a stable hash, so a target keeps its slot across
@@ -229,7 +236,7 @@ impl Scheduler {
                 consecutive_failures: 0,
             },
         );
-        let fingerprint = spec.fingerprint.clone();
+        let fingerprint = spec.fingerprint;
         let ctx = RunCtx {
             clock: self.clock.clone(),
             sem: self.sem.clone(),
@@ -425,7 +432,7 @@ mod tests {
     fn spec(name: &str, interval_ms: u64, sleep_ms: u64, starts: &Starts) -> Spec {
         Spec {
             key: TargetKey::Probe(name.to_string()),
-            fingerprint: format!("{name}{interval_ms}{sleep_ms}"),
+            fingerprint: fingerprint(&format!("{name}{interval_ms}{sleep_ms}")),
             interval: Duration::from_millis(interval_ms),
             timeout: Duration::from_millis(interval_ms),
             task: Arc::new(Task::Test(TestTask {

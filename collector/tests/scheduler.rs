@@ -126,3 +126,17 @@ async fn reconcile_adds_changes_and_removes_without_touching_others() {
         assert!(w[1].t - w[0].t <= 350, "gap {}", w[1].t - w[0].t);
     }
 }
+
+#[tokio::test]
+async fn changing_an_inline_secret_restarts_its_target() {
+    let ok = http_server().await;
+    let store = Arc::new(MemStorage::new());
+    let y = |tok: &str| {
+        cfg(&format!(
+            "probes:\n  - {{ name: a, http: {{ url: 'http://{ok}/ok', authorization: {{ credentials: {tok} }} }}, interval: 1s }}\n"
+        ))
+    };
+    let c = Collector::start(&y("one"), store, Arc::new(SystemClock), Options::default()).unwrap();
+    assert_eq!(c.reconcile(&y("one")).unwrap().restarted, 0);
+    assert_eq!(c.reconcile(&y("two")).unwrap().restarted, 1);
+}

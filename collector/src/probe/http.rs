@@ -50,8 +50,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// A prepared `http` probe.
 pub(crate) struct HttpProbe {
     pub base: Labels,
-    /// Label sets of the series every run writes, in [`FIXED`] order.
-    fixed: Vec<Labels>,
     cfg: HttpProbeConfig,
     method: Method,
     tls: TlsClient,
@@ -188,17 +186,7 @@ impl HttpProbe {
                 .map(|r| Regex::new(r).map_err(|e| format!("invalid regexp {r:?}: {e}")))
                 .collect()
         };
-        let mut b = SeriesBuf::new(&base);
-        for (name, phase) in FIXED {
-            match phase {
-                Some(p) => b.push(name, &[("phase", p)], 0.0),
-                None => b.push(name, &[], 0.0),
-            }
-        }
-        // Cloning drops the spare capacity `set` left: thousands of probes keep these.
-        let fixed = b.out.iter().map(|(l, _)| l.clone()).collect();
         Ok(HttpProbe {
-            fixed,
             base,
             method,
             tls: TlsClient::new(cfg.tls_config.as_ref(), &[b"http/1.1"], clock)?,
@@ -239,7 +227,14 @@ impl HttpProbe {
         ];
         let mut b = SeriesBuf::new(&self.base);
         b.out.reserve(values.len() + 6);
-        b.out.extend(self.fixed.iter().cloned().zip(values));
+        // Built per run rather than cached: with thousands of probes the cached label sets
+        // cost more memory than building them costs CPU.
+        for ((name, phase), v) in FIXED.iter().zip(values) {
+            match phase {
+                Some(p) => b.push(name, &[("phase", p)], v),
+                None => b.push(name, &[], v),
+            }
+        }
         if let Some(ip) = &st.ip {
             b.push("probe_ip_addr_hash", &[], ip_hash(ip));
             b.push(
