@@ -111,6 +111,9 @@ pub(crate) struct Scheduler {
     writer: JoinHandle<()>,
 }
 
+/// How long the writer waits for more results before appending a batch.
+const WRITE_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -391,18 +394,32 @@ async fn record(spec: &Spec, ctx: &RunCtx, t: Timestamp, elapsed: f64, outcome: 
 
 async fn writer(store: Arc<dyn SeriesStore>, mut rx: mpsc::Receiver<Result_>, max: usize) {
     let mut buf = Vec::with_capacity(max);
+    let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
     loop {
         buf.clear();
         if rx.recv_many(&mut buf, max).await == 0 {
             return;
         }
+        // Linger briefly so that runs finishing close together share one append.
+        if buf.len() < max {
+            tokio::time::sleep(WRITE_LINGER).await;
+            while buf.len() < max {
+                match rx.try_recv() {
+                    Ok(r) => buf.push(r),
+                    Err(_) => break,
+                }
+            }
+        }
         let batch: Vec<(Labels, Sample)> = buf.drain(..).flat_map(|r| r.batch).collect();
-        let store = store.clone();
-        let res = tokio::task::spawn_blocking(move || store.append(&batch)).await;
-        match res {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "collector: appending to the store failed"),
-            Err(e) => tracing::error!(error = %e, "collector: store writer panicked"),
+        // The store may touch the disk: keep the runtime's other tasks running meanwhile.
+        let res = if multi_thread {
+            tokio::task::block_in_place(|| store.append(&batch))
+        } else {
+            store.append(&batch)
+        };
+        if let Err(e) = res {
+            tracing::error!(error = %e, "collector: appending to the store failed");
         }
     }
 }
