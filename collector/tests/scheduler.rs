@@ -89,7 +89,12 @@ async fn reconcile_adds_changes_and_removes_without_touching_others() {
     )
     .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let keep_run = c.status()[1].last_run;
+    let keep_run = c
+        .status()
+        .into_iter()
+        .find(|t| t.key == TargetKey::Probe("keep".into()))
+        .unwrap()
+        .last_run;
     assert!(keep_run.is_some());
     // An invalid reload changes nothing.
     assert!(c
