@@ -8,7 +8,11 @@
 //!   [`Collector::reconcile`] applies a reloaded config (unchanged targets keep running);
 //!   [`Collector::status`] tells the status page what each target's last run found.
 //! - [`Heartbeats`] (reached through [`Collector::heartbeats`]) takes the pings of the daemon's
-//!   `/ping/...` routes.
+//!   `/ping/...` routes ([`heartbeat::parse_ping_path`], [`Heartbeats::ping`]; unknown names are
+//!   [`heartbeat::PingError::NotFound`], answer 404) and, after
+//!   [`Heartbeats::load_state`], keeps its state in the KV store across restarts.
+//! - [`probe_once`] runs one probe now (for checks and tests); [`expfmt`] is the exposition
+//!   format parser used by scrapes.
 //!
 //! Everything is written through [`model::storage::SeriesStore::append`]; time comes from the
 //! injected [`model::Clock`].
