@@ -49,13 +49,14 @@ impl SeriesStore for StartTimes {
     }
 }
 
-fn cpu_seconds() -> f64 {
+/// (user, system) CPU seconds of this process.
+fn cpu_seconds() -> (f64, f64) {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap();
     let after = &s[s.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = after.split(' ').collect();
     // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0
+    let tick = |i: usize| f[i].parse::<f64>().unwrap() / 100.0;
+    (tick(11), tick(12))
 }
 
 fn status_kb(key: &str) -> u64 {
@@ -126,7 +127,9 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(secs)).await;
         drop(c);
     });
-    let cpu = cpu_seconds() - cpu0;
+    let cpu1 = cpu_seconds();
+    let (user, sys) = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1);
+    let cpu = user + sys;
     let _ = server.kill();
     let _ = server.wait();
 
@@ -153,7 +156,7 @@ fn main() {
         store.samples.lock().unwrap()
     );
     println!(
-        "cpu_total={cpu:.2}s cpu_per_probe={:.0}us",
+        "cpu_total={cpu:.2}s (user {user:.2}s, system {sys:.2}s) cpu_per_probe={:.0}us",
         if runs > 0 {
             cpu / runs as f64 * 1e6
         } else {

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{TimeZone, Utc};
-use model::storage::{SeriesStore, StorageError};
+use model::storage::{KvBatch, KvStore, SeriesStore, StorageError};
 use model::{Clock, Duration, Labels, Sample, Timestamp};
 
 use crate::config::{resolve_secret, ConfigError, HeartbeatConfig};
@@ -356,6 +356,52 @@ struct Inner {
     beats: Mutex<Vec<Beat>>,
     store: Arc<dyn SeriesStore>,
     clock: Arc<dyn Clock>,
+    kv: Mutex<Option<Arc<dyn KvStore>>>,
+}
+
+/// The key-value namespace holding heartbeat state.
+pub const KV_NAMESPACE: &str = "heartbeats";
+
+/// What survives a restart of one heartbeat.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Persisted {
+    created: Timestamp,
+    last_ping: Option<Timestamp>,
+    last_success: Option<Timestamp>,
+    failed: bool,
+    last_exit_code: Option<i32>,
+    last_duration: Option<f64>,
+    starts: HashMap<String, Timestamp>,
+}
+
+impl Beat {
+    fn persisted(&self) -> Persisted {
+        Persisted {
+            created: self.created,
+            last_ping: self.last_ping,
+            last_success: self.last_success,
+            failed: self.failed,
+            last_exit_code: self.last_exit_code,
+            last_duration: self.last_duration,
+            starts: self.starts.clone(),
+        }
+    }
+    fn restore(&mut self, p: Persisted) {
+        self.created = p.created;
+        self.last_ping = p.last_ping;
+        self.last_success = p.last_success;
+        self.failed = p.failed;
+        self.last_exit_code = p.last_exit_code;
+        self.last_duration = p.last_duration;
+        self.starts = p.starts;
+    }
+}
+
+fn save(kv: &dyn KvStore, b: &Beat) -> Result<(), StorageError> {
+    let v = serde_json::to_vec(&b.persisted()).map_err(|e| StorageError(e.to_string()))?;
+    let mut batch = KvBatch::new();
+    batch.put(KV_NAMESPACE, b.cfg.name.as_bytes().to_vec(), v);
+    kv.write(batch)
 }
 
 /// The heartbeat tracker. Cheap to clone; clones share state.
@@ -399,7 +445,31 @@ impl Heartbeats {
             beats: Mutex::new(beats),
             store,
             clock,
+            kv: Mutex::new(None),
         })))
+    }
+
+    /// Restores every configured heartbeat's state from `kv` (last success, failures, pending
+    /// starts, and when it was first configured, so a restart neither hides a missed run nor
+    /// restarts a new heartbeat's first deadline), then keeps `kv` up to date on every ping.
+    pub fn load_state(&self, kv: Arc<dyn KvStore>) -> Result<(), StorageError> {
+        {
+            let mut beats = self.beats();
+            for b in beats.iter_mut() {
+                match kv.get(KV_NAMESPACE, b.cfg.name.as_bytes())? {
+                    Some(v) => match serde_json::from_slice::<Persisted>(&v) {
+                        Ok(p) => b.restore(p),
+                        Err(e) => {
+                            tracing::warn!(heartbeat = %b.cfg.name, error = %e, "heartbeats: ignoring unreadable saved state")
+                        }
+                    },
+                    // First time configured: remember when, so the first deadline survives.
+                    None => save(kv.as_ref(), b)?,
+                }
+            }
+        }
+        *self.0.kv.lock().unwrap_or_else(PoisonError::into_inner) = Some(kv);
+        Ok(())
     }
 
     fn beats(&self) -> std::sync::MutexGuard<'_, Vec<Beat>> {
@@ -411,6 +481,12 @@ impl Heartbeats {
     pub fn reconcile(&self, cfgs: &[HeartbeatConfig]) -> Result<(), Vec<ConfigError>> {
         let now = self.0.clock.now_ms();
         let fresh = build(cfgs, now)?;
+        let kv = self
+            .0
+            .kv
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let mut stale = Vec::new();
         {
             let mut beats = self.beats();
@@ -427,6 +503,22 @@ impl Heartbeats {
                     b.starts = o.starts;
                     b.last_body = o.last_body;
                     b.exported = o.exported;
+                } else if let Some(kv) = kv.as_deref() {
+                    // Newly configured: restore saved state (it may have been configured
+                    // before a restart) or remember when it was first configured.
+                    match kv.get(KV_NAMESPACE, b.cfg.name.as_bytes()) {
+                        Ok(Some(v)) => {
+                            if let Ok(p) = serde_json::from_slice::<Persisted>(&v) {
+                                b.restore(p);
+                            }
+                        }
+                        Ok(None) => {
+                            if let Err(e) = save(kv, &b) {
+                                tracing::error!(error = %e, "heartbeats: saving state failed");
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "heartbeats: reading state failed"),
+                    }
                 }
                 beats.push(b);
             }
@@ -466,6 +558,17 @@ impl Heartbeats {
             let b = &mut beats[idx];
             b.ping(now, kind, rid, body);
             tracing::debug!(heartbeat = %b.cfg.name, ?kind, "heartbeat ping");
+            let kv = self
+                .0
+                .kv
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if let Some(kv) = kv {
+                if let Err(e) = save(kv.as_ref(), b) {
+                    tracing::error!(heartbeat = %b.cfg.name, error = %e, "heartbeats: saving state failed");
+                }
+            }
             b.status(now)
         };
         if let Err(e) = self.export() {
@@ -701,6 +804,46 @@ mod tests {
             .unwrap()
             .timestamp_millis();
         assert_eq!(h.status()[0].deadline.unwrap(), exp30 + 30 * M);
+    }
+
+    #[test]
+    fn state_survives_a_restart_through_the_kv_store() {
+        let kv = Arc::new(MemStorage::new());
+        let (h, clock, _s) = setup("- { name: j, period: 1h, grace: 10m }\n", 0);
+        h.load_state(kv.clone()).unwrap();
+        clock.set_ms(5 * M);
+        h.ping("j", PingKind::Start, Some("r"), b"").unwrap();
+        clock.set_ms(6 * M);
+        h.ping("j", PingKind::Fail, Some("r"), b"").unwrap();
+        drop(h);
+        // "Restart" two hours later: still down (failed), not a fresh new heartbeat.
+        let clock2 = FakeClock::new(2 * H);
+        let h2 = Heartbeats::new(
+            &hb("- { name: j, period: 1h, grace: 10m }\n"),
+            Arc::new(MemStorage::new()),
+            Arc::new(clock2.clone()),
+        )
+        .unwrap();
+        h2.load_state(kv.clone()).unwrap();
+        let st = &h2.status()[0];
+        assert_eq!(st.state, HeartbeatState::Down);
+        assert_eq!(st.last_exit_code, Some(1));
+        assert_eq!(st.last_duration_seconds, Some(60.0));
+        // A never-pinged heartbeat keeps its first-configured time across restarts.
+        let (h3, _c, _s) = setup("- { name: k, period: 1h, grace: 10m }\n", 0);
+        h3.load_state(kv.clone()).unwrap();
+        let h4 = Heartbeats::new(
+            &hb("- { name: k, period: 1h, grace: 10m }\n"),
+            Arc::new(MemStorage::new()),
+            Arc::new(FakeClock::new(H + 30 * M)),
+        )
+        .unwrap();
+        h4.load_state(kv).unwrap();
+        assert_eq!(
+            h4.status()[0].state,
+            HeartbeatState::Down,
+            "deadline counted from first configuration"
+        );
     }
 
     #[test]

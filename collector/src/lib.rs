@@ -8,7 +8,11 @@
 //!   [`Collector::reconcile`] applies a reloaded config (unchanged targets keep running);
 //!   [`Collector::status`] tells the status page what each target's last run found.
 //! - [`Heartbeats`] (reached through [`Collector::heartbeats`]) takes the pings of the daemon's
-//!   `/ping/...` routes.
+//!   `/ping/...` routes ([`heartbeat::parse_ping_path`], [`Heartbeats::ping`]; unknown names are
+//!   [`heartbeat::PingError::NotFound`], answer 404) and, after
+//!   [`Heartbeats::load_state`], keeps its state in the KV store across restarts.
+//! - [`probe_once`] runs one probe now (for checks and tests); [`expfmt`] is the exposition
+//!   format parser used by scrapes.
 //!
 //! Everything is written through [`model::storage::SeriesStore::append`]; time comes from the
 //! injected [`model::Clock`].
@@ -74,6 +78,27 @@ impl std::fmt::Debug for Collector {
     }
 }
 
+/// Inline secret values (which `Debug` hides) so that changing one restarts its target.
+fn inline_secrets(
+    authorization: Option<&config::Authorization>,
+    basic: Option<&config::BasicAuth>,
+    dbs: [&Option<config::DbProbeConfig>; 2],
+) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    if let Some(c) = authorization.and_then(|a| a.credentials.as_ref()) {
+        parts.push(c.expose());
+    }
+    if let Some(p) = basic.and_then(|b| b.password.as_ref()) {
+        parts.push(p.expose());
+    }
+    for db in dbs.into_iter().flatten() {
+        if let Some(d) = &db.dsn {
+            parts.push(d.expose());
+        }
+    }
+    format!("{:x}", scheduler::fingerprint(&parts.join("\u{0}")))
+}
+
 fn build_specs(cfg: &CollectorConfig, clock: &Arc<dyn Clock>) -> Result<Vec<Spec>, CollectorError> {
     cfg.validate().map_err(CollectorError::Invalid)?;
     let d = &cfg.defaults;
@@ -86,7 +111,16 @@ fn build_specs(cfg: &CollectorConfig, clock: &Arc<dyn Clock>) -> Result<Vec<Spec
                 message,
             })?;
         specs.push(Spec {
-            fingerprint: format!("{p:?}|{:?}|{:?}", p.interval(d), p.timeout(d)),
+            fingerprint: scheduler::fingerprint(&format!(
+                "{p:?}|{:?}|{:?}|{}",
+                p.interval(d),
+                p.timeout(d),
+                inline_secrets(
+                    p.http.as_ref().and_then(|h| h.authorization.as_ref()),
+                    p.http.as_ref().and_then(|h| h.basic_auth.as_ref()),
+                    [&p.postgres, &p.mysql],
+                )
+            )),
             interval: p.interval(d).to_std(),
             timeout: p.timeout(d).to_std(),
             task: Arc::new(task),
@@ -109,12 +143,17 @@ fn build_specs(cfg: &CollectorConfig, clock: &Arc<dyn Clock>) -> Result<Vec<Spec
                 let mut job = s.clone();
                 job.static_configs.clear();
                 specs.push(Spec {
-                    fingerprint: format!(
-                        "{job:?}|{:?}|{:?}|{:?}",
+                    fingerprint: scheduler::fingerprint(&format!(
+                        "{job:?}|{:?}|{:?}|{:?}|{}",
                         sc.labels,
                         s.interval(d),
-                        s.timeout(d)
-                    ),
+                        s.timeout(d),
+                        inline_secrets(
+                            s.authorization.as_ref(),
+                            s.basic_auth.as_ref(),
+                            [&None, &None]
+                        )
+                    )),
                     interval: s.interval(d).to_std(),
                     timeout: s.timeout(d).to_std(),
                     task: Arc::new(probe::Task::Scrape(task)),

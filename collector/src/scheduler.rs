@@ -84,14 +84,14 @@ impl Default for Options {
 pub(crate) struct Spec {
     pub key: TargetKey,
     /// Compared on reload: equal specs keep running untouched.
-    pub fingerprint: String,
+    pub fingerprint: u64,
     pub interval: std::time::Duration,
     pub timeout: std::time::Duration,
     pub task: Arc<Task>,
 }
 
 struct Running {
-    fingerprint: String,
+    fingerprint: u64,
     handle: JoinHandle<()>,
     /// Series the target wrote on its last run, to end them with staleness markers.
     last_series: Arc<Mutex<Vec<Labels>>>,
@@ -111,8 +111,18 @@ pub(crate) struct Scheduler {
     writer: JoinHandle<()>,
 }
 
+/// How long the writer waits for more results before appending a batch.
+const WRITE_LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A stable 64-bit hash of a spec's description (FNV-1a), compared on reload.
+pub(crate) fn fingerprint(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The phase of `key` within `interval`: a stable hash, so a target keeps its slot across
@@ -229,7 +239,7 @@ impl Scheduler {
                 consecutive_failures: 0,
             },
         );
-        let fingerprint = spec.fingerprint.clone();
+        let fingerprint = spec.fingerprint;
         let ctx = RunCtx {
             clock: self.clock.clone(),
             sem: self.sem.clone(),
@@ -359,17 +369,21 @@ async fn record(spec: &Spec, ctx: &RunCtx, t: Timestamp, elapsed: f64, outcome: 
             }
         }
     }
-    let mut batch: Vec<(Labels, Sample)> = Vec::with_capacity(series.len() + 2);
-    let now_labels: HashSet<&Labels> = series.iter().map(|(l, _)| l).collect();
+    let mut batch: Vec<(Labels, Sample)> = Vec::with_capacity(series.len() + explicit.len());
     {
         // Series written last time but not now end with a staleness marker, as in Prometheus.
+        // Most runs produce the same series in the same order: check that cheaply first.
         let mut last = lock(&ctx.last_series);
-        for l in last.iter() {
-            if !now_labels.contains(l) {
-                batch.push((l.clone(), Sample::stale(t)));
+        let same = last.len() == series.len() && last.iter().zip(&series).all(|(a, (b, _))| a == b);
+        if !same {
+            let now_labels: HashSet<&Labels> = series.iter().map(|(l, _)| l).collect();
+            for l in last.iter() {
+                if !now_labels.contains(l) {
+                    batch.push((l.clone(), Sample::stale(t)));
+                }
             }
+            *last = series.iter().map(|(l, _)| l.clone()).collect();
         }
-        *last = series.iter().map(|(l, _)| l.clone()).collect();
     }
     batch.extend(series.into_iter().map(|(l, v)| (l, Sample::new(t, v))));
     batch.extend(explicit);
@@ -380,18 +394,32 @@ async fn record(spec: &Spec, ctx: &RunCtx, t: Timestamp, elapsed: f64, outcome: 
 
 async fn writer(store: Arc<dyn SeriesStore>, mut rx: mpsc::Receiver<Result_>, max: usize) {
     let mut buf = Vec::with_capacity(max);
+    let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread;
     loop {
         buf.clear();
         if rx.recv_many(&mut buf, max).await == 0 {
             return;
         }
+        // Linger briefly so that runs finishing close together share one append.
+        if buf.len() < max {
+            tokio::time::sleep(WRITE_LINGER).await;
+            while buf.len() < max {
+                match rx.try_recv() {
+                    Ok(r) => buf.push(r),
+                    Err(_) => break,
+                }
+            }
+        }
         let batch: Vec<(Labels, Sample)> = buf.drain(..).flat_map(|r| r.batch).collect();
-        let store = store.clone();
-        let res = tokio::task::spawn_blocking(move || store.append(&batch)).await;
-        match res {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "collector: appending to the store failed"),
-            Err(e) => tracing::error!(error = %e, "collector: store writer panicked"),
+        // The store may touch the disk: keep the runtime's other tasks running meanwhile.
+        let res = if multi_thread {
+            tokio::task::block_in_place(|| store.append(&batch))
+        } else {
+            store.append(&batch)
+        };
+        if let Err(e) = res {
+            tracing::error!(error = %e, "collector: appending to the store failed");
         }
     }
 }
@@ -421,7 +449,7 @@ mod tests {
     fn spec(name: &str, interval_ms: u64, sleep_ms: u64, starts: &Starts) -> Spec {
         Spec {
             key: TargetKey::Probe(name.to_string()),
-            fingerprint: format!("{name}{interval_ms}{sleep_ms}"),
+            fingerprint: fingerprint(&format!("{name}{interval_ms}{sleep_ms}")),
             interval: Duration::from_millis(interval_ms),
             timeout: Duration::from_millis(interval_ms),
             task: Arc::new(Task::Test(TestTask {

@@ -249,3 +249,44 @@ async fn https_with_ca_file_reports_cert_expiry() {
     );
     assert_eq!(v(&r, "probe_success"), 0.0);
 }
+
+#[tokio::test]
+async fn ip_protocol_preference_and_ipv6() {
+    let a = http_server().await;
+    // localhost has only an IPv4 address here.
+    let r = run(&format!(
+        "name: v\nhttp: {{ url: 'http://localhost:{}/ok', preferred_ip_protocol: ip6, ip_protocol_fallback: false }}\n",
+        a.port()
+    ))
+    .await;
+    assert_eq!(r.failure.clone().unwrap().kind, FailureKind::Dns);
+    let r = run(&format!(
+        "name: v\nhttp: {{ url: 'http://localhost:{}/ok', preferred_ip_protocol: ip6 }}\n",
+        a.port()
+    ))
+    .await;
+    assert!(r.failure.is_none(), "{:?}", r.failure);
+    assert_eq!(v(&r, "probe_ip_protocol"), 4.0);
+    // A server on ::1.
+    let l = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let a6 = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            l,
+            axum::Router::new().route("/", axum::routing::get(|| async { "v6" })),
+        )
+        .await
+        .unwrap()
+    });
+    let r = run(&format!(
+        "name: v\nhttp: {{ url: 'http://[::1]:{}/' }}\n",
+        a6.port()
+    ))
+    .await;
+    assert!(r.failure.is_none(), "{:?}", r.failure);
+    assert_eq!(v(&r, "probe_ip_protocol"), 6.0);
+    assert_eq!(
+        r.series[0].0.get("instance"),
+        Some(format!("http://[::1]:{}/", a6.port()).as_str())
+    );
+}

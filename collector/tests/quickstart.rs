@@ -91,7 +91,7 @@ heartbeats:
     c.heartbeats()
         .ping("nightly-backup", PingKind::Success, None, b"")
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     for probe in ["website", "example-cert", "root-disk", "main-db", "shop-db"] {
         let s = store
             .select(

@@ -51,7 +51,7 @@ async fn scrape_once(yaml: &str) -> (Arc<MemStorage>, Collector) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(50)).await; // let the writer flush
+    tokio::time::sleep(Duration::from_millis(300)).await; // let the writer flush
     (store, c)
 }
 

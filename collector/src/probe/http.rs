@@ -21,6 +21,25 @@ use super::tlsutil::{push_tls_series, TlsClient, TlsInfo};
 use super::{Failure, FailureKind, Outcome, SeriesBuf};
 use crate::config::{resolve_secret, Authorization, BasicAuth, HttpProbeConfig, IpProtocol};
 
+/// Series every run writes (name, phase), in the order of the values in `run`.
+const FIXED: [(&str, Option<&str>); 15] = [
+    ("probe_success", None),
+    ("probe_duration_seconds", None),
+    ("probe_dns_lookup_time_seconds", None),
+    ("probe_failed_due_to_regex", None),
+    ("probe_http_content_length", None),
+    ("probe_http_duration_seconds", Some("connect")),
+    ("probe_http_duration_seconds", Some("processing")),
+    ("probe_http_duration_seconds", Some("resolve")),
+    ("probe_http_duration_seconds", Some("tls")),
+    ("probe_http_duration_seconds", Some("transfer")),
+    ("probe_http_redirects", None),
+    ("probe_http_ssl", None),
+    ("probe_http_status_code", None),
+    ("probe_http_uncompressed_body_length", None),
+    ("probe_http_version", None),
+];
+
 /// Default cap on a probed body.
 const DEFAULT_BODY_LIMIT: u64 = 10 << 20;
 
@@ -189,38 +208,33 @@ impl HttpProbe {
                 format!("timed out after {:.3}s", started.elapsed().as_secs_f64()),
             )),
         };
-        let mut b = SeriesBuf::new(&self.base);
-        b.push(
-            "probe_success",
-            &[],
+        let values = [
             if failure.is_none() { 1.0 } else { 0.0 },
-        );
-        b.push(
-            "probe_duration_seconds",
-            &[],
             started.elapsed().as_secs_f64(),
-        );
-        b.push("probe_dns_lookup_time_seconds", &[], st.dns.unwrap_or(0.0));
-        b.push(
-            "probe_failed_due_to_regex",
-            &[],
+            st.dns.unwrap_or(0.0),
             f64::from(u8::from(st.failed_regex)),
-        );
-        b.push("probe_http_content_length", &[], st.content_length);
-        for (phase, v) in [
-            ("connect", st.connect),
-            ("processing", st.processing),
-            ("resolve", st.resolve),
-            ("tls", st.tls),
-            ("transfer", st.transfer),
-        ] {
-            b.push("probe_http_duration_seconds", &[("phase", phase)], v);
+            st.content_length,
+            st.connect,
+            st.processing,
+            st.resolve,
+            st.tls,
+            st.transfer,
+            f64::from(st.redirects),
+            f64::from(u8::from(st.ssl)),
+            f64::from(st.status),
+            st.body_len,
+            st.version,
+        ];
+        let mut b = SeriesBuf::new(&self.base);
+        b.out.reserve(values.len() + 6);
+        // Built per run rather than cached: with thousands of probes the cached label sets
+        // cost more memory than building them costs CPU.
+        for ((name, phase), v) in FIXED.iter().zip(values) {
+            match phase {
+                Some(p) => b.push(name, &[("phase", p)], v),
+                None => b.push(name, &[], v),
+            }
         }
-        b.push("probe_http_redirects", &[], f64::from(st.redirects));
-        b.push("probe_http_ssl", &[], f64::from(u8::from(st.ssl)));
-        b.push("probe_http_status_code", &[], f64::from(st.status));
-        b.push("probe_http_uncompressed_body_length", &[], st.body_len);
-        b.push("probe_http_version", &[], st.version);
         if let Some(ip) = &st.ip {
             b.push("probe_ip_addr_hash", &[], ip_hash(ip));
             b.push(
@@ -396,9 +410,6 @@ impl HttpProbe {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| Failure::new(FailureKind::Protocol, format!("HTTP handshake: {e}")))?;
-        let driver = tokio::spawn(async move {
-            let _ = conn.await;
-        });
         let mut req = Request::builder()
             .method(method.clone())
             .uri(url.path_and_query().map_or("/", |p| p.as_str()));
@@ -423,12 +434,40 @@ impl HttpProbe {
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| Failure::new(FailureKind::Local, format!("building request: {e}")))?;
-        let resp = sender.send_request(req).await;
-        st.processing += t.elapsed().as_secs_f64();
-        let resp = resp.map_err(|e| {
+        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
+        // The exchange and the connection are driven by this task (no helper task per run).
+        let exchange = async {
+            let resp = sender.send_request(req).await;
+            let processing = t.elapsed().as_secs_f64();
+            let resp = match resp {
+                Ok(r) => r,
+                Err(e) => return (processing, Err(e), None, 0.0),
+            };
+            let (parts, incoming) = resp.into_parts();
+            let t = Instant::now();
+            let collected = Limited::new(incoming, limit).collect().await;
+            (
+                processing,
+                Ok(parts),
+                Some(collected),
+                t.elapsed().as_secs_f64(),
+            )
+        };
+        tokio::pin!(conn);
+        tokio::pin!(exchange);
+        let mut conn_done = false;
+        let (processing, parts, collected, transfer) = loop {
+            tokio::select! {
+                biased;
+                r = &mut exchange => break r,
+                _ = &mut conn, if !conn_done => conn_done = true,
+            }
+        };
+        st.processing += processing;
+        st.transfer += transfer;
+        let parts = parts.map_err(|e| {
             Failure::new(FailureKind::Protocol, format!("HTTP request failed: {e}"))
         })?;
-        let (parts, incoming) = resp.into_parts();
         st.status = parts.status.as_u16();
         st.version = match parts.version {
             hyper::Version::HTTP_10 => 1.0,
@@ -441,12 +480,8 @@ impl HttpProbe {
             .get(hyper::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<f64>().ok())
             .unwrap_or(-1.0);
-        let t = Instant::now();
-        let limit = usize::try_from(self.limit).unwrap_or(usize::MAX);
-        let collected = Limited::new(incoming, limit).collect().await;
-        st.transfer += t.elapsed().as_secs_f64();
-        driver.abort();
         let bytes = collected
+            .ok_or_else(|| Failure::new(FailureKind::Protocol, "no response body"))?
             .map_err(|e| {
                 if e.is::<http_body_util::LengthLimitError>() {
                     Failure::new(

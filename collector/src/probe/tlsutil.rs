@@ -2,7 +2,9 @@
 //! handshake signatures), and the chain is verified separately afterwards at the injected clock's
 //! time — so an expired or untrusted certificate still reports its expiry dates.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use model::Clock;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -95,7 +97,59 @@ impl TlsInfo {
 }
 
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    static P: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    P.get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// The verifier over the Mozilla roots, built once and shared by every probe without `ca_file`.
+fn default_verifier() -> Result<Arc<WebPkiServerVerifier>, String> {
+    static V: OnceLock<Result<Arc<WebPkiServerVerifier>, String>> = OnceLock::new();
+    V.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|e| format!("tls_config: {e}"))
+    })
+    .clone()
+}
+
+/// Handshake configs without a client certificate, shared per ALPN list (thousands of probes
+/// must not each hold their own).
+fn shared_config(alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, String> {
+    type Cache = Mutex<HashMap<Vec<Vec<u8>>, Arc<ClientConfig>>>;
+    static C: OnceLock<Cache> = OnceLock::new();
+    let key: Vec<Vec<u8>> = alpn.iter().map(|p| p.to_vec()).collect();
+    let mut cache = C
+        .get_or_init(Cache::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(c) = cache.get(&key) {
+        return Ok(c.clone());
+    }
+    let mut config = handshake_builder()?.with_no_client_auth();
+    config.alpn_protocols = key.clone();
+    let config = Arc::new(config);
+    cache.insert(key, config.clone());
+    Ok(config)
+}
+
+fn handshake_builder(
+) -> Result<rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>, String> {
+    let provider = provider();
+    Ok(ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("tls_config: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptChain(provider))))
+}
+
+fn load_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{what} {}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{what} {}: {e}", path.display()))
 }
 
 impl TlsClient {
@@ -107,57 +161,43 @@ impl TlsClient {
     ) -> Result<Self, String> {
         let default = TlsConfig::default();
         let cfg = cfg.unwrap_or(&default);
-        let provider = provider();
-        let mut roots = RootCertStore::empty();
-        match &cfg.ca_file {
-            Some(path) => {
-                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+        let verifier = match (&cfg.ca_file, cfg.insecure_skip_verify) {
+            (_, true) => None,
+            (None, false) => Some(default_verifier()?),
+            (Some(path), false) => {
+                let certs = load_certs(path, "ca_file")?;
                 if certs.is_empty() {
                     return Err(format!("ca_file {}: no certificate found", path.display()));
                 }
+                let mut roots = RootCertStore::empty();
                 for c in certs {
                     roots
                         .add(c)
                         .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
                 }
+                Some(
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+                        .build()
+                        .map_err(|e| format!("tls_config: {e}"))?,
+                )
             }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        let verifier = if cfg.insecure_skip_verify {
-            None
-        } else {
-            Some(
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| format!("tls_config: {e}"))?,
-            )
         };
-        let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("tls_config: {e}"))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptChain(provider)));
-        let mut config = match (&cfg.cert_file, &cfg.key_file) {
+        let config = match (&cfg.cert_file, &cfg.key_file) {
             (Some(c), Some(k)) => {
-                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(c)
-                    .map_err(|e| format!("cert_file {}: {e}", c.display()))?
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| format!("cert_file {}: {e}", c.display()))?;
+                let certs = load_certs(c, "cert_file")?;
                 let key = PrivateKeyDer::from_pem_file(k)
                     .map_err(|e| format!("key_file {}: {e}", k.display()))?;
-                builder
+                let mut config = handshake_builder()?
                     .with_client_auth_cert(certs, key)
-                    .map_err(|e| format!("client certificate: {e}"))?
+                    .map_err(|e| format!("client certificate: {e}"))?;
+                config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+                Arc::new(config)
             }
-            (None, None) => builder.with_no_client_auth(),
+            (None, None) => shared_config(alpn)?,
             _ => return Err("cert_file and key_file must be set together".to_string()),
         };
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(TlsClient {
-            config: Arc::new(config),
+            config,
             verifier,
             server_name: cfg.server_name.clone(),
             clock,
