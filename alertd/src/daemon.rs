@@ -106,7 +106,15 @@ impl Pipeline {
         clock: Arc<dyn Clock>,
     ) -> Result<(), PipelineError> {
         let sink: Arc<dyn model::storage::SeriesStore> = Arc::new(self.store.clone());
-        let c = collector::Collector::start(cfg, sink, clock, collector::Options::default())?;
+        // Heartbeat state (last success, failures, first-configured time) survives restarts.
+        let kv: Arc<dyn model::storage::KvStore> = Arc::new(self.store.clone());
+        let c = collector::Collector::start_with_state(
+            cfg,
+            sink,
+            Some(kv),
+            clock,
+            collector::Options::default(),
+        )?;
         self.collector = Some(c);
         Ok(())
     }

@@ -352,7 +352,7 @@ nan NaN\n\
     #[test]
     fn real_exporter_outputs_parse_completely() {
         for f in ["node_exporter_metrics.txt", "prometheus_metrics.txt"] {
-            let path = format!("{}/../../shared/fixtures/{f}", env!("CARGO_MANIFEST_DIR"));
+            let path = format!("{}/../tests/fixtures/{f}", env!("CARGO_MANIFEST_DIR"));
             let Ok(text) = std::fs::read_to_string(&path) else {
                 panic!("fixture {path} missing");
             };

@@ -42,6 +42,9 @@ pub enum CollectorError {
     /// The configuration has semantic errors (all of them are listed).
     #[error("invalid collector configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<config::ConfigError>),
+    /// The heartbeats' saved state could not be read.
+    #[error("heartbeat state: {0}")]
+    State(String),
     /// A target could not be prepared (e.g. an unreadable `ca_file`).
     #[error("{target}: {message}")]
     Target {
@@ -174,9 +177,27 @@ impl Collector {
         clock: Arc<dyn Clock>,
         opts: Options,
     ) -> Result<Self, CollectorError> {
+        Self::start_with_state(cfg, store, None, clock, opts)
+    }
+
+    /// Like [`Collector::start`], but first restores the heartbeats' state from `state` (and
+    /// keeps it there on every ping, see [`Heartbeats::load_state`]), before anything is
+    /// exported, so a restart neither forgets a failed run nor restarts a first deadline.
+    pub fn start_with_state(
+        cfg: &CollectorConfig,
+        store: Arc<dyn SeriesStore>,
+        state: Option<Arc<dyn model::storage::KvStore>>,
+        clock: Arc<dyn Clock>,
+        opts: Options,
+    ) -> Result<Self, CollectorError> {
         let specs = build_specs(cfg, &clock)?;
         let heartbeats = Heartbeats::new(&cfg.heartbeats, store.clone(), clock.clone())
             .map_err(CollectorError::Invalid)?;
+        if let Some(kv) = state {
+            heartbeats
+                .load_state(kv)
+                .map_err(|e| CollectorError::State(e.to_string()))?;
+        }
         let scheduler = Scheduler::new(store, clock.clone(), opts);
         scheduler.reconcile(specs);
         heartbeats.spawn_exporter();

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/node_exporter_metrics.txt"
+    "/../tests/fixtures/node_exporter_metrics.txt"
 );
 
 async fn serve(routes: Vec<(&'static str, String)>) -> std::net::SocketAddr {

@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn fingerprint_equals_alertmanager() {
-        // From ../shared/fixtures/alertmanager_api_v2_alerts.json.
+        // From tests/fixtures/alertmanager_api_v2_alerts.json.
         let l = Labels::from_pairs([
             ("alertname", "TargetDown"),
             ("instance", "host-2"),

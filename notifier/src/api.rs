@@ -336,11 +336,11 @@ mod tests {
     #[test]
     fn alerts_and_groups_equal_alertmanagers_fixtures() {
         let alerts: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../shared/fixtures/alertmanager_api_v2_alerts.json"
+            "../../tests/fixtures/alertmanager_api_v2_alerts.json"
         ))
         .unwrap();
         let groups: serde_json::Value = serde_json::from_str(include_str!(
-            "../../../shared/fixtures/alertmanager_api_v2_alerts_groups.json"
+            "../../tests/fixtures/alertmanager_api_v2_alerts_groups.json"
         ))
         .unwrap();
         let now = parse_time("2026-11-22T11:15:45.185Z").unwrap().unwrap();
@@ -401,7 +401,7 @@ mod tests {
 
     #[test]
     fn silence_shape_equals_alertmanagers_fixture() {
-        let text = include_str!("../../../shared/fixtures/alertmanager_api_v2_silences.json");
+        let text = include_str!("../../tests/fixtures/alertmanager_api_v2_silences.json");
         let want: serde_json::Value = serde_json::from_str(text).unwrap();
         let w = &want[0];
         let post = PostableSilence {
@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn alert_shape_equals_alertmanagers_fixture() {
-        let text = include_str!("../../../shared/fixtures/alertmanager_api_v2_alerts.json");
+        let text = include_str!("../../tests/fixtures/alertmanager_api_v2_alerts.json");
         let want: serde_json::Value = serde_json::from_str(text).unwrap();
         for w in want.as_array().unwrap() {
             let v = AlertView {

@@ -204,7 +204,7 @@ mod tests {
     /// JSON byte for byte.
     #[test]
     fn webhook_body_equals_alertmanagers_fixture() {
-        let text = include_str!("../../../shared/fixtures/alertmanager_webhook_payloads.jsonl");
+        let text = include_str!("../../tests/fixtures/alertmanager_webhook_payloads.jsonl");
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let want: serde_json::Value = serde_json::from_str(line).unwrap();
             let mut alerts = Vec::new();

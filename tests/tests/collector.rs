@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use e2e::{free_port, start, wait_for, Signal};
-use model::Matcher;
+use model::{Clock, Matcher};
 
 /// `openssl s_server` with a self-signed certificate valid for `days`, killed on drop.
 struct TlsServer(Child);
@@ -199,9 +199,37 @@ heartbeats:
         latest(&store, "heartbeat_up", ("heartbeat", "backup")),
         Some(0.0)
     );
+    store.close().unwrap();
+    drop(store);
+
+    // A restart keeps the heartbeat's state: the failed run (exit code 3) is exported again,
+    // newer than anything the first run wrote.
+    let first_end = model::SystemClock.now_ms();
+    let mut d = start(port, &config, &[]).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.signal(Signal::SIGTERM);
+    assert!(
+        d.wait_exit(Duration::from_secs(15)).unwrap().success(),
+        "{}",
+        d.log()
+    );
+    let store = store::Store::open(store::StoreOptions {
+        path: work.path().join("data"),
+        checkpoint_interval: model::Duration::ZERO,
+        ..Default::default()
+    })
+    .unwrap();
+    let ms = [Matcher::new(
+        "__name__",
+        model::MatchOp::Equal,
+        "heartbeat_last_exit_code",
+    )
+    .unwrap()];
+    let s = store.select(&ms, first_end, i64::MAX).unwrap();
+    let last = s[0].samples.last().unwrap();
+    assert!(last.t > first_end && last.v == 3.0, "{s:?}");
 }
 
 fn store_now_secs() -> f64 {
-    use model::Clock;
     model::SystemClock.now_ms() as f64 / 1000.0
 }
