@@ -42,6 +42,8 @@ pub struct QueryContext {
 }
 
 thread_local! {
+    /// Parsed templates by text: parsing dominates expansion cost, and rule texts repeat.
+    static CACHE: RefCell<HashMap<String, std::rc::Rc<Template>>> = RefCell::new(HashMap::new());
     static QUERY: RefCell<Option<QueryContext>> = const { RefCell::new(None) };
     static EXTERNAL_URL: RefCell<String> = const { RefCell::new(String::new()) };
 }
@@ -144,10 +146,24 @@ pub fn expand(
     if !text.contains("{{") {
         return Ok(text.to_string());
     }
-    precheck(text).map_err(|e| format!("error parsing template {name}: {e}"))?;
-    let mut t = template_with_funcs(name);
-    t.parse(format!("{PRELUDE}{text}"))
-        .map_err(|e| format!("error parsing template {name}: {e}"))?;
+    let t = match CACHE.with(|c| c.borrow().get(text).cloned()) {
+        Some(t) => t,
+        None => {
+            precheck(text).map_err(|e| format!("error parsing template {name}: {e}"))?;
+            let mut t = template_with_funcs("__alert");
+            t.parse(format!("{PRELUDE}{text}"))
+                .map_err(|e| format!("error parsing template {name}: {e}"))?;
+            let t = std::rc::Rc::new(t);
+            CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.len() > 10_000 {
+                    c.clear();
+                }
+                c.insert(text.to_string(), t.clone());
+            });
+            t
+        }
+    };
     let mut root = HashMap::new();
     root.insert("Labels".to_string(), labels_value(data.labels));
     root.insert(
