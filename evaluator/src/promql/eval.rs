@@ -654,7 +654,7 @@ fn signature(l: &Labels, on: bool, names: &[String]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for lb in l.iter() {
-        let listed = names.iter().any(|n| *n == lb.name);
+        let listed = names.contains(&lb.name);
         let keep = if on {
             listed
         } else {
