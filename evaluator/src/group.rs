@@ -328,7 +328,7 @@ impl GroupState {
                     ts,
                     self.ctx.resend_delay_ms,
                     interval,
-                    &self.ctx.external_url,
+                    &self.ctx,
                 ));
             }
         }
@@ -556,12 +556,14 @@ impl GroupState {
     }
 }
 
+/// Alerts due for sending, as Prometheus's notifier builds them: external labels added where
+/// the alert lacks them, `startsAt` = when it fired, `endsAt` = resolution or 4 intervals ahead.
 fn send_alerts(
     rs: &mut RuleState,
     ts: Timestamp,
     resend_delay: i64,
     interval: i64,
-    external_url: &str,
+    ctx: &EvalContext,
 ) -> Vec<Alert> {
     let mut out = Vec::new();
     for a in rs.active.values_mut() {
@@ -582,12 +584,18 @@ fn send_alerts(
         a.last_sent_at = Some(ts);
         let delta = resend_delay.max(interval);
         a.valid_until = Some(ts + 4 * delta);
+        let mut labels = a.labels.clone();
+        for l in ctx.external_labels.iter() {
+            if labels.get(&l.name).is_none() {
+                labels.set(l.name.clone(), l.value.clone());
+            }
+        }
         out.push(Alert {
-            labels: a.labels.clone(),
+            labels,
             annotations: a.annotations.clone(),
             starts_at: a.fired_at.unwrap_or(a.active_at),
             ends_at: Some(a.resolved_at.unwrap_or(ts + 4 * delta)),
-            generator_url: generator_url(external_url, &rs.rule.expr_text),
+            generator_url: generator_url(&ctx.external_url, &rs.rule.expr_text),
         });
     }
     out
@@ -621,6 +629,7 @@ mod tests {
             .remove(0);
         let mut ctx = EvalContext::new(store);
         ctx.external_url = "http://alertd:9797".into();
+        ctx.external_labels = Labels::from_pairs([("cluster", "eu1"), ("team", "not-used")]);
         ctx.kv = kv.map(|k| k as Arc<dyn KvStore>);
         GroupState::new(g, ctx)
     }
@@ -653,7 +662,12 @@ mod tests {
         assert_eq!(sent.len(), 1);
         let a = &sent[0];
         assert_eq!(a.labels.get("alertname"), Some("Down"));
-        assert_eq!(a.labels.get("team"), Some("ops"));
+        assert_eq!(
+            a.labels.get("team"),
+            Some("ops"),
+            "alert labels win over external labels"
+        );
+        assert_eq!(a.labels.get("cluster"), Some("eu1"));
         assert_eq!(a.labels.get("severity"), Some("critical"));
         assert_eq!(a.annotations.get("summary"), Some("a down (0)"));
         assert_eq!(a.starts_at, 2 * M);
