@@ -857,6 +857,11 @@ pub fn range_query(
     if end < start {
         return exec_err("end timestamp must not be before start time");
     }
+    if (end - start) / step > 11_000 {
+        return exec_err(
+            "exceed maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        );
+    }
     let ctx = Ctx::prepare(store, expr, start, end)?;
     let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();
     let mut ts = start;
