@@ -429,8 +429,9 @@ impl GroupState {
                         external_url: &self.ctx.external_url,
                         value: v,
                     };
+                    let expander = template::Expander::new(&data, Some(qctx.clone()));
                     let mut expand = |name: &str, text: &str| -> String {
-                        match template::expand(name, text, &data, Some(qctx.clone())) {
+                        match expander.expand(name, text) {
                             Ok(s) => s,
                             Err(e) => {
                                 let m = format!("<error expanding template: {e}>");
