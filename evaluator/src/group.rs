@@ -110,7 +110,7 @@ type RuleOutput = (Vec<(Labels, f64)>, Option<String>);
 #[derive(Debug, Clone)]
 pub struct RuleState {
     /// The rule.
-    pub rule: Rule,
+    pub rule: Arc<Rule>,
     /// Health after the last evaluation.
     pub health: RuleHealth,
     /// The last error (evaluation or template), empty if none.
@@ -126,7 +126,7 @@ pub struct RuleState {
 }
 
 impl RuleState {
-    fn new(rule: Rule) -> Self {
+    fn new(rule: Arc<Rule>) -> Self {
         RuleState {
             rule,
             health: RuleHealth::Unknown,
@@ -185,7 +185,12 @@ pub fn generator_url(external_url: &str, expr: &str) -> String {
 impl GroupState {
     /// A group that has not been evaluated yet.
     pub fn new(group: Group, ctx: EvalContext) -> Self {
-        let rules = group.rules.iter().cloned().map(RuleState::new).collect();
+        let rules = group
+            .rules
+            .iter()
+            .cloned()
+            .map(|r| RuleState::new(Arc::new(r)))
+            .collect();
         GroupState {
             group,
             rules,
@@ -553,7 +558,7 @@ impl GroupState {
     pub fn alerts(&self) -> impl Iterator<Item = (&Rule, &ActiveAlert)> {
         self.rules
             .iter()
-            .flat_map(|r| r.active.values().map(move |a| (&r.rule, a)))
+            .flat_map(|r| r.active.values().map(move |a| (&*r.rule, a)))
     }
 }
 

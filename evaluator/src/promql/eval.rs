@@ -762,17 +762,19 @@ fn vector_vector(
         } else if !keep {
             continue;
         }
-        // resultMetric
-        let mut metric = ls.labels.clone();
+        // resultMetric (the left side is owned: move its labels, edit them in place)
+        let mut metric = ls.labels;
         if drops_name(op) {
             metric.remove("__name__");
         }
         if one_to_one {
-            metric = if on {
-                metric.keep(names)
+            if on {
+                metric = metric.keep(names);
             } else {
-                metric.drop_names(names)
-            };
+                for n in names {
+                    metric.remove(n);
+                }
+            }
         }
         for n in &include {
             match rs.labels.get(n) {
