@@ -272,25 +272,37 @@ impl Ctx {
         let Some(cell) = self.data.get(&key(&ms.vs)) else {
             return out;
         };
-        let data = cell.borrow();
-        for s in data.iter() {
+        // A single-step query evaluates each selector once: move the data out, don't copy.
+        let single = self.start == self.end;
+        let mut data = cell.borrow_mut();
+        for s in data.iter_mut() {
             let lo = s.samples.partition_point(|x| x.t < rt - r);
             let hi = s.samples.partition_point(|x| x.t <= rt);
             if lo >= hi {
                 continue;
             }
-            let samples: Vec<Sample> = s.samples[lo..hi]
-                .iter()
-                .filter(|x| !x.is_stale())
-                .copied()
-                .collect();
+            let samples: Vec<Sample> = if single {
+                let mut v = std::mem::take(&mut s.samples);
+                v.truncate(hi);
+                v.drain(..lo);
+                v.retain(|x| !x.is_stale());
+                v
+            } else {
+                s.samples[lo..hi]
+                    .iter()
+                    .filter(|x| !x.is_stale())
+                    .copied()
+                    .collect()
+            };
             if samples.is_empty() {
                 continue;
             }
-            out.push(RangeSeries {
-                labels: s.labels.clone(),
-                samples,
-            });
+            let labels = if single {
+                std::mem::take(&mut s.labels)
+            } else {
+                s.labels.clone()
+            };
+            out.push(RangeSeries { labels, samples });
         }
         out
     }
