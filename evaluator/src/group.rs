@@ -423,6 +423,7 @@ impl GroupState {
                 let keep_for = keep_firing_for.as_millis_i64();
                 let mut tmpl_err: Option<String> = None;
                 let mut current: HashMap<Fingerprint, ActiveAlert> = HashMap::new();
+                let tmpl_name = format!("__alert_{}", rule.name);
                 let qctx = QueryContext {
                     store: self.ctx.store.clone(),
                     ts: qts,
@@ -451,14 +452,15 @@ impl GroupState {
                         lb.set(k.clone(), val.clone());
                     }
                     for (k, val) in &rule.labels {
-                        let x = expand(&format!("__alert_{}", rule.name), val);
+                        let x = expand(&tmpl_name, val);
                         lb.set(k.clone(), x);
                     }
                     lb.set("alertname", rule.name.clone());
-                    let ann: Labels = annotations
-                        .iter()
-                        .map(|(k, t)| (k.clone(), expand(&format!("__alert_{}", rule.name), t)))
-                        .collect();
+                    // annotations are already sorted by name: `set` appends
+                    let mut ann = Labels::empty();
+                    for (k, t) in annotations {
+                        ann.set(k.clone(), expand(&tmpl_name, t));
+                    }
                     let fp = lb.fingerprint();
                     if current.contains_key(&fp) {
                         return Err("vector contains metrics with the same labelset after applying alert labels".into());

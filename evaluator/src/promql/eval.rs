@@ -639,10 +639,12 @@ fn vector_scalar(
     ts: Timestamp,
 ) -> Result<Vec<InstantSample>, EvalError> {
     let mut out = Vec::with_capacity(v.len());
+    let cmp = is_comparison(op);
+    let drop = drops_name(op) || return_bool;
     for mut e in v {
         let (lv, rv) = if swap { (s, e.v) } else { (e.v, s) };
         let (mut value, keep) = scalar_binop(op, lv, rv)?;
-        if is_comparison(op) && swap {
+        if cmp && swap {
             value = rv;
         }
         if return_bool {
@@ -650,7 +652,7 @@ fn vector_scalar(
         } else if !keep {
             continue;
         }
-        if drops_name(op) || return_bool {
+        if drop {
             e.labels.remove("__name__");
         }
         e.v = value;
