@@ -110,7 +110,7 @@ type RuleOutput = (Vec<(Labels, f64)>, Option<String>);
 #[derive(Debug, Clone)]
 pub struct RuleState {
     /// The rule.
-    pub rule: Rule,
+    pub rule: Arc<Rule>,
     /// Health after the last evaluation.
     pub health: RuleHealth,
     /// The last error (evaluation or template), empty if none.
@@ -126,7 +126,7 @@ pub struct RuleState {
 }
 
 impl RuleState {
-    fn new(rule: Rule) -> Self {
+    fn new(rule: Arc<Rule>) -> Self {
         RuleState {
             rule,
             health: RuleHealth::Unknown,
@@ -185,7 +185,12 @@ pub fn generator_url(external_url: &str, expr: &str) -> String {
 impl GroupState {
     /// A group that has not been evaluated yet.
     pub fn new(group: Group, ctx: EvalContext) -> Self {
-        let rules = group.rules.iter().cloned().map(RuleState::new).collect();
+        let rules = group
+            .rules
+            .iter()
+            .cloned()
+            .map(|r| RuleState::new(Arc::new(r)))
+            .collect();
         GroupState {
             group,
             rules,
@@ -328,7 +333,7 @@ impl GroupState {
                     ts,
                     self.ctx.resend_delay_ms,
                     interval,
-                    &self.ctx.external_url,
+                    &self.ctx,
                 ));
             }
         }
@@ -418,6 +423,7 @@ impl GroupState {
                 let keep_for = keep_firing_for.as_millis_i64();
                 let mut tmpl_err: Option<String> = None;
                 let mut current: HashMap<Fingerprint, ActiveAlert> = HashMap::new();
+                let tmpl_name = format!("__alert_{}", rule.name);
                 let qctx = QueryContext {
                     store: self.ctx.store.clone(),
                     ts: qts,
@@ -429,8 +435,9 @@ impl GroupState {
                         external_url: &self.ctx.external_url,
                         value: v,
                     };
+                    let expander = template::Expander::new(&data, Some(qctx.clone()));
                     let mut expand = |name: &str, text: &str| -> String {
-                        match template::expand(name, text, &data, Some(qctx.clone())) {
+                        match expander.expand(name, text) {
                             Ok(s) => s,
                             Err(e) => {
                                 let m = format!("<error expanding template: {e}>");
@@ -445,14 +452,15 @@ impl GroupState {
                         lb.set(k.clone(), val.clone());
                     }
                     for (k, val) in &rule.labels {
-                        let x = expand(&format!("__alert_{}", rule.name), val);
+                        let x = expand(&tmpl_name, val);
                         lb.set(k.clone(), x);
                     }
                     lb.set("alertname", rule.name.clone());
-                    let ann: Labels = annotations
-                        .iter()
-                        .map(|(k, t)| (k.clone(), expand(&format!("__alert_{}", rule.name), t)))
-                        .collect();
+                    // annotations are already sorted by name: `set` appends
+                    let mut ann = Labels::empty();
+                    for (k, t) in annotations {
+                        ann.set(k.clone(), expand(&tmpl_name, t));
+                    }
                     let fp = lb.fingerprint();
                     if current.contains_key(&fp) {
                         return Err("vector contains metrics with the same labelset after applying alert labels".into());
@@ -552,16 +560,18 @@ impl GroupState {
     pub fn alerts(&self) -> impl Iterator<Item = (&Rule, &ActiveAlert)> {
         self.rules
             .iter()
-            .flat_map(|r| r.active.values().map(move |a| (&r.rule, a)))
+            .flat_map(|r| r.active.values().map(move |a| (&*r.rule, a)))
     }
 }
 
+/// Alerts due for sending, as Prometheus's notifier builds them: external labels added where
+/// the alert lacks them, `startsAt` = when it fired, `endsAt` = resolution or 4 intervals ahead.
 fn send_alerts(
     rs: &mut RuleState,
     ts: Timestamp,
     resend_delay: i64,
     interval: i64,
-    external_url: &str,
+    ctx: &EvalContext,
 ) -> Vec<Alert> {
     let mut out = Vec::new();
     for a in rs.active.values_mut() {
@@ -582,12 +592,18 @@ fn send_alerts(
         a.last_sent_at = Some(ts);
         let delta = resend_delay.max(interval);
         a.valid_until = Some(ts + 4 * delta);
+        let mut labels = a.labels.clone();
+        for l in ctx.external_labels.iter() {
+            if labels.get(&l.name).is_none() {
+                labels.set(l.name.clone(), l.value.clone());
+            }
+        }
         out.push(Alert {
-            labels: a.labels.clone(),
+            labels,
             annotations: a.annotations.clone(),
             starts_at: a.fired_at.unwrap_or(a.active_at),
             ends_at: Some(a.resolved_at.unwrap_or(ts + 4 * delta)),
-            generator_url: generator_url(external_url, &rs.rule.expr_text),
+            generator_url: generator_url(&ctx.external_url, &rs.rule.expr_text),
         });
     }
     out
@@ -621,6 +637,7 @@ mod tests {
             .remove(0);
         let mut ctx = EvalContext::new(store);
         ctx.external_url = "http://alertd:9797".into();
+        ctx.external_labels = Labels::from_pairs([("cluster", "eu1"), ("team", "not-used")]);
         ctx.kv = kv.map(|k| k as Arc<dyn KvStore>);
         GroupState::new(g, ctx)
     }
@@ -653,7 +670,12 @@ mod tests {
         assert_eq!(sent.len(), 1);
         let a = &sent[0];
         assert_eq!(a.labels.get("alertname"), Some("Down"));
-        assert_eq!(a.labels.get("team"), Some("ops"));
+        assert_eq!(
+            a.labels.get("team"),
+            Some("ops"),
+            "alert labels win over external labels"
+        );
+        assert_eq!(a.labels.get("cluster"), Some("eu1"));
         assert_eq!(a.labels.get("severity"), Some("critical"));
         assert_eq!(a.annotations.get("summary"), Some("a down (0)"));
         assert_eq!(a.starts_at, 2 * M);

@@ -70,6 +70,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Why a reload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// Some rule file is invalid; the old rules keep running.
+    #[error("invalid rule files: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Rules(Vec<crate::rules::RuleError>),
+    /// Restoring alert state failed.
+    #[error(transparent)]
+    Storage(model::storage::StorageError),
+}
+
 /// Runs rule groups.
 pub struct Manager {
     ctx: EvalContext,
@@ -126,6 +137,17 @@ impl Manager {
             self.tasks.push(task);
         }
         Ok(())
+    }
+
+    /// Loads `globs` and applies them only if every file is valid; otherwise the running rules
+    /// stay untouched and the errors are returned (SIGHUP / `POST /-/reload`).
+    pub fn reload<S: AsRef<str>>(
+        &mut self,
+        globs: &[S],
+        base: Option<&std::path::Path>,
+    ) -> Result<(), ReloadError> {
+        let set = RuleSet::load_relative(globs, base).map_err(ReloadError::Rules)?;
+        self.apply(set).map_err(ReloadError::Storage)
     }
 
     /// Stops every group's task (their state is kept for [`Manager::status`]).
@@ -281,6 +303,16 @@ mod tests {
         let st = m.status();
         assert_eq!(st[0].rules[0].alerts[0].state, model::AlertState::Firing);
         assert_eq!(st[0].rules[0].alerts[0].active_at, 600_000);
+        // a reload with an invalid file keeps the running rules
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("bad.yml"),
+            "groups:\n  - name: g\n    rules:\n      - alert: X\n        expr: up ==\n",
+        )
+        .unwrap();
+        let e = m.reload(&["bad.yml"], Some(d.path())).unwrap_err();
+        assert!(e.to_string().contains("bad.yml:5:15"), "{e}");
+        assert_eq!(m.status()[0].rules[0].name, "Down");
         // recorded series exist
         assert!(!store
             .select(&["__name__=\"r\"".parse().unwrap()], 0, i64::MAX)

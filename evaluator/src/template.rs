@@ -42,6 +42,8 @@ pub struct QueryContext {
 }
 
 thread_local! {
+    /// Parsed templates by text: parsing dominates expansion cost, and rule texts repeat.
+    static CACHE: RefCell<HashMap<String, std::rc::Rc<Template>>> = RefCell::new(HashMap::new());
     static QUERY: RefCell<Option<QueryContext>> = const { RefCell::new(None) };
     static EXTERNAL_URL: RefCell<String> = const { RefCell::new(String::new()) };
 }
@@ -144,28 +146,77 @@ pub fn expand(
     if !text.contains("{{") {
         return Ok(text.to_string());
     }
+    Expander::new(data, query).expand(name, text)
+}
+
+/// Expands several templates with the same data (one alert's labels and annotations), building
+/// the template data once.
+pub struct Expander {
+    ctx: Context,
+    query: Option<QueryContext>,
+    external_url: String,
+}
+
+impl std::fmt::Debug for Expander {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Expander").finish_non_exhaustive()
+    }
+}
+
+fn parsed(name: &str, text: &str) -> Result<std::rc::Rc<Template>, String> {
+    if let Some(t) = CACHE.with(|c| c.borrow().get(text).cloned()) {
+        return Ok(t);
+    }
     precheck(text).map_err(|e| format!("error parsing template {name}: {e}"))?;
-    let mut t = template_with_funcs(name);
+    let mut t = template_with_funcs("__alert");
     t.parse(format!("{PRELUDE}{text}"))
         .map_err(|e| format!("error parsing template {name}: {e}"))?;
-    let mut root = HashMap::new();
-    root.insert("Labels".to_string(), labels_value(data.labels));
-    root.insert(
-        "ExternalLabels".to_string(),
-        labels_value(data.external_labels),
-    );
-    root.insert(
-        "ExternalURL".to_string(),
-        Value::String(data.external_url.to_string()),
-    );
-    root.insert("Value".to_string(), float_value(data.value));
-    QUERY.with(|q| *q.borrow_mut() = query);
-    EXTERNAL_URL.with(|u| *u.borrow_mut() = data.external_url.to_string());
-    let r = t.render(&Context::from(Value::Object(root)));
-    QUERY.with(|q| *q.borrow_mut() = None);
-    // Go prints a missing map key of map[string]string as "", gtmpl as "<no value>".
-    r.map(|s| s.replace("<no value>", ""))
-        .map_err(|e| format!("error executing template {name}: {e}"))
+    let t = std::rc::Rc::new(t);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 10_000 {
+            c.clear();
+        }
+        c.insert(text.to_string(), t.clone());
+    });
+    Ok(t)
+}
+
+impl Expander {
+    /// Prepares `data` for expansion; `query` serves the `query` function.
+    pub fn new(data: &TemplateData<'_>, query: Option<QueryContext>) -> Self {
+        let mut root = HashMap::new();
+        root.insert("Labels".to_string(), labels_value(data.labels));
+        root.insert(
+            "ExternalLabels".to_string(),
+            labels_value(data.external_labels),
+        );
+        root.insert(
+            "ExternalURL".to_string(),
+            Value::String(data.external_url.to_string()),
+        );
+        root.insert("Value".to_string(), float_value(data.value));
+        Expander {
+            ctx: Context::from(Value::Object(root)),
+            query,
+            external_url: data.external_url.to_string(),
+        }
+    }
+
+    /// Expands one template text (`name` is used in error messages).
+    pub fn expand(&self, name: &str, text: &str) -> Result<String, String> {
+        if !text.contains("{{") {
+            return Ok(text.to_string());
+        }
+        let t = parsed(name, text)?;
+        QUERY.with(|q| q.borrow_mut().clone_from(&self.query));
+        EXTERNAL_URL.with(|u| u.borrow_mut().clone_from(&self.external_url));
+        let r = t.render(&self.ctx);
+        QUERY.with(|q| *q.borrow_mut() = None);
+        // Go prints a missing map key of map[string]string as "", gtmpl as "<no value>".
+        r.map(|s| s.replace("<no value>", ""))
+            .map_err(|e| format!("error executing template {name}: {e}"))
+    }
 }
 
 /// Floats are handed to templates as Go-formatted strings: gtmpl's numbers truncate negative

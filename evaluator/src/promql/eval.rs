@@ -114,7 +114,7 @@ impl Val {
 
 /// Per-query state: the fetched data of every selector and the query's time range.
 pub(crate) struct Ctx {
-    data: HashMap<usize, Vec<Series>>,
+    data: HashMap<usize, std::cell::RefCell<Vec<Series>>>,
     start: Timestamp,
     end: Timestamp,
 }
@@ -197,7 +197,7 @@ impl Ctx {
         };
         let matchers = selector_matchers(vs)?;
         let series = store.select(&matchers, lo - off - window, hi - off)?;
-        self.data.insert(key(vs), series);
+        self.data.insert(key(vs), std::cell::RefCell::new(series));
         Ok(())
     }
 
@@ -227,10 +227,6 @@ impl Ctx {
         }
     }
 
-    fn series(&self, vs: &VectorSelector) -> &[Series] {
-        self.data.get(&key(vs)).map(Vec::as_slice).unwrap_or(&[])
-    }
-
     fn ref_time(&self, vs: &VectorSelector, ts: Timestamp) -> Timestamp {
         at_ms(&vs.at, self.start, self.end).unwrap_or(ts) - offset_ms(&vs.offset)
     }
@@ -239,7 +235,13 @@ impl Ctx {
     pub(crate) fn vector_selector(&self, vs: &VectorSelector, ts: Timestamp) -> Vec<InstantSample> {
         let rt = self.ref_time(vs, ts);
         let mut out = Vec::new();
-        for s in self.series(vs) {
+        let Some(cell) = self.data.get(&key(vs)) else {
+            return out;
+        };
+        // A single-step query evaluates each selector once: move the labels out, don't clone.
+        let single = self.start == self.end;
+        let mut data = cell.borrow_mut();
+        for s in data.iter_mut() {
             let i = s.samples.partition_point(|x| x.t <= rt);
             if i == 0 {
                 continue;
@@ -248,8 +250,13 @@ impl Ctx {
             if smp.t < rt - LOOKBACK_MS || smp.is_stale() {
                 continue;
             }
+            let labels = if single {
+                std::mem::take(&mut s.labels)
+            } else {
+                s.labels.clone()
+            };
             out.push(InstantSample {
-                labels: s.labels.clone(),
+                labels,
                 t: smp.t,
                 v: smp.v,
             });
@@ -262,24 +269,40 @@ impl Ctx {
         let rt = self.ref_time(&ms.vs, ts);
         let r = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX);
         let mut out = Vec::new();
-        for s in self.series(&ms.vs) {
+        let Some(cell) = self.data.get(&key(&ms.vs)) else {
+            return out;
+        };
+        // A single-step query evaluates each selector once: move the data out, don't copy.
+        let single = self.start == self.end;
+        let mut data = cell.borrow_mut();
+        for s in data.iter_mut() {
             let lo = s.samples.partition_point(|x| x.t < rt - r);
             let hi = s.samples.partition_point(|x| x.t <= rt);
             if lo >= hi {
                 continue;
             }
-            let samples: Vec<Sample> = s.samples[lo..hi]
-                .iter()
-                .filter(|x| !x.is_stale())
-                .copied()
-                .collect();
+            let samples: Vec<Sample> = if single {
+                let mut v = std::mem::take(&mut s.samples);
+                v.truncate(hi);
+                v.drain(..lo);
+                v.retain(|x| !x.is_stale());
+                v
+            } else {
+                s.samples[lo..hi]
+                    .iter()
+                    .filter(|x| !x.is_stale())
+                    .copied()
+                    .collect()
+            };
             if samples.is_empty() {
                 continue;
             }
-            out.push(RangeSeries {
-                labels: s.labels.clone(),
-                samples,
-            });
+            let labels = if single {
+                std::mem::take(&mut s.labels)
+            } else {
+                s.labels.clone()
+            };
+            out.push(RangeSeries { labels, samples });
         }
         out
     }
@@ -616,10 +639,12 @@ fn vector_scalar(
     ts: Timestamp,
 ) -> Result<Vec<InstantSample>, EvalError> {
     let mut out = Vec::with_capacity(v.len());
+    let cmp = is_comparison(op);
+    let drop = drops_name(op) || return_bool;
     for mut e in v {
         let (lv, rv) = if swap { (s, e.v) } else { (e.v, s) };
         let (mut value, keep) = scalar_binop(op, lv, rv)?;
-        if is_comparison(op) && swap {
+        if cmp && swap {
             value = rv;
         }
         if return_bool {
@@ -627,7 +652,7 @@ fn vector_scalar(
         } else if !keep {
             continue;
         }
-        if drops_name(op) || return_bool {
+        if drop {
             e.labels.remove("__name__");
         }
         e.v = value;
@@ -637,7 +662,30 @@ fn vector_scalar(
     Ok(out)
 }
 
-fn signature(l: &Labels, on: bool, names: &[String]) -> Labels {
+/// The matching signature as a hash (no allocation): the `on` labels, or all but the
+/// `ignoring` labels and `__name__`. Prometheus matches on label hashes too.
+fn signature(l: &Labels, on: bool, names: &[String]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for lb in l.iter() {
+        let listed = names.contains(&lb.name);
+        let keep = if on {
+            listed
+        } else {
+            !listed && lb.name != "__name__"
+        };
+        if keep {
+            lb.name.hash(&mut h);
+            0xffu8.hash(&mut h);
+            lb.value.hash(&mut h);
+            0xfeu8.hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// The matching signature as labels, for error messages.
+fn signature_labels(l: &Labels, on: bool, names: &[String]) -> Labels {
     if on {
         l.keep(names)
     } else {
@@ -656,21 +704,21 @@ fn set_op(
 ) -> Vec<InstantSample> {
     match op {
         "and" => {
-            let rs: std::collections::HashSet<Labels> =
+            let rs: std::collections::HashSet<u64> =
                 r.iter().map(|s| signature(&s.labels, on, names)).collect();
             l.into_iter()
                 .filter(|s| rs.contains(&signature(&s.labels, on, names)))
                 .collect()
         }
         "unless" => {
-            let rs: std::collections::HashSet<Labels> =
+            let rs: std::collections::HashSet<u64> =
                 r.iter().map(|s| signature(&s.labels, on, names)).collect();
             l.into_iter()
                 .filter(|s| !rs.contains(&signature(&s.labels, on, names)))
                 .collect()
         }
         _ => {
-            let ls: std::collections::HashSet<Labels> =
+            let ls: std::collections::HashSet<u64> =
                 l.iter().map(|s| signature(&s.labels, on, names)).collect();
             let mut out = l;
             out.extend(
@@ -701,17 +749,18 @@ fn vector_vector(
     let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
     let (lhs, rhs) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
     // The "one" side, by signature.
-    let mut right: HashMap<Labels, &InstantSample> = HashMap::with_capacity(rhs.len());
+    let mut right: HashMap<u64, &InstantSample> = HashMap::with_capacity(rhs.len());
     for s in &rhs {
         let sig = signature(&s.labels, on, names);
-        if right.insert(sig.clone(), s).is_some() {
+        if right.insert(sig, s).is_some() {
+            let sig = signature_labels(&s.labels, on, names);
             let side = if one_to_many { "left" } else { "right" };
             return exec_err(format!(
                 "found duplicate series for the match group {sig} on the {side} hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side"
             ));
         }
     }
-    let mut matched: HashMap<Labels, std::collections::HashSet<Labels>> = HashMap::new();
+    let mut matched: HashMap<u64, std::collections::HashSet<Labels>> = HashMap::new();
     let mut out = Vec::new();
     for ls in lhs {
         let sig = signature(&ls.labels, on, names);
@@ -727,17 +776,19 @@ fn vector_vector(
         } else if !keep {
             continue;
         }
-        // resultMetric
-        let mut metric = ls.labels.clone();
+        // resultMetric (the left side is owned: move its labels, edit them in place)
+        let mut metric = ls.labels;
         if drops_name(op) {
             metric.remove("__name__");
         }
         if one_to_one {
-            metric = if on {
-                metric.keep(names)
+            if on {
+                metric = metric.keep(names);
             } else {
-                metric.drop_names(names)
-            };
+                for n in names {
+                    metric.remove(n);
+                }
+            }
         }
         for n in &include {
             match rs.labels.get(n) {
@@ -821,6 +872,11 @@ pub fn range_query(
     }
     if end < start {
         return exec_err("end timestamp must not be before start time");
+    }
+    if (end - start) / step > 11_000 {
+        return exec_err(
+            "exceed maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        );
     }
     let ctx = Ctx::prepare(store, expr, start, end)?;
     let mut series: HashMap<Labels, Vec<Sample>> = HashMap::new();

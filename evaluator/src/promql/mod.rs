@@ -260,6 +260,10 @@ mod eval_tests {
         );
         assert!(range_query(&s, &parse_expr("c[5m]").unwrap(), 0, 60_000, 60_000).is_err());
         assert!(range_query(&s, &e, 0, 60_000, 0).is_err());
+        assert!(
+            range_query(&s, &e, 0, 86_400_000, 1).is_err(),
+            "too many points"
+        );
     }
 
     #[test]
