@@ -57,7 +57,9 @@ pub fn quickstart_config(port: u16, data_dir: &Path) -> String {
         text.contains(listen) && text.contains(path),
         "quickstart layout changed"
     );
+    let rules = repo_root().join("rules");
     text.replace("127.0.0.1:9797", &format!("127.0.0.1:{port}"))
+        .replace("../rules/", &format!("{}/", rules.display()))
         .replace(
             path,
             &format!("path: {:?} ", data_dir.display().to_string()),

@@ -48,6 +48,9 @@ pub enum DaemonError {
 /// A failure of the pipeline's lifecycle (opening the store, starting the collector, flushing).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// The rules could not be loaded or their saved state restored.
+    #[error("rules: {0}")]
+    Rules(#[from] evaluator::ReloadError),
     /// The collector refused its configuration (e.g. an unreadable `ca_file`).
     #[error("collector: {0}")]
     Collector(#[from] collector::CollectorError),
@@ -65,14 +68,15 @@ pub enum PipelineError {
 /// How often retention runs.
 const RETENTION_EVERY: StdDuration = StdDuration::from_secs(3600);
 
-/// The pipeline stages the daemon runs: the store and the collector (probes, scrapes,
-/// heartbeats) writing into it. The evaluator and the notifier are added here as they are wired
-/// in, each setting its [`crate::readiness::Condition`] once started.
+/// The pipeline stages the daemon runs: the store, the collector (probes, scrapes, heartbeats)
+/// writing into it, and the evaluator (rule files) reading from it. The notifier is added here
+/// when it is wired in; until then the evaluator's alerts are logged.
 #[derive(Debug)]
 pub struct Pipeline {
     storage_dir: PathBuf,
     store: store::Store,
     collector: Option<collector::Collector>,
+    evaluator: Option<std::sync::Mutex<evaluator::Manager>>,
 }
 
 impl Pipeline {
@@ -95,7 +99,67 @@ impl Pipeline {
             storage_dir: storage.path.clone(),
             store,
             collector: None,
+            evaluator: None,
         })
+    }
+
+    /// Loads the rule files (relative to `base`) and starts evaluating them on the current tokio
+    /// runtime; alert state is restored from the store. Marks
+    /// [`crate::readiness::Condition::RulesLoaded`], and `FirstEvalDone` once every group has
+    /// been evaluated once. Firing and resolved alerts are logged (receivers come with the
+    /// notifier).
+    pub fn start_evaluator(
+        &mut self,
+        config: &Config,
+        base: Option<&Path>,
+        clock: Arc<dyn Clock>,
+        readiness: &Arc<Readiness>,
+    ) -> Result<(), PipelineError> {
+        let mut ctx = evaluator::EvalContext::new(Arc::new(self.store.clone()));
+        ctx.kv = Some(Arc::new(self.store.clone()));
+        ctx.external_labels = model::Labels::from_pairs(config.global.external_labels.clone());
+        ctx.external_url = config.global.external_url.clone().unwrap_or_default();
+        ctx.default_interval_ms = config.global.evaluation_interval.as_millis_i64();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<model::Alert>>(1024);
+        let mut manager = evaluator::Manager::new(ctx, clock.clone(), tx);
+        manager.reload(&config.rule_files, base)?;
+        readiness.set(crate::readiness::Condition::RulesLoaded);
+        tokio::spawn(async move {
+            while let Some(alerts) = rx.recv().await {
+                let now = clock.now_ms();
+                for a in alerts {
+                    let state = if a.is_resolved_at(now) {
+                        "resolved"
+                    } else {
+                        "firing"
+                    };
+                    info!(alert = %a.labels, state, "alert (no receivers: the notifier is not wired in this version)");
+                }
+            }
+        });
+        self.evaluator = Some(std::sync::Mutex::new(manager));
+        Ok(())
+    }
+
+    /// Whether every rule group has been evaluated at least once (true without groups).
+    pub fn rules_evaluated(&self) -> bool {
+        self.evaluator.as_ref().is_some_and(|m| {
+            m.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .status()
+                .iter()
+                .all(|g| g.last_evaluation.is_some())
+        })
+    }
+
+    /// Applies new rule files; on any error the running rules stay.
+    fn reload_rules(&self, config: &Config, base: Option<&Path>) -> Result<(), ReloadError> {
+        if let Some(m) = &self.evaluator {
+            m.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .reload(&config.rule_files, base)?;
+        }
+        Ok(())
     }
 
     /// Starts every probe, scrape and heartbeat of `cfg` on the current tokio runtime, writing
@@ -160,6 +224,9 @@ pub enum ReloadError {
     /// The new file is unreadable or invalid.
     #[error("{0}")]
     Load(#[from] LoadError),
+    /// The rule files could not be applied (the running rules stay).
+    #[error("{0}")]
+    Rules(#[from] evaluator::ReloadError),
     /// The collector could not apply the new targets (nothing was changed).
     #[error("{0}")]
     Collector(#[from] collector::CollectorError),
@@ -297,6 +364,8 @@ impl App {
                 new.storage.engine.to_string(),
             ));
         }
+        self.pipeline
+            .reload_rules(&new, config::rules_base(&self.config_path))?;
         if let Some(c) = self.pipeline.collector() {
             c.reconcile(&new.collector)?;
         }
@@ -341,6 +410,12 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     let readiness = Arc::new(Readiness::new());
     let mut pipeline = Pipeline::start(&config.storage, &readiness)?;
     pipeline.start_collector(&config.collector, clock.clone())?;
+    pipeline.start_evaluator(
+        &config,
+        config::rules_base(&config_path),
+        clock.clone(),
+        &readiness,
+    )?;
     let listen = config.api.listen;
     let max_body = config.api.max_body_bytes;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -364,6 +439,16 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
         storage = %app.pipeline().storage_dir().display(),
         "alertd started"
     );
+
+    let ready_app = app.clone();
+    tokio::spawn(async move {
+        while !ready_app.pipeline().rules_evaluated() {
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        ready_app
+            .readiness()
+            .set(crate::readiness::Condition::FirstEvalDone);
+    });
 
     let retention_app = app.clone();
     let retention = tokio::spawn(async move {

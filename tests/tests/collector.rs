@@ -86,6 +86,14 @@ fn every_probe_kind_scrape_and_heartbeat_land_in_the_store() {
     let my_dsn = work.path().join("mysql.dsn");
     std::fs::write(&my_dsn, "mysql://root@127.0.0.1:3306/\n").unwrap();
     let data = work.path().join("data");
+    let rules = work.path().join("probes.rules.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: probes\n    interval: 1s\n    rules:\n      - alert: ProbeDown\n        \
+         expr: probe_success == 0\n        labels: { severity: critical }\n        \
+         annotations: { summary: '{{ $labels.probe }} is down' }\n",
+    )
+    .unwrap();
     let config = format!(
         "\
 api: {{ listen: 127.0.0.1:{port} }}
@@ -121,6 +129,7 @@ scrape_configs:
     static_configs: [{{ targets: ['127.0.0.1:{port}'] }}]
 heartbeats:
   - {{ name: backup, period: 1d, grace: 1h }}
+rule_files: [{rules:?}]
 "
     );
     let mut d = start(port, &config, &[]).unwrap();
@@ -143,7 +152,22 @@ heartbeats:
         (n > 50.0).then_some(n)
     });
     assert!(scraped.is_some(), "store never filled:\n{}", d.log());
-    std::thread::sleep(Duration::from_secs(3));
+    // The rules run in the daemon over the collected series: the refused target's alert fires.
+    let fired = wait_for(Duration::from_secs(20), || {
+        d.log()
+            .lines()
+            .find(|l| {
+                l.contains("ProbeDown") && l.contains("firing") && l.contains("probe=\"refused\"")
+            })
+            .map(str::to_string)
+    });
+    let fired = fired.unwrap_or_else(|| panic!("ProbeDown never fired:\n{}", d.log()));
+    assert!(fired.contains("probe=\"refused\""), "{fired}");
+    assert!(!d.log().contains("probe=\"self\", severity"), "{}", d.log());
+    let ready = wait_for(Duration::from_secs(5), || {
+        (d.http("GET", "/-/ready").unwrap().status == 200).then_some(())
+    });
+    assert!(ready.is_some(), "not ready after the first evaluation");
     d.signal(Signal::SIGTERM);
     assert!(
         d.wait_exit(Duration::from_secs(15)).unwrap().success(),
@@ -198,6 +222,24 @@ heartbeats:
     assert_eq!(
         latest(&store, "heartbeat_up", ("heartbeat", "backup")),
         Some(0.0)
+    );
+    // ALERTS is written as Prometheus writes it.
+    let alerts = store
+        .select(
+            &[
+                Matcher::new("__name__", model::MatchOp::Equal, "ALERTS").unwrap(),
+                Matcher::new("alertname", model::MatchOp::Equal, "ProbeDown").unwrap(),
+            ],
+            0,
+            i64::MAX,
+        )
+        .unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|s| s.labels.get("probe") == Some("refused")
+                && s.labels.get("alertstate") == Some("firing")),
+        "{alerts:?}"
     );
     store.close().unwrap();
     drop(store);

@@ -16,11 +16,12 @@ fn starts_on_quickstart_and_serves_health_ready_metrics_and_404() {
 
     let r = d.http("GET", "/-/healthy").unwrap();
     assert_eq!(r.status, 200);
-    // The store is open; rules and evaluation are not wired in this version.
-    let r = d.http("GET", "/-/ready").unwrap();
-    assert_eq!(r.status, 503, "{r:?}");
-    assert!(!r.body.contains("store_open"), "{}", r.body);
-    assert!(r.body.contains("rules_loaded"), "{}", r.body);
+    // Ready once the store is open, the default rule pack is loaded and evaluated once.
+    let ready = e2e::wait_for(Duration::from_secs(20), || {
+        let r = d.http("GET", "/-/ready").unwrap();
+        (r.status == 200).then_some(r.body)
+    });
+    assert_eq!(ready.as_deref(), Some("alertd is Ready.\n"), "{}", d.log());
 
     let r = d.http("GET", "/metrics").unwrap();
     assert_eq!(r.status, 200);
@@ -45,7 +46,7 @@ fn starts_on_quickstart_and_serves_health_ready_metrics_and_404() {
     );
     assert!(r
         .body
-        .contains("alertd_http_requests_total{handler=\"/-/ready\",code=\"503\"} 1"));
+        .contains("alertd_http_requests_total{handler=\"/-/ready\",code=\"200\"} 1"));
 
     let r = d.http("GET", "/no/such/path").unwrap();
     assert_eq!(r.status, 404);

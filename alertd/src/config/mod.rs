@@ -88,6 +88,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// `probes:`, `scrape_configs:` and `heartbeats:` (defaults taken from `global`).
     pub collector: collector::config::CollectorConfig,
+    /// `rule_files:` globs, relative to the configuration file's directory.
+    pub rule_files: Vec<String>,
 }
 
 /// `global:` — Prometheus's and Alertmanager's global keys with their defaults.
@@ -228,7 +230,44 @@ pub fn load_file(path: &Path) -> Result<Config, LoadError> {
         path: name.clone(),
         source,
     })?;
-    Ok(parse_str(&text, &name)?)
+    let config = parse_str(&text, &name)?;
+    check_rule_files(&config, path)?;
+    Ok(config)
+}
+
+/// The directory relative `rule_files` are resolved against: the configuration file's.
+pub fn rules_base(config_path: &Path) -> Option<&Path> {
+    config_path.parent().filter(|p| !p.as_os_str().is_empty())
+}
+
+/// Loads every rule file the configuration names, as the daemon will, so that an invalid rule
+/// refuses the configuration with the rule file's own `FILE:LINE:COL`.
+fn check_rule_files(config: &Config, path: &Path) -> Result<(), ConfigErrors> {
+    if config.rule_files.is_empty() {
+        return Ok(());
+    }
+    match evaluator::RuleSet::load_relative(&config.rule_files, rules_base(path)) {
+        Ok(_) => Ok(()),
+        Err(errs) => Err(ConfigErrors(
+            errs.into_iter()
+                .map(|e| {
+                    let file = e.file.display().to_string();
+                    let full = e.to_string();
+                    let prefix = if e.line > 0 {
+                        format!("{file}:{}:{}: ", e.line, e.column)
+                    } else {
+                        format!("{file}: ")
+                    };
+                    ConfigError {
+                        message: full.strip_prefix(&prefix).unwrap_or(&full).to_string(),
+                        file,
+                        line: e.line,
+                        column: e.column,
+                    }
+                })
+                .collect(),
+        )),
+    }
 }
 
 /// Parses and validates configuration `text`; `file` names it in errors.
@@ -406,11 +445,19 @@ impl Validator<'_> {
         let storage = self.storage(raw.storage.map(|s| s.value).unwrap_or_default());
         let api = self.api(raw.api.map(|s| s.value).unwrap_or_default());
         let collector = self.collector(&global, raw.probes, raw.scrape_configs, raw.heartbeats);
+        let rule_files = raw
+            .rule_files
+            .1
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| g.value)
+            .collect();
         Config {
             global,
             storage,
             api,
             collector,
+            rule_files,
         }
     }
 

@@ -131,6 +131,7 @@ pub(crate) struct RawConfig {
     pub probes: Section<ProbeConfig>,
     pub scrape_configs: Section<ScrapeConfig>,
     pub heartbeats: Section<HeartbeatConfig>,
+    pub rule_files: Section<String>,
     pub unimplemented: Vec<Unimplemented>,
     /// Unknown top-level keys with their positions (all of them are reported).
     pub unknown: Vec<(String, Location)>,
@@ -161,6 +162,7 @@ impl<'de> Deserialize<'de> for RawConfig {
                         "probes" => cfg.probes = (Some(at), map.next_value()?),
                         "scrape_configs" => cfg.scrape_configs = (Some(at), map.next_value()?),
                         "heartbeats" => cfg.heartbeats = (Some(at), map.next_value()?),
+                        "rule_files" => cfg.rule_files = (Some(at), map.next_value()?),
                         other => {
                             if let Some(name) = TOP_LEVEL_KEYS.iter().find(|k| **k == other) {
                                 let presence: Option<Presence> = map.next_value()?;

@@ -253,7 +253,6 @@ fn empty_unimplemented_sections_are_accepted() {
 #[test]
 fn every_unimplemented_section_is_refused_when_non_empty() {
     for (name, body) in [
-        ("rule_files", "[rules.yml]"),
         ("route", "{receiver: x}"),
         ("receivers", "[{name: x}]"),
         ("inhibit_rules", "[{equal: [a]}]"),
@@ -444,4 +443,33 @@ heartbeats:
     // Unknown keys inside a probe are refused with their position.
     let e = one("probes:\n  - name: web\n    http: { url: 'http://x/', methd: GET }\n");
     assert!(e.starts_with("a.yaml:3:") && e.contains("methd"), "{e}");
+}
+
+#[test]
+fn rule_files_are_loaded_relative_to_the_config_and_their_errors_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("rules/ok.yml"),
+        "groups:\n  - name: g\n    rules:\n      - alert: Down\n        expr: up == 0\n        for: 1m\n",
+    )
+    .unwrap();
+    let cfg = dir.path().join("alertd.yaml");
+    std::fs::write(&cfg, "rule_files: ['rules/*.yml']\n").unwrap();
+    let c = load_file(&cfg).unwrap();
+    assert_eq!(c.rule_files, ["rules/*.yml"]);
+
+    std::fs::write(
+        dir.path().join("rules/bad.yml"),
+        "groups:\n  - name: g2\n    rules:\n      - alert: Broken\n        expr: up ==\n",
+    )
+    .unwrap();
+    let e = match load_file(&cfg) {
+        Err(LoadError::Invalid(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert!(e.0[0].file.ends_with("rules/bad.yml"), "{e}");
+    assert_eq!(e.0[0].line, 5, "{e}");
+    assert!(e.0[0].message.contains("g2"), "{e}");
 }
