@@ -93,16 +93,7 @@ impl PgProbe {
         let res = self.collect(&mut b).await;
         let failure = res.err();
         b.push("pg_up", &[], if failure.is_none() { 1.0 } else { 0.0 });
-        b.push(
-            "probe_success",
-            &[],
-            if failure.is_none() { 1.0 } else { 0.0 },
-        );
-        b.push(
-            "probe_duration_seconds",
-            &[],
-            started.elapsed().as_secs_f64(),
-        );
+        b.push_result(started, &failure);
         Outcome {
             explicit: Vec::new(),
             series: b.out,
@@ -255,16 +246,7 @@ impl MysqlProbe {
             Err(f) => (false, Some(f)),
         };
         b.push("mysql_up", &[], if up { 1.0 } else { 0.0 });
-        b.push(
-            "probe_success",
-            &[],
-            if failure.is_none() { 1.0 } else { 0.0 },
-        );
-        b.push(
-            "probe_duration_seconds",
-            &[],
-            started.elapsed().as_secs_f64(),
-        );
+        b.push_result(started, &failure);
         Outcome {
             explicit: Vec::new(),
             series: b.out,

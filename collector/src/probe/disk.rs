@@ -149,16 +149,7 @@ fn collect(base: &Labels, path: Option<&Path>) -> Outcome {
     let started = Instant::now();
     let mut b = SeriesBuf::new(base);
     let failure = collect_into(&mut b, path).err();
-    b.push(
-        "probe_success",
-        &[],
-        if failure.is_none() { 1.0 } else { 0.0 },
-    );
-    b.push(
-        "probe_duration_seconds",
-        &[],
-        started.elapsed().as_secs_f64(),
-    );
+    b.push_result(started, &failure);
     Outcome {
         explicit: Vec::new(),
         series: b.out,

@@ -117,6 +117,20 @@ impl<'a> SeriesBuf<'a> {
         l.set("__name__", name);
         self.out.push((l, v));
     }
+    /// Adds blackbox's `probe_success` (1 unless `failure`) and `probe_duration_seconds`
+    /// (since `started`).
+    pub(crate) fn push_result<F>(&mut self, started: std::time::Instant, failure: &Option<F>) {
+        self.push(
+            "probe_success",
+            &[],
+            if failure.is_none() { 1.0 } else { 0.0 },
+        );
+        self.push(
+            "probe_duration_seconds",
+            &[],
+            started.elapsed().as_secs_f64(),
+        );
+    }
 }
 
 /// Base labels of a probe: its configured labels plus `probe="<name>"`.

@@ -59,16 +59,7 @@ impl TlsProbe {
             )),
         };
         let mut b = SeriesBuf::new(&self.base);
-        b.push(
-            "probe_success",
-            &[],
-            if failure.is_none() { 1.0 } else { 0.0 },
-        );
-        b.push(
-            "probe_duration_seconds",
-            &[],
-            started.elapsed().as_secs_f64(),
-        );
+        b.push_result(started, &failure);
         if let Some(ip) = ip {
             b.push("probe_ip_protocol", &[], if ip { 4.0 } else { 6.0 });
         }
