@@ -48,6 +48,9 @@ pub enum DaemonError {
 /// A failure of the pipeline's lifecycle (opening the store, starting the collector, flushing).
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
+    /// The notifier could not start (a receiver could not be built, or its state not loaded).
+    #[error("notifier: {0}")]
+    Notifier(#[from] notifier::NotifierError),
     /// The rules could not be loaded or their saved state restored.
     #[error("rules: {0}")]
     Rules(#[from] evaluator::ReloadError),
@@ -69,14 +72,16 @@ pub enum PipelineError {
 const RETENTION_EVERY: StdDuration = StdDuration::from_secs(3600);
 
 /// The pipeline stages the daemon runs: the store, the collector (probes, scrapes, heartbeats)
-/// writing into it, and the evaluator (rule files) reading from it. The notifier is added here
-/// when it is wired in; until then the evaluator's alerts are logged.
+/// writing into it, the evaluator (rule files) reading from it, and the notifier routing the
+/// evaluator's alerts to receivers (without receivers, alerts are logged).
 #[derive(Debug)]
 pub struct Pipeline {
     storage_dir: PathBuf,
     store: store::Store,
     collector: Option<collector::Collector>,
     evaluator: Option<std::sync::Mutex<evaluator::Manager>>,
+    notifier: Option<Arc<notifier::Notifier>>,
+    notifier_task: std::sync::Mutex<Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>>,
 }
 
 impl Pipeline {
@@ -100,7 +105,48 @@ impl Pipeline {
             store,
             collector: None,
             evaluator: None,
+            notifier: None,
+            notifier_task: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Builds the notifier from `cfg` over the store's state (silences, acks, notification log,
+    /// queue and escalation timers survive restarts) when receivers are configured.
+    pub fn start_notifier(
+        &mut self,
+        cfg: &notifier::config::NotifierConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(), PipelineError> {
+        if cfg.receivers.is_empty() {
+            return Ok(());
+        }
+        let kv: Arc<dyn model::storage::KvStore> = Arc::new(self.store.clone());
+        let n = notifier::Notifier::new(cfg, notifier::NotifierOptions::default(), kv, clock)?;
+        self.notifier = Some(Arc::new(n));
+        Ok(())
+    }
+
+    /// The notifier, when receivers are configured.
+    pub fn notifier(&self) -> Option<&Arc<notifier::Notifier>> {
+        self.notifier.as_ref()
+    }
+
+    /// Stops the notifier's loop (it finishes the delivery in flight) and waits for it.
+    pub async fn stop_notifier(&self) {
+        let task = self
+            .notifier_task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((stop, handle)) = task {
+            let _ = stop.send(true);
+            if tokio::time::timeout(StdDuration::from_secs(10), handle)
+                .await
+                .is_err()
+            {
+                warn!("notifier did not stop within 10s");
+            }
+        }
     }
 
     /// Loads the rule files (relative to `base`) and starts evaluating them on the current tokio
@@ -124,19 +170,32 @@ impl Pipeline {
         let mut manager = evaluator::Manager::new(ctx, clock.clone(), tx);
         manager.reload(&config.rule_files, base)?;
         readiness.set(crate::readiness::Condition::RulesLoaded);
-        tokio::spawn(async move {
-            while let Some(alerts) = rx.recv().await {
-                let now = clock.now_ms();
-                for a in alerts {
-                    let state = if a.is_resolved_at(now) {
-                        "resolved"
-                    } else {
-                        "firing"
-                    };
-                    info!(alert = %a.labels, state, "alert (no receivers: the notifier is not wired in this version)");
-                }
+        match &self.notifier {
+            Some(n) => {
+                let (stop, stopped) = watch::channel(false);
+                let poll = StdDuration::from_millis(250);
+                let handle = tokio::spawn(n.clone().run(Some(rx), stopped, poll));
+                *self
+                    .notifier_task
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some((stop, handle));
             }
-        });
+            None => {
+                tokio::spawn(async move {
+                    while let Some(alerts) = rx.recv().await {
+                        let now = clock.now_ms();
+                        for a in alerts {
+                            let state = if a.is_resolved_at(now) {
+                                "resolved"
+                            } else {
+                                "firing"
+                            };
+                            info!(alert = %a.labels, state, "alert (no receivers configured)");
+                        }
+                    }
+                });
+            }
+        }
         self.evaluator = Some(std::sync::Mutex::new(manager));
         Ok(())
     }
@@ -357,6 +416,13 @@ impl App {
                 new.storage.path.display().to_string(),
             ));
         }
+        if new.notifier != old.notifier {
+            return Err(restart(
+                "route/receivers/inhibit_rules/time_intervals/escalations",
+                "the running sections".into(),
+                "changed sections".into(),
+            ));
+        }
         if new.storage.engine != old.storage.engine {
             return Err(restart(
                 "storage.engine",
@@ -410,6 +476,7 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     let readiness = Arc::new(Readiness::new());
     let mut pipeline = Pipeline::start(&config.storage, &readiness)?;
     pipeline.start_collector(&config.collector, clock.clone())?;
+    pipeline.start_notifier(&config.notifier, clock.clone())?;
     pipeline.start_evaluator(
         &config,
         config::rules_base(&config_path),
@@ -510,6 +577,7 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     }
     signals.abort();
     retention.abort();
+    app.pipeline().stop_notifier().await;
     app.pipeline().flush()?;
     info!("alertd stopped");
     Ok(())

@@ -16,8 +16,8 @@ global:
 api:
   listen: somewhere
   tokens_file: /etc/alertd/tokens
-receivers:
-  - name: slack
+watchdog:
+  url: https://hc-ping.com/x
 ";
 
 #[test]
@@ -43,7 +43,7 @@ fn check_config_prints_every_error_with_position_and_no_secret() {
         format!("{bad}:4:28: at most one of `global.smtp_auth_password` and `global.smtp_auth_password_file` may be set"),
         format!("{bad}:6:11: `api.listen`: expected IP:PORT"),
         format!("{bad}:7:16: `api.tokens_file` (bearer-token authentication) is not implemented"),
-        format!("{bad}:8:1: section `receivers` is not implemented"),
+        format!("{bad}:8:1: section `watchdog` is not implemented"),
     ];
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), want.len() + 1, "{out}");

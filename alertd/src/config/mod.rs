@@ -90,6 +90,9 @@ pub struct Config {
     pub collector: collector::config::CollectorConfig,
     /// `rule_files:` globs, relative to the configuration file's directory.
     pub rule_files: Vec<String>,
+    /// The Alertmanager sections (`route`, `receivers`, `inhibit_rules`, `time_intervals`,
+    /// `mute_time_intervals`) and `escalations`, with `global`'s notification defaults.
+    pub notifier: notifier::config::NotifierConfig,
 }
 
 /// `global:` — Prometheus's and Alertmanager's global keys with their defaults.
@@ -403,6 +406,16 @@ fn friendly_message(e: &serde_saphyr::Error) -> String {
     }
 }
 
+/// The notifier's sections as read, with positions.
+struct RawNotifier {
+    route: (Option<Location>, Option<Spanned<notifier::config::Route>>),
+    receivers: raw::Section<notifier::config::Receiver>,
+    inhibit_rules: raw::Section<notifier::config::InhibitRule>,
+    time_intervals: raw::Section<notifier::config::NamedTimeInterval>,
+    mute_time_intervals: raw::Section<notifier::config::NamedTimeInterval>,
+    escalations: raw::Section<notifier::config::Escalation>,
+}
+
 struct Validator<'a> {
     file: &'a str,
     errors: Vec<ConfigError>,
@@ -445,6 +458,14 @@ impl Validator<'_> {
         let storage = self.storage(raw.storage.map(|s| s.value).unwrap_or_default());
         let api = self.api(raw.api.map(|s| s.value).unwrap_or_default());
         let collector = self.collector(&global, raw.probes, raw.scrape_configs, raw.heartbeats);
+        let mut raw_notifier = RawNotifier {
+            route: raw.route,
+            receivers: raw.receivers,
+            inhibit_rules: raw.inhibit_rules,
+            time_intervals: raw.time_intervals,
+            mute_time_intervals: raw.mute_time_intervals,
+            escalations: raw.escalations,
+        };
         let rule_files = raw
             .rule_files
             .1
@@ -452,13 +473,125 @@ impl Validator<'_> {
             .into_iter()
             .map(|g| g.value)
             .collect();
+        let notifier = self.notifier(&global, &mut raw_notifier);
         Config {
             global,
             storage,
             api,
             collector,
             rule_files,
+            notifier,
         }
+    }
+
+    /// The notifier's sections with `global`'s defaults, validated by the notifier itself; its
+    /// errors (paths such as `receivers[1].slack_configs[0].api_url`) are placed at the list
+    /// item (or the `route` key).
+    fn notifier(
+        &mut self,
+        g: &GlobalConfig,
+        raw: &mut RawNotifier,
+    ) -> notifier::config::NotifierConfig {
+        fn items<T>(s: &mut raw::Section<T>) -> (Option<Location>, Vec<Location>, Vec<T>) {
+            let list = s.1.take().unwrap_or_default();
+            let at = list.iter().map(|i| i.referenced).collect();
+            (s.0, at, list.into_iter().map(|i| i.value).collect())
+        }
+        let split = |s: &Option<SecretSource>| match s {
+            Some(SecretSource::Inline(v)) => (Some(v.clone()), None),
+            Some(SecretSource::File(p)) => (None, Some(p.display().to_string())),
+            None => (None, None),
+        };
+        let (smtp_auth_password, smtp_auth_password_file) = split(&g.smtp_auth_password);
+        let (slack_api_url, slack_api_url_file) = split(&g.slack_api_url);
+        let (smtp_auth_secret, smtp_auth_secret_file) = split(&g.smtp_auth_secret);
+        let global = notifier::config::Global {
+            resolve_timeout: g.resolve_timeout,
+            external_url: g.external_url.clone().unwrap_or_default(),
+            smtp_from: g.smtp_from.clone(),
+            smtp_smarthost: g.smtp_smarthost.clone(),
+            smtp_hello: g.smtp_hello.clone(),
+            smtp_auth_username: g.smtp_auth_username.clone(),
+            smtp_auth_password,
+            smtp_auth_password_file,
+            smtp_auth_identity: g.smtp_auth_identity.clone(),
+            smtp_auth_secret,
+            smtp_require_tls: g.smtp_require_tls,
+            slack_api_url,
+            slack_api_url_file,
+            http_config: None,
+        };
+        let route_key = raw.route.0;
+        let route_at = raw.route.1.as_ref().map(|r| r.referenced).or(route_key);
+        let route = raw.route.1.take().map(|r| r.value).unwrap_or_default();
+        let (rc_key, rc_at, receivers) = items(&mut raw.receivers);
+        let (ih_key, ih_at, inhibit_rules) = items(&mut raw.inhibit_rules);
+        let (ti_key, ti_at, time_intervals) = items(&mut raw.time_intervals);
+        let (mt_key, mt_at, mute_time_intervals) = items(&mut raw.mute_time_intervals);
+        let (es_key, es_at, escalations) = items(&mut raw.escalations);
+        let cfg = notifier::config::NotifierConfig {
+            global,
+            route,
+            receivers,
+            inhibit_rules,
+            time_intervals,
+            mute_time_intervals,
+            escalations,
+            templates: Vec::new(),
+        };
+        // Without receivers and with an empty route, nothing is routed: alerts are only logged.
+        let configured =
+            !cfg.receivers.is_empty() || cfg.route != notifier::config::Route::default();
+        let mut errs = if configured {
+            cfg.validate()
+        } else {
+            Vec::new()
+        };
+        if configured && smtp_auth_secret_file.is_some() {
+            errs.push(notifier::config::ConfigError {
+                path: "global.smtp_auth_secret_file".into(),
+                message: "is not supported by the notifier in this version; use smtp_auth_secret"
+                    .into(),
+            });
+        }
+        let h = &g.http_config;
+        let custom_http = h.authorization.is_some()
+            || h.basic_auth.is_some()
+            || h.proxy_url.is_some()
+            || h.tls_config != TlsConfig::default()
+            || !h.follow_redirects
+            || !h.enable_http2;
+        if configured && custom_http {
+            errs.push(notifier::config::ConfigError {
+                path: "global.http_config".into(),
+                message: "is not applied to receivers in this version; set http_config on each \
+                          receiver instead"
+                    .into(),
+            });
+        }
+        for e in errs {
+            let head = e.path.split(['[', '.']).next().unwrap_or("");
+            let (key, list): (Option<Location>, &[Location]) = match head {
+                "receivers" => (rc_key, &rc_at),
+                "inhibit_rules" => (ih_key, &ih_at),
+                "time_intervals" => (ti_key, &ti_at),
+                "mute_time_intervals" => (mt_key, &mt_at),
+                "escalations" => (es_key, &es_at),
+                // Without a `route` key, a route error belongs to the `receivers` section.
+                _ => (route_at.or(rc_key), &[]),
+            };
+            let index = e
+                .path
+                .split_once('[')
+                .and_then(|(_, r)| r.split_once(']'))
+                .and_then(|(i, _)| i.parse::<usize>().ok());
+            let at = index
+                .and_then(|i| list.get(i).copied())
+                .or(key)
+                .unwrap_or(Location::UNKNOWN);
+            self.err(at, format!("`{}`: {}", e.path, e.message));
+        }
+        cfg
     }
 
     /// The collector's sections, validated by the collector itself; its errors (which name a

@@ -11,6 +11,7 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::secret::Secret;
 use collector::config::{HeartbeatConfig, ProbeConfig, ScrapeConfig};
+use notifier::config::{Escalation, InhibitRule, NamedTimeInterval, Receiver, Route};
 
 /// Top-level keys alertd knows, in the order DESIGN.md lists them.
 pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
@@ -132,6 +133,12 @@ pub(crate) struct RawConfig {
     pub scrape_configs: Section<ScrapeConfig>,
     pub heartbeats: Section<HeartbeatConfig>,
     pub rule_files: Section<String>,
+    pub route: (Option<Location>, Option<Spanned<Route>>),
+    pub receivers: Section<Receiver>,
+    pub inhibit_rules: Section<InhibitRule>,
+    pub time_intervals: Section<NamedTimeInterval>,
+    pub mute_time_intervals: Section<NamedTimeInterval>,
+    pub escalations: Section<Escalation>,
     pub unimplemented: Vec<Unimplemented>,
     /// Unknown top-level keys with their positions (all of them are reported).
     pub unknown: Vec<(String, Location)>,
@@ -163,6 +170,14 @@ impl<'de> Deserialize<'de> for RawConfig {
                         "scrape_configs" => cfg.scrape_configs = (Some(at), map.next_value()?),
                         "heartbeats" => cfg.heartbeats = (Some(at), map.next_value()?),
                         "rule_files" => cfg.rule_files = (Some(at), map.next_value()?),
+                        "route" => cfg.route = (Some(at), map.next_value()?),
+                        "receivers" => cfg.receivers = (Some(at), map.next_value()?),
+                        "inhibit_rules" => cfg.inhibit_rules = (Some(at), map.next_value()?),
+                        "time_intervals" => cfg.time_intervals = (Some(at), map.next_value()?),
+                        "mute_time_intervals" => {
+                            cfg.mute_time_intervals = (Some(at), map.next_value()?)
+                        }
+                        "escalations" => cfg.escalations = (Some(at), map.next_value()?),
                         other => {
                             if let Some(name) = TOP_LEVEL_KEYS.iter().find(|k| **k == other) {
                                 let presence: Option<Presence> = map.next_value()?;

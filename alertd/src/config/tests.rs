@@ -235,7 +235,7 @@ escalations: []
         "a.yaml:17:15: `api.auth_reads: true` is not implemented",
         "a.yaml:19:5: `probes[0]`: exactly one of http, tls, disk, postgres, mysql must be set",
         "a.yaml:20:14: `heartbeats[0]`: one of period or schedule is required",
-        "a.yaml:21:1: section `route` is not implemented",
+        "a.yaml:21:8: `route.receiver`: unknown receiver \"x\"",
     ];
     assert_eq!(e.len(), want.len(), "{e:#?}");
     for (got, want) in e.iter().zip(want) {
@@ -251,24 +251,34 @@ fn empty_unimplemented_sections_are_accepted() {
 }
 
 #[test]
-fn every_unimplemented_section_is_refused_when_non_empty() {
-    for (name, body) in [
-        ("route", "{receiver: x}"),
-        ("receivers", "[{name: x}]"),
-        ("inhibit_rules", "[{equal: [a]}]"),
-        ("time_intervals", "[{name: x}]"),
-        ("mute_time_intervals", "[{name: x}]"),
-        ("escalations", "[{name: x}]"),
-        ("watchdog", "{url: 'https://hc-ping.com/x', interval: 1m}"),
-    ] {
-        let e = one(&format!("global: {{}}\n{name}: {body}\n"));
-        assert!(
-            e.starts_with(&format!(
-                "a.yaml:2:1: section `{name}` is not implemented in this version of alertd"
-            )),
-            "{e}"
-        );
-    }
+fn the_unimplemented_watchdog_section_is_refused_when_non_empty() {
+    let e = one("global: {}\nwatchdog: {url: 'https://hc-ping.com/x', interval: 1m}\n");
+    assert!(
+        e.starts_with(
+            "a.yaml:2:1: section `watchdog` is not implemented in this version of alertd"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn notifier_sections_are_validated_with_positions() {
+    let e =
+        errs("receivers:\n  - name: hook\n    webhook_configs: [{ url: 'http://127.0.0.1:1/' }]\n");
+    assert_eq!(
+        e,
+        ["a.yaml:1:1: `route.receiver`: the root route needs a receiver"],
+        "{e:#?}"
+    );
+    let y = "route:\n  receiver: hook\n  routes:\n    - receiver: nope\nreceivers:\n  - name: hook\n    \
+             webhook_configs: [{ url: 'http://127.0.0.1:1/' }]\n";
+    let e = errs(y);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].contains("unknown receiver \"nope\""), "{e:#?}");
+    let ok = y.replace("nope", "hook");
+    let c = parse_str(&ok, "a.yaml").unwrap();
+    assert_eq!(c.notifier.receivers.len(), 1);
+    assert_eq!(c.notifier.route.receiver.as_deref(), Some("hook"));
 }
 
 #[test]
