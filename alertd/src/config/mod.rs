@@ -406,6 +406,24 @@ fn friendly_message(e: &serde_saphyr::Error) -> String {
     }
 }
 
+/// A list section's key position, its items' positions and the items.
+fn split_section<T>(s: raw::Section<T>) -> (Option<Location>, Vec<Location>, Vec<T>) {
+    let items = s.1.unwrap_or_default();
+    let at = items.iter().map(|i| i.referenced).collect();
+    (s.0, at, items.into_iter().map(|i| i.value).collect())
+}
+
+/// Where an error at `path` (e.g. `receivers[2].webhook_configs[0].url`, as a pipeline crate's
+/// `validate()` names it) belongs: the indexed item of its section, else the section's key.
+fn item_location(path: &str, key: Option<Location>, items: &[Location]) -> Location {
+    path.split_once('[')
+        .and_then(|(_, r)| r.split_once(']'))
+        .and_then(|(i, _)| i.parse::<usize>().ok())
+        .and_then(|i| items.get(i).copied())
+        .or(key)
+        .unwrap_or(Location::UNKNOWN)
+}
+
 /// The notifier's sections as read, with positions.
 struct RawNotifier {
     route: (Option<Location>, Option<Spanned<notifier::config::Route>>),
@@ -458,7 +476,7 @@ impl Validator<'_> {
         let storage = self.storage(raw.storage.map(|s| s.value).unwrap_or_default());
         let api = self.api(raw.api.map(|s| s.value).unwrap_or_default());
         let collector = self.collector(&global, raw.probes, raw.scrape_configs, raw.heartbeats);
-        let mut raw_notifier = RawNotifier {
+        let raw_notifier = RawNotifier {
             route: raw.route,
             receivers: raw.receivers,
             inhibit_rules: raw.inhibit_rules,
@@ -473,7 +491,7 @@ impl Validator<'_> {
             .into_iter()
             .map(|g| g.value)
             .collect();
-        let notifier = self.notifier(&global, &mut raw_notifier);
+        let notifier = self.notifier(&global, raw_notifier);
         Config {
             global,
             storage,
@@ -487,16 +505,7 @@ impl Validator<'_> {
     /// The notifier's sections with `global`'s defaults, validated by the notifier itself; its
     /// errors (paths such as `receivers[1].slack_configs[0].api_url`) are placed at the list
     /// item (or the `route` key).
-    fn notifier(
-        &mut self,
-        g: &GlobalConfig,
-        raw: &mut RawNotifier,
-    ) -> notifier::config::NotifierConfig {
-        fn items<T>(s: &mut raw::Section<T>) -> (Option<Location>, Vec<Location>, Vec<T>) {
-            let list = s.1.take().unwrap_or_default();
-            let at = list.iter().map(|i| i.referenced).collect();
-            (s.0, at, list.into_iter().map(|i| i.value).collect())
-        }
+    fn notifier(&mut self, g: &GlobalConfig, raw: RawNotifier) -> notifier::config::NotifierConfig {
         let split = |s: &Option<SecretSource>| match s {
             Some(SecretSource::Inline(v)) => (Some(v.clone()), None),
             Some(SecretSource::File(p)) => (None, Some(p.display().to_string())),
@@ -523,12 +532,12 @@ impl Validator<'_> {
         };
         let route_key = raw.route.0;
         let route_at = raw.route.1.as_ref().map(|r| r.referenced).or(route_key);
-        let route = raw.route.1.take().map(|r| r.value).unwrap_or_default();
-        let (rc_key, rc_at, receivers) = items(&mut raw.receivers);
-        let (ih_key, ih_at, inhibit_rules) = items(&mut raw.inhibit_rules);
-        let (ti_key, ti_at, time_intervals) = items(&mut raw.time_intervals);
-        let (mt_key, mt_at, mute_time_intervals) = items(&mut raw.mute_time_intervals);
-        let (es_key, es_at, escalations) = items(&mut raw.escalations);
+        let route = raw.route.1.map(|r| r.value).unwrap_or_default();
+        let (rc_key, rc_at, receivers) = split_section(raw.receivers);
+        let (ih_key, ih_at, inhibit_rules) = split_section(raw.inhibit_rules);
+        let (ti_key, ti_at, time_intervals) = split_section(raw.time_intervals);
+        let (mt_key, mt_at, mute_time_intervals) = split_section(raw.mute_time_intervals);
+        let (es_key, es_at, escalations) = split_section(raw.escalations);
         let cfg = notifier::config::NotifierConfig {
             global,
             route,
@@ -580,16 +589,10 @@ impl Validator<'_> {
                 // Without a `route` key, a route error belongs to the `receivers` section.
                 _ => (route_at.or(rc_key), &[]),
             };
-            let index = e
-                .path
-                .split_once('[')
-                .and_then(|(_, r)| r.split_once(']'))
-                .and_then(|(i, _)| i.parse::<usize>().ok());
-            let at = index
-                .and_then(|i| list.get(i).copied())
-                .or(key)
-                .unwrap_or(Location::UNKNOWN);
-            self.err(at, format!("`{}`: {}", e.path, e.message));
+            self.err(
+                item_location(&e.path, key, list),
+                format!("`{}`: {}", e.path, e.message),
+            );
         }
         cfg
     }
@@ -603,14 +606,9 @@ impl Validator<'_> {
         scrapes: raw::Section<collector::config::ScrapeConfig>,
         heartbeats: raw::Section<collector::config::HeartbeatConfig>,
     ) -> collector::config::CollectorConfig {
-        fn split<T>(s: raw::Section<T>) -> (Option<Location>, Vec<Location>, Vec<T>) {
-            let items = s.1.unwrap_or_default();
-            let at = items.iter().map(|i| i.referenced).collect();
-            (s.0, at, items.into_iter().map(|i| i.value).collect())
-        }
-        let (p_key, p_at, probes) = split(probes);
-        let (s_key, s_at, scrape_configs) = split(scrapes);
-        let (h_key, h_at, heartbeats) = split(heartbeats);
+        let (p_key, p_at, probes) = split_section(probes);
+        let (s_key, s_at, scrape_configs) = split_section(scrapes);
+        let (h_key, h_at, heartbeats) = split_section(heartbeats);
         let cfg = collector::config::CollectorConfig {
             probes,
             scrape_configs,
@@ -627,16 +625,10 @@ impl Validator<'_> {
                     "scrape_configs" => (s_key, &s_at),
                     _ => (h_key, &h_at),
                 };
-                let index = e
-                    .path
-                    .split_once('[')
-                    .and_then(|(_, r)| r.split_once(']'))
-                    .and_then(|(i, _)| i.parse::<usize>().ok());
-                let at = index
-                    .and_then(|i| items.get(i).copied())
-                    .or(key)
-                    .unwrap_or(Location::UNKNOWN);
-                self.err(at, format!("`{}`: {}", e.path, e.message));
+                self.err(
+                    item_location(&e.path, key, items),
+                    format!("`{}`: {}", e.path, e.message),
+                );
             }
         }
         cfg
