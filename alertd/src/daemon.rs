@@ -430,6 +430,25 @@ impl App {
                 new.storage.engine.to_string(),
             ));
         }
+        // The store and the evaluator take these when they start; a reload must not pretend
+        // to apply them.
+        if new.storage != old.storage {
+            return Err(restart(
+                "storage",
+                format!("{:?}", old.storage),
+                format!("{:?}", new.storage),
+            ));
+        }
+        if new.global.evaluation_interval != old.global.evaluation_interval
+            || new.global.external_labels != old.global.external_labels
+            || new.global.external_url != old.global.external_url
+        {
+            return Err(restart(
+                "global.evaluation_interval/external_labels/external_url",
+                "the running values".into(),
+                "changed values".into(),
+            ));
+        }
         self.pipeline
             .reload_rules(&new, config::rules_base(&self.config_path))?;
         if let Some(c) = self.pipeline.collector() {
@@ -658,10 +677,25 @@ mod tests {
             );
             assert_eq!(*app.config(), Config::default());
         }
-        // Restart-free settings apply.
-        std::fs::write(app.config_path(), "storage:\n  retention: 7d\n").unwrap();
+        // Settings taken at start are refused too.
+        for (yaml, key) in [
+            ("storage:\n  retention: 7d\n", "storage"),
+            (
+                "global:\n  evaluation_interval: 1m\n",
+                "global.evaluation_interval/external_labels/external_url",
+            ),
+        ] {
+            std::fs::write(app.config_path(), yaml).unwrap();
+            let err = app.reload().await.unwrap_err();
+            assert!(
+                matches!(err, ReloadError::NeedsRestart { key: k, .. } if k == key),
+                "{err}"
+            );
+        }
+        // Restart-free settings apply: the collector's default interval follows `global`.
+        std::fs::write(app.config_path(), "global:\n  scrape_interval: 30s\n").unwrap();
         app.reload().await.unwrap();
-        assert_eq!(app.config().storage.retention, "7d".parse().unwrap());
+        assert_eq!(app.config().global.scrape_interval, "30s".parse().unwrap());
     }
 
     #[test]

@@ -269,14 +269,11 @@ mod tests {
         assert_eq!(status, 500);
         assert!(body.starts_with("failed to reload config: "), "{body}");
         assert!(body.contains("alertd.yaml:2:11: `api.listen`"), "{body}");
-        std::fs::write(app.config_path(), "global:\n  evaluation_interval: 1s\n").unwrap();
+        std::fs::write(app.config_path(), "global:\n  scrape_interval: 1s\n").unwrap();
         assert_eq!(
             request(port, post).await,
             (200, "configuration reloaded\n".into())
         );
-        assert_eq!(
-            app.config().global.evaluation_interval,
-            "1s".parse().unwrap()
-        );
+        assert_eq!(app.config().global.scrape_interval, "1s".parse().unwrap());
     }
 }

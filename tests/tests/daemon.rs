@@ -175,10 +175,7 @@ fn sighup_reload_never_terminates_and_applies_only_valid_config() {
     assert!(log.contains("alertd.yaml:"), "{log}");
 
     std::thread::sleep(Duration::from_millis(5));
-    d.write_config(&minimal_config(
-        port,
-        "global:\n  evaluation_interval: 1s\n",
-    ));
+    d.write_config(&minimal_config(port, "global:\n  scrape_interval: 1s\n"));
     d.signal(Signal::SIGHUP);
     let ok = e2e::wait_for(Duration::from_secs(10), || {
         let m = d.metrics();
