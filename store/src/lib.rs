@@ -821,37 +821,59 @@ impl Store {
             }
             out
         };
+        let merged = self.merge_with_disk(
+            snapshot,
+            &[keys::CHUNK],
+            (CHUNK_WINDOW_MS, KEY_WINDOW_MS),
+            (start, end),
+            push_samples,
+            |x| x.t,
+        )?;
+        Ok(merged
+            .into_iter()
+            .map(|(labels, samples)| Series { labels, samples })
+            .collect())
+    }
+
+    /// Completes a snapshot of in-memory rows — `(id, labels, rows in range, first in-memory
+    /// time)` per series — with the persisted blocks under `prefix` (`span`, `window`: see
+    /// [`Store::persisted_blocks`]) older than the in-memory rows, keeping rows in
+    /// `[start, end]`. Series without rows are dropped; the result is sorted by labels.
+    #[allow(clippy::type_complexity)]
+    fn merge_with_disk<T>(
+        &self,
+        snapshot: Vec<(u64, Arc<Labels>, Vec<T>, i64)>,
+        prefix: &[u8],
+        (span, window): (i64, i64),
+        (start, end): (Timestamp, Timestamp),
+        decode_block: fn(&[u8], &mut Vec<T>) -> Result<(), StoreError>,
+        time_of: fn(&T) -> Timestamp,
+    ) -> Result<Vec<(Labels, Vec<T>)>, StoreError> {
         let wanted: Vec<(u64, i64)> = snapshot
             .iter()
             .map(|(id, _, _, mem_first)| (*id, end.min(mem_first.saturating_sub(1))))
             .collect();
-        let mut disk = self.persisted_blocks(
-            &[keys::CHUNK],
-            CHUNK_WINDOW_MS,
-            KEY_WINDOW_MS,
-            &wanted,
-            start,
-        )?;
+        let mut disk = self.persisted_blocks(prefix, span, window, &wanted, start)?;
         let mut result = Vec::new();
         for (id, labels, mem, _) in snapshot {
-            let mut samples = Vec::new();
             let hi = wanted
                 .binary_search_by_key(&id, |w| w.0)
                 .map_or(end, |i| wanted[i].1);
+            let mut rows = Vec::new();
             for block in disk.remove(&id).unwrap_or_default() {
                 let mut tmp = Vec::new();
-                push_samples(&block, &mut tmp)?;
-                samples.extend(tmp.into_iter().filter(|s| s.t >= start && s.t <= hi));
+                decode_block(&block, &mut tmp)?;
+                rows.extend(tmp.into_iter().filter(|r| {
+                    let t = time_of(r);
+                    t >= start && t <= hi
+                }));
             }
-            samples.extend(mem);
-            if !samples.is_empty() {
-                result.push(Series {
-                    labels: (*labels).clone(),
-                    samples,
-                });
+            rows.extend(mem);
+            if !rows.is_empty() {
+                result.push(((*labels).clone(), rows));
             }
         }
-        result.sort_by(|a, b| a.labels.cmp(&b.labels));
+        result.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(result)
     }
 
@@ -982,38 +1004,18 @@ impl Store {
             }
             out
         };
-        let wanted: Vec<(u64, i64)> = snapshot
-            .iter()
-            .map(|(id, _, _, mem_first)| (*id, end.min(mem_first.saturating_sub(1))))
-            .collect();
-        let mut disk = self.persisted_blocks(
+        let merged = self.merge_with_disk(
+            snapshot,
             &[keys::ROLLUP, res as u8],
-            resolution.window_ms(),
-            resolution.window_ms(),
-            &wanted,
-            start,
+            (resolution.window_ms(), resolution.window_ms()),
+            (start, end),
+            push_buckets,
+            |b| b.t,
         )?;
-        let mut result = Vec::new();
-        for (id, labels, mem, _) in snapshot {
-            let hi = wanted
-                .binary_search_by_key(&id, |w| w.0)
-                .map_or(end, |i| wanted[i].1);
-            let mut buckets = Vec::new();
-            for block in disk.remove(&id).unwrap_or_default() {
-                let mut tmp = Vec::new();
-                push_buckets(&block, &mut tmp)?;
-                buckets.extend(tmp.into_iter().filter(|b| b.t >= start && b.t <= hi));
-            }
-            buckets.extend(mem);
-            if !buckets.is_empty() {
-                result.push(RollupSeries {
-                    labels: (*labels).clone(),
-                    buckets,
-                });
-            }
-        }
-        result.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(result)
+        Ok(merged
+            .into_iter()
+            .map(|(labels, buckets)| RollupSeries { labels, buckets })
+            .collect())
     }
 
     /// Labels of every series matching all `matchers`, sorted.
