@@ -183,15 +183,8 @@ struct Beat {
     schedule: Schedule,
     base: Labels,
     token: Option<String>,
-    created: Timestamp,
-    last_ping: Option<Timestamp>,
-    last_success: Option<Timestamp>,
-    /// The last end was a failure (and no success since).
-    failed: bool,
-    last_exit_code: Option<i32>,
-    last_duration: Option<f64>,
-    /// Pending starts by run id ("" without one).
-    starts: HashMap<String, Timestamp>,
+    /// What survives a restart.
+    saved: Persisted,
     last_body: Option<String>,
     /// Series written last export, to end them with staleness markers.
     exported: Vec<Labels>,
@@ -208,13 +201,15 @@ impl Beat {
             schedule,
             base,
             token,
-            created: now,
-            last_ping: None,
-            last_success: None,
-            failed: false,
-            last_exit_code: None,
-            last_duration: None,
-            starts: HashMap::new(),
+            saved: Persisted {
+                created: now,
+                last_ping: None,
+                last_success: None,
+                failed: false,
+                last_exit_code: None,
+                last_duration: None,
+                starts: HashMap::new(),
+            },
             last_body: None,
             exported: Vec::new(),
         })
@@ -226,16 +221,16 @@ impl Beat {
 
     /// (expected, deadline) after the last success, or after creation.
     fn expected(&self) -> Option<(Timestamp, Timestamp)> {
-        let base = self.last_success.unwrap_or(self.created);
+        let base = self.saved.last_success.unwrap_or(self.saved.created);
         let exp = self.schedule.next_after(base)?;
         Some((exp, exp.saturating_add(self.grace_ms())))
     }
 
     fn state(&self, now: Timestamp) -> HeartbeatState {
-        if self.failed {
+        if self.saved.failed {
             return HeartbeatState::Down;
         }
-        if let Some(oldest) = self.starts.values().min() {
+        if let Some(oldest) = self.saved.starts.values().min() {
             if now > oldest.saturating_add(self.grace_ms()) {
                 return HeartbeatState::Down;
             }
@@ -245,11 +240,11 @@ impl Beat {
         };
         if now > deadline {
             HeartbeatState::Down
-        } else if !self.starts.is_empty() {
+        } else if !self.saved.starts.is_empty() {
             HeartbeatState::Running
         } else if now > expected {
             HeartbeatState::Late
-        } else if self.last_success.is_none() && self.last_ping.is_none() {
+        } else if self.saved.last_success.is_none() && self.saved.last_ping.is_none() {
             HeartbeatState::New
         } else {
             HeartbeatState::Up
@@ -257,7 +252,7 @@ impl Beat {
     }
 
     fn ping(&mut self, now: Timestamp, kind: PingKind, rid: Option<&str>, body: &[u8]) {
-        self.last_ping = Some(now);
+        self.saved.last_ping = Some(now);
         if !body.is_empty() {
             let b = &body[..body.len().min(BODY_LIMIT)];
             self.last_body = Some(String::from_utf8_lossy(b).into_owned());
@@ -265,7 +260,7 @@ impl Beat {
         let rid = rid.unwrap_or("").to_string();
         let code = match kind {
             PingKind::Start => {
-                self.starts.insert(rid, now);
+                self.saved.starts.insert(rid, now);
                 return;
             }
             PingKind::Success => 0,
@@ -273,27 +268,28 @@ impl Beat {
             PingKind::ExitCode(c) => c,
         };
         // Pair with the start of the same run id; without one, with the latest start.
-        let start = if self.starts.contains_key(&rid) {
-            self.starts.remove(&rid)
+        let start = if self.saved.starts.contains_key(&rid) {
+            self.saved.starts.remove(&rid)
         } else if rid.is_empty() {
             let latest = self
+                .saved
                 .starts
                 .iter()
                 .max_by_key(|(_, t)| **t)
                 .map(|(k, _)| k.clone());
-            latest.and_then(|k| self.starts.remove(&k))
+            latest.and_then(|k| self.saved.starts.remove(&k))
         } else {
             None
         };
         if let Some(s) = start {
-            self.last_duration = Some((now - s) as f64 / 1000.0);
+            self.saved.last_duration = Some((now - s) as f64 / 1000.0);
         }
-        self.last_exit_code = Some(code);
+        self.saved.last_exit_code = Some(code);
         if code == 0 {
-            self.last_success = Some(now);
-            self.failed = false;
+            self.saved.last_success = Some(now);
+            self.saved.failed = false;
         } else {
-            self.failed = true;
+            self.saved.failed = true;
         }
     }
 
@@ -301,11 +297,11 @@ impl Beat {
         HeartbeatStatus {
             name: self.cfg.name.clone(),
             state: self.state(now),
-            last_ping: self.last_ping,
-            last_success: self.last_success,
+            last_ping: self.saved.last_ping,
+            last_success: self.saved.last_success,
             deadline: self.expected().map(|(_, d)| d),
-            last_exit_code: self.last_exit_code,
-            last_duration_seconds: self.last_duration,
+            last_exit_code: self.saved.last_exit_code,
+            last_duration_seconds: self.saved.last_duration,
             last_body: self.last_body.clone(),
         }
     }
@@ -328,21 +324,25 @@ impl Beat {
         );
         push(
             "heartbeat_running",
-            if self.starts.is_empty() { 0.0 } else { 1.0 },
+            if self.saved.starts.is_empty() {
+                0.0
+            } else {
+                1.0
+            },
         );
-        if let Some(t) = self.last_ping {
+        if let Some(t) = self.saved.last_ping {
             push("heartbeat_last_ping_timestamp_seconds", t as f64 / 1000.0);
         }
-        if let Some(t) = self.last_success {
+        if let Some(t) = self.saved.last_success {
             push(
                 "heartbeat_last_success_timestamp_seconds",
                 t as f64 / 1000.0,
             );
         }
-        if let Some(d) = self.last_duration {
+        if let Some(d) = self.saved.last_duration {
             push("heartbeat_last_duration_seconds", d);
         }
-        if let Some(c) = self.last_exit_code {
+        if let Some(c) = self.saved.last_exit_code {
             push("heartbeat_last_exit_code", f64::from(c));
         }
         if let Some((_, d)) = self.expected() {
@@ -368,37 +368,16 @@ struct Persisted {
     created: Timestamp,
     last_ping: Option<Timestamp>,
     last_success: Option<Timestamp>,
+    /// The last end was a failure (and no success since).
     failed: bool,
     last_exit_code: Option<i32>,
     last_duration: Option<f64>,
+    /// Pending starts by run id ("" without one).
     starts: HashMap<String, Timestamp>,
 }
 
-impl Beat {
-    fn persisted(&self) -> Persisted {
-        Persisted {
-            created: self.created,
-            last_ping: self.last_ping,
-            last_success: self.last_success,
-            failed: self.failed,
-            last_exit_code: self.last_exit_code,
-            last_duration: self.last_duration,
-            starts: self.starts.clone(),
-        }
-    }
-    fn restore(&mut self, p: Persisted) {
-        self.created = p.created;
-        self.last_ping = p.last_ping;
-        self.last_success = p.last_success;
-        self.failed = p.failed;
-        self.last_exit_code = p.last_exit_code;
-        self.last_duration = p.last_duration;
-        self.starts = p.starts;
-    }
-}
-
 fn save(kv: &dyn KvStore, b: &Beat) -> Result<(), StorageError> {
-    let v = serde_json::to_vec(&b.persisted()).map_err(|e| StorageError(e.to_string()))?;
+    let v = serde_json::to_vec(&b.saved).map_err(|e| StorageError(e.to_string()))?;
     let mut batch = KvBatch::new();
     batch.put(KV_NAMESPACE, b.cfg.name.as_bytes().to_vec(), v);
     kv.write(batch)
@@ -458,7 +437,7 @@ impl Heartbeats {
             for b in beats.iter_mut() {
                 match kv.get(KV_NAMESPACE, b.cfg.name.as_bytes())? {
                     Some(v) => match serde_json::from_slice::<Persisted>(&v) {
-                        Ok(p) => b.restore(p),
+                        Ok(p) => b.saved = p,
                         Err(e) => {
                             tracing::warn!(heartbeat = %b.cfg.name, error = %e, "heartbeats: ignoring unreadable saved state")
                         }
@@ -494,13 +473,7 @@ impl Heartbeats {
                 beats.drain(..).map(|b| (b.cfg.name.clone(), b)).collect();
             for mut b in fresh {
                 if let Some(o) = old.remove(&b.cfg.name) {
-                    b.created = o.created;
-                    b.last_ping = o.last_ping;
-                    b.last_success = o.last_success;
-                    b.failed = o.failed;
-                    b.last_exit_code = o.last_exit_code;
-                    b.last_duration = o.last_duration;
-                    b.starts = o.starts;
+                    b.saved = o.saved;
                     b.last_body = o.last_body;
                     b.exported = o.exported;
                 } else if let Some(kv) = kv.as_deref() {
@@ -509,7 +482,7 @@ impl Heartbeats {
                     match kv.get(KV_NAMESPACE, b.cfg.name.as_bytes()) {
                         Ok(Some(v)) => {
                             if let Ok(p) = serde_json::from_slice::<Persisted>(&v) {
-                                b.restore(p);
+                                b.saved = p;
                             }
                         }
                         Ok(None) => {
