@@ -1052,25 +1052,18 @@ impl Notifier {
             batch.delete(NS_NFLOG, k.into_bytes());
         }
         let horizon = now - self.opts.history_retention.as_millis_i64();
-        for (k, _) in self.kv.scan_prefix(NS_HISTORY, b"")? {
-            let at = k
-                .get(..8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(i64::MAX, i64::from_be_bytes);
-            if at >= horizon {
-                break;
+        // Both logs are keyed by their big-endian timestamp first: delete up to the horizon.
+        for ns in [NS_HISTORY, NS_ACK_LOG] {
+            for (k, _) in self.kv.scan_prefix(ns, b"")? {
+                let at = k
+                    .get(..8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(i64::MAX, i64::from_be_bytes);
+                if at >= horizon {
+                    break;
+                }
+                batch.delete(ns, k);
             }
-            batch.delete(NS_HISTORY, k);
-        }
-        for (k, _) in self.kv.scan_prefix(NS_ACK_LOG, b"")? {
-            let at = k
-                .get(..8)
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(i64::MAX, i64::from_be_bytes);
-            if at >= horizon {
-                break;
-            }
-            batch.delete(NS_ACK_LOG, k);
         }
         Ok(())
     }
