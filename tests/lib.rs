@@ -94,41 +94,7 @@ impl Response {
 
 /// Sends one HTTP/1.1 request to `127.0.0.1:port` and reads the whole response.
 pub fn http(port: u16, method: &str, path: &str) -> Result<Response> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8(raw).context("response is not UTF-8")?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| anyhow!("no header/body separator in {text:?}"))?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| anyhow!("bad status line {status_line:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    if headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
-    {
-        bail!("chunked responses are not supported by this test client");
-    }
-    Ok(Response {
-        status,
-        headers,
-        body: body.to_string(),
-    })
+    http_with(port, method, path, &[], "")
 }
 
 /// The value of an unlabelled sample `name` in an exposition text.
@@ -233,22 +199,44 @@ impl Drop for Daemon {
 pub fn spawn(port: u16, config: &str, extra_args: &[&str]) -> Daemon {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("alertd.yaml"), config).expect("write config");
-    let log = std::fs::File::create(dir.path().join("alertd.log")).expect("log file");
-    let child = Command::new(bin("alertd"))
-        .arg("--config")
-        .arg("alertd.yaml")
-        .args(extra_args)
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn alertd");
+    let child = spawn_child(dir.path(), extra_args);
     Daemon {
         child,
         port,
         dir,
         status: None,
+    }
+}
+
+/// Starts alertd in `dir` (config `alertd.yaml`, log appended to `alertd.log`).
+fn spawn_child(dir: &Path, extra_args: &[&str]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("alertd.log"))
+        .expect("log file");
+    Command::new(bin("alertd"))
+        .arg("--config")
+        .arg("alertd.yaml")
+        .args(extra_args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn alertd")
+}
+
+impl Daemon {
+    /// Starts alertd again in the same directory (same config and data) after the previous
+    /// process exited or was killed; does not wait for it to serve.
+    pub fn respawn(&mut self, extra_args: &[&str]) {
+        if self.is_running() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+        self.child = spawn_child(self.dir.path(), extra_args);
+        self.status = None;
     }
 }
 
@@ -287,4 +275,130 @@ pub fn alertctl(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Sends one HTTP/1.1 request with `headers` and `body` to `127.0.0.1:port` and reads the whole
+/// response.
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<Response> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes())?;
+    s.write_all(body.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8(raw).context("response is not UTF-8")?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("no header/body separator in {text:?}"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| anyhow!("bad status line {status_line:?}"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+    {
+        bail!("chunked responses are not supported by this test client");
+    }
+    Ok(Response {
+        status,
+        headers,
+        body: body.to_string(),
+    })
+}
+
+/// One request a [`recording_server`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// `GET /path HTTP/1.1`.
+    pub request_line: String,
+    /// The body.
+    pub body: String,
+}
+
+/// An HTTP server on a loopback port that answers every request with `reply` (a whole raw
+/// response) and keeps what it received.
+pub fn recording_server(
+    reply: &'static [u8],
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    use std::io::BufRead;
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind sink");
+    let port = l.local_addr().expect("sink addr").port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = got.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let Ok(read_half) = conn.try_clone() else {
+                continue;
+            };
+            let mut r = std::io::BufReader::new(read_half);
+            let mut request_line = String::new();
+            let _ = r.read_line(&mut request_line);
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; len];
+            if r.read_exact(&mut body).is_ok() {
+                if let Ok(mut g) = keep.lock() {
+                    g.push(Received {
+                        request_line: request_line.trim_end().to_string(),
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                }
+            }
+            let _ = conn.write_all(reply);
+        }
+    });
+    (port, got)
+}
+
+/// The bodies a [`recording_server`] received so far.
+pub fn bodies(got: &std::sync::Mutex<Vec<Received>>) -> Vec<String> {
+    got.lock()
+        .map(|g| g.iter().map(|r| r.body.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// A webhook receiver on a loopback port: answers 200 to every request and keeps what it got.
+pub fn webhook_sink() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
+    recording_server(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+}
+
+/// Now, in whole Unix seconds (from the model's system clock).
+pub fn now_secs() -> u64 {
+    use model::Clock;
+    (model::SystemClock.now_ms() / 1000).unsigned_abs()
 }

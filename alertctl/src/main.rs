@@ -1,8 +1,10 @@
-//! `alertctl`, the command-line client of alertd. This version implements the offline
-//! commands (`check config`, `check rules`, `test rules`); the subcommands that talk to a running
-//! alertd come with the HTTP API.
+//! `alertctl`, the command-line client of alertd: offline commands (`check config`, `check
+//! rules`, `test rules`) and the commands that talk to a running alertd over its HTTP API
+//! (`silence`, `alert`, `ack`, `unack`, `history`, `heartbeat`, `probe`, `test receiver`,
+//! `reload`, `status`).
 //!
-//! Exit codes: 0 ok, 1 a check failed, 2 usage error, unreadable file or connection error.
+//! Exit codes: 0 ok, 1 a check (or the operation) failed, 2 usage error, unreadable file or
+//! connection error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod check;
+mod client;
 mod rules;
 
 /// Command-line flags shared by every subcommand (accepted before or after it).
@@ -50,11 +53,90 @@ enum Command {
         #[command(subcommand)]
         what: CheckCommand,
     },
-    /// Run tests offline.
+    /// Run tests: rule unit tests offline, or a test notification through a receiver.
     Test {
         #[command(subcommand)]
         what: TestCommand,
     },
+    /// Add, query, expire and import silences (amtool-compatible flags).
+    Silence {
+        #[command(subcommand)]
+        what: SilenceCommand,
+    },
+    /// Query alerts.
+    Alert {
+        #[command(subcommand)]
+        what: AlertCommand,
+    },
+    /// Acknowledge firing alerts (stops repeats and escalation until they resolve); without
+    /// selectors, lists the current acknowledgements.
+    Ack(client::AckArgs),
+    /// Remove acknowledgements (same selectors as `ack`).
+    Unack(client::AckArgs),
+    /// Notification history, newest first.
+    History {
+        /// Only this receiver.
+        #[arg(long)]
+        receiver: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Heartbeats.
+    Heartbeat {
+        #[command(subcommand)]
+        what: LsCommand,
+    },
+    /// Probes and scrape targets.
+    Probe {
+        #[command(subcommand)]
+        what: LsCommand,
+    },
+    /// Ask alertd to reload its configuration file.
+    Reload,
+    /// Version, uptime, readiness and alert count of the running alertd.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+enum LsCommand {
+    /// List with the current state.
+    Ls,
+}
+
+#[derive(Debug, Subcommand)]
+enum SilenceCommand {
+    /// Add a silence; prints its id.
+    Add(client::SilenceAdd),
+    /// List silences (not expired ones, or only expired ones with --expired).
+    Query {
+        /// Matchers filtering the silences.
+        #[arg(value_name = "MATCHER")]
+        matchers: Vec<String>,
+        /// Show expired silences instead.
+        #[arg(long)]
+        expired: bool,
+        /// Print only the ids.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Expire silences by id.
+    Expire {
+        /// Silence ids.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+    /// Import silences from `silence query -o json` output (a file, or stdin).
+    Import {
+        /// The JSON file (stdin when absent or `-`).
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertCommand {
+    /// List alerts (active ones unless a state flag is given).
+    Query(client::AlertQuery),
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +146,11 @@ enum TestCommand {
         /// Test files.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+    },
+    /// Send a clearly marked test notification through every integration of a receiver.
+    Receiver {
+        /// The receiver's name.
+        name: String,
     },
 }
 
@@ -85,17 +172,55 @@ enum CheckCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // `url` and `token` are used by the API subcommands; `check` works offline.
-    let _ = (&cli.url, &cli.token);
-    match cli.command {
+    let api = || client::Api::new(&cli.url, cli.token.clone(), cli.output);
+    let online = |f: &dyn Fn(&client::Api) -> Result<(), client::Failure>| {
+        client::finish(api().and_then(|a| f(&a)))
+    };
+    match &cli.command {
         Command::Check {
             what: CheckCommand::Config { files },
-        } => check::config(&files, cli.output),
+        } => check::config(files, cli.output),
         Command::Check {
             what: CheckCommand::Rules { files },
-        } => rules::check(&files, cli.output),
+        } => rules::check(files, cli.output),
         Command::Test {
             what: TestCommand::Rules { files },
-        } => rules::test(&files, cli.output),
+        } => rules::test(files, cli.output),
+        Command::Test {
+            what: TestCommand::Receiver { name },
+        } => online(&|a| client::test_receiver(a, name)),
+        Command::Silence { what } => match what {
+            SilenceCommand::Add(args) => online(&|a| client::silence_add(a, args)),
+            SilenceCommand::Query {
+                matchers,
+                expired,
+                quiet,
+            } => online(&|a| client::silence_query(a, matchers, *expired, *quiet)),
+            SilenceCommand::Expire { ids } => online(&|a| client::silence_expire(a, ids)),
+            SilenceCommand::Import { file } => {
+                online(&|a| client::silence_import(a, file.as_deref()))
+            }
+        },
+        Command::Alert {
+            what: AlertCommand::Query(q),
+        } => online(&|a| client::alert_query(a, q)),
+        Command::Ack(args)
+            if args.matchers.is_empty() && args.fingerprints.is_empty() && args.group.is_none() =>
+        {
+            online(&client::acks)
+        }
+        Command::Ack(args) => online(&|a| client::ack(a, args, false)),
+        Command::Unack(args) => online(&|a| client::ack(a, args, true)),
+        Command::History { receiver, limit } => {
+            online(&|a| client::history(a, receiver.as_deref(), *limit))
+        }
+        Command::Heartbeat {
+            what: LsCommand::Ls,
+        } => online(&client::heartbeats),
+        Command::Probe {
+            what: LsCommand::Ls,
+        } => online(&client::probes),
+        Command::Reload => online(&client::reload),
+        Command::Status => online(&client::status),
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use tracing::error;
 
 use crate::daemon::{self, DaemonError};
@@ -24,7 +24,8 @@ pub struct Args {
         long = "config",
         visible_alias = "config.file",
         value_name = "FILE",
-        default_value = "alertd.yaml"
+        default_value = "alertd.yaml",
+        global = true
     )]
     pub config: PathBuf,
     /// Log format.
@@ -33,6 +34,21 @@ pub struct Args {
     /// Minimum level of log lines.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
+    /// Without a subcommand, alertd runs the daemon.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `alertd` subcommands (without one, the daemon runs).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Writes a consistent copy of the store of `--config`'s `storage.path` to DIR while no
+    /// daemon runs (refused while one holds the store: use `POST /api/alertd/v1/snapshot`).
+    Snapshot {
+        /// The snapshot's directory (must not exist); restore by using it as `storage.path`.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// Log line format.
@@ -87,6 +103,9 @@ pub fn init_logging(format: LogFormat, level: LogLevel) {
 pub fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format, args.log_level);
+    if let Some(Command::Snapshot { out }) = &args.command {
+        return snapshot(&args.config, out);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -104,6 +123,33 @@ pub fn main() -> ExitCode {
             daemon::log_load_error(&e);
             error!("alertd refuses to start with an invalid configuration");
             ExitCode::FAILURE
+        }
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `alertd snapshot`: prints the snapshot's path and size; exit 1 when it failed.
+fn snapshot(config: &std::path::Path, out: &std::path::Path) -> ExitCode {
+    let cfg = match crate::config::load_file(config) {
+        Ok(c) => c,
+        Err(e) => {
+            daemon::log_load_error(&e);
+            return ExitCode::FAILURE;
+        }
+    };
+    match crate::admin::snapshot_offline(&cfg.storage, out) {
+        Ok(info) => {
+            println!(
+                "snapshot written to {} ({} engine, {} entries, {} bytes)",
+                info.path.display(),
+                info.engine,
+                info.entries,
+                info.bytes
+            );
+            ExitCode::SUCCESS
         }
         Err(e) => {
             error!("{e}");

@@ -43,6 +43,9 @@ pub enum DaemonError {
     /// The HTTP server failed.
     #[error("HTTP server error: {0}")]
     Serve(#[source] std::io::Error),
+    /// `api.tls_config` could not be loaded.
+    #[error("api.tls_config: {0}")]
+    Tls(String),
 }
 
 /// A failure of the pipeline's lifecycle (opening the store, starting the collector, flushing).
@@ -68,6 +71,26 @@ pub enum PipelineError {
     },
 }
 
+/// The receiver (without integrations) the notifier routes to when none is configured.
+pub const LOG_RECEIVER: &str = "log";
+
+/// The notifier configuration the daemon runs: `cfg`, or without receivers one routing
+/// everything to [`LOG_RECEIVER`].
+pub fn effective_notifier_config(
+    cfg: &notifier::config::NotifierConfig,
+) -> std::borrow::Cow<'_, notifier::config::NotifierConfig> {
+    if !cfg.receivers.is_empty() {
+        return std::borrow::Cow::Borrowed(cfg);
+    }
+    let mut c = cfg.clone();
+    c.receivers = vec![notifier::config::Receiver {
+        name: LOG_RECEIVER.into(),
+        ..Default::default()
+    }];
+    c.route.receiver = Some(LOG_RECEIVER.into());
+    std::borrow::Cow::Owned(c)
+}
+
 /// How often retention runs.
 const RETENTION_EVERY: StdDuration = StdDuration::from_secs(3600);
 
@@ -79,8 +102,10 @@ pub struct Pipeline {
     storage_dir: PathBuf,
     store: store::Store,
     collector: Option<collector::Collector>,
-    evaluator: Option<std::sync::Mutex<evaluator::Manager>>,
+    evaluator: Option<Arc<std::sync::Mutex<evaluator::Manager>>>,
     notifier: Option<Arc<notifier::Notifier>>,
+    /// No receivers are configured: the notifier runs with [`LOG_RECEIVER`] only.
+    log_only: bool,
     notifier_task: std::sync::Mutex<Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>>,
 }
 
@@ -106,27 +131,29 @@ impl Pipeline {
             collector: None,
             evaluator: None,
             notifier: None,
+            log_only: false,
             notifier_task: std::sync::Mutex::new(None),
         })
     }
 
     /// Builds the notifier from `cfg` over the store's state (silences, acks, notification log,
-    /// queue and escalation timers survive restarts) when receivers are configured.
+    /// queue and escalation timers survive restarts). Without receivers it still runs (the
+    /// Alertmanager API, silences and acks need it) with one receiver, [`LOG_RECEIVER`], that
+    /// has no integrations: alerts are logged instead of sent.
     pub fn start_notifier(
         &mut self,
         cfg: &notifier::config::NotifierConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<(), PipelineError> {
-        if cfg.receivers.is_empty() {
-            return Ok(());
-        }
+        self.log_only = cfg.receivers.is_empty();
+        let cfg = effective_notifier_config(cfg);
         let kv: Arc<dyn model::storage::KvStore> = Arc::new(self.store.clone());
-        let n = notifier::Notifier::new(cfg, notifier::NotifierOptions::default(), kv, clock)?;
+        let n = notifier::Notifier::new(&cfg, notifier::NotifierOptions::default(), kv, clock)?;
         self.notifier = Some(Arc::new(n));
         Ok(())
     }
 
-    /// The notifier, when receivers are configured.
+    /// The notifier, once started.
     pub fn notifier(&self) -> Option<&Arc<notifier::Notifier>> {
         self.notifier.as_ref()
     }
@@ -171,6 +198,34 @@ impl Pipeline {
         manager.reload(&config.rule_files, base)?;
         readiness.set(crate::readiness::Condition::RulesLoaded);
         match &self.notifier {
+            Some(n) if self.log_only => {
+                // No receivers: log the evaluator's alerts and hand them to the notifier so
+                // the API shows them (and silences/acks apply); nothing is sent.
+                let (stop, stopped) = watch::channel(false);
+                let poll = StdDuration::from_millis(250);
+                let handle = tokio::spawn(n.clone().run(None, stopped, poll));
+                let n = n.clone();
+                tokio::spawn(async move {
+                    while let Some(alerts) = rx.recv().await {
+                        let now = clock.now_ms();
+                        for a in &alerts {
+                            let state = if a.is_resolved_at(now) {
+                                "resolved"
+                            } else {
+                                "firing"
+                            };
+                            info!(alert = %a.labels, state, "alert (no receivers configured)");
+                        }
+                        if let Err(e) = n.ingest(alerts) {
+                            error!(error = %e, "ingesting alerts failed");
+                        }
+                    }
+                });
+                *self
+                    .notifier_task
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some((stop, handle));
+            }
             Some(n) => {
                 let (stop, stopped) = watch::channel(false);
                 let poll = StdDuration::from_millis(250);
@@ -196,7 +251,7 @@ impl Pipeline {
                 });
             }
         }
-        self.evaluator = Some(std::sync::Mutex::new(manager));
+        self.evaluator = Some(Arc::new(std::sync::Mutex::new(manager)));
         Ok(())
     }
 
@@ -208,6 +263,19 @@ impl Pipeline {
                 .status()
                 .iter()
                 .all(|g| g.last_evaluation.is_some())
+        })
+    }
+
+    /// The rule manager, once started (shared with the metrics).
+    pub fn evaluator(&self) -> Option<&Arc<std::sync::Mutex<evaluator::Manager>>> {
+        self.evaluator.as_ref()
+    }
+
+    /// A snapshot of every rule group, rule and alert (empty before the evaluator starts), for
+    /// `/api/v1/rules` and `/api/v1/alerts`.
+    pub fn rule_groups(&self) -> Vec<evaluator::GroupStatus> {
+        self.evaluator.as_ref().map_or_else(Vec::new, |m| {
+            m.lock().unwrap_or_else(PoisonError::into_inner).status()
         })
     }
 
@@ -312,6 +380,7 @@ pub struct App {
     metrics: Metrics,
     readiness: Arc<Readiness>,
     clock: Arc<dyn Clock>,
+    started_at: model::Timestamp,
     pipeline: Pipeline,
 }
 
@@ -326,6 +395,7 @@ impl App {
     ) -> Self {
         let mut metrics = Metrics::new(env!("CARGO_PKG_VERSION"));
         metrics.register_store(pipeline.store().clone());
+        metrics.register_pipeline(&pipeline);
         metrics.record_reload(true, clock.now_ms());
         App {
             config_path,
@@ -333,9 +403,20 @@ impl App {
             reload_lock: tokio::sync::Mutex::new(()),
             metrics,
             readiness,
+            started_at: clock.now_ms(),
             clock,
             pipeline,
         }
+    }
+
+    /// The clock the daemon runs on.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// When the daemon started (ms).
+    pub fn started_at(&self) -> model::Timestamp {
+        self.started_at
     }
 
     /// The configuration in force.
@@ -400,6 +481,17 @@ impl App {
                 "api.listen",
                 old.api.listen.to_string(),
                 new.api.listen.to_string(),
+            ));
+        }
+        if new.api.tls != old.api.tls {
+            let show = |t: &Option<crate::config::ServerTls>| {
+                t.as_ref()
+                    .map_or("off".to_string(), |t| t.cert_file.display().to_string())
+            };
+            return Err(restart(
+                "api.tls_config",
+                show(&old.api.tls),
+                show(&new.api.tls),
             ));
         }
         if new.api.max_body_bytes != old.api.max_body_bytes {
@@ -504,6 +596,12 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     )?;
     let listen = config.api.listen;
     let max_body = config.api.max_body_bytes;
+    let tls = match &config.api.tls {
+        Some(t) => {
+            Some(crate::tls::server_config(&t.cert_file, &t.key_file).map_err(DaemonError::Tls)?)
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| DaemonError::Bind {
@@ -535,6 +633,8 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
             .readiness()
             .set(crate::readiness::Condition::FirstEvalDone);
     });
+
+    let watchdog = tokio::spawn(crate::watchdog::run(app.clone()));
 
     let retention_app = app.clone();
     let retention = tokio::spawn(async move {
@@ -580,9 +680,24 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
 
     let router = crate::http::router(app.clone(), max_body);
     let mut graceful_rx = stop_rx.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let graceful = async move {
         let _ = graceful_rx.wait_for(|s| *s).await;
-    });
+    };
+    let server = async move {
+        match tls {
+            Some(cfg) => {
+                let l = crate::tls::TlsListener::new(listener, cfg)?;
+                axum::serve(l, router)
+                    .with_graceful_shutdown(graceful)
+                    .await
+            }
+            None => {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(graceful)
+                    .await
+            }
+        }
+    };
     let deadline = async move {
         let _ = stop_rx.wait_for(|s| *s).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -596,6 +711,7 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     }
     signals.abort();
     retention.abort();
+    watchdog.abort();
     app.pipeline().stop_notifier().await;
     app.pipeline().flush()?;
     info!("alertd stopped");

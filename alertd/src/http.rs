@@ -24,8 +24,16 @@ pub fn router(app: Arc<App>, max_body_bytes: u64) -> Router {
         .route("/-/reload", post(reload).put(reload))
         .route("/metrics", get(metrics))
         .route("/ping/{*rest}", get(ping).post(ping).head(ping))
+        .merge(crate::slack::router())
+        .merge(crate::api::routes())
+        .merge(crate::status::routes())
+        .merge(crate::admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            crate::api::auth::require_token,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(max_body_bytes, limit_body))
         .layer(middleware::from_fn_with_state(app.clone(), track))
@@ -242,9 +250,9 @@ mod tests {
             v["error"],
             "request body of 11 bytes is larger than api.max_body_bytes (10)"
         );
-        let (status, body) = request(port, &get("/api/v2/alerts")).await;
+        let (status, body) = request(port, &get("/api/v9/nothing")).await;
         assert_eq!(status, 404);
-        assert_eq!(body, r#"{"error":"not found: /api/v2/alerts"}"#);
+        assert_eq!(body, r#"{"error":"not found: /api/v9/nothing"}"#);
         let (status, body) = request(port, &get("/-/reload")).await;
         assert_eq!(status, 405);
         assert!(body.contains("\"error\""), "{body}");

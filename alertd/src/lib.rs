@@ -1,8 +1,11 @@
 //! The alertd daemon: configuration loading and validation ([`config`]), wiring of the pipeline
 //! and the reload path ([`daemon`]), the HTTP API on axum ([`http`]), its own metrics
-//! ([`metrics`]), readiness ([`readiness`]), secrets ([`secret`]) and the command line
-//! ([`cli`]). `main.rs` is a thin shell around [`cli::main`].
+//! ([`metrics`]), readiness ([`readiness`]), secrets ([`secret`]), the outgoing heartbeat
+//! ([`watchdog`]), the status pages and badges ([`status`]) and the command line ([`cli`]).
+//! `main.rs` is a thin shell around [`cli::main`].
 
+pub mod admin;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -10,3 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod readiness;
 pub mod secret;
+pub mod slack;
+pub mod status;
+pub mod tls;
+pub mod watchdog;

@@ -81,6 +81,15 @@ pub struct Metrics {
     reload_success_ts: Gauge<f64, AtomicU64>,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<HttpLabels, Histogram>,
+    watchdog_healthy: Gauge,
+    watchdog_pings: Family<ResultLabel, Counter>,
+}
+
+/// A `result` label: `success` or `failure`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `success` or `failure`.
+    pub result: &'static str,
 }
 
 fn duration_histogram() -> Histogram {
@@ -119,12 +128,26 @@ impl Metrics {
             "HTTP request latencies, by handler and status code",
             http_duration.clone(),
         );
+        let watchdog_healthy = Gauge::default();
+        registry.register(
+            "alertd_watchdog_pipeline_healthy",
+            "Whether the watchdog found the pipeline healthy at its last check",
+            watchdog_healthy.clone(),
+        );
+        let watchdog_pings = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "alertd_watchdog_pings",
+            "Pings sent to watchdog.url, by result",
+            watchdog_pings.clone(),
+        );
         Metrics {
             registry,
             reload_successful,
             reload_success_ts,
             http_requests,
             http_duration,
+            watchdog_healthy,
+            watchdog_pings,
         }
     }
 
@@ -135,11 +158,36 @@ impl Metrics {
             .register_collector(Box::new(StoreCollector(store)));
     }
 
+    /// Exports the pipeline's own counters, read at every scrape: rule groups (evaluations,
+    /// failures, duration, missed iterations), collector runs by kind, and the notifier's queue
+    /// length and delivery attempts. Parts that are not running export nothing (the queue
+    /// length is 0 without a notifier).
+    pub fn register_pipeline(&mut self, p: &crate::daemon::Pipeline) {
+        self.registry
+            .register_collector(Box::new(PipelineCollector {
+                rules: p.evaluator().cloned(),
+                runs: p.collector().map(collector::Collector::run_counters),
+                notifier: p.notifier().cloned(),
+            }));
+    }
+
     /// Records the outcome of a (re)load; `now_ms` is the clock's time of a success.
     pub fn record_reload(&self, success: bool, now_ms: i64) {
         self.reload_successful.set(i64::from(success));
         if success {
             self.reload_success_ts.set(now_ms as f64 / 1000.0);
+        }
+    }
+
+    /// Records one watchdog check: whether the pipeline was healthy and, if so, whether the
+    /// ping went through.
+    pub fn record_watchdog(&self, healthy: bool, sent: bool) {
+        self.watchdog_healthy.set(i64::from(healthy));
+        if healthy {
+            let result = if sent { "success" } else { "failure" };
+            self.watchdog_pings
+                .get_or_create(&ResultLabel { result })
+                .inc();
         }
     }
 
@@ -212,6 +260,187 @@ impl Collector for StoreCollector {
         for (name, help, v) in counters {
             let c = ConstCounter::new(v);
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the evaluator's, collector's and notifier's counters when `/metrics` is encoded.
+struct PipelineCollector {
+    rules: Option<std::sync::Arc<std::sync::Mutex<evaluator::Manager>>>,
+    runs: Option<collector::RunCounters>,
+    notifier: Option<std::sync::Arc<notifier::Notifier>>,
+}
+
+impl std::fmt::Debug for PipelineCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineCollector").finish_non_exhaustive()
+    }
+}
+
+/// One labelled family of constant values: name, help, type, and (labels, value) rows.
+fn encode_rows<L: EncodeLabelSet, M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    rows: &[(L, M)],
+) -> Result<(), std::fmt::Error> {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let mut family = encoder.encode_descriptor(name, help, None, first.1.metric_type())?;
+    for (labels, m) in rows {
+        m.encode(family.encode_family(labels)?)?;
+    }
+    Ok(())
+}
+
+type RuleLabels = [(&'static str, String); 1];
+type DeliveryLabels = [(&'static str, String); 2];
+
+impl Collector for PipelineCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let e = &mut encoder;
+        if let Some(m) = &self.rules {
+            let stats = m
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .stats();
+            let l = |g: &evaluator::GroupStats| -> RuleLabels {
+                [("rule_group", g.rule_group.clone())]
+            };
+            let counter =
+                |f: fn(&evaluator::GroupStats) -> u64| -> Vec<(RuleLabels, ConstCounter<u64>)> {
+                    stats
+                        .iter()
+                        .map(|g| (l(g), ConstCounter::new(f(g))))
+                        .collect()
+                };
+            let gauge =
+                |f: fn(&evaluator::GroupStats) -> f64| -> Vec<(RuleLabels, ConstGauge<f64>)> {
+                    stats
+                        .iter()
+                        .map(|g| (l(g), ConstGauge::new(f(g))))
+                        .collect()
+                };
+            encode_rows(
+                e,
+                "alertd_rule_evaluations",
+                "Rule evaluations, by rule group",
+                &counter(|g| g.rule_evaluations),
+            )?;
+            encode_rows(
+                e,
+                "alertd_rule_evaluation_failures",
+                "Rule evaluations that failed (query error or results not written), by rule group",
+                &counter(|g| g.rule_failures),
+            )?;
+            encode_rows(
+                e,
+                "alertd_rule_group_iterations",
+                "Rule group evaluation rounds run",
+                &counter(|g| g.iterations),
+            )?;
+            encode_rows(
+                e,
+                "alertd_rule_group_iterations_missed",
+                "Rule group evaluation rounds skipped because evaluation fell behind",
+                &counter(|g| g.iterations_missed),
+            )?;
+            let total: Vec<(RuleLabels, ConstCounter<f64>)> = stats
+                .iter()
+                .map(|g| (l(g), ConstCounter::new(g.duration_seconds_total)))
+                .collect();
+            encode_rows(e, "alertd_rule_group_duration_seconds", "Time spent evaluating the rule group, summed over every round (divide its rate by the rate of alertd_rule_group_iterations_total for the mean)", &total)?;
+            encode_rows(
+                e,
+                "alertd_rule_group_last_duration_seconds",
+                "Duration of the rule group's last evaluation",
+                &gauge(|g| g.last_duration_seconds),
+            )?;
+            encode_rows(
+                e,
+                "alertd_rule_group_interval_seconds",
+                "The rule group's evaluation interval",
+                &gauge(|g| g.interval_seconds),
+            )?;
+            encode_rows(
+                e,
+                "alertd_rule_group_last_evaluation_timestamp_seconds",
+                "When the rule group was last evaluated",
+                &gauge(|g| g.last_evaluation.map_or(0.0, |t| t as f64 / 1000.0)),
+            )?;
+            encode_rows(
+                e,
+                "alertd_rule_group_rules",
+                "Rules in the rule group",
+                &gauge(|g| g.rules as f64),
+            )?;
+        }
+        if let Some(runs) = &self.runs {
+            let snap = runs.snapshot();
+            let l = |k: &str| -> RuleLabels { [("kind", k.to_string())] };
+            let counter =
+                |f: fn(&collector::RunStats) -> u64| -> Vec<(RuleLabels, ConstCounter<u64>)> {
+                    snap.iter()
+                        .map(|(k, s)| (l(k), ConstCounter::new(f(s))))
+                        .collect()
+                };
+            encode_rows(e, "alertd_probe_runs", "Probe and scrape runs finished, by kind (http, tls, disk, postgres, mysql, scrape)", &counter(|s| s.runs))?;
+            encode_rows(
+                e,
+                "alertd_probe_run_failures",
+                "Probe and scrape runs that failed, by kind",
+                &counter(|s| s.failures),
+            )?;
+            encode_rows(
+                e,
+                "alertd_probe_runs_skipped",
+                "Runs skipped because no run slot was free for a whole interval, by kind",
+                &counter(|s| s.skipped),
+            )?;
+            let secs: Vec<(RuleLabels, ConstCounter<f64>)> = snap
+                .iter()
+                .map(|(k, s)| (l(k), ConstCounter::new(s.duration_seconds_total)))
+                .collect();
+            encode_rows(
+                e,
+                "alertd_probe_run_duration_seconds",
+                "Time spent in probe and scrape runs, summed, by kind",
+                &secs,
+            )?;
+        }
+        let queue = self.notifier.as_ref().map_or(0, |n| n.queue_len());
+        let g = ConstGauge::new(i64::try_from(queue).unwrap_or(i64::MAX));
+        g.encode(e.encode_descriptor(
+            "alertd_notification_queue_length",
+            "Notifications waiting in the outbound queue (including those being sent)",
+            None,
+            g.metric_type(),
+        )?)?;
+        if let Some(n) = &self.notifier {
+            let stats = n.delivery_stats();
+            let l = |d: &notifier::DeliveryStats| -> DeliveryLabels {
+                [
+                    ("integration", d.integration.to_string()),
+                    ("receiver", d.receiver.clone()),
+                ]
+            };
+            let rows = |f: fn(&notifier::DeliveryStats) -> u64| -> Vec<(DeliveryLabels, ConstCounter<u64>)> {
+                stats.iter().map(|d| (l(d), ConstCounter::new(f(d)))).collect()
+            };
+            encode_rows(
+                e,
+                "alertd_notifications",
+                "Notification delivery attempts, by integration type and receiver",
+                &rows(|d| d.attempts),
+            )?;
+            encode_rows(
+                e,
+                "alertd_notifications_failed",
+                "Notification delivery attempts that failed, by integration type and receiver",
+                &rows(|d| d.failed),
+            )?;
         }
         Ok(())
     }

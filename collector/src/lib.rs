@@ -31,7 +31,7 @@ mod scrape;
 
 pub use heartbeat::Heartbeats;
 pub use probe::{Failure, FailureKind};
-pub use scheduler::{Options, TargetKey, TargetStatus};
+pub use scheduler::{Options, RunCounters, RunStats, TargetKey, TargetStatus};
 
 use config::CollectorConfig;
 use scheduler::{Scheduler, Spec};
@@ -232,6 +232,11 @@ impl Collector {
     /// The last result of every scheduled target, sorted by key.
     pub fn status(&self) -> Vec<TargetStatus> {
         self.scheduler.status()
+    }
+
+    /// Run counters by kind of target (probe kinds and `scrape`), for alertd's own metrics.
+    pub fn run_counters(&self) -> RunCounters {
+        self.scheduler.counters().clone()
     }
 
     /// The heartbeat tracker, for the daemon's `/ping/...` routes.

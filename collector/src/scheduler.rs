@@ -62,6 +62,35 @@ pub struct TargetStatus {
     pub consecutive_failures: u64,
 }
 
+/// Counters of one kind of target's runs (`http`, `tls`, `disk`, `postgres`, `mysql`, `scrape`),
+/// for alertd's own metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RunStats {
+    /// Runs finished.
+    pub runs: u64,
+    /// Runs that failed.
+    pub failures: u64,
+    /// Runs skipped because no run slot was free for a whole interval.
+    pub skipped: u64,
+    /// Time spent in runs, summed (seconds).
+    pub duration_seconds_total: f64,
+}
+
+/// The run counters of every kind of target, shared with the running targets; cloning shares.
+#[derive(Debug, Clone, Default)]
+pub struct RunCounters(Arc<Mutex<std::collections::BTreeMap<&'static str, RunStats>>>);
+
+impl RunCounters {
+    /// The counters by kind, sorted by kind.
+    pub fn snapshot(&self) -> Vec<(&'static str, RunStats)> {
+        lock(&self.0).iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    fn update(&self, kind: &'static str, f: impl FnOnce(&mut RunStats)) {
+        f(lock(&self.0).entry(kind).or_default());
+    }
+}
+
 /// Scheduler tuning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
@@ -108,6 +137,7 @@ pub(crate) struct Scheduler {
     tx: mpsc::Sender<Result_>,
     running: Mutex<HashMap<TargetKey, Running>>,
     status: Arc<Mutex<HashMap<TargetKey, TargetStatus>>>,
+    counters: RunCounters,
     writer: JoinHandle<()>,
 }
 
@@ -157,6 +187,7 @@ impl Scheduler {
             tx,
             running: Mutex::new(HashMap::new()),
             status: Arc::new(Mutex::new(HashMap::new())),
+            counters: RunCounters::default(),
             writer,
         }
     }
@@ -245,6 +276,7 @@ impl Scheduler {
             sem: self.sem.clone(),
             tx: self.tx.clone(),
             status: self.status.clone(),
+            counters: self.counters.clone(),
             last_series: last_series.clone(),
         };
         let handle = tokio::spawn(run_target(spec, ctx));
@@ -262,6 +294,10 @@ impl Scheduler {
         let mut v: Vec<TargetStatus> = lock(&self.status).values().cloned().collect();
         v.sort_by(|a, b| a.key.cmp(&b.key));
         v
+    }
+
+    pub(crate) fn counters(&self) -> &RunCounters {
+        &self.counters
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -283,6 +319,7 @@ struct RunCtx {
     sem: Arc<Semaphore>,
     tx: mpsc::Sender<Result_>,
     status: Arc<Mutex<HashMap<TargetKey, TargetStatus>>>,
+    counters: RunCounters,
     last_series: Arc<Mutex<Vec<Labels>>>,
 }
 
@@ -308,6 +345,8 @@ async fn run_target(spec: Spec, ctx: RunCtx) {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => return, // semaphore closed: shutting down
             Err(_) => {
+                ctx.counters
+                    .update(spec.task.kind_name(), |c| c.skipped += 1);
                 tracing::warn!(target = %spec.key, "collector: no run slot free for a whole interval; run skipped");
                 continue;
             }
@@ -330,6 +369,11 @@ async fn run_target(spec: Spec, ctx: RunCtx) {
         };
         drop(permit);
         let elapsed = started.elapsed().as_secs_f64();
+        ctx.counters.update(spec.task.kind_name(), |c| {
+            c.runs += 1;
+            c.failures += u64::from(outcome.failure.is_some());
+            c.duration_seconds_total += elapsed;
+        });
         record(&spec, &ctx, t, elapsed, outcome).await;
     }
 }
@@ -552,5 +596,10 @@ mod tests {
         assert!(!a[0].samples.last().unwrap().is_stale());
         assert_eq!(s.status().len(), 1);
         assert_eq!(s.status()[0].success, Some(true));
+        // Every run of both targets is counted under their kind.
+        let c = s.counters().snapshot();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(c[0].1.runs as usize > a[0].samples.len(), "{c:?}");
+        assert_eq!((c[0].1.failures, c[0].1.skipped), (0, 0));
     }
 }

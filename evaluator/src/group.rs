@@ -34,7 +34,9 @@ pub struct EvalContext {
     pub resend_delay_ms: i64,
     /// A pending alert is restored after a restart only if the outage was shorter (1h).
     pub outage_tolerance_ms: i64,
-    /// Minimum time a restored pending alert still waits before firing (10m).
+    /// Minimum time a restored pending alert still waits before firing. Prometheus uses 10m;
+    /// alertd defaults to 0 so that `for:` progress survives a restart (DESIGN.md: nothing
+    /// acknowledged is lost) and a crash-looping daemon still fires its alerts.
     pub for_grace_period_ms: i64,
     /// The interval of groups without their own (`global.evaluation_interval`).
     pub default_interval_ms: i64,
@@ -50,7 +52,8 @@ impl std::fmt::Debug for EvalContext {
 }
 
 impl EvalContext {
-    /// Defaults as in Prometheus (resend 1m, outage tolerance 1h, grace 10m, interval 1m).
+    /// Defaults as in Prometheus (resend 1m, outage tolerance 1h, interval 1m), except the
+    /// `for` grace period (0 instead of 10m).
     pub fn new(store: Arc<dyn SeriesStore>) -> Self {
         EvalContext {
             store,
@@ -59,7 +62,7 @@ impl EvalContext {
             external_url: String::new(),
             resend_delay_ms: 60_000,
             outage_tolerance_ms: 3_600_000,
-            for_grace_period_ms: 600_000,
+            for_grace_period_ms: 0,
             default_interval_ms: 60_000,
         }
     }
@@ -161,6 +164,13 @@ pub struct GroupState {
     pub iterations_missed: u64,
     /// Iterations run.
     pub iterations: u64,
+    /// Rule evaluations run (every rule of every iteration).
+    pub rule_evaluations: u64,
+    /// Rule evaluations that failed (query error, or the results could not be written);
+    /// template errors are not counted, as in Prometheus.
+    pub rule_failures: u64,
+    /// Time spent evaluating the group, summed over every iteration (seconds).
+    pub evaluation_seconds_total: f64,
     ctx: EvalContext,
 }
 
@@ -198,6 +208,9 @@ impl GroupState {
             evaluation_seconds: 0.0,
             iterations_missed: 0,
             iterations: 0,
+            rule_evaluations: 0,
+            rule_failures: 0,
+            evaluation_seconds_total: 0.0,
             ctx,
         }
     }
@@ -235,6 +248,12 @@ impl GroupState {
             }
         }
         self.last_evaluation = old.last_evaluation;
+        // Counters continue across a reload.
+        self.iterations = old.iterations;
+        self.iterations_missed = old.iterations_missed;
+        self.rule_evaluations = old.rule_evaluations;
+        self.rule_failures = old.rule_failures;
+        self.evaluation_seconds_total = old.evaluation_seconds_total;
     }
 
     /// Restores persisted alert state at startup (`now` in ms). Firing alerts keep their
@@ -292,6 +311,8 @@ impl GroupState {
         for i in 0..self.rules.len() {
             let t0 = std::time::Instant::now();
             let out = self.eval_rule(i, ts);
+            self.rule_evaluations += 1;
+            let mut failed = out.is_err();
             let mut samples: Vec<(Labels, Sample)> = Vec::new();
             let rs = &mut self.rules[i];
             match out {
@@ -321,9 +342,13 @@ impl GroupState {
             }
             if !samples.is_empty() {
                 if let Err(e) = self.ctx.store.append(&samples) {
+                    failed = true;
                     rs.health = RuleHealth::Err;
                     rs.last_error = format!("writing results: {e}");
                 }
+            }
+            if failed {
+                self.rule_failures += 1;
             }
             rs.last_evaluation = Some(ts);
             rs.evaluation_seconds = t0.elapsed().as_secs_f64();
@@ -371,6 +396,7 @@ impl GroupState {
         self.last_evaluation = Some(ts);
         self.iterations += 1;
         self.evaluation_seconds = started.elapsed().as_secs_f64();
+        self.evaluation_seconds_total += self.evaluation_seconds;
         to_send
     }
 
@@ -793,17 +819,33 @@ mod tests {
             (AlertState::Firing, 0, Some(2 * M))
         );
 
-        // a pending alert 1m into a 2m `for`, down 30m: restored with the downtime not counted,
-        // but not firing before the 10m grace period.
-        let store = Arc::new(MemStorage::new());
-        let kv = Arc::new(MemStorage::new());
-        let mut g = setup(Some(kv.clone()), store.clone());
-        up(&store, 100 * M, 0.0);
-        g.eval(100 * M);
-        up(&store, 101 * M, 0.0);
-        g.eval(101 * M);
-        let mut g2 = setup(Some(kv.clone()), store.clone());
-        g2.restore(131 * M).unwrap();
+        // a pending alert 1m into a 2m `for`, down 30m.
+        let pending_then_down_30m = |grace: i64| {
+            let store = Arc::new(MemStorage::new());
+            let kv = Arc::new(MemStorage::new());
+            let mut g = setup(Some(kv.clone()), store.clone());
+            up(&store, 100 * M, 0.0);
+            g.eval(100 * M);
+            up(&store, 101 * M, 0.0);
+            g.eval(101 * M);
+            let mut g2 = setup(Some(kv), store.clone());
+            g2.ctx.for_grace_period_ms = grace;
+            g2.restore(131 * M).unwrap();
+            (g2, store)
+        };
+        // alertd's default (no grace period): restored with its progress, the downtime not
+        // counted, so it fires 1m later.
+        let (mut g2, store) = pending_then_down_30m(0);
+        let a = g2.rules[0].active.values().next().unwrap();
+        assert_eq!((a.state, a.active_at), (AlertState::Pending, 130 * M));
+        up(&store, 132 * M, 0.0);
+        g2.eval(132 * M);
+        assert_eq!(
+            g2.rules[0].active.values().next().unwrap().state,
+            AlertState::Firing
+        );
+        // With Prometheus's 10m grace period it does not fire before the grace period.
+        let (mut g2, store) = pending_then_down_30m(600_000);
         let a = g2.rules[0].active.values().next().unwrap();
         assert_eq!(a.state, AlertState::Pending);
         // remaining 1m < grace 10m: fires at now + 10m
@@ -834,6 +876,8 @@ mod tests {
         );
         assert_eq!(g.rules[0].health, RuleHealth::Err);
         assert!(!g.rules[0].last_error.is_empty());
+        // A template error is not an evaluation failure (as in Prometheus).
+        assert_eq!((g.rule_evaluations, g.rule_failures), (1, 0));
     }
 
     #[test]
@@ -855,5 +899,9 @@ mod tests {
         assert!(g.rules[0]
             .last_error
             .contains("exceeded limit of 1 with 2 alerts"));
+        g.eval(60_000);
+        assert_eq!((g.rule_evaluations, g.rule_failures), (2, 2));
+        assert_eq!(g.iterations, 2);
+        assert!(g.evaluation_seconds_total >= g.evaluation_seconds);
     }
 }

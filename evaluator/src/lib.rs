@@ -16,5 +16,5 @@ pub mod template;
 pub mod unittest;
 
 pub use group::{ActiveAlert, EvalContext, GroupState, RuleHealth};
-pub use manager::{AlertSender, GroupStatus, Manager, ReloadError, RuleStatus};
+pub use manager::{AlertSender, GroupStats, GroupStatus, Manager, ReloadError, RuleStatus};
 pub use rules::{Group, Rule, RuleError, RuleKind, RuleSet};

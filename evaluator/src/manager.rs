@@ -54,6 +54,8 @@ pub struct GroupStatus {
     pub file: String,
     /// Interval (seconds).
     pub interval_seconds: f64,
+    /// The group's `limit` (0: none).
+    pub limit: u64,
     /// Last evaluation time (ms).
     pub last_evaluation: Option<Timestamp>,
     /// Duration of the last evaluation (seconds).
@@ -64,6 +66,31 @@ pub struct GroupStatus {
     pub iterations: u64,
     /// Rules in order.
     pub rules: Vec<RuleStatus>,
+}
+
+/// A group's counters, for alertd's own metrics (cheaper than [`Manager::status`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupStats {
+    /// `<file>;<group>`, Prometheus's `rule_group` label value.
+    pub rule_group: String,
+    /// Interval (seconds).
+    pub interval_seconds: f64,
+    /// Rules in the group.
+    pub rules: usize,
+    /// Last evaluation time (ms).
+    pub last_evaluation: Option<Timestamp>,
+    /// Duration of the last evaluation (seconds).
+    pub last_duration_seconds: f64,
+    /// Evaluation time summed over every iteration (seconds).
+    pub duration_seconds_total: f64,
+    /// Iterations run.
+    pub iterations: u64,
+    /// Iterations skipped because evaluation fell behind.
+    pub iterations_missed: u64,
+    /// Rule evaluations run.
+    pub rule_evaluations: u64,
+    /// Rule evaluations that failed.
+    pub rule_failures: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -157,6 +184,28 @@ impl Manager {
         }
     }
 
+    /// Every group's counters.
+    pub fn stats(&self) -> Vec<GroupStats> {
+        self.groups
+            .iter()
+            .map(|g| {
+                let g = lock(g);
+                GroupStats {
+                    rule_group: format!("{};{}", g.group.file.display(), g.group.name),
+                    interval_seconds: g.interval_ms() as f64 / 1000.0,
+                    rules: g.rules.len(),
+                    last_evaluation: g.last_evaluation,
+                    last_duration_seconds: g.evaluation_seconds,
+                    duration_seconds_total: g.evaluation_seconds_total,
+                    iterations: g.iterations,
+                    iterations_missed: g.iterations_missed,
+                    rule_evaluations: g.rule_evaluations,
+                    rule_failures: g.rule_failures,
+                }
+            })
+            .collect()
+    }
+
     /// A snapshot of every group, rule and alert.
     pub fn status(&self) -> Vec<GroupStatus> {
         self.groups
@@ -167,6 +216,7 @@ impl Manager {
                     name: g.group.name.clone(),
                     file: g.group.file.display().to_string(),
                     interval_seconds: g.interval_ms() as f64 / 1000.0,
+                    limit: g.group.limit,
                     last_evaluation: g.last_evaluation,
                     evaluation_seconds: g.evaluation_seconds,
                     iterations_missed: g.iterations_missed,
@@ -297,9 +347,16 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
         let st = m.status();
         assert_eq!(st[0].iterations_missed, 7, "{st:?}");
+        let stats = m.stats();
+        assert_eq!(stats[0].rule_group, "r.yml;g");
+        assert_eq!(stats[0].rules, 2);
+        assert_eq!(stats[0].rule_evaluations, 2 * stats[0].iterations);
+        assert_eq!(stats[0].rule_failures, 0);
+        assert!(stats[0].duration_seconds_total >= stats[0].last_duration_seconds);
         assert_eq!(st[0].rules[1].health, RuleHealth::Ok);
-        // reload keeps the firing alert
+        // reload keeps the firing alert, and the counters
         m.apply(set).unwrap();
+        assert_eq!(m.stats()[0].rule_evaluations, stats[0].rule_evaluations);
         let st = m.status();
         assert_eq!(st[0].rules[0].alerts[0].state, model::AlertState::Firing);
         assert_eq!(st[0].rules[0].alerts[0].active_at, 600_000);

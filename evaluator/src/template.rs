@@ -85,35 +85,7 @@ fn template_with_funcs(name: &str) -> Template {
     t
 }
 
-/// gtmpl loops forever on an action that is never closed; refuse those first.
-fn precheck(text: &str) -> Result<(), String> {
-    let mut rest = text;
-    while let Some(i) = rest.find("{{") {
-        let after = &rest[i + 2..];
-        let Some(j) = after.find("}}") else {
-            return Err("unclosed action (missing \"}}\")".into());
-        };
-        let action = &after[..j];
-        if action
-            .trim_start_matches('-')
-            .trim_start()
-            .starts_with("/*")
-            && !action.contains("*/")
-        {
-            return Err("unclosed comment".into());
-        }
-        let quotes = action
-            .replace("\\\\", "")
-            .replace("\\\"", "")
-            .matches('"')
-            .count();
-        if quotes % 2 == 1 || action.matches('`').count() % 2 == 1 {
-            return Err("unterminated quoted string in action".into());
-        }
-        rest = &after[j + 2..];
-    }
-    Ok(())
-}
+use model::gotemplate::precheck;
 
 /// Checks that `text` parses as a template (with Prometheus's variables and functions).
 pub fn check(text: &str) -> Result<(), String> {

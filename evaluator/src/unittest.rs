@@ -181,11 +181,15 @@ fn run_text(path: &Path, text: &str) -> Vec<String> {
 }
 
 /// Parses series notation (`name{a="b"}`) into labels.
+pub fn parse_series(s: &str) -> Result<Labels, String> {
+    parse_metric(s)
+}
+
 fn parse_metric(s: &str) -> Result<Labels, String> {
     if s.trim() == "{}" {
         return Ok(Labels::empty());
     }
-    let e = promql_parser::parser::parse(s).map_err(|e| format!("{s:?}: {e}"))?;
+    let e = promql::parse_syntax(s).map_err(|e| format!("{s:?}: {e}"))?;
     let Expr::VectorSelector(vs) = e else {
         return Err(format!("{s:?}: not a series selector"));
     };
@@ -208,8 +212,18 @@ fn parse_number(s: &str) -> Result<f64, String> {
     crate::promql::parse_go_float_pub(s).ok_or_else(|| format!("invalid number {s:?}"))
 }
 
-/// Expands promtool's value notation into values (`None` = omitted, `Some(stale)` = marker).
-fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
+/// The most values one `values:` string may expand to (`_x1000000000` would otherwise allocate
+/// gigabytes); a test needing more points is better written with a longer interval.
+pub const MAX_EXPANDED_VALUES: usize = 1_000_000;
+
+/// Expands promtool's value notation (`1+2x10 _ stale _x3`) into values (`None` = omitted,
+/// `Some(stale)` = a staleness marker). More than [`MAX_EXPANDED_VALUES`] values is an error.
+pub fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
+    let too_many = || format!("{s:?} expands to more than {MAX_EXPANDED_VALUES} values");
+    let room = |out: &Vec<Option<f64>>, n: usize| {
+        n.checked_add(out.len())
+            .is_some_and(|total| total <= MAX_EXPANDED_VALUES)
+    };
     let mut out = Vec::new();
     let stale = f64::from_bits(model::sample::STALE_NAN_BITS);
     for item in s.split_whitespace() {
@@ -221,6 +235,9 @@ fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
             let n: usize = n
                 .parse()
                 .map_err(|_| format!("invalid repetition in {item:?}"))?;
+            if !room(&out, n) {
+                return Err(too_many());
+            }
             out.extend(std::iter::repeat_n(None, n));
             continue;
         }
@@ -247,6 +264,7 @@ fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
             (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E')
         });
         match (op, times) {
+            (_, Some(n)) if !room(&out, n.saturating_add(1)) => return Err(too_many()),
             (Some(i), Some(n)) => {
                 let mut a = parse_number(&head[..i])?;
                 let b = parse_number(&head[i..])?;
@@ -265,7 +283,12 @@ fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
                 };
                 out.extend(std::iter::repeat_n(Some(a), n + 1));
             }
-            (None, None) => out.push(Some(parse_number(head)?)),
+            (None, None) => {
+                if !room(&out, 1) {
+                    return Err(too_many());
+                }
+                out.push(Some(parse_number(head)?));
+            }
         }
     }
     Ok(out)
@@ -543,6 +566,43 @@ mod tests {
         );
         assert!(v("stale")[0].unwrap().to_bits() == model::sample::STALE_NAN_BITS);
         assert!(expand_values("abc").is_err());
+    }
+
+    /// A huge repetition count used to allocate without bound (`_x1000000000` is 16 GB) and
+    /// abort the process (libFuzzer's malloc limit in the `series_notation` target).
+    #[test]
+    fn huge_repetitions_are_an_error_not_an_allocation() {
+        for s in [
+            "_x18446744073709551615",
+            "_x1000000000",
+            "1x1000000000",
+            "1+1x18446744073709551615",
+            "stalex2000000",
+            "_x999999 _x2",
+        ] {
+            let e = expand_values(s).unwrap_err();
+            assert!(
+                e.contains("expands to more than 1000000 values"),
+                "{s}: {e}"
+            );
+        }
+        assert_eq!(
+            expand_values("_x999999 1").unwrap().len(),
+            MAX_EXPANDED_VALUES
+        );
+        assert_eq!(
+            expand_values("0+1x999999").unwrap().len(),
+            MAX_EXPANDED_VALUES
+        );
+    }
+
+    /// Found by the `series_notation` fuzz target: a huge number in a subquery range made the
+    /// PromQL parser panic.
+    #[test]
+    fn series_that_crash_the_promql_parser_are_an_error() {
+        let e = parse_series("x[666666666666111111000000000000000000000000000000:0]").unwrap_err();
+        assert!(e.contains("invalid expression"), "{e}");
+        assert!(parse_series("up{a=\"b\"}").is_ok());
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! async runtime; the only place in the workspace that reads the wall clock is [`clock`].
 
 pub mod alert;
+pub mod api;
 pub mod clock;
 pub mod duration;
+pub mod gotemplate;
 pub mod labels;
 pub mod matcher;
 pub mod sample;

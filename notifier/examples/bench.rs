@@ -6,10 +6,12 @@
 //! ratios.
 //!
 //! Run: `cargo run --release -p notifier --example bench` (options: `--alerts N`, `--batch N`,
-//! `--mem` to use in-memory state instead of sled on disk, `--no-alertmanager`).
+//! `--engine redb|sled` (default redb, as the daemon), `--mem` to keep state in memory instead,
+//! `--no-alertmanager`).
 //!
-//! alertd's state goes to sled (flushed on every write, as the store promises durability);
-//! alerts are handed to the notifier in-process (the HTTP route belongs to the `alertd` crate).
+//! alertd's state goes to the daemon's own store (`store::Store`, whose KV batches are durable
+//! before they return); alerts are handed to the notifier in-process (the HTTP route belongs to
+//! the `alertd` crate).
 
 #![allow(clippy::print_stdout)]
 
@@ -18,57 +20,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use model::storage::{KvBatch, KvOp, KvPairs, KvStore, MemStorage, StorageError};
+use model::storage::{KvStore, MemStorage};
 use model::{Alert, Clock, Labels, SystemClock};
 use notifier::config::NotifierConfig;
 use notifier::{Notifier, NotifierOptions};
-
-/// A sled-backed KvStore (one tree, keys prefixed by namespace), flushed on every write.
-struct SledKv(sled::Db);
-
-fn k(ns: &str, key: &[u8]) -> Vec<u8> {
-    let mut v = ns.as_bytes().to_vec();
-    v.push(0);
-    v.extend_from_slice(key);
-    v
-}
-
-fn serr(e: sled::Error) -> StorageError {
-    StorageError(e.to_string())
-}
-
-impl KvStore for SledKv {
-    fn get(&self, ns: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.0.get(k(ns, key)).map_err(serr)?.map(|v| v.to_vec()))
-    }
-    fn scan_prefix(&self, ns: &str, prefix: &[u8]) -> Result<KvPairs, StorageError> {
-        let p = k(ns, prefix);
-        let skip = ns.len() + 1;
-        self.0
-            .scan_prefix(&p)
-            .map(|r| {
-                r.map(|(a, b)| (a[skip..].to_vec(), b.to_vec()))
-                    .map_err(serr)
-            })
-            .collect()
-    }
-    fn write(&self, batch: KvBatch) -> Result<(), StorageError> {
-        let mut b = sled::Batch::default();
-        for op in batch.0 {
-            match op {
-                KvOp::Put {
-                    namespace,
-                    key,
-                    value,
-                } => b.insert(k(&namespace, &key), value),
-                KvOp::Delete { namespace, key } => b.remove(k(&namespace, &key)),
-            }
-        }
-        self.0.apply_batch(b).map_err(serr)?;
-        self.0.flush().map_err(serr)?;
-        Ok(())
-    }
-}
 
 /// CPU time (user + system) of a process in ms, from /proc.
 fn cpu_ms(pid: &str) -> f64 {
@@ -187,13 +142,19 @@ fn alerts(n: usize, now: i64) -> Vec<Alert> {
         .collect()
 }
 
-async fn bench_alertd(n: usize, batch: usize, mem: bool) -> Figures {
+async fn bench_alertd(n: usize, batch: usize, engine: Option<store::Engine>) -> Figures {
     let (mut sink, port) = start_sink();
     let dir = tempfile::tempdir().unwrap();
-    let kv: Arc<dyn KvStore> = if mem {
-        Arc::new(MemStorage::new())
-    } else {
-        Arc::new(SledKv(sled::open(dir.path()).unwrap()))
+    let kv: Arc<dyn KvStore> = match engine {
+        None => Arc::new(MemStorage::new()),
+        Some(engine) => Arc::new(
+            store::Store::open(store::StoreOptions {
+                path: dir.path().to_path_buf(),
+                engine,
+                ..store::StoreOptions::default()
+            })
+            .unwrap(),
+        ),
     };
     let cfg = NotifierConfig::from_yaml(&format!(
         r#"
@@ -346,12 +307,20 @@ fn main() {
     }
     let n: usize = arg(&args, "--alerts").map_or(10_000, |v| v.parse().unwrap());
     let batch: usize = arg(&args, "--batch").map_or(100, |v| v.parse().unwrap());
-    let mem = args.iter().any(|a| a == "--mem");
+    let engine = match arg(&args, "--engine").as_deref() {
+        _ if args.iter().any(|a| a == "--mem") => None,
+        None | Some("redb") => Some(store::Engine::Redb),
+        Some("sled") => Some(store::Engine::Sled),
+        Some(other) => panic!("--engine must be redb or sled, not {other:?}"),
+    };
     println!(
         "notifier bench: {n} alerts in batches of {batch}, group_by [alertname, instance], group_wait 0s, webhook to a loopback sink; state: {}",
-        if mem { "in memory" } else { "sled on disk, flushed per write" }
+        match engine {
+            None => "in memory".to_string(),
+            Some(e) => format!("store::Store on disk ({e:?}), durable per write"),
+        }
     );
-    let a = rt.block_on(bench_alertd(n, batch, mem));
+    let a = rt.block_on(bench_alertd(n, batch, engine));
     println!(
         "alertd:        {:.3} s until all delivered, {:.1} µs CPU per alert, peak RSS {:.1} MiB",
         a.secs, a.cpu_us_per_alert, a.rss_mib

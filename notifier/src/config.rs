@@ -152,7 +152,8 @@ pub struct NotifierConfig {
     pub mute_time_intervals: Vec<NamedTimeInterval>,
     /// Escalation policies (alertd extension).
     pub escalations: Vec<Escalation>,
-    /// Template files: Go templates are not supported; must be empty.
+    /// Template files (globs) whose `{{ define }}` blocks fields may call; relative globs are
+    /// resolved against the working directory (the daemon makes them absolute).
     pub templates: Vec<String>,
 }
 
@@ -355,6 +356,12 @@ pub struct SlackConfig {
     pub bot_api_url: Option<String>,
     /// Messages per second allowed to this integration (alertd; default 1).
     pub rate_limit_per_second: Option<u32>,
+    /// Bot mode: the Slack app's signing secret. When set, firing messages carry an
+    /// "Acknowledge" button, whose clicks Slack sends to alertd's
+    /// `/api/alertd/v1/slack/interactions` signed with this secret.
+    pub signing_secret: Option<Secret>,
+    /// Bot mode: file holding the signing secret.
+    pub signing_secret_file: Option<String>,
 }
 
 impl Default for SlackConfig {
@@ -386,6 +393,8 @@ impl Default for SlackConfig {
             bot_token_file: None,
             bot_api_url: None,
             rate_limit_per_second: None,
+            signing_secret: None,
+            signing_secret_file: None,
         }
     }
 }
@@ -532,8 +541,22 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn uses_go_template(s: &Option<String>) -> bool {
-    s.as_deref().is_some_and(|s| s.contains("{{"))
+/// Checks a templated field against the configured template files.
+fn check_template(
+    err: &mut impl FnMut(String, String),
+    templates: &Option<crate::gotemplate::Templates>,
+    path: String,
+    text: &Option<String>,
+) {
+    let (Some(t), Some(text)) = (templates, text) else {
+        return;
+    };
+    if !text.contains("{{") || crate::template::is_default_ref(Some(text)) {
+        return;
+    }
+    if let Err(e) = t.check(&path, text) {
+        err(path, e.to_string());
+    }
 }
 
 impl NotifierConfig {
@@ -555,6 +578,13 @@ impl NotifierConfig {
         let mut errs = Vec::new();
         let mut err = |path: String, message: String| errs.push(ConfigError { path, message });
 
+        let templates = match crate::gotemplate::Templates::load(&self.templates, None) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                err("templates".into(), e.to_string());
+                None
+            }
+        };
         let mut receivers = BTreeSet::new();
         for (i, r) in self.receivers.iter().enumerate() {
             let p = format!("receivers[{i}]");
@@ -579,6 +609,19 @@ impl NotifierConfig {
                             "at most one of bot_token and bot_token_file".into(),
                         );
                     }
+                    if s.signing_secret.is_some() && s.signing_secret_file.is_some() {
+                        err(
+                            p.clone(),
+                            "at most one of signing_secret and signing_secret_file".into(),
+                        );
+                    }
+                } else if s.signing_secret.is_some() || s.signing_secret_file.is_some() {
+                    err(
+                        format!("{p}.signing_secret"),
+                        "the Acknowledge button needs bot mode (bot_token or bot_token_file): \
+                         an incoming webhook cannot receive button clicks"
+                            .into(),
+                    );
                 } else if s.api_url.is_none()
                     && s.api_url_file.is_none()
                     && self.global.slack_api_url.is_none()
@@ -600,15 +643,10 @@ impl NotifierConfig {
                     ("title_link", &s.title_link),
                     ("footer", &s.footer),
                     ("color", &s.color),
+                    ("username", &s.username),
+                    ("channel", &s.channel),
                 ] {
-                    if uses_go_template(v) && !crate::template::is_default_ref(v.as_deref()) {
-                        err(
-                            format!("{p}.{name}"),
-                            "custom Go templates are not supported; leave unset for \
-                             Alertmanager's default or write plain text"
-                                .into(),
-                        );
-                    }
+                    check_template(&mut err, &templates, format!("{p}.{name}"), v);
                 }
                 if s.rate_limit_per_second == Some(0) {
                     err(
@@ -661,10 +699,14 @@ impl NotifierConfig {
                         "a PLAIN identity other than the user name is not supported".into(),
                     );
                 }
-                if uses_go_template(&e.html) || uses_go_template(&e.text) {
-                    err(
-                        p.clone(),
-                        "custom Go templates are not supported in html/text".into(),
+                check_template(&mut err, &templates, format!("{p}.html"), &e.html);
+                check_template(&mut err, &templates, format!("{p}.text"), &e.text);
+                for (k, v) in &e.headers {
+                    check_template(
+                        &mut err,
+                        &templates,
+                        format!("{p}.headers.{k}"),
+                        &Some(v.clone()),
                     );
                 }
                 if let Some(t) = &e.tls_config {
@@ -707,13 +749,6 @@ impl NotifierConfig {
             err(
                 "global.smtp_auth_secret".into(),
                 "CRAM-MD5 is not supported".into(),
-            );
-        }
-        if !self.templates.is_empty() {
-            err(
-                "templates".into(),
-                "Go template files are not supported; alertd uses Alertmanager's default texts"
-                    .into(),
             );
         }
 
@@ -1020,6 +1055,22 @@ receivers:
     }
 
     #[test]
+    fn the_slack_button_needs_bot_mode() {
+        let c = NotifierConfig::from_yaml(
+            "route: { receiver: a }\nreceivers:\n  - name: a\n    slack_configs:\n      \
+             - { api_url: 'https://hooks.slack.com/x', signing_secret: s }\n      \
+             - { bot_token: t, channel: '#c', signing_secret: s, signing_secret_file: f }\n",
+        )
+        .unwrap();
+        let errs: Vec<String> = c.validate().iter().map(ToString::to_string).collect();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].contains("slack_configs[0].signing_secret") && errs[0].contains("bot mode")
+        );
+        assert!(errs[1].contains("at most one of signing_secret and signing_secret_file"));
+    }
+
+    #[test]
     fn legacy_match_forms_and_group_by_wildcard() {
         let c = NotifierConfig::from_yaml(
             r#"
@@ -1090,7 +1141,7 @@ escalations:
 receivers:
   - name: a
     webhook_configs: [{}]
-    slack_configs: [{ title: '{{ .CommonLabels.foo }}' }]
+    slack_configs: [{ title: '{{ .CommonLabels.foo | nosuchfunc }}' }]
     email_configs: [{ to: x@y.z, from: a@b.c, smarthost: 'h:25', auth_identity: other }]
   - name: a
 "#,
@@ -1106,7 +1157,7 @@ receivers:
             "escalations[0].tiers[0].receivers: unknown receiver \"missing\"",
             "receivers[0].webhook_configs[0].url: missing url",
             "receivers[0].slack_configs[0].api_url: no api_url",
-            "receivers[0].slack_configs[0].title: custom Go templates",
+            "receivers[0].slack_configs[0].title: template receivers[0].slack_configs[0].title: ",
             "receivers[1].name: duplicate receiver name",
             "receivers[0].email_configs[0].auth_identity: a PLAIN identity",
         ];

@@ -143,18 +143,8 @@ struct NflogEntry {
     at: Timestamp,
 }
 
-/// An acknowledgement of a firing alert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ack {
-    /// The alert's fingerprint (16 hex digits).
-    pub fingerprint: String,
-    /// Who acknowledged.
-    pub author: String,
-    /// Why.
-    pub comment: String,
-    /// When (ms).
-    pub at: Timestamp,
-}
+/// An acknowledgement of a firing alert (its wire form lives in `model::api`).
+pub use model::api::Ack;
 
 /// A recorded ack, un-ack, or automatic clearing on resolution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -347,10 +337,30 @@ pub struct Notifier {
     tree: RouteNode,
     intervals: HashMap<String, Vec<TimeInterval>>,
     escalations: HashMap<String, Vec<(Duration, Vec<String>)>>,
-    integrations: HashMap<String, Vec<Arc<Integration>>>,
+    pub(crate) integrations: HashMap<String, Vec<Arc<Integration>>>,
     fallbacks: HashMap<String, String>,
     silences: Silences,
     state: Mutex<State>,
+    /// When [`Notifier::run`] last finished a pass (ms; `i64::MIN` before the first).
+    last_pass: std::sync::atomic::AtomicI64,
+    deliveries: Mutex<DeliveryCounts>,
+}
+
+/// (integration type, receiver) -> (attempts, failed attempts).
+type DeliveryCounts = BTreeMap<(&'static str, String), (u64, u64)>;
+
+/// Delivery attempts of one integration type of one receiver, for alertd's own metrics
+/// (Alertmanager's `alertmanager_notifications_total` / `_failed_total`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryStats {
+    /// `webhook`, `slack` or `email`.
+    pub integration: &'static str,
+    /// The receiver's name.
+    pub receiver: String,
+    /// Messages sent (successful or not).
+    pub attempts: u64,
+    /// Attempts that failed (retried or given up).
+    pub failed: u64,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -511,6 +521,8 @@ impl Notifier {
                 .collect(),
             silences,
             state: Mutex::new(st),
+            last_pass: std::sync::atomic::AtomicI64::new(i64::MIN),
+            deliveries: Mutex::new(BTreeMap::new()),
         };
         {
             let mut st = n.lock();
@@ -1286,6 +1298,28 @@ impl Notifier {
         v
     }
 
+    /// Delivery attempts so far, by integration type and receiver (since this notifier started).
+    pub fn delivery_stats(&self) -> Vec<DeliveryStats> {
+        self.deliveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(
+                |((integration, receiver), (attempts, failed))| DeliveryStats {
+                    integration,
+                    receiver: receiver.clone(),
+                    attempts: *attempts,
+                    failed: *failed,
+                },
+            )
+            .collect()
+    }
+
+    /// How many notifications wait in the outbound queue (including those being sent).
+    pub fn queue_len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
     /// The outbound queue, oldest first.
     pub fn queued(&self) -> Vec<QueuedNotification> {
         self.lock().queue.values().map(|q| (**q).clone()).collect()
@@ -1504,6 +1538,19 @@ impl Notifier {
                 finished.push(x);
             }
         }
+        {
+            let mut counts = self
+                .deliveries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (d, r) in &finished {
+                let c = counts
+                    .entry((d.integ.kind_name(), d.integ.receiver.clone()))
+                    .or_default();
+                c.0 += 1;
+                c.1 += u64::from(r.is_err());
+            }
+        }
         for (d, r) in finished {
             {
                 let (r, id) = match r {
@@ -1674,6 +1721,13 @@ impl Notifier {
         }
     }
 
+    /// When [`Notifier::run`] last completed a pass of ticking and delivering (ms), `None`
+    /// before the first: a watchdog's sign that the notifier is not stuck.
+    pub fn last_pass_at(&self) -> Option<Timestamp> {
+        let t = self.last_pass.load(std::sync::atomic::Ordering::Relaxed);
+        (t != i64::MIN).then_some(t)
+    }
+
     /// Runs the notifier until `shutdown` turns true (or its sender is dropped): ingests alerts from `alerts` (the
     /// evaluator's channel), ticks and delivers whenever something is due (checked every
     /// `poll`).
@@ -1693,6 +1747,8 @@ impl Notifier {
             if let Err(e) = self.deliver_due().await {
                 tracing::error!(error = %e, "notifier delivery failed");
             }
+            self.last_pass
+                .store(self.clock.now_ms(), std::sync::atomic::Ordering::Relaxed);
             let recv = async {
                 match alerts.as_mut() {
                     Some(rx) => rx.recv().await,

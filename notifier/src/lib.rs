@@ -24,7 +24,9 @@
 pub mod api;
 pub mod config;
 pub mod dispatch;
+pub mod gotemplate;
 pub mod inhibit;
+pub mod interactions;
 pub mod payload;
 pub mod receivers;
 pub mod route;
@@ -33,6 +35,6 @@ pub mod template;
 pub mod timeinterval;
 
 pub use dispatch::{
-    Ack, AckEvent, AckTarget, AlertView, DeliveryReport, GroupView, HistoryEntry, Notifier,
-    NotifierError, NotifierOptions, QueuedNotification, TickReport,
+    Ack, AckEvent, AckTarget, AlertView, DeliveryReport, DeliveryStats, GroupView, HistoryEntry,
+    Notifier, NotifierError, NotifierOptions, QueuedNotification, TickReport,
 };

@@ -39,7 +39,20 @@ struct FakeSlack {
 async fn start(fake: FakeSlack) -> SocketAddr {
     let f1 = fake.clone();
     let f2 = fake.clone();
+    let f3 = fake.clone();
     let app = axum::Router::new()
+        .route(
+            // An interaction's response_url (Slack's hooks.slack.com/actions/...).
+            "/actions/T000/1/abc",
+            post(move |body: String| {
+                let f = f3.clone();
+                async move {
+                    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                    f.calls.lock().unwrap().push(("response_url".into(), v));
+                    "ok"
+                }
+            }),
+        )
         .route(
             "/services/T000/B000/XXXX",
             post(move |body: String| {
@@ -236,6 +249,7 @@ async fn honours_429_retry_after_500_and_timeouts() {
     let n = notifier(&webhook_cfg(addr), Arc::new(MemStorage::new()), &clock);
     n.ingest(vec![alert("DbDown", None)]).unwrap();
     n.tick().unwrap();
+    assert_eq!(n.queue_len(), 1);
     assert_eq!(n.deliver_due().await.unwrap().retrying, 1);
     let q = n.queued();
     assert_eq!(q[0].next_attempt_at, T0 + 3 * S, "Retry-After honoured");
@@ -255,6 +269,13 @@ async fn honours_429_retry_after_500_and_timeouts() {
     let h = n.history(Some("slack")).unwrap();
     let results: Vec<&str> = h.iter().map(|h| h.result.as_str()).collect();
     assert_eq!(results, ["retrying", "retrying", "retrying", "success"]);
+    // Counted as alertd_notifications_total / _failed_total.
+    let stats = n.delivery_stats();
+    assert_eq!(stats.len(), 1);
+    assert_eq!(stats[0].integration, "slack");
+    assert_eq!(stats[0].receiver, "slack");
+    assert_eq!((stats[0].attempts, stats[0].failed), (4, 3));
+    assert_eq!(n.queue_len(), 0);
 }
 
 #[tokio::test]
@@ -402,4 +423,236 @@ receivers:
     clock.set_ms(T0 + S);
     assert_eq!(n.deliver_due().await.unwrap().delivered, 1);
     assert_eq!(fake.calls.lock().unwrap().len(), 2);
+}
+
+/// Signs `body` as Slack signs interaction requests.
+fn slack_signature(secret: &str, ts: i64, body: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, format!("v0:{ts}:{body}").as_bytes());
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("v0={hex}")
+}
+
+/// A click on the button as Slack posts it (form-encoded `payload`).
+fn click(value: &str, response_url: &str) -> String {
+    let payload = json!({
+        "type": "block_actions",
+        "user": { "id": "U042", "username": "alice", "name": "alice" },
+        "channel": { "id": "C0123" },
+        "message": { "ts": "1795000000.000001" },
+        "response_url": response_url,
+        "actions": [{ "action_id": "alertd_ack", "block_id": "alertd_ack", "value": value,
+                      "type": "button" }],
+    });
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish()
+}
+
+#[tokio::test]
+async fn the_slack_button_acknowledges_and_stops_escalation() {
+    let fake = FakeSlack::default();
+    let addr = start(fake.clone()).await;
+    let (hook, hooked) = webhook_sink().await;
+    let d = tempfile::tempdir().unwrap();
+    let tok = d.path().join("token");
+    std::fs::write(&tok, "xoxb-test\n").unwrap();
+    let sec = d.path().join("signing");
+    std::fs::write(&sec, "8f742231b10e8888abcd99yyyzzz85a5\n").unwrap();
+    let yaml = format!(
+        r#"
+route:
+  receiver: bot
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1m
+  repeat_interval: 1h
+  escalation: oncall
+escalations:
+  - name: oncall
+    tiers:
+      - {{ after: 0s, receivers: [bot] }}
+      - {{ after: 5m, receivers: [pager] }}
+receivers:
+  - name: bot
+    slack_configs:
+      - bot_token_file: '{}'
+        signing_secret_file: '{}'
+        bot_api_url: 'http://{addr}/api'
+        channel: '#ops'
+  - name: pager
+    webhook_configs: [{{ url: 'http://{hook}/hook' }}]
+"#,
+        tok.display(),
+        sec.display()
+    );
+    let clock = FakeClock::new(T0);
+    let n = notifier(&yaml, Arc::new(MemStorage::new()), &clock);
+    n.ingest(vec![alert("DbDown", None)]).unwrap();
+    n.tick().unwrap();
+    assert_eq!(n.deliver_due().await.unwrap().delivered, 1);
+    let posted = fake.calls.lock().unwrap()[0].1.clone();
+    let button = &posted["blocks"][0]["elements"][0];
+    assert_eq!(button["action_id"], "alertd_ack");
+    assert_eq!(button["text"]["text"], "Acknowledge");
+    let value = button["value"].as_str().unwrap().to_string();
+    assert_eq!(posted["text"], "[FIRING:1] DbDown (db1 critical)");
+
+    let response_url = format!("http://{addr}/actions/T000/1/abc");
+    let body = click(&value, &response_url);
+    let ts = T0 / 1000 + 30;
+    clock.set_ms(ts * 1000);
+    // Forged, wrongly signed and replayed requests are refused and change nothing.
+    let forged = slack_signature("not-the-secret", ts, &body);
+    assert!(matches!(
+        n.slack_interaction(&ts.to_string(), &forged, body.as_bytes()),
+        Err(notifier::interactions::InteractionError::BadSignature)
+    ));
+    let good = slack_signature("8f742231b10e8888abcd99yyyzzz85a5", ts, &body);
+    let tampered = body.replace("alice", "mallory");
+    assert!(n
+        .slack_interaction(&ts.to_string(), &good, tampered.as_bytes())
+        .is_err());
+    let old = ts - 301;
+    let replay = slack_signature("8f742231b10e8888abcd99yyyzzz85a5", old, &body);
+    assert!(matches!(
+        n.slack_interaction(&old.to_string(), &replay, body.as_bytes()),
+        Err(notifier::interactions::InteractionError::Stale)
+    ));
+    assert!(n.acks().is_empty());
+
+    let done = n
+        .slack_interaction(&ts.to_string(), &good, body.as_bytes())
+        .unwrap();
+    assert_eq!(done.user, "alice");
+    assert_eq!(done.acknowledged.len(), 1);
+    n.reply_to_slack(&done).await;
+    let acks = n.acks();
+    assert_eq!(acks.len(), 1);
+    assert_eq!(acks[0].author, "alice (Slack)");
+    let replies: Vec<Value> = fake
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(m, _)| m == "response_url")
+        .map(|(_, v)| v.clone())
+        .collect();
+    assert_eq!(replies.len(), 1);
+    assert!(
+        replies[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Acknowledged by alice: 1 alert(s)"),
+        "{}",
+        replies[0]
+    );
+    assert_eq!(replies[0]["replace_original"], false);
+
+    // Past the second tier's `after`: acknowledged, so the pager is not called.
+    clock.set_ms(T0 + 6 * M);
+    n.ingest(vec![alert("DbDown", None)]).unwrap();
+    n.tick().unwrap();
+    n.deliver_due().await.unwrap();
+    assert!(
+        hooked.lock().unwrap().is_empty(),
+        "escalated despite the ack"
+    );
+
+    // Control: a group nobody acknowledges does reach the second tier, and only it does.
+    n.ingest(vec![alert("WebDown", None)]).unwrap();
+    n.tick().unwrap();
+    n.deliver_due().await.unwrap();
+    clock.set_ms(T0 + 12 * M);
+    n.ingest(vec![alert("DbDown", None), alert("WebDown", None)])
+        .unwrap();
+    n.tick().unwrap();
+    n.deliver_due().await.unwrap();
+    let paged: Vec<String> = hooked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            v["groupLabels"]["alertname"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(paged, ["WebDown"]);
+}
+
+/// A webhook receiver that keeps the bodies it gets.
+async fn webhook_sink() -> (SocketAddr, Arc<Mutex<Vec<Value>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: String| {
+            let g = g.clone();
+            async move {
+                g.lock()
+                    .unwrap()
+                    .push(serde_json::from_str::<Value>(&body).unwrap_or(Value::Null));
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (addr, got)
+}
+
+#[tokio::test]
+async fn custom_templates_render_like_alertmanagers() {
+    let fake = FakeSlack::default();
+    let addr = start(fake.clone()).await;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("ops.tmpl"),
+        r#"{{ define "ops.title" }}[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] {{ .CommonLabels.alertname }} on {{ .CommonLabels.instance }}{{ end }}
+{{ define "ops.text" }}{{ range .Alerts }}*{{ .Labels.severity | toUpper }}* {{ .Annotations.summary }} (<{{ .Annotations.runbook_url }}|runbook>)
+{{ end }}{{ end }}"#,
+    )
+    .unwrap();
+    let yaml = format!(
+        r#"
+templates: ['{}/*.tmpl']
+route: {{ receiver: slack, group_by: [alertname], group_wait: 0s, group_interval: 1m, repeat_interval: 1h }}
+receivers:
+  - name: slack
+    slack_configs:
+      - api_url: 'http://{addr}/services/T000/B000/XXXX'
+        channel: '#{{{{ .CommonLabels.severity }}}}'
+        title: '{{{{ template "ops.title" . }}}}'
+        text: '{{{{ template "ops.text" . }}}}'
+        footer: '{{{{ template "__subject" . }}}} via {{{{ .Receiver }}}}'
+        send_resolved: true
+"#,
+        d.path().display()
+    );
+    let clock = FakeClock::new(T0);
+    let n = notifier(&yaml, Arc::new(MemStorage::new()), &clock);
+    n.ingest(vec![alert("DbDown", None)]).unwrap();
+    n.tick().unwrap();
+    assert_eq!(n.deliver_due().await.unwrap().delivered, 1);
+    clock.set_ms(T0 + 2 * M);
+    n.ingest(vec![alert("DbDown", Some(T0 + 2 * M))]).unwrap();
+    n.tick().unwrap();
+    assert_eq!(n.deliver_due().await.unwrap().delivered, 1);
+    let calls = fake.calls.lock().unwrap().clone();
+    let (firing, resolved) = (&calls[0].1, &calls[1].1);
+    assert_eq!(firing["channel"], "#critical");
+    let a = &firing["attachments"][0];
+    assert_eq!(a["title"], "[FIRING:1] DbDown on db1");
+    assert_eq!(
+        a["text"],
+        "*CRITICAL* Database down (<https://runbooks.example/db|runbook>)\n"
+    );
+    assert_eq!(a["footer"], "[FIRING:1] DbDown (db1 critical) via slack");
+    assert_eq!(
+        resolved["attachments"][0]["title"],
+        "[RESOLVED] DbDown on db1"
+    );
 }

@@ -2,7 +2,7 @@
 //! sled 0.34.7 and redb 4.x. Both hold one ordered keyspace of byte strings.
 
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock};
 
 use crate::{Engine, StoreError};
 
@@ -53,7 +53,14 @@ pub trait KvEngine: Send + Sync {
     /// Returns free space to the file system where the engine needs an explicit step for it
     /// (redb: `compact()`); sled reclaims segments by itself, so this only flushes it.
     fn compact(&self) -> Result<(), StoreError>;
+    /// Copies every entry, as of one moment, into a new database of the same engine in the
+    /// empty directory `dir` (made durable before returning); returns the number of entries.
+    /// Reads and writes of this engine go on meanwhile (redb; sled holds writes back).
+    fn backup_to(&self, dir: &Path) -> Result<u64, StoreError>;
 }
+
+/// Entries copied per write transaction of a backup.
+const BACKUP_BATCH_BYTES: usize = 4 << 20;
 
 /// The file redb keeps inside the store directory.
 pub const REDB_FILE: &str = "store.redb";
@@ -105,6 +112,9 @@ const SLED_CACHE_BYTES: u64 = 4 << 20;
 /// sled: one default tree; a batch is `apply_batch` followed by `flush`.
 struct SledEngine {
     db: sled::Db,
+    /// Writes take it shared; a backup takes it exclusively (sled has no snapshots, so holding
+    /// writes back is what makes its copy one moment's state).
+    gate: RwLock<()>,
 }
 
 impl SledEngine {
@@ -119,7 +129,12 @@ impl SledEngine {
         let mut tries = 0;
         loop {
             match config.open() {
-                Ok(db) => return Ok(SledEngine { db }),
+                Ok(db) => {
+                    return Ok(SledEngine {
+                        db,
+                        gate: RwLock::new(()),
+                    })
+                }
                 // sled reports a held lock as a plain "Other" I/O error.
                 Err(sled::Error::Io(e))
                     if e.to_string().contains("could not acquire lock") && tries < 40 =>
@@ -181,6 +196,7 @@ impl KvEngine for SledEngine {
                 BatchOp::Delete(k) => batch.remove(k),
             }
         }
+        let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
         self.db.apply_batch(batch).map_err(sled_err)?;
         self.db.flush().map_err(sled_err)?;
         Ok(())
@@ -192,6 +208,27 @@ impl KvEngine for SledEngine {
 
     fn compact(&self) -> Result<(), StoreError> {
         self.flush()
+    }
+
+    fn backup_to(&self, dir: &Path) -> Result<u64, StoreError> {
+        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let out = SledEngine::open(dir)?;
+        let (mut n, mut bytes, mut batch) = (0u64, 0usize, sled::Batch::default());
+        for kv in self.db.iter() {
+            let (k, v) = kv.map_err(sled_err)?;
+            bytes += k.len() + v.len();
+            batch.insert(k, v);
+            n += 1;
+            if bytes >= BACKUP_BATCH_BYTES {
+                out.db
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(sled_err)?;
+                bytes = 0;
+            }
+        }
+        out.db.apply_batch(batch).map_err(sled_err)?;
+        out.db.flush().map_err(sled_err)?;
+        Ok(n)
     }
 }
 
@@ -340,5 +377,44 @@ impl KvEngine for RedbEngine {
             }
         }
         Ok(())
+    }
+
+    /// One read transaction is redb's snapshot (MVCC): the copy is the state of its start
+    /// while writers commit on. The shared handle lock keeps `compact` out meanwhile.
+    fn backup_to(&self, dir: &Path) -> Result<u64, StoreError> {
+        use redb::{ReadableDatabase, ReadableTable};
+        let db = self.db.read().map_err(|_| poisoned(&self.path))?;
+        let rtx = db.begin_read().map_err(redb_err)?;
+        let src = rtx.open_table(TABLE).map_err(redb_err)?;
+        let out = redb::Database::builder()
+            .set_cache_size(CACHE_BYTES as usize)
+            .create(dir.join(REDB_FILE))
+            .map_err(redb_err)?;
+        let mut entries = src.iter().map_err(redb_err)?.peekable();
+        let mut n = 0u64;
+        loop {
+            let mut wtx = out.begin_write().map_err(redb_err)?;
+            {
+                let mut t = wtx.open_table(TABLE).map_err(redb_err)?;
+                let mut bytes = 0;
+                while bytes < BACKUP_BATCH_BYTES {
+                    let Some(kv) = entries.next() else { break };
+                    let (k, v) = kv.map_err(redb_err)?;
+                    bytes += k.value().len() + v.value().len();
+                    t.insert(k.value(), v.value()).map_err(redb_err)?;
+                    n += 1;
+                }
+            }
+            let done = entries.peek().is_none();
+            if !done {
+                // Only the last commit needs to reach the disk; it makes the earlier ones durable.
+                wtx.set_durability(redb::Durability::None)
+                    .map_err(redb_err)?;
+            }
+            wtx.commit().map_err(redb_err)?;
+            if done {
+                return Ok(n);
+            }
+        }
     }
 }

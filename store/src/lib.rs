@@ -331,6 +331,33 @@ pub struct RollupSeries {
     pub buckets: Vec<Bucket>,
 }
 
+/// What [`Store::backup_to`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupReport {
+    /// The backup's directory (a store directory).
+    pub path: PathBuf,
+    /// Its engine.
+    pub engine: Engine,
+    /// Key-value entries copied (series, chunks, heads, state).
+    pub entries: u64,
+    /// Bytes of the backup's files.
+    pub bytes: u64,
+}
+
+fn dir_size(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let m = e.metadata()?;
+        total += if m.is_dir() {
+            dir_size(&e.path())?
+        } else {
+            m.len()
+        };
+    }
+    Ok(total)
+}
+
 /// Counters for the daemon's own metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreStats {
@@ -1046,6 +1073,49 @@ impl Store {
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         let _guard = lock(&self.inner.flush_lock);
         self.inner.flush_locked(FlushScope::All)
+    }
+
+    /// Writes a consistent copy of the store into the new directory `dest` while the store
+    /// stays in use, and returns what was copied. `dest` is then a store directory of the same
+    /// engine: open it (`storage.path: dest`) to restore.
+    ///
+    /// The in-memory heads are checkpointed first, then every entry is copied as of one moment:
+    /// redb copies from one read transaction (its MVCC snapshot; appends, checkpoints and
+    /// key-value writes go on meanwhile), sled holds key-value writes and flushes back during
+    /// the copy. Samples appended after the checkpoint are not in the copy. The copy is built in
+    /// `<dest>.partial` and renamed to `dest` when complete, so `dest` never holds half a copy.
+    /// Refuses a `dest` that exists.
+    pub fn backup_to(&self, dest: &Path) -> Result<BackupReport, StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        if dest.exists() {
+            return Err(StoreError::Io {
+                path: dest.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "backup destination already exists",
+                ),
+            });
+        }
+        let mut partial = dest.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        if partial.exists() {
+            std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
+        }
+        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+        self.checkpoint()?;
+        let entries = self.inner.engine.backup_to(&partial)?;
+        std::fs::rename(&partial, dest).map_err(io(dest))?;
+        let bytes = dir_size(dest).map_err(io(dest))?;
+        Ok(BackupReport {
+            path: dest.to_path_buf(),
+            engine: self.inner.opts.engine,
+            entries,
+            bytes,
+        })
     }
 
     /// Deletes raw data older than `now - retention_raw` and rollups older than

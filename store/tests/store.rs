@@ -9,16 +9,8 @@ use model::storage::{KvBatch, KvStore, SeriesStore};
 use model::{Duration, Labels, Matcher, Sample};
 use store::{Engine, Resolution, Store, StoreError, StoreOptions};
 
-macro_rules! both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sled {
-            $(#[test] fn $name() { super::$name(store::Engine::Sled) })*
-        }
-        mod redb {
-            $(#[test] fn $name() { super::$name(store::Engine::Redb) })*
-        }
-    };
-}
+mod common;
+use common::opts;
 
 both_engines!(
     select_by_each_matcher_type,
@@ -31,15 +23,6 @@ both_engines!(
     refuses_directory_of_other_engine,
     closed_store_refuses_writes,
 );
-
-fn opts(engine: Engine, path: &Path) -> StoreOptions {
-    StoreOptions {
-        path: path.to_path_buf(),
-        engine,
-        checkpoint_interval: Duration::ZERO,
-        ..StoreOptions::default()
-    }
-}
 
 fn m(s: &str) -> Matcher {
     s.parse().unwrap()

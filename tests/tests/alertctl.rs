@@ -15,9 +15,9 @@ global:
   smtp_auth_password_file: /etc/pw
 api:
   listen: somewhere
-  tokens_file: /etc/alertd/tokens
+  auth_reads: true
 watchdog:
-  url: https://hc-ping.com/x
+  url: ftp://sup3rs3cret@hc-ping.com/x
 ";
 
 #[test]
@@ -42,8 +42,8 @@ fn check_config_prints_every_error_with_position_and_no_secret() {
         format!("{bad}:2:20: `global.scrape_interval`: not a valid duration string"),
         format!("{bad}:4:28: at most one of `global.smtp_auth_password` and `global.smtp_auth_password_file` may be set"),
         format!("{bad}:6:11: `api.listen`: expected IP:PORT"),
-        format!("{bad}:7:16: `api.tokens_file` (bearer-token authentication) is not implemented"),
-        format!("{bad}:8:1: section `watchdog` is not implemented"),
+        format!("{bad}:7:15: `api.auth_reads: true` needs `api.tokens_file`"),
+        format!("{bad}:9:8: `watchdog.url`: expected an absolute http:// or https:// URL (value not shown: it is a secret)"),
     ];
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), want.len() + 1, "{out}");
@@ -185,4 +185,41 @@ fn rule_check_and_tests_agree_with_promtool() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("bad.rules.yml:5:"), "{stdout}");
     assert!(stdout.contains("group \"g\""), "{stdout}");
+}
+
+#[test]
+fn check_config_accepts_the_vps_example() {
+    // examples/vps.yaml with its secret files created in a temporary directory.
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    for f in [
+        "smtp-password",
+        "slack-webhook-url",
+        "api-tokens",
+        "pg-replica.dsn",
+        "mysql-replica.dsn",
+        "pg-backup.token",
+        "watchdog-url",
+    ] {
+        let content = match f {
+            "pg-replica.dsn" => "postgresql://alertd@127.0.0.1:5432/postgres",
+            "mysql-replica.dsn" => "mysql://alertd:pw@127.0.0.1:3306/",
+            "slack-webhook-url" => "https://hooks.slack.com/services/T0/B0/x",
+            "watchdog-url" => "https://hc-ping.com/0b7c",
+            _ => "0123456789abcdef",
+        };
+        std::fs::write(secrets.join(f), content).unwrap();
+    }
+    let text = std::fs::read_to_string(repo_root().join("examples/vps.yaml"))
+        .unwrap()
+        .replace("/etc/alertd/secrets", &secrets.display().to_string())
+        .replace(
+            "/usr/local/share/alertd/rules",
+            &repo_root().join("rules").display().to_string(),
+        );
+    let cfg = write(dir.path(), "vps.yaml", &text);
+    let (code, out, err) = alertctl(&["check", "config", &cfg], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("vps.yaml: valid"), "{out}");
 }

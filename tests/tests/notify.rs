@@ -1,54 +1,14 @@
 //! End-to-end: the real `alertd` probes a dead target, its rule fires, and the notifier delivers
 //! Alertmanager's webhook (version 4) to a real HTTP sink on loopback.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use e2e::{free_port, start, wait_for, Signal};
 
-/// A webhook receiver: answers 200 to every POST and keeps the bodies.
-fn sink() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let keep = bodies.clone();
-    std::thread::spawn(move || {
-        for conn in l.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut r = BufReader::new(conn.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0; len];
-            if r.read_exact(&mut body).is_ok() {
-                keep.lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(&body).into_owned());
-            }
-            let _ = conn
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-        }
-    });
-    (port, bodies)
-}
-
 #[test]
 fn a_firing_rule_is_delivered_to_a_webhook_as_alertmanager_does() {
     let port = free_port();
-    let (hook, bodies) = sink();
+    let (hook, got) = e2e::webhook_sink();
     let work = tempfile::tempdir().unwrap();
     let rules = work.path().join("r.yml");
     std::fs::write(
@@ -81,7 +41,7 @@ receivers:
     );
     let mut d = start(port, &config, &[]).unwrap();
     let body = wait_for(Duration::from_secs(30), || {
-        bodies.lock().unwrap().first().cloned()
+        e2e::bodies(&got).first().cloned()
     });
     let body = body.unwrap_or_else(|| panic!("nothing delivered:\n{}", d.log()));
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();

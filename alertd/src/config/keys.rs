@@ -130,6 +130,8 @@ fn schema() -> Vec<(&'static str, &'static [&'static str])> {
         ),
         ("storage", fields_of::<raw::RawStorage>()),
         ("api", fields_of::<raw::RawApi>()),
+        ("api.tls_config", fields_of::<raw::RawServerTls>()),
+        ("watchdog", fields_of::<raw::RawWatchdog>()),
     ]
 }
 

@@ -19,7 +19,7 @@ use serde::Serialize;
 use serde_saphyr::{Location, MessageFormatter, Spanned};
 
 use crate::secret::{Secret, SecretSource};
-use raw::{Presence, RawApi, RawConfig, RawGlobal, RawHttpConfig, RawStorage};
+use raw::{RawApi, RawConfig, RawGlobal, RawHttpConfig, RawStorage, RawWatchdog};
 
 /// One configuration error at a position in a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,6 +93,19 @@ pub struct Config {
     /// The Alertmanager sections (`route`, `receivers`, `inhibit_rules`, `time_intervals`,
     /// `mute_time_intervals`) and `escalations`, with `global`'s notification defaults.
     pub notifier: notifier::config::NotifierConfig,
+    /// `watchdog:` — alertd's own outgoing heartbeat (absent when no `url` is set).
+    pub watchdog: Option<WatchdogConfig>,
+}
+
+/// `watchdog:` — the dead man's switch alertd pings while its pipeline is healthy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WatchdogConfig {
+    /// The URL to ping (`url` or `url_file`); a secret, as it usually embeds a check's token.
+    pub url: SecretSource,
+    /// How often to ping (1m).
+    pub interval: Duration,
+    /// Timeout of one ping (10s, at most `interval`).
+    pub timeout: Duration,
 }
 
 /// `global:` — Prometheus's and Alertmanager's global keys with their defaults.
@@ -209,6 +222,74 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Largest accepted request body in bytes (4 MiB).
     pub max_body_bytes: u64,
+    /// `api.tokens_file`: one bearer token per line (`#` comments); when set, every
+    /// state-changing request needs one of its tokens. Relative to the configuration file.
+    pub tokens_file: Option<PathBuf>,
+    /// The tokens read from `tokens_file` by [`load_file`] (re-read on every reload).
+    pub tokens: Vec<Secret>,
+    /// `api.auth_reads`: read requests need a token too (false).
+    pub auth_reads: bool,
+    /// `api.public_status`: serve the public status page at `/status` (probe names, states
+    /// and uptime only).
+    pub public_status: bool,
+    /// Where `tokens_file` is written, for errors about its content.
+    #[serde(skip)]
+    tokens_file_at: (u64, u64),
+    /// `api.tls_config`: serve HTTPS with this certificate and key (paths resolved against
+    /// the configuration file's directory); plain HTTP without it.
+    pub tls: Option<ServerTls>,
+}
+
+/// `api.tls_config`: the listener's certificate chain and private key (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerTls {
+    /// PEM certificate chain (leaf first).
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+}
+
+/// Reads `api.tokens_file` (relative to the configuration file) into `config.api.tokens`.
+fn load_tokens(config: &mut Config, path: &Path) -> Result<(), ConfigErrors> {
+    let Some(file) = &config.api.tokens_file else {
+        return Ok(());
+    };
+    let full = match rules_base(path) {
+        Some(base) if file.is_relative() => base.join(file),
+        _ => file.clone(),
+    };
+    let err = |message: String| {
+        ConfigErrors(vec![ConfigError {
+            file: path.display().to_string(),
+            line: config.api.tokens_file_at.0,
+            column: config.api.tokens_file_at.1,
+            message,
+        }])
+    };
+    let text = std::fs::read_to_string(&full).map_err(|e| {
+        err(format!(
+            "`api.tokens_file`: cannot read {}: {e}",
+            full.display()
+        ))
+    })?;
+    let tokens = parse_tokens(&text);
+    if tokens.is_empty() {
+        return Err(err(format!(
+            "`api.tokens_file`: {} contains no token (one token per line; # starts a comment)",
+            full.display()
+        )));
+    }
+    config.api.tokens = tokens;
+    Ok(())
+}
+
+/// The tokens of a tokens file: one per line, blank lines and `#` comment lines skipped.
+pub fn parse_tokens(text: &str) -> Vec<Secret> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(Secret::new)
+        .collect()
 }
 
 /// Default `api.listen`.
@@ -233,8 +314,9 @@ pub fn load_file(path: &Path) -> Result<Config, LoadError> {
         path: name.clone(),
         source,
     })?;
-    let config = parse_str(&text, &name)?;
+    let mut config = parse_str(&text, &name)?;
     check_rule_files(&config, path)?;
+    load_tokens(&mut config, path)?;
     Ok(config)
 }
 
@@ -426,6 +508,7 @@ fn item_location(path: &str, key: Option<Location>, items: &[Location]) -> Locat
 
 /// The notifier's sections as read, with positions.
 struct RawNotifier {
+    templates: raw::Section<String>,
     route: (Option<Location>, Option<Spanned<notifier::config::Route>>),
     receivers: raw::Section<notifier::config::Receiver>,
     inhibit_rules: raw::Section<notifier::config::InhibitRule>,
@@ -459,24 +542,12 @@ impl Validator<'_> {
                 ),
             );
         }
-        for section in &raw.unimplemented {
-            if section.presence == Presence::NonEmpty {
-                self.err(
-                    section.key_at,
-                    format!(
-                        "section `{}` is not implemented in this version of alertd ({}) yet; \
-                         remove it or leave it empty",
-                        section.name,
-                        env!("CARGO_PKG_VERSION")
-                    ),
-                );
-            }
-        }
         let global = self.global(raw.global.map(|s| s.value).unwrap_or_default());
         let storage = self.storage(raw.storage.map(|s| s.value).unwrap_or_default());
         let api = self.api(raw.api.map(|s| s.value).unwrap_or_default());
         let collector = self.collector(&global, raw.probes, raw.scrape_configs, raw.heartbeats);
         let raw_notifier = RawNotifier {
+            templates: raw.templates,
             route: raw.route,
             receivers: raw.receivers,
             inhibit_rules: raw.inhibit_rules,
@@ -492,6 +563,7 @@ impl Validator<'_> {
             .map(|g| g.value)
             .collect();
         let notifier = self.notifier(&global, raw_notifier);
+        let watchdog = raw.watchdog.and_then(|w| self.watchdog(w));
         Config {
             global,
             storage,
@@ -499,6 +571,7 @@ impl Validator<'_> {
             collector,
             rule_files,
             notifier,
+            watchdog,
         }
     }
 
@@ -538,6 +611,7 @@ impl Validator<'_> {
         let (ti_key, ti_at, time_intervals) = split_section(raw.time_intervals);
         let (mt_key, mt_at, mute_time_intervals) = split_section(raw.mute_time_intervals);
         let (es_key, es_at, escalations) = split_section(raw.escalations);
+        let (tp_key, tp_at, templates) = split_section(raw.templates);
         let cfg = notifier::config::NotifierConfig {
             global,
             route,
@@ -546,7 +620,16 @@ impl Validator<'_> {
             time_intervals,
             mute_time_intervals,
             escalations,
-            templates: Vec::new(),
+            // Relative globs are relative to the configuration file, as in Alertmanager.
+            templates: templates
+                .into_iter()
+                .map(|g| match Path::new(self.file).parent() {
+                    Some(dir) if Path::new(&g).is_relative() && !dir.as_os_str().is_empty() => {
+                        dir.join(&g).display().to_string()
+                    }
+                    _ => g,
+                })
+                .collect(),
         };
         // Without receivers and with an empty route, nothing is routed: alerts are only logged.
         let configured =
@@ -586,6 +669,7 @@ impl Validator<'_> {
                 "time_intervals" => (ti_key, &ti_at),
                 "mute_time_intervals" => (mt_key, &mt_at),
                 "escalations" => (es_key, &es_at),
+                "templates" => (tp_key, &tp_at),
                 // Without a `route` key, a route error belongs to the `receivers` section.
                 _ => (route_at.or(rc_key), &[]),
             };
@@ -948,6 +1032,64 @@ impl Validator<'_> {
         }
     }
 
+    /// `watchdog:`; an empty section (`watchdog: {}`) means no watchdog.
+    fn watchdog(&mut self, w: Spanned<RawWatchdog>) -> Option<WatchdogConfig> {
+        let at = w.referenced;
+        let w = w.value;
+        let empty =
+            w.url.is_none() && w.url_file.is_none() && w.interval.is_none() && w.timeout.is_none();
+        if empty {
+            return None;
+        }
+        if let Some(u) = &w.url {
+            if !is_http_url(u.value.expose()) {
+                self.err(
+                    u.referenced,
+                    "`watchdog.url`: expected an absolute http:// or https:// URL \
+                     (value not shown: it is a secret)",
+                );
+            }
+        }
+        let (interval, _) = self.duration(
+            "watchdog.interval",
+            w.interval,
+            Duration::from_secs(60),
+            false,
+        );
+        let timeout_given = w.timeout.is_some();
+        let (mut timeout, timeout_at) = self.duration(
+            "watchdog.timeout",
+            w.timeout,
+            Duration::from_secs(10),
+            false,
+        );
+        if timeout > interval {
+            if timeout_given {
+                self.err(
+                    timeout_at.unwrap_or(at),
+                    format!(
+                        "`watchdog.timeout` ({timeout}) must not be greater than \
+                         `watchdog.interval` ({interval})"
+                    ),
+                );
+            }
+            timeout = interval;
+        }
+        let url = self.secret("watchdog.url", w.url, w.url_file);
+        if url.is_none() {
+            self.err(
+                at,
+                "`watchdog` needs `url` (or `url_file`): the dead man's switch to ping, \
+                 e.g. https://hc-ping.com/<uuid>",
+            );
+        }
+        Some(WatchdogConfig {
+            url: url?,
+            interval,
+            timeout,
+        })
+    }
+
     fn api(&mut self, a: RawApi) -> ApiConfig {
         let listen = match a.listen {
             None => default_listen(),
@@ -966,36 +1108,31 @@ impl Validator<'_> {
                 }
             },
         };
-        if let Some(t) = a.tokens_file {
-            self.err(
-                t.referenced,
-                format!(
-                    "`api.tokens_file` (bearer-token authentication) is not implemented in this \
-                     version of alertd ({}) yet; remove it",
-                    env!("CARGO_PKG_VERSION")
-                ),
-            );
-        }
-        if let Some(r) = a.auth_reads.filter(|r| r.value) {
-            self.err(
-                r.referenced,
-                format!(
-                    "`api.auth_reads: true` is not implemented in this version of alertd ({}) \
-                     yet; remove it",
-                    env!("CARGO_PKG_VERSION")
-                ),
-            );
-        }
-        if let Some(p) = a.public_status.filter(|p| p.value) {
-            self.err(
-                p.referenced,
-                format!(
-                    "`api.public_status: true` (the public status page) is not implemented in \
-                     this version of alertd ({}) yet; remove it",
-                    env!("CARGO_PKG_VERSION")
-                ),
-            );
-        }
+        let tokens_file_at = a
+            .tokens_file
+            .as_ref()
+            .map_or((0, 0), |t| (t.referenced.line(), t.referenced.column()));
+        let tokens_file = match a.tokens_file {
+            Some(t) if t.value.trim().is_empty() => {
+                self.err(t.referenced, "`api.tokens_file` must not be empty");
+                None
+            }
+            Some(t) => Some(PathBuf::from(t.value)),
+            None => None,
+        };
+        let auth_reads = match a.auth_reads {
+            Some(r) if r.value && tokens_file.is_none() => {
+                self.err(
+                    r.referenced,
+                    "`api.auth_reads: true` needs `api.tokens_file` (the tokens to check)",
+                );
+                false
+            }
+            Some(r) => r.value,
+            None => false,
+        };
+        let public_status = a.public_status.is_some_and(|p| p.value);
+        let tls = a.tls_config.and_then(|t| self.server_tls(t));
         let max_body_bytes = match a.max_body_bytes {
             None => DEFAULT_MAX_BODY_BYTES,
             Some(m) if m.value == 0 => {
@@ -1007,7 +1144,54 @@ impl Validator<'_> {
         ApiConfig {
             listen,
             max_body_bytes,
+            tokens_file,
+            tokens: Vec::new(),
+            auth_reads,
+            tokens_file_at,
+            public_status,
+            tls,
         }
+    }
+
+    /// `api.tls_config`: both files given, relative ones resolved against the configuration
+    /// file's directory, and loadable as a certificate and key.
+    fn server_tls(&mut self, t: Spanned<raw::RawServerTls>) -> Option<ServerTls> {
+        let at = t.referenced;
+        let base = Path::new(self.file).parent().map(Path::to_path_buf);
+        let mut path = |key: &str, v: Option<Spanned<String>>| match v {
+            Some(p) if !p.value.trim().is_empty() => {
+                let f = PathBuf::from(p.value);
+                Some(match &base {
+                    Some(b) if f.is_relative() && !b.as_os_str().is_empty() => b.join(f),
+                    _ => f,
+                })
+            }
+            Some(p) => {
+                self.err(
+                    p.referenced,
+                    format!("`api.tls_config.{key}` must not be empty"),
+                );
+                None
+            }
+            None => {
+                self.err(
+                    at,
+                    format!("`api.tls_config` needs `{key}` (cert_file and key_file, PEM)"),
+                );
+                None
+            }
+        };
+        let cert_file = path("cert_file", t.value.cert_file);
+        let key_file = path("key_file", t.value.key_file);
+        let (cert_file, key_file) = (cert_file?, key_file?);
+        if let Err(e) = crate::tls::server_config(&cert_file, &key_file) {
+            self.err(at, format!("`api.tls_config`: {e}"));
+            return None;
+        }
+        Some(ServerTls {
+            cert_file,
+            key_file,
+        })
     }
 }
 

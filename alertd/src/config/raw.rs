@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
@@ -29,6 +29,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "mute_time_intervals",
     "escalations",
     "watchdog",
+    "templates",
 ];
 
 thread_local! {
@@ -36,88 +37,6 @@ thread_local! {
     /// see through the span-carrying keys) can be completed.
     pub(crate) static CURRENT_SECTION: std::cell::Cell<Option<&'static str>> =
         const { std::cell::Cell::new(None) };
-}
-
-/// Whether a section that this version does not implement has any content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Presence {
-    /// `null`, `~`, nothing, `[]` or `{}`.
-    Empty,
-    /// Anything else.
-    NonEmpty,
-}
-
-impl<'de> Deserialize<'de> for Presence {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Presence;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any YAML value")
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Presence, E> {
-                Ok(Presence::Empty)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Presence, E> {
-                Ok(Presence::Empty)
-            }
-            fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Presence, D::Error> {
-                d.deserialize_any(V)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Presence, E> {
-                Ok(Presence::NonEmpty)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Presence, E> {
-                Ok(Presence::NonEmpty)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Presence, E> {
-                Ok(Presence::NonEmpty)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Presence, E> {
-                Ok(Presence::NonEmpty)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Presence, E> {
-                Ok(Presence::NonEmpty)
-            }
-            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Presence, E> {
-                Ok(Presence::NonEmpty)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Presence, A::Error> {
-                let mut n = 0usize;
-                while seq.next_element::<IgnoredAny>()?.is_some() {
-                    n += 1;
-                }
-                Ok(if n == 0 {
-                    Presence::Empty
-                } else {
-                    Presence::NonEmpty
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Presence, A::Error> {
-                let mut n = 0usize;
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {
-                    n += 1;
-                }
-                Ok(if n == 0 {
-                    Presence::Empty
-                } else {
-                    Presence::NonEmpty
-                })
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A section this version accepts syntactically but does not implement.
-#[derive(Debug)]
-pub(crate) struct Unimplemented {
-    /// The section's key.
-    pub name: &'static str,
-    /// Where its key is.
-    pub key_at: Location,
-    /// Whether it has content.
-    pub presence: Presence,
 }
 
 /// A list section: where its key is, and its items with their positions.
@@ -139,7 +58,8 @@ pub(crate) struct RawConfig {
     pub time_intervals: Section<NamedTimeInterval>,
     pub mute_time_intervals: Section<NamedTimeInterval>,
     pub escalations: Section<Escalation>,
-    pub unimplemented: Vec<Unimplemented>,
+    pub watchdog: Option<Spanned<RawWatchdog>>,
+    pub templates: Section<String>,
     /// Unknown top-level keys with their positions (all of them are reported).
     pub unknown: Vec<(String, Location)>,
 }
@@ -178,18 +98,11 @@ impl<'de> Deserialize<'de> for RawConfig {
                             cfg.mute_time_intervals = (Some(at), map.next_value()?)
                         }
                         "escalations" => cfg.escalations = (Some(at), map.next_value()?),
+                        "watchdog" => cfg.watchdog = map.next_value()?,
+                        "templates" => cfg.templates = (Some(at), map.next_value()?),
                         other => {
-                            if let Some(name) = TOP_LEVEL_KEYS.iter().find(|k| **k == other) {
-                                let presence: Option<Presence> = map.next_value()?;
-                                cfg.unimplemented.push(Unimplemented {
-                                    name,
-                                    key_at: at,
-                                    presence: presence.unwrap_or(Presence::Empty),
-                                });
-                            } else {
-                                map.next_value::<IgnoredAny>()?;
-                                cfg.unknown.push((other.to_string(), at));
-                            }
+                            map.next_value::<IgnoredAny>()?;
+                            cfg.unknown.push((other.to_string(), at));
                         }
                     }
                 }
@@ -278,6 +191,16 @@ pub(crate) struct RawStorage {
     pub checkpoint_interval: Option<Spanned<String>>,
 }
 
+/// `watchdog:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWatchdog {
+    pub url: Option<Spanned<Secret>>,
+    pub url_file: Option<Spanned<String>>,
+    pub interval: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+}
+
 /// `api:` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -287,4 +210,13 @@ pub(crate) struct RawApi {
     pub auth_reads: Option<Spanned<bool>>,
     pub public_status: Option<Spanned<bool>>,
     pub max_body_bytes: Option<Spanned<u64>>,
+    pub tls_config: Option<Spanned<RawServerTls>>,
+}
+
+/// `api.tls_config:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServerTls {
+    pub cert_file: Option<Spanned<String>>,
+    pub key_file: Option<Spanned<String>>,
 }

@@ -97,6 +97,14 @@ watchdog:
     assert_eq!(c.storage.rollup_retention, "2y".parse().unwrap());
     assert_eq!(c.api.listen, "[::1]:9000".parse().unwrap());
     assert_eq!(c.api.max_body_bytes, 1024);
+    assert!(!c.api.public_status);
+}
+
+#[test]
+fn public_status_page_can_be_enabled() {
+    let c = parse_str("api:\n  public_status: true\n", "a.yaml").unwrap();
+    assert!(c.api.public_status);
+    assert!(!Config::default().api.public_status);
 }
 
 #[test]
@@ -230,9 +238,6 @@ escalations: []
         "a.yaml:11:21: `storage.rollup_retention` (1d) must not be shorter than `storage.retention` (10d)",
         "a.yaml:12:24: `storage.checkpoint_interval`: not a valid duration string",
         "a.yaml:14:11: `api.listen`: expected IP:PORT such as 127.0.0.1:9797",
-        "a.yaml:15:16: `api.tokens_file` (bearer-token authentication) is not implemented in this version of alertd",
-        "a.yaml:16:18: `api.public_status: true` (the public status page) is not implemented",
-        "a.yaml:17:15: `api.auth_reads: true` is not implemented",
         "a.yaml:19:5: `probes[0]`: exactly one of http, tls, disk, postgres, mysql must be set",
         "a.yaml:20:14: `heartbeats[0]`: one of period or schedule is required",
         "a.yaml:21:8: `route.receiver`: unknown receiver \"x\"",
@@ -251,14 +256,42 @@ fn empty_unimplemented_sections_are_accepted() {
 }
 
 #[test]
-fn the_unimplemented_watchdog_section_is_refused_when_non_empty() {
-    let e = one("global: {}\nwatchdog: {url: 'https://hc-ping.com/x', interval: 1m}\n");
+fn watchdog_is_parsed_with_defaults_and_checked() {
+    let c = parse_str(
+        "watchdog: {url: 'https://hc-ping.com/0b7c', interval: 30s}\n",
+        "a.yaml",
+    )
+    .unwrap();
+    let w = c.watchdog.unwrap();
+    assert_eq!(w.interval, Duration::from_secs(30));
+    assert_eq!(w.timeout, Duration::from_secs(10));
+    assert_eq!(
+        w.url.resolve().unwrap().expose(),
+        "https://hc-ping.com/0b7c"
+    );
+    // A short interval caps the default timeout.
+    let c = parse_str("watchdog: {url: 'http://h/x', interval: 2s}\n", "a.yaml").unwrap();
+    assert_eq!(c.watchdog.unwrap().timeout, Duration::from_secs(2));
+    assert_eq!(
+        parse_str("watchdog: {}\n", "a.yaml").unwrap().watchdog,
+        None
+    );
+
+    let e = one("global: {}\nwatchdog: {interval: 1m}\n");
+    assert!(e.starts_with("a.yaml:2:11: `watchdog` needs `url`"), "{e}");
+    let e = one("watchdog:\n  url: 'ftp://secret-token@x'\n");
     assert!(
-        e.starts_with(
-            "a.yaml:2:1: section `watchdog` is not implemented in this version of alertd"
-        ),
+        e.starts_with("a.yaml:2:8: `watchdog.url`: expected an absolute"),
         "{e}"
     );
+    assert!(!e.contains("secret-token"), "the URL is a secret: {e}");
+    let e = one("watchdog: {url: 'http://h/x', interval: 10s, timeout: 1m}\n");
+    assert!(
+        e.contains("`watchdog.timeout` (1m) must not be greater"),
+        "{e}"
+    );
+    let e = one("watchdog: {url: 'http://h/x', every: 10s}\n");
+    assert!(e.contains("unknown key `every` in `watchdog`"), "{e}");
 }
 
 #[test]
@@ -482,4 +515,92 @@ fn rule_files_are_loaded_relative_to_the_config_and_their_errors_located() {
     assert!(e.0[0].file.ends_with("rules/bad.yml"), "{e}");
     assert_eq!(e.0[0].line, 5, "{e}");
     assert!(e.0[0].message.contains("g2"), "{e}");
+}
+
+#[test]
+fn template_files_are_relative_to_the_config_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tmpl")).unwrap();
+    std::fs::write(
+        dir.path().join("tmpl/ops.tmpl"),
+        "{{ define \"ops.title\" }}{{ .CommonLabels.alertname }}{{ end }}",
+    )
+    .unwrap();
+    let cfg = dir.path().join("alertd.yaml");
+    let yaml = "templates: ['tmpl/*.tmpl']\nroute: { receiver: s }\nreceivers:\n  - name: s\n    \
+                slack_configs:\n      - api_url: 'https://hooks.slack.com/x'\n        \
+                title: '{{ template \"ops.title\" . }}'\n        \
+                text: '{{ range .Alerts }}{{ .Annotations.summary }}{{ end }}'\n";
+    std::fs::write(&cfg, yaml).unwrap();
+    let c = load_file(&cfg).unwrap();
+    assert_eq!(
+        c.notifier.templates,
+        [dir.path().join("tmpl/*.tmpl").display().to_string()]
+    );
+
+    // A broken field is reported at its receiver.
+    std::fs::write(
+        &cfg,
+        yaml.replace("range .Alerts", "range .Alerts | nosuch"),
+    )
+    .unwrap();
+    let e = match load_file(&cfg) {
+        Err(LoadError::Invalid(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert_eq!(e.0[0].line, 4, "{e}");
+    assert!(
+        e.0[0]
+            .message
+            .starts_with("`receivers[0].slack_configs[0].text`: template"),
+        "{e}"
+    );
+
+    // A broken file is reported at `templates`.
+    std::fs::write(dir.path().join("tmpl/bad.tmpl"), "{{ define \"x\" }}{{ .A ").unwrap();
+    std::fs::write(&cfg, yaml).unwrap();
+    let e = match load_file(&cfg) {
+        Err(LoadError::Invalid(e)) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((e.0[0].line, e.0[0].column), (1, 1), "{e}");
+    assert!(e.0[0].message.contains("bad.tmpl"), "{e}");
+}
+
+#[test]
+fn tokens_file_is_read_relative_to_the_config_and_reported_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("alertd.yaml");
+    std::fs::write(&cfg, "api:\n  tokens_file: tokens\n  auth_reads: true\n").unwrap();
+    std::fs::write(
+        dir.path().join("tokens"),
+        "# ops team\n  s3cret-a \n\nsecond\n",
+    )
+    .unwrap();
+    let c = load_file(&cfg).unwrap();
+    let got: Vec<&str> = c.api.tokens.iter().map(|t| t.expose()).collect();
+    assert_eq!(got, ["s3cret-a", "second"]);
+    assert!(c.api.auth_reads);
+    // Tokens never show in printed configurations.
+    assert!(!format!("{c:?}").contains("s3cret"));
+    assert!(!serde_json::to_string(&c).unwrap().contains("s3cret"));
+
+    std::fs::write(dir.path().join("tokens"), "# only a comment\n").unwrap();
+    let e = load_file(&cfg).unwrap_err().to_string();
+    assert!(
+        e.contains("alertd.yaml:2:16: `api.tokens_file`: ") && e.contains("contains no token"),
+        "{e}"
+    );
+    std::fs::remove_file(dir.path().join("tokens")).unwrap();
+    let e = load_file(&cfg).unwrap_err().to_string();
+    assert!(
+        e.contains("alertd.yaml:2:16: `api.tokens_file`: cannot read "),
+        "{e}"
+    );
+
+    assert_eq!(
+        one("api:\n  auth_reads: true\n"),
+        "a.yaml:2:15: `api.auth_reads: true` needs `api.tokens_file` (the tokens to check)"
+    );
 }

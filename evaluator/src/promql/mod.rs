@@ -109,11 +109,48 @@ pub enum ParseError {
     Unsupported(String),
 }
 
+/// Parses `text` with the PromQL parser crate. promql-parser 0.11 panics on some inputs (a
+/// number too large for a duration, as in `x[1e300:]`, found by the `promql` fuzz target);
+/// such a panic becomes a syntax error here instead of taking the caller down.
+pub fn parse_syntax(text: &str) -> Result<Expr, String> {
+    match std::panic::catch_unwind(|| promql_parser::parser::parse(text)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let why = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "the parser failed".into());
+            Err(format!("invalid expression ({why})"))
+        }
+    }
+}
+
 /// Parses `text` and checks that every construct in it is supported.
 pub fn parse_expr(text: &str) -> Result<Expr, ParseError> {
-    let e = promql_parser::parser::parse(text).map_err(ParseError::Syntax)?;
+    let e = parse_syntax(text).map_err(ParseError::Syntax)?;
     check_supported(&e).map_err(ParseError::Unsupported)?;
     Ok(e)
+}
+
+/// Parses a series selector such as `up{job="node"}` (the `match[]` parameter of the query API)
+/// into the store's matchers. Anything but a plain selector (no range, offset or `@`) is refused.
+pub fn parse_series_selector(text: &str) -> Result<Vec<model::Matcher>, ParseError> {
+    let e = promql_parser::parser::parse(text).map_err(ParseError::Syntax)?;
+    match e {
+        Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => {
+            if !vs.matchers.or_matchers.is_empty() {
+                return Err(ParseError::Unsupported(
+                    "'or' inside a selector's braces".into(),
+                ));
+            }
+            eval::selector_matchers(&vs).map_err(|e| ParseError::Syntax(e.to_string()))
+        }
+        other => Err(ParseError::Syntax(format!(
+            "expected a series selector, got a {} expression",
+            other.value_type()
+        ))),
+    }
 }
 
 fn check_supported(e: &Expr) -> Result<(), String> {
@@ -170,6 +207,25 @@ fn check_supported(e: &Expr) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// Found by fuzzing: promql-parser panics converting a huge number to a duration.
+    #[test]
+    fn numbers_too_large_for_a_duration_are_a_syntax_error_not_a_panic() {
+        for text in [
+            "x[1e300:]",
+            "x[1e300]",
+            "x[5m:1e300]",
+            "rate(x[99999999999999999999999])",
+        ] {
+            match parse_expr(text) {
+                Err(ParseError::Syntax(m)) => assert!(!m.is_empty(), "{text}"),
+                Ok(_) => {} // the parser may accept some of them
+                Err(e) => panic!("{text}: {e}"),
+            }
+        }
+        let e = parse_expr("x[1e300:]").unwrap_err();
+        assert!(e.to_string().contains("could not parse expression"), "{e}");
+    }
+
     #[test]
     fn refuses_unsupported_constructs_by_name() {
         let e = parse_expr("rate(x[5m])[10m:1m]").unwrap_err();
@@ -183,6 +239,17 @@ mod tests {
         assert!(e.to_string().contains("limitk"), "{e}");
         assert!(matches!(parse_expr("up =="), Err(ParseError::Syntax(_))));
         assert!(parse_expr("sum by (job) (rate(x[5m])) > bool 2").is_ok());
+    }
+
+    #[test]
+    fn series_selectors_become_store_matchers() {
+        let m = parse_series_selector("up{job=~\"a|b\", instance!=\"x\"}").unwrap();
+        let text: Vec<String> = m.iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["__name__=\"up\"", "job=~\"a|b\"", "instance!=\"x\""]);
+        let e = parse_series_selector("up + 1").unwrap_err();
+        assert!(e.to_string().contains("expected a series selector"), "{e}");
+        assert!(parse_series_selector("up[5m]").is_err());
+        assert!(parse_series_selector("up{").is_err());
     }
 }
 

@@ -36,6 +36,7 @@ pub struct Email {
     subject: Option<String>,
     html: Option<String>,
     text: Option<String>,
+    templates: std::sync::Arc<crate::gotemplate::Templates>,
 }
 
 impl std::fmt::Debug for Email {
@@ -61,6 +62,7 @@ impl Email {
         c: &EmailConfig,
         g: &Global,
         timeout: std::time::Duration,
+        templates: std::sync::Arc<crate::gotemplate::Templates>,
     ) -> Result<Self, BuildError> {
         super::install_crypto_provider();
         let smarthost = c
@@ -153,40 +155,27 @@ impl Email {
                         "set to/from with the to and from fields",
                     ))
                 }
-                _ => {
-                    if v.contains("{{") {
-                        return Err(invalid(
-                            &format!("{path}.headers.{k}"),
-                            "custom Go templates are not supported",
-                        ));
-                    }
-                    headers.push((k.clone(), v.clone()));
-                }
+                _ => headers.push((k.clone(), v.clone())),
             }
-        }
-        if subject
-            .as_deref()
-            .is_some_and(|s| s.contains("{{") && !template::is_default_ref(Some(s)))
-        {
-            return Err(invalid(
-                &format!("{path}.headers.Subject"),
-                "custom Go templates are not supported",
-            ));
         }
         Ok(Email {
             transport: b.build(),
             from,
             to,
             headers,
-            subject: template::literal(subject.as_deref()).map(str::to_string),
-            html: template::literal(c.html.as_deref()).map(str::to_string),
-            text: template::literal(c.text.as_deref()).map(str::to_string),
+            subject,
+            html: c.html.clone(),
+            text: c.text.clone(),
+            templates,
         })
     }
 
     /// The message for `n`.
     pub fn message(&self, n: &Notification) -> Result<Message, SendError> {
-        let subject = self.subject.clone().unwrap_or_else(|| template::subject(n));
+        let t = &self.templates;
+        let subject = t.field("Subject", self.subject.as_deref(), n, || {
+            template::subject(n)
+        });
         let thread = format!(
             "<{:016x}.{}@alertd>",
             model::Labels::from_pairs([("k", n.group_key.as_str()), ("r", n.receiver.as_str())])
@@ -205,10 +194,10 @@ impl Email {
         for (k, v) in &self.headers {
             let name = HeaderName::new_from_ascii(k.clone())
                 .map_err(|e| SendError::Permanent(format!("header {k:?}: {e}")))?;
-            b = b.raw_header(HeaderValue::new(name, v.clone()));
+            b = b.raw_header(HeaderValue::new(name, t.field(k, Some(v), n, String::new)));
         }
-        let text = self.text.clone().unwrap_or_else(|| template::email_text(n));
-        let html = self.html.clone().unwrap_or_else(|| template::email_html(n));
+        let text = t.field("text", self.text.as_deref(), n, || template::email_text(n));
+        let html = t.field("html", self.html.as_deref(), n, || template::email_html(n));
         b.multipart(
             MultiPart::alternative()
                 .singlepart(

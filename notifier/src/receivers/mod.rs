@@ -119,12 +119,16 @@ pub struct Integration {
 impl Integration {
     /// `webhook[0]`, `slack[1]`...: the integration's name in history and logs.
     pub fn name(&self) -> String {
-        let k = match self.kind {
+        format!("{}[{}]", self.kind_name(), self.index)
+    }
+
+    /// `webhook`, `slack` or `email`: Alertmanager's `integration` label value.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
             Kind::Webhook(_) => "webhook",
             Kind::Slack(_) => "slack",
             Kind::Email(_) => "email",
-        };
-        format!("{k}[{}]", self.index)
+        }
     }
 
     /// Whether this integration has a rate limit.
@@ -300,6 +304,14 @@ pub fn build_all(
     timeout: std::time::Duration,
     clock: Arc<dyn model::Clock>,
 ) -> Result<std::collections::HashMap<String, Vec<Arc<Integration>>>, BuildError> {
+    let templates = Arc::new(
+        crate::gotemplate::Templates::load(&cfg.templates, None).map_err(|e| {
+            BuildError::Invalid {
+                path: "templates".into(),
+                message: e.to_string(),
+            }
+        })?,
+    );
     let mut out = std::collections::HashMap::new();
     let mut shared: std::collections::HashMap<String, Arc<Limiter>> =
         std::collections::HashMap::new();
@@ -324,7 +336,7 @@ pub fn build_all(
         }
         for (j, s) in r.slack_configs.iter().enumerate() {
             let path = format!("receivers[{ri}].slack_configs[{j}]");
-            let slack = slack::Slack::new(&path, s, &cfg.global, timeout)?;
+            let slack = slack::Slack::new(&path, s, &cfg.global, timeout, templates.clone())?;
             let limiter = NonZeroU32::new(s.rate_limit_per_second.unwrap_or(1)).map(|n| {
                 let c = LimiterClock(clock.clone());
                 let l = shared
@@ -350,7 +362,13 @@ pub fn build_all(
                 receiver: r.name.clone(),
                 index: idx,
                 send_resolved: e.send_resolved,
-                kind: Kind::Email(email::Email::new(&path, e, &cfg.global, timeout)?),
+                kind: Kind::Email(email::Email::new(
+                    &path,
+                    e,
+                    &cfg.global,
+                    timeout,
+                    templates.clone(),
+                )?),
                 limiter: None,
             }));
             idx += 1;

@@ -18,7 +18,9 @@ enum Mode {
 
 /// A Slack target.
 pub struct Slack {
+    templates: std::sync::Arc<crate::gotemplate::Templates>,
     mode: Mode,
+    signing_secret: Option<model::Secret>,
     client: reqwest::Client,
     auth: Option<(String, String)>,
     cfg: SlackConfig,
@@ -49,6 +51,7 @@ impl Slack {
         c: &SlackConfig,
         g: &Global,
         timeout: std::time::Duration,
+        templates: std::sync::Arc<crate::gotemplate::Templates>,
     ) -> Result<Self, BuildError> {
         let (client, auth) = http_client(
             path,
@@ -84,12 +87,29 @@ impl Slack {
                 }
             })?)
         };
+        let signing_secret = read_secret(
+            path,
+            c.signing_secret.as_ref(),
+            c.signing_secret_file.as_ref(),
+        )?;
         Ok(Slack {
+            templates,
             mode,
+            signing_secret,
             client,
             auth,
             cfg: c.clone(),
         })
+    }
+
+    /// The signing secret of the Slack app whose bot posts here (bot mode with the button).
+    pub fn signing_secret(&self) -> Option<&model::Secret> {
+        self.signing_secret.as_ref()
+    }
+
+    /// The HTTP client (for replies to Slack interactions).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     /// What a rate limit is shared by: the webhook URL, or the bot token and channel.
@@ -108,16 +128,16 @@ impl Slack {
     /// The message Alertmanager sends (one attachment), with alertd's default texts.
     pub fn message(&self, n: &Notification) -> Value {
         let c = &self.cfg;
-        let title = template::literal(c.title.as_deref())
-            .map_or_else(|| template::subject(n), str::to_string);
-        let title_link = template::literal(c.title_link.as_deref())
-            .map_or_else(|| template::alertmanager_url(n), str::to_string);
-        let text = template::literal(c.text.as_deref())
-            .map_or_else(|| template::slack_text(n), str::to_string);
-        let fallback = template::literal(c.fallback.as_deref())
-            .map_or_else(|| format!("{title} | {title_link}"), str::to_string);
-        let color = template::literal(c.color.as_deref())
-            .map_or_else(|| template::slack_color(n), str::to_string);
+        let t = &self.templates;
+        let title = t.field("title", c.title.as_deref(), n, || template::subject(n));
+        let title_link = t.field("title_link", c.title_link.as_deref(), n, || {
+            template::alertmanager_url(n)
+        });
+        let text = t.field("text", c.text.as_deref(), n, || template::slack_text(n));
+        let fallback = t.field("fallback", c.fallback.as_deref(), n, || {
+            format!("{title} | {title_link}")
+        });
+        let color = t.field("color", c.color.as_deref(), n, || template::slack_color(n));
         let mut att = json!({
             "title": title,
             "title_link": title_link,
@@ -126,28 +146,48 @@ impl Slack {
             "color": color,
             "mrkdwn_in": c.mrkdwn_in,
         });
-        let set = |att: &mut Value, k: &str, v: &Option<String>| {
-            if let Some(v) = template::literal(v.as_deref()) {
+        for (k, v) in [
+            ("pretext", &c.pretext),
+            ("footer", &c.footer),
+            ("callback_id", &c.callback_id),
+            ("image_url", &c.image_url),
+            ("thumb_url", &c.thumb_url),
+        ] {
+            if let Some(v) = t.optional(k, v.as_deref(), n) {
                 att[k] = json!(v);
             }
-        };
-        set(&mut att, "pretext", &c.pretext);
-        set(&mut att, "footer", &c.footer);
-        set(&mut att, "callback_id", &c.callback_id);
-        set(&mut att, "image_url", &c.image_url);
-        set(&mut att, "thumb_url", &c.thumb_url);
+        }
         if !c.fields.is_empty() {
             att["fields"] = c
                 .fields
                 .iter()
                 .map(|f| {
-                    json!({"title": f.title, "value": f.value, "short": f.short.unwrap_or(c.short_fields)})
+                    json!({
+                        "title": t.field("fields.title", Some(&f.title), n, String::new),
+                        "value": t.field("fields.value", Some(&f.value), n, String::new),
+                        "short": f.short.unwrap_or(c.short_fields),
+                    })
                 })
                 .collect();
         }
         let mut msg = json!({ "attachments": [att] });
-        msg["username"] = json!(c.username.clone().unwrap_or_else(|| "alertd".into()));
-        if let Some(ch) = &c.channel {
+        if self.signing_secret.is_some() && n.status == "firing" {
+            // The text is what Slack shows in notifications when blocks are present.
+            msg["text"] = json!(title);
+            msg["blocks"] = json!([{
+                "type": "actions",
+                "block_id": crate::interactions::ACK_ACTION,
+                "elements": [{
+                    "type": "button",
+                    "action_id": crate::interactions::ACK_ACTION,
+                    "text": { "type": "plain_text", "text": "Acknowledge" },
+                    "style": "primary",
+                    "value": crate::interactions::button_value(&n.group_key),
+                }],
+            }]);
+        }
+        msg["username"] = json!(t.field("username", c.username.as_deref(), n, || "alertd".into()));
+        if let Some(ch) = t.optional("channel", c.channel.as_deref(), n) {
             msg["channel"] = json!(ch);
         }
         if let Some(e) = &c.icon_emoji {

@@ -1,0 +1,312 @@
+//! Alertmanager API v2 (the subset `amtool` and Prometheus use): `/api/v2/status`,
+//! `/api/v2/alerts` (GET, POST), `/api/v2/alerts/groups`, `/api/v2/silences` (GET, POST),
+//! `/api/v2/silence/{id}` (GET, DELETE) and `/api/v2/receivers`, with Alertmanager's JSON
+//! shapes ([`model::api`]).
+//!
+//! Errors follow Alertmanager: a malformed request (a body that is not the expected JSON, a
+//! query parameter of the wrong type) gets `{"code":400,"message":"..."}`; the errors
+//! Alertmanager's handlers report themselves (a bad matcher, an invalid alert or silence, an
+//! unknown silence) are a JSON string, because that is what `amtool` decodes and prints (and
+//! `amtool silence import` looks for "not found" in it to re-create a silence under a new id).
+
+// Handlers short-circuit with the ready error `Response` (axum style); it is built once per
+// failed request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+
+use model::api::{
+    api_time, parse_filters, silence_matches_filter, sort_silences, AlertFilter,
+    AlertmanagerConfig, AlertmanagerStatus, ClusterStatus, FilterError, GettableSilence,
+    PostSilenceResponse, PostableAlert, PostableSilence, ReceiverRef, V2Error, VersionInfo,
+};
+use notifier::silences::SilenceError;
+
+use crate::daemon::App;
+
+/// The routes of the Alertmanager API v2.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/v2/status", get(status))
+        .route("/api/v2/alerts", get(get_alerts).post(post_alerts))
+        .route("/api/v2/alerts/groups", get(get_groups))
+        .route("/api/v2/silences", get(get_silences).post(post_silence))
+        .route(
+            "/api/v2/silence/{id}",
+            delete(delete_silence).get(get_silence),
+        )
+        .route("/api/v2/receivers", get(receivers))
+}
+
+/// Alertmanager's error object (malformed requests).
+pub fn object_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let body = V2Error {
+        code: status.as_u16(),
+        message: message.into(),
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Alertmanager's handler error: a JSON string.
+fn string_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(message.into())).into_response()
+}
+
+fn notifier(app: &App) -> Result<&Arc<notifier::Notifier>, Response> {
+    app.pipeline().notifier().ok_or_else(|| {
+        object_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the notifier is not running (alertd is starting or stopping)",
+        )
+    })
+}
+
+fn filter_error(e: FilterError) -> Response {
+    match e {
+        FilterError::Param(m) => object_error(StatusCode::BAD_REQUEST, m),
+        FilterError::Value(m) => string_error(StatusCode::BAD_REQUEST, m),
+    }
+}
+
+/// The configuration as Alertmanager shows it in `/api/v2/status`: the notification sections
+/// (`global` defaults, `route`, `receivers`, `inhibit_rules`, `time_intervals`, `templates`) as
+/// YAML, secrets as `<secret>`, without alertd's `escalations` (so `amtool config routes` can
+/// parse it).
+pub fn alertmanager_config_yaml(cfg: &notifier::config::NotifierConfig) -> String {
+    fn prune(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.retain(|k, v| !v.is_null() && k != "escalation" && k != "escalations");
+                m.values_mut().for_each(prune);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(prune),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(cfg).unwrap_or_default();
+    prune(&mut v);
+    if let Some(g) = v.get_mut("global").and_then(|g| g.as_object_mut()) {
+        // Not an Alertmanager key (Alertmanager takes it from --web.external-url).
+        g.remove("external_url");
+    }
+    if let Some(m) = v.as_object_mut() {
+        if m.get("mute_time_intervals")
+            .and_then(|x| x.as_array())
+            .is_some_and(|a| a.is_empty())
+        {
+            m.remove("mute_time_intervals");
+        }
+    }
+    serde_saphyr::to_string(&v).unwrap_or_default()
+}
+
+async fn status(State(app): State<Arc<App>>) -> Response {
+    let cfg = app.config();
+    let body = AlertmanagerStatus {
+        cluster: ClusterStatus {
+            name: None,
+            peers: Vec::new(),
+            status: "disabled".into(),
+        },
+        config: AlertmanagerConfig {
+            original: alertmanager_config_yaml(&crate::daemon::effective_notifier_config(
+                &cfg.notifier,
+            )),
+        },
+        uptime: api_time(app.started_at()),
+        version_info: VersionInfo {
+            branch: String::new(),
+            build_date: String::new(),
+            build_user: "alertd".into(),
+            go_version: format!("rust{}", env!("CARGO_PKG_RUST_VERSION")),
+            revision: String::new(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+    };
+    Json(body).into_response()
+}
+
+type Pairs = Query<Vec<(String, String)>>;
+
+fn alert_filter(q: &[(String, String)]) -> Result<AlertFilter, Response> {
+    AlertFilter::from_query(q.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(filter_error)
+}
+
+async fn get_alerts(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Response, Response> {
+    let n = notifier(&app)?;
+    let f = alert_filter(&q)?;
+    let mut alerts = notifier::api::gettable_alerts(&n.alerts());
+    alerts.retain(|a| f.matches(a));
+    Ok(Json(alerts).into_response())
+}
+
+async fn get_groups(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Response, Response> {
+    let n = notifier(&app)?;
+    let f = alert_filter(&q)?;
+    Ok(Json(f.filter_groups(notifier::api::alert_groups(n))).into_response())
+}
+
+/// `POST /api/v2/alerts`: valid alerts are ingested (on disk before the answer) even when
+/// others are refused, as Alertmanager does; any refused alert makes the answer a 400 naming it.
+async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let n = match notifier(&app) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let posted: Vec<PostableAlert> = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return object_error(
+                StatusCode::BAD_REQUEST,
+                format!("parsing alerts body failed: {e}"),
+            )
+        }
+    };
+    let now = app.clock().now_ms();
+    let mut alerts = Vec::new();
+    let mut errors = Vec::new();
+    for (i, p) in posted.into_iter().enumerate() {
+        match p.into_alert(now) {
+            Ok(a) => alerts.push(a),
+            Err(e) => errors.push(format!("alert {i}: {e}")),
+        }
+    }
+    if !alerts.is_empty() {
+        if let Err(e) = n.ingest(alerts) {
+            return string_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("storing alerts failed: {e}"),
+            );
+        }
+    }
+    if errors.is_empty() {
+        StatusCode::OK.into_response()
+    } else {
+        string_error(StatusCode::BAD_REQUEST, errors.join("; "))
+    }
+}
+
+async fn get_silences(State(app): State<Arc<App>>, Query(q): Pairs) -> Response {
+    let n = match notifier(&app) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let filter = match parse_filters(
+        q.iter()
+            .filter(|(k, _)| k == "filter")
+            .map(|(_, v)| v.as_str()),
+    ) {
+        Ok(f) => f,
+        Err(e) => return string_error(StatusCode::BAD_REQUEST, e.0),
+    };
+    let now = app.clock().now_ms();
+    let mut v: Vec<GettableSilence> = n
+        .silences()
+        .list()
+        .iter()
+        .map(|s| GettableSilence::new(s, now))
+        .filter(|s| silence_matches_filter(s, &filter))
+        .collect();
+    sort_silences(&mut v);
+    Json(v).into_response()
+}
+
+/// `POST /api/v2/silences`: creates a silence, or updates the one named by `id` (on disk before
+/// the answer).
+async fn post_silence(State(app): State<Arc<App>>, body: Bytes) -> Response {
+    let n = match notifier(&app) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let p: PostableSilence = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return object_error(
+                StatusCode::BAD_REQUEST,
+                format!("parsing silence body failed: {e}"),
+            )
+        }
+    };
+    if p.matchers.is_empty() {
+        return object_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "matchers in body should have at least 1 items",
+        );
+    }
+    let s = match p.into_silence() {
+        Ok(s) => s,
+        Err(e) => return string_error(StatusCode::BAD_REQUEST, e.0),
+    };
+    if s.starts_at >= s.ends_at {
+        return string_error(
+            StatusCode::BAD_REQUEST,
+            "failed to create silence: start time must be before end time",
+        );
+    }
+    if s.ends_at < app.clock().now_ms() {
+        return string_error(
+            StatusCode::BAD_REQUEST,
+            "failed to create silence: end time can't be in the past",
+        );
+    }
+    match n.silences().set(s) {
+        Ok(id) => Json(PostSilenceResponse { silence_id: id }).into_response(),
+        Err(e) => silence_error(e),
+    }
+}
+
+fn silence_error(e: SilenceError) -> Response {
+    let status = match &e {
+        SilenceError::NotFound(_) => StatusCode::NOT_FOUND,
+        SilenceError::AlreadyExpired(_) | SilenceError::Invalid(_) | SilenceError::Limit(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        SilenceError::Storage(_) | SilenceError::Corrupt(..) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    string_error(status, e.to_string())
+}
+
+async fn get_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let n = match notifier(&app) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    match n.silences().get(&id) {
+        Some(s) => Json(GettableSilence::new(&s, app.clock().now_ms())).into_response(),
+        None => silence_error(SilenceError::NotFound(id)),
+    }
+}
+
+/// `DELETE /api/v2/silence/{id}`: expires the silence (kept in the list as expired); 404 for
+/// an unknown id.
+async fn delete_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+    let n = match notifier(&app) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    match n.silences().expire(&id) {
+        // Expiring an expired silence succeeds, as in Alertmanager 0.25.
+        Ok(()) | Err(SilenceError::AlreadyExpired(_)) => StatusCode::OK.into_response(),
+        Err(e) => silence_error(e),
+    }
+}
+
+async fn receivers(State(app): State<Arc<App>>) -> Response {
+    let n = match notifier(&app) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let v: Vec<ReceiverRef> = n
+        .receiver_names()
+        .into_iter()
+        .map(|name| ReceiverRef { name })
+        .collect();
+    Json(v).into_response()
+}
