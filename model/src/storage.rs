@@ -104,6 +104,14 @@ pub trait KvStore: Send + Sync {
     fn scan_prefix(&self, namespace: &str, prefix: &[u8]) -> Result<KvPairs, StorageError>;
     /// Applies `batch` atomically and durably.
     fn write(&self, batch: KvBatch) -> Result<(), StorageError>;
+    /// Applies `batch` like [`KvStore::write`] when the storage can take it; when it cannot (a
+    /// full disk), a store may instead keep the batch in memory, return `Ok`, and write it
+    /// ahead of the next write that succeeds (reads see it meanwhile). For state the process
+    /// holds in memory anyway and must not stop working for (the notifier's queue and log, alert
+    /// state); never for a write a client is told is durable. The default is [`KvStore::write`].
+    fn write_eventually(&self, batch: KvBatch) -> Result<(), StorageError> {
+        self.write(batch)
+    }
 }
 
 type KvMap = BTreeMap<(String, Vec<u8>), Vec<u8>>;

@@ -2,7 +2,9 @@
 //! sled 0.34.7 and redb 4.x. Both hold one ordered keyspace of byte strings.
 
 use std::path::{Path, PathBuf};
-use std::sync::{PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 
 use crate::{Engine, StoreError};
 
@@ -237,13 +239,38 @@ const TABLE: redb::TableDefinition<'static, &'static [u8], &'static [u8]> =
 
 /// redb: one table; a batch is one write transaction committed with immediate durability.
 /// `compact` needs exclusive access, hence the lock (everything else takes it shared).
+///
+/// After an I/O error (a full disk, say) redb fails every later operation with `PreviousIo`
+/// until the database is closed and opened again. The engine therefore remembers the failure
+/// and, on its next operation, reopens the file (which repairs it from its last commit), at
+/// most once per [`REOPEN_EVERY`] while the cause persists. Until then operations fail with
+/// the original error; no commit is lost or torn, as redb's commits are atomic.
 struct RedbEngine {
-    db: RwLock<redb::Database>,
+    /// `None` only between closing a failed handle and reopening it.
+    db: RwLock<Option<redb::Database>>,
     path: PathBuf,
+    /// Set by an I/O error; cleared by a successful reopen.
+    failed: AtomicBool,
+    /// When the last reopen failed (cleared by a successful one).
+    last_reopen: Mutex<Option<Instant>>,
 }
+
+/// How often a failed redb handle is reopened while the cause (a full disk) persists.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
+type RedbReadGuard<'a> = RwLockReadGuard<'a, Option<redb::Database>>;
 
 impl RedbEngine {
     fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(RedbEngine {
+            db: RwLock::new(Some(Self::open_db(path)?)),
+            path: path.to_path_buf(),
+            failed: AtomicBool::new(false),
+            last_reopen: Mutex::new(None),
+        })
+    }
+
+    fn open_db(path: &Path) -> Result<redb::Database, StoreError> {
         let db = redb::Database::builder()
             .set_cache_size(CACHE_BYTES as usize)
             .create(path)
@@ -251,10 +278,58 @@ impl RedbEngine {
         let tx = db.begin_write().map_err(redb_err)?;
         tx.open_table(TABLE).map_err(redb_err)?;
         tx.commit().map_err(redb_err)?;
-        Ok(RedbEngine {
-            db: RwLock::new(db),
-            path: path.to_path_buf(),
-        })
+        Ok(db)
+    }
+
+    /// The open handle, reopening it first after an I/O error.
+    fn handle(&self) -> Result<RedbReadGuard<'_>, StoreError> {
+        if self.failed.load(Ordering::Acquire) {
+            self.reopen()?;
+        }
+        let g = self.db.read().map_err(|_| poisoned(&self.path))?;
+        if g.is_none() {
+            return Err(StoreError::Engine {
+                engine: Engine::Redb,
+                message: "database closed after an I/O error; it is reopened on the next \
+                          operation"
+                    .into(),
+            });
+        }
+        Ok(g)
+    }
+
+    fn reopen(&self) -> Result<(), StoreError> {
+        let mut last = self
+            .last_reopen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
+            return Err(StoreError::Engine {
+                engine: Engine::Redb,
+                message: "an earlier I/O error left the database closed; retrying shortly".into(),
+            });
+        }
+        let mut g = self.db.write().map_err(|_| poisoned(&self.path))?;
+        if !self.failed.load(Ordering::Acquire) {
+            return Ok(()); // another thread reopened it meanwhile
+        }
+        // The old handle holds the file lock: close it before opening again.
+        *g = None;
+        let db = Self::open_db(&self.path).inspect_err(|_| *last = Some(Instant::now()))?;
+        *g = Some(db);
+        *last = None;
+        self.failed.store(false, Ordering::Release);
+        tracing::info!(path = %self.path.display(), "store: reopened after an I/O error");
+        Ok(())
+    }
+
+    /// Converts a redb error, remembering I/O failures (see the type's docs).
+    fn check<E: Into<redb::Error>>(&self, e: E) -> StoreError {
+        let e: redb::Error = e.into();
+        if matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo) {
+            self.failed.store(true, Ordering::Release);
+        }
+        redb_err(e)
     }
 
     fn read<T>(
@@ -262,9 +337,10 @@ impl RedbEngine {
         f: impl FnOnce(&redb::ReadOnlyTable<&'static [u8], &'static [u8]>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         use redb::ReadableDatabase;
-        let db = self.db.read().map_err(|_| poisoned(&self.path))?;
-        let tx = db.begin_read().map_err(redb_err)?;
-        let table = tx.open_table(TABLE).map_err(redb_err)?;
+        let g = self.handle()?;
+        let db = g.as_ref().expect("handle() checked");
+        let tx = db.begin_read().map_err(|e| self.check(e))?;
+        let table = tx.open_table(TABLE).map_err(|e| self.check(e))?;
         f(&table)
     }
 }
@@ -282,7 +358,11 @@ impl KvEngine for RedbEngine {
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read(|t| Ok(t.get(key).map_err(redb_err)?.map(|v| v.value().to_vec())))
+        self.read(|t| {
+            Ok(t.get(key)
+                .map_err(|e| self.check(e))?
+                .map(|v| v.value().to_vec()))
+        })
     }
 
     fn scan(
@@ -295,8 +375,8 @@ impl KvEngine for RedbEngine {
             return Ok(());
         }
         self.read(|t| {
-            for kv in t.range::<&[u8]>(start..end).map_err(redb_err)? {
-                let (k, v) = kv.map_err(redb_err)?;
+            for kv in t.range::<&[u8]>(start..end).map_err(|e| self.check(e))? {
+                let (k, v) = kv.map_err(|e| self.check(e))?;
                 if !visit(k.value(), v.value()) {
                     break;
                 }
@@ -317,9 +397,9 @@ impl KvEngine for RedbEngine {
                 }
                 for kv in t
                     .range::<&[u8]>(start.as_slice()..end.as_slice())
-                    .map_err(redb_err)?
+                    .map_err(|e| self.check(e))?
                 {
-                    let (k, v) = kv.map_err(redb_err)?;
+                    let (k, v) = kv.map_err(|e| self.check(e))?;
                     if !visit(k.value(), v.value()) {
                         break;
                     }
@@ -333,35 +413,41 @@ impl KvEngine for RedbEngine {
         if start >= end {
             return Ok(None);
         }
-        self.read(
-            |t| match t.range::<&[u8]>(start..end).map_err(redb_err)?.next_back() {
+        self.read(|t| {
+            match t
+                .range::<&[u8]>(start..end)
+                .map_err(|e| self.check(e))?
+                .next_back()
+            {
                 Some(kv) => {
-                    let (k, v) = kv.map_err(redb_err)?;
+                    let (k, v) = kv.map_err(|e| self.check(e))?;
                     Ok(Some((k.value().to_vec(), v.value().to_vec())))
                 }
                 None => Ok(None),
-            },
-        )
+            }
+        })
     }
 
     fn write(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {
-        let db = self.db.read().map_err(|_| poisoned(&self.path))?;
-        let tx = db.begin_write().map_err(redb_err)?;
+        let g = self.handle()?;
+        let db = g.as_ref().expect("handle() checked");
+        let tx = db.begin_write().map_err(|e| self.check(e))?;
         {
-            let mut t = tx.open_table(TABLE).map_err(redb_err)?;
+            let mut t = tx.open_table(TABLE).map_err(|e| self.check(e))?;
             for op in &ops {
                 match op {
                     BatchOp::Put(k, v) => {
-                        t.insert(k.as_slice(), v.as_slice()).map_err(redb_err)?;
+                        t.insert(k.as_slice(), v.as_slice())
+                            .map_err(|e| self.check(e))?;
                     }
                     BatchOp::Delete(k) => {
-                        t.remove(k.as_slice()).map_err(redb_err)?;
+                        t.remove(k.as_slice()).map_err(|e| self.check(e))?;
                     }
                 }
             }
         }
         // Default durability is Immediate: on disk when commit returns.
-        tx.commit().map_err(redb_err)
+        tx.commit().map_err(|e| self.check(e))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -369,10 +455,14 @@ impl KvEngine for RedbEngine {
     }
 
     fn compact(&self) -> Result<(), StoreError> {
-        let mut db = self.db.write().map_err(|_| poisoned(&self.path))?;
+        drop(self.handle()?);
+        let mut g = self.db.write().map_err(|_| poisoned(&self.path))?;
+        let Some(db) = g.as_mut() else {
+            return Ok(()); // closed by a failure meanwhile; the next operation reopens it
+        };
         // Each call may free more; stop when redb says nothing more can be done.
         for _ in 0..8 {
-            if !db.compact().map_err(redb_err)? {
+            if !db.compact().map_err(|e| self.check(e))? {
                 break;
             }
         }
@@ -383,9 +473,10 @@ impl KvEngine for RedbEngine {
     /// while writers commit on. The shared handle lock keeps `compact` out meanwhile.
     fn backup_to(&self, dir: &Path) -> Result<u64, StoreError> {
         use redb::{ReadableDatabase, ReadableTable};
-        let db = self.db.read().map_err(|_| poisoned(&self.path))?;
-        let rtx = db.begin_read().map_err(redb_err)?;
-        let src = rtx.open_table(TABLE).map_err(redb_err)?;
+        let g = self.handle()?;
+        let db = g.as_ref().expect("handle() checked");
+        let rtx = db.begin_read().map_err(|e| self.check(e))?;
+        let src = rtx.open_table(TABLE).map_err(|e| self.check(e))?;
         let out = redb::Database::builder()
             .set_cache_size(CACHE_BYTES as usize)
             .create(dir.join(REDB_FILE))

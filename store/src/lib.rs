@@ -378,6 +378,20 @@ pub struct StoreStats {
     pub checkpoint_errors: u64,
 }
 
+/// Whether the store's writes reach the disk ([`Store::health`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// Since when engine writes fail (ms since the epoch); `None` while they succeed.
+    pub failing_since: Option<Timestamp>,
+    /// The error of the last failed write, while writes fail.
+    pub last_error: Option<String>,
+    /// Engine writes that failed since the store was opened.
+    pub write_errors: u64,
+    /// Key-value entries kept in memory by [`KvStore::write_eventually`] until the disk takes
+    /// them.
+    pub deferred_entries: usize,
+}
+
 /// What [`Store::apply_retention`] removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RetentionReport {
@@ -689,7 +703,10 @@ struct Counters {
 type StopSignal = Arc<(Mutex<bool>, Condvar)>;
 
 struct Inner {
-    engine: Box<dyn KvEngine>,
+    engine: Watched,
+    /// Key-value writes deferred by [`KvStore::write_eventually`]: key -> value (`None`:
+    /// delete), written ahead of the next key-value write.
+    unsaved: Mutex<std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
     opts: StoreOptions,
     state: Mutex<State>,
     /// Serialises writers of series data (checkpoints, early flushes, retention).
@@ -736,7 +753,11 @@ impl Store {
         check_meta(engine.as_ref(), &opts.path)?;
         let state = load_state(engine.as_ref())?;
         let inner = Arc::new(Inner {
-            engine,
+            engine: Watched {
+                engine,
+                health: Mutex::new(StoreHealth::default()),
+            },
+            unsaved: Mutex::new(Default::default()),
             opts,
             state: Mutex::new(state),
             flush_lock: Mutex::new(()),
@@ -1132,6 +1153,7 @@ impl Store {
         {
             let _guard = lock(&self.inner.flush_lock);
             self.inner.flush_locked(FlushScope::All)?;
+            self.inner.write_kv(Vec::new(), false)?;
             lock(&self.inner.state).closed = true;
         }
         self.inner.engine.flush()
@@ -1157,6 +1179,23 @@ impl Store {
             checkpoints: c.checkpoints.load(Ordering::Relaxed),
             checkpoint_errors: c.checkpoint_errors.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether writes reach the disk: a full or failing disk shows here (and in the log) while
+    /// samples stay in memory and deferred key-value writes wait (see [`StoreHealth`]).
+    pub fn health(&self) -> StoreHealth {
+        let mut h = lock(&self.inner.engine.health).clone();
+        h.deferred_entries = lock(&self.inner.unsaved).len();
+        h
+    }
+
+    /// Writes the key-value entries deferred by [`KvStore::write_eventually`] now, if there are
+    /// any (the checkpoint thread also tries every `checkpoint_interval`).
+    pub fn retry_deferred(&self) -> Result<(), StoreError> {
+        if lock(&self.inner.unsaved).is_empty() {
+            return Ok(());
+        }
+        self.inner.write_kv(Vec::new(), false)
     }
 
     fn check_namespace(namespace: &str) -> Result<(), StoreError> {
@@ -1192,6 +1231,10 @@ fn checkpoint_loop(weak: Weak<Inner>, stop: StopSignal, interval: std::time::Dur
         let _guard = lock(&inner.flush_lock);
         if let Err(e) = inner.flush_locked(FlushScope::All) {
             tracing::error!(error = %e, "store checkpoint failed");
+        }
+        if !lock(&inner.unsaved).is_empty() {
+            // Failures are logged by the engine wrapper; the entries keep waiting.
+            let _ = inner.write_kv(Vec::new(), false);
         }
     }
 }
@@ -1648,7 +1691,11 @@ impl SeriesStore for Store {
 impl KvStore for Store {
     fn get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         Store::check_namespace(namespace)?;
-        Ok(self.inner.engine.get(&keys::kv_key(namespace, key))?)
+        let key = keys::kv_key(namespace, key);
+        if let Some(v) = lock(&self.inner.unsaved).get(&key) {
+            return Ok(v.clone());
+        }
+        Ok(self.inner.engine.get(&key)?)
     }
 
     fn scan_prefix(&self, namespace: &str, prefix: &[u8]) -> Result<KvPairs, StorageError> {
@@ -1662,12 +1709,38 @@ impl KvStore for Store {
             out.push((k[strip..].to_vec(), v.to_vec()));
             true
         })?;
-        Ok(out)
+        let unsaved = lock(&self.inner.unsaved);
+        let mut pending = unsaved.range(start..end).peekable();
+        if pending.peek().is_none() {
+            return Ok(out);
+        }
+        let mut merged: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = out.into_iter().collect();
+        for (k, v) in pending {
+            let k = k[strip..].to_vec();
+            match v {
+                Some(v) => merged.insert(k, v.clone()),
+                None => merged.remove(&k),
+            };
+        }
+        Ok(merged.into_iter().collect())
     }
 
     fn write(&self, batch: KvBatch) -> Result<(), StorageError> {
+        let ops = self.kv_ops(batch)?;
+        Ok(self.inner.write_kv(ops, false)?)
+    }
+
+    fn write_eventually(&self, batch: KvBatch) -> Result<(), StorageError> {
+        let ops = self.kv_ops(batch)?;
+        Ok(self.inner.write_kv(ops, true)?)
+    }
+}
+
+impl Store {
+    /// The engine operations of a key-value batch; refuses writes to a closed store.
+    fn kv_ops(&self, batch: KvBatch) -> Result<Vec<BatchOp>, StoreError> {
         if lock(&self.inner.state).closed {
-            return Err(StoreError::Closed.into());
+            return Err(StoreError::Closed);
         }
         let mut ops = Vec::with_capacity(batch.0.len());
         for op in batch.0 {
@@ -1686,9 +1759,105 @@ impl KvStore for Store {
                 }
             }
         }
-        if ops.is_empty() {
+        Ok(ops)
+    }
+}
+
+impl Inner {
+    /// Writes `ops` in one batch behind the deferred entries (which go first, so a newer
+    /// write wins). On failure: with `defer`, `ops` join the deferred entries and this
+    /// returns `Ok`; without, it returns the error and the deferred entries stay as they were.
+    fn write_kv(&self, ops: Vec<BatchOp>, defer: bool) -> Result<(), StoreError> {
+        let mut unsaved = lock(&self.unsaved);
+        if ops.is_empty() && unsaved.is_empty() {
             return Ok(());
         }
-        Ok(self.inner.engine.write(ops)?)
+        let all: Vec<BatchOp> = if unsaved.is_empty() && !defer {
+            ops.clone()
+        } else {
+            unsaved
+                .iter()
+                .map(|(k, v)| match v {
+                    Some(v) => BatchOp::Put(k.clone(), v.clone()),
+                    None => BatchOp::Delete(k.clone()),
+                })
+                .chain(ops.iter().cloned())
+                .collect()
+        };
+        match self.engine.write(all) {
+            Ok(()) => {
+                unsaved.clear();
+                Ok(())
+            }
+            Err(_) if defer => {
+                for op in ops {
+                    match op {
+                        BatchOp::Put(k, v) => unsaved.insert(k, Some(v)),
+                        BatchOp::Delete(k) => unsaved.insert(k, None),
+                    };
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
+}
+
+/// The engine, with the outcome of every write recorded in [`StoreHealth`] (and the change
+/// between working and failing logged once each way).
+struct Watched {
+    engine: Box<dyn KvEngine>,
+    health: Mutex<StoreHealth>,
+}
+
+impl Watched {
+    fn record<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut h = lock(&self.health);
+        match &r {
+            Ok(_) => {
+                if let Some(since) = h.failing_since.take() {
+                    h.last_error = None;
+                    tracing::info!(
+                        failed_for_ms = wall_ms() - since,
+                        "store: writes reach the disk again"
+                    );
+                }
+            }
+            Err(e) => {
+                h.write_errors += 1;
+                if h.failing_since.is_none() {
+                    h.failing_since = Some(wall_ms());
+                    tracing::error!(
+                        error = %e,
+                        "store: writes fail (disk full?); samples and state stay in memory until \
+                         the disk takes them"
+                    );
+                }
+                h.last_error = Some(e.to_string());
+            }
+        }
+        r
+    }
+
+    fn write(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {
+        self.record(self.engine.write(ops))
+    }
+
+    fn compact(&self) -> Result<(), StoreError> {
+        self.record(self.engine.compact())
+    }
+}
+
+impl std::ops::Deref for Watched {
+    type Target = dyn KvEngine;
+    fn deref(&self) -> &Self::Target {
+        self.engine.as_ref()
+    }
+}
+
+/// Wall-clock milliseconds since the epoch (for [`StoreHealth`]).
+fn wall_ms() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Timestamp)
 }
