@@ -152,8 +152,13 @@ async fn limit_pings(State(app): State<Arc<App>>, req: Request, next: Next) -> R
     }
 }
 
+/// Heartbeat check-ins being written at once: they wait for the disk, one after the other (the
+/// tracker writes under its lock), so more would only park more threads of the blocking pool.
+static PING_WRITERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// `/ping/<name-or-token>[/start|/fail|/<exit-code>]`: a heartbeat check-in (DESIGN.md). The
-/// check-in is written durably to the store, on the blocking pool (it waits for the disk).
+/// check-in is written durably to the store on the blocking pool (it waits for the disk), so
+/// the async workers keep answering meanwhile.
 async fn ping(
     State(app): State<Arc<App>>,
     Path(rest): Path<String>,
@@ -168,6 +173,13 @@ async fn ping(
         Err(e) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let (name, heartbeats) = (name.to_string(), c.heartbeats().clone());
+    // The semaphore is never closed.
+    let Ok(_writing) = PING_WRITERS.acquire().await else {
+        return json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "recording the ping failed",
+        );
+    };
     let done =
         tokio::task::spawn_blocking(move || heartbeats.ping(&name, kind, q.rid.as_deref(), &body))
             .await;
