@@ -173,16 +173,19 @@ async fn ping(
         Err(e) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let (name, heartbeats) = (name.to_string(), c.heartbeats().clone());
-    // The semaphore is never closed.
-    let Ok(_writing) = PING_WRITERS.acquire().await else {
+    // The semaphore is never closed. The permit goes with the write, which finishes even if
+    // the client has gone.
+    let Ok(writing) = PING_WRITERS.acquire().await else {
         return json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "recording the ping failed",
         );
     };
-    let done =
-        tokio::task::spawn_blocking(move || heartbeats.ping(&name, kind, q.rid.as_deref(), &body))
-            .await;
+    let done = tokio::task::spawn_blocking(move || {
+        let _writing = writing;
+        heartbeats.ping(&name, kind, q.rid.as_deref(), &body)
+    })
+    .await;
     let Ok(result) = done else {
         return json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
