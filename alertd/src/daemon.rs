@@ -382,6 +382,7 @@ pub struct App {
     clock: Arc<dyn Clock>,
     started_at: model::Timestamp,
     pipeline: Pipeline,
+    pings: Arc<crate::ratelimit::PingGuard>,
 }
 
 impl App {
@@ -397,6 +398,10 @@ impl App {
         metrics.register_store(pipeline.store().clone());
         metrics.register_pipeline(&pipeline);
         metrics.record_reload(true, clock.now_ms());
+        let pings = Arc::new(crate::ratelimit::PingGuard::new(
+            &config.api.ping_rate_limit,
+        ));
+        metrics.register_ping_limits(pings.clone());
         App {
             config_path,
             config: RwLock::new(Arc::new(config)),
@@ -406,7 +411,13 @@ impl App {
             started_at: clock.now_ms(),
             clock,
             pipeline,
+            pings,
         }
+    }
+
+    /// The per-client rate limit of heartbeat pings.
+    pub fn pings(&self) -> &crate::ratelimit::PingGuard {
+        &self.pings
     }
 
     /// The clock the daemon runs on.
@@ -546,6 +557,7 @@ impl App {
         if let Some(c) = self.pipeline.collector() {
             c.reconcile(&new.collector)?;
         }
+        self.pings.configure(&new.api.ping_rate_limit);
         *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(new);
         Ok(())
     }
@@ -656,6 +668,17 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
         }
     });
 
+    // The ping limiter's table forgets clients whose bucket has refilled.
+    let housekeeping_app = app.clone();
+    let housekeeping = tokio::spawn(async move {
+        let mut every = tokio::time::interval(crate::ratelimit::HOUSEKEEPING_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            housekeeping_app.pings().housekeep();
+        }
+    });
+
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let signal_app = app.clone();
     let signals = tokio::spawn(async move {
@@ -683,16 +706,19 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     let graceful = async move {
         let _ = graceful_rx.wait_for(|s| *s).await;
     };
+    // Both listeners hand the peer's address to the handlers (`ConnectInfo<SocketAddr>`), which
+    // the ping rate limit is keyed by.
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let server = async move {
         match tls {
             Some(cfg) => {
                 let l = crate::tls::TlsListener::new(listener, cfg)?;
-                axum::serve(l, router)
+                axum::serve(l.with_connect_info(), service)
                     .with_graceful_shutdown(graceful)
                     .await
             }
             None => {
-                axum::serve(listener, router)
+                axum::serve(listener, service)
                     .with_graceful_shutdown(graceful)
                     .await
             }
@@ -711,6 +737,7 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     }
     signals.abort();
     retention.abort();
+    housekeeping.abort();
     watchdog.abort();
     app.pipeline().stop_notifier().await;
     app.pipeline().flush()?;

@@ -171,6 +171,12 @@ impl Metrics {
             }));
     }
 
+    /// Exports the heartbeat ping rate limit's counters and table size, read at every scrape.
+    pub fn register_ping_limits(&mut self, guard: std::sync::Arc<crate::ratelimit::PingGuard>) {
+        self.registry
+            .register_collector(Box::new(PingLimitCollector(guard)));
+    }
+
     /// Records the outcome of a (re)load; `now_ms` is the clock's time of a success.
     pub fn record_reload(&self, success: bool, now_ms: i64) {
         self.reload_successful.set(i64::from(success));
@@ -260,6 +266,50 @@ impl Collector for StoreCollector {
         for (name, help, v) in counters {
             let c = ConstCounter::new(v);
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads [`crate::ratelimit::PingLimitStats`] when `/metrics` is encoded.
+#[derive(Debug)]
+struct PingLimitCollector(std::sync::Arc<crate::ratelimit::PingGuard>);
+
+impl Collector for PingLimitCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let s = self.0.stats();
+        let counters = [
+            (
+                "alertd_ping_rate_limited",
+                "Heartbeat pings refused with 429 by api.ping_rate_limit (not recorded)",
+                s.limited,
+            ),
+            (
+                "alertd_ping_rate_limit_overflow",
+                "Heartbeat pings from clients beyond api.ping_rate_limit.max_clients, limited \
+                 together in one shared bucket",
+                s.overflowed,
+            ),
+        ];
+        for (name, help, v) in counters {
+            let c = ConstCounter::new(v);
+            c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let gauges = [
+            (
+                "alertd_ping_rate_limit_clients",
+                "Client addresses the ping rate limit tracks now",
+                s.clients,
+            ),
+            (
+                "alertd_ping_rate_limit_max_clients",
+                "api.ping_rate_limit.max_clients (0 when the limit is off)",
+                s.max_clients,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
         }
         Ok(())
     }

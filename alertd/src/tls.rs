@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::{ListenerExt, TapIo};
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -88,6 +89,14 @@ impl TlsListener {
             }
         });
         Ok(TlsListener { rx, local })
+    }
+
+    /// This listener as one whose connections carry the peer's address as
+    /// `ConnectInfo<SocketAddr>` (axum provides that for its own `TcpListener` and for a
+    /// listener wrapped with `tap_io`, not for other listeners; the tap itself does nothing).
+    pub fn with_connect_info(self) -> TapIo<Self, fn(&mut TlsStream<TcpStream>)> {
+        fn nothing(_: &mut TlsStream<TcpStream>) {}
+        self.tap_io(nothing as fn(&mut TlsStream<TcpStream>))
     }
 }
 

@@ -131,6 +131,7 @@ fn schema() -> Vec<(&'static str, &'static [&'static str])> {
         ("storage", fields_of::<raw::RawStorage>()),
         ("api", fields_of::<raw::RawApi>()),
         ("api.tls_config", fields_of::<raw::RawServerTls>()),
+        ("api.ping_rate_limit", fields_of::<raw::RawPingRateLimit>()),
         ("watchdog", fields_of::<raw::RawWatchdog>()),
     ]
 }

@@ -12,6 +12,7 @@ mod raw;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use model::Duration;
@@ -19,7 +20,7 @@ use serde::Serialize;
 use serde_saphyr::{Location, MessageFormatter, Spanned};
 
 use crate::secret::{Secret, SecretSource};
-use raw::{RawApi, RawConfig, RawGlobal, RawHttpConfig, RawStorage, RawWatchdog};
+use raw::{RawApi, RawConfig, RawGlobal, RawHttpConfig, RawPingRateLimit, RawStorage, RawWatchdog};
 
 /// One configuration error at a position in a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -238,6 +239,43 @@ pub struct ApiConfig {
     /// `api.tls_config`: serve HTTPS with this certificate and key (paths resolved against
     /// the configuration file's directory); plain HTTP without it.
     pub tls: Option<ServerTls>,
+    /// `api.ping_rate_limit`: the per-client limit on `/ping/...` (applies on reload).
+    pub ping_rate_limit: PingRateLimitConfig,
+}
+
+/// `api.ping_rate_limit`: each client address (IPv4, or IPv6 /64) may send `burst` pings at
+/// once and then `per_second` per second; more get 429 with `Retry-After` and are not recorded.
+/// At most `max_clients` addresses are tracked; beyond that, new ones share one bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PingRateLimitConfig {
+    /// Whether the limit is on (true).
+    pub enabled: bool,
+    /// Sustained pings per second per client (10).
+    pub per_second: NonZeroU32,
+    /// Pings a client may send at once (300): many cron jobs on one host, starting together.
+    pub burst: NonZeroU32,
+    /// Client addresses tracked at most (10000); new ones share one bucket beyond that.
+    pub max_clients: NonZeroU32,
+}
+
+/// Default `api.ping_rate_limit.per_second`.
+pub const DEFAULT_PING_PER_SECOND: NonZeroU32 = NonZeroU32::new(10).unwrap();
+/// Default `api.ping_rate_limit.burst`.
+pub const DEFAULT_PING_BURST: NonZeroU32 = NonZeroU32::new(300).unwrap();
+/// Default `api.ping_rate_limit.max_clients`.
+pub const DEFAULT_PING_MAX_CLIENTS: NonZeroU32 = NonZeroU32::new(10_000).unwrap();
+/// The largest `api.ping_rate_limit.max_clients` (a tracked client costs a few dozen bytes).
+pub const MAX_PING_MAX_CLIENTS: u32 = 1_000_000;
+
+impl Default for PingRateLimitConfig {
+    fn default() -> Self {
+        PingRateLimitConfig {
+            enabled: true,
+            per_second: DEFAULT_PING_PER_SECOND,
+            burst: DEFAULT_PING_BURST,
+            max_clients: DEFAULT_PING_MAX_CLIENTS,
+        }
+    }
 }
 
 /// `api.tls_config`: the listener's certificate chain and private key (PEM files).
@@ -1141,6 +1179,10 @@ impl Validator<'_> {
             }
             Some(m) => m.value,
         };
+        let ping_rate_limit = a
+            .ping_rate_limit
+            .map(|p| self.ping_rate_limit(p.value))
+            .unwrap_or_default();
         ApiConfig {
             listen,
             max_body_bytes,
@@ -1150,6 +1192,45 @@ impl Validator<'_> {
             tokens_file_at,
             public_status,
             tls,
+            ping_rate_limit,
+        }
+    }
+
+    /// `api.ping_rate_limit`: every number at least 1, `max_clients` at most
+    /// [`MAX_PING_MAX_CLIENTS`].
+    fn ping_rate_limit(&mut self, p: RawPingRateLimit) -> PingRateLimitConfig {
+        let d = PingRateLimitConfig::default();
+        let mut count = |key: &str, v: Option<Spanned<u64>>, default: NonZeroU32, max: u32| {
+            let Some(v) = v else { return default };
+            match u32::try_from(v.value).ok().and_then(NonZeroU32::new) {
+                Some(n) if n.get() <= max => n,
+                _ => {
+                    let hint = if key == "per_second" {
+                        " (to turn the limit off, set `enabled: false`)"
+                    } else {
+                        ""
+                    };
+                    self.err(
+                        v.referenced,
+                        format!(
+                            "`api.ping_rate_limit.{key}` must be between 1 and {max}, got {}{hint}",
+                            v.value
+                        ),
+                    );
+                    default
+                }
+            }
+        };
+        PingRateLimitConfig {
+            enabled: p.enabled.is_none_or(|e| e.value),
+            per_second: count("per_second", p.per_second, d.per_second, u32::MAX),
+            burst: count("burst", p.burst, d.burst, u32::MAX),
+            max_clients: count(
+                "max_clients",
+                p.max_clients,
+                d.max_clients,
+                MAX_PING_MAX_CLIENTS,
+            ),
         }
     }
 

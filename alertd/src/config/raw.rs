@@ -211,6 +211,17 @@ pub(crate) struct RawApi {
     pub public_status: Option<Spanned<bool>>,
     pub max_body_bytes: Option<Spanned<u64>>,
     pub tls_config: Option<Spanned<RawServerTls>>,
+    pub ping_rate_limit: Option<Spanned<RawPingRateLimit>>,
+}
+
+/// `api.ping_rate_limit:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPingRateLimit {
+    pub enabled: Option<Spanned<bool>>,
+    pub per_second: Option<Spanned<u64>>,
+    pub burst: Option<Spanned<u64>>,
+    pub max_clients: Option<Spanned<u64>>,
 }
 
 /// `api.tls_config:` as written.

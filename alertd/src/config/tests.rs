@@ -604,3 +604,57 @@ fn tokens_file_is_read_relative_to_the_config_and_reported_with_its_position() {
         "a.yaml:2:15: `api.auth_reads: true` needs `api.tokens_file` (the tokens to check)"
     );
 }
+
+#[test]
+fn ping_rate_limit_has_defaults_and_checks_its_numbers() {
+    let d = Config::default().api.ping_rate_limit;
+    assert!(d.enabled);
+    assert_eq!(
+        (d.per_second.get(), d.burst.get(), d.max_clients.get()),
+        (10, 300, 10_000)
+    );
+    let c = parse_str(
+        "api:\n  ping_rate_limit: { per_second: 2, burst: 5, max_clients: 7 }\n",
+        "a.yaml",
+    )
+    .unwrap();
+    let p = c.api.ping_rate_limit;
+    assert!(p.enabled);
+    assert_eq!(
+        (p.per_second.get(), p.burst.get(), p.max_clients.get()),
+        (2, 5, 7)
+    );
+    // Keys left out keep their defaults.
+    let c = parse_str("api:\n  ping_rate_limit:\n    enabled: false\n", "a.yaml").unwrap();
+    assert_eq!(
+        c.api.ping_rate_limit,
+        PingRateLimitConfig {
+            enabled: false,
+            ..d
+        }
+    );
+    let e = errs(
+        "api:\n  ping_rate_limit:\n    per_second: 0\n    burst: 4294967296\n    max_clients: 1000001\n",
+    );
+    assert_eq!(
+        e,
+        [
+            "a.yaml:3:17: `api.ping_rate_limit.per_second` must be between 1 and 4294967295, \
+             got 0 (to turn the limit off, set `enabled: false`)",
+            "a.yaml:4:12: `api.ping_rate_limit.burst` must be between 1 and 4294967295, got \
+             4294967296",
+            "a.yaml:5:18: `api.ping_rate_limit.max_clients` must be between 1 and 1000000, got \
+             1000001",
+        ]
+    );
+    assert!(
+        one("api:\n  ping_rate_limit: { per_second: 1, rate: 2 }\n").starts_with(
+            "a.yaml:2:37: unknown key `rate` in `api.ping_rate_limit`; allowed keys: enabled, \
+             per_second, burst, max_clients"
+        ),
+    );
+    assert_eq!(
+        one("api:\n  ping_rate_limit: { burst: many }\n"),
+        "a.yaml:2:29: `api.ping_rate_limit.burst`: expected a non-negative integer (fits in u64)"
+    );
+}
