@@ -216,7 +216,7 @@ impl Pipeline {
                             };
                             info!(alert = %a.labels, state, "alert (no receivers configured)");
                         }
-                        if let Err(e) = n.ingest(alerts) {
+                        if let Err(e) = n.ingest_eventually(alerts) {
                             error!(error = %e, "ingesting alerts failed");
                         }
                     }
@@ -647,6 +647,7 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     });
 
     let watchdog = tokio::spawn(crate::watchdog::run(app.clone()));
+    let store_health = tokio::spawn(crate::storehealth::run(app.clone()));
 
     let retention_app = app.clone();
     let retention = tokio::spawn(async move {
@@ -739,6 +740,7 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     retention.abort();
     housekeeping.abort();
     watchdog.abort();
+    store_health.abort();
     app.pipeline().stop_notifier().await;
     app.pipeline().flush()?;
     info!("alertd stopped");

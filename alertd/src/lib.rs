@@ -16,5 +16,6 @@ pub mod readiness;
 pub mod secret;
 pub mod slack;
 pub mod status;
+pub mod storehealth;
 pub mod tls;
 pub mod watchdog;

@@ -222,11 +222,24 @@ struct StoreCollector(store::Store);
 impl Collector for StoreCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let s = self.0.stats();
-        let gauges = [(
-            "alertd_store_series",
-            "Series in the store's index",
-            s.series,
-        )];
+        let h = self.0.health();
+        let gauges = [
+            (
+                "alertd_store_series",
+                "Series in the store's index",
+                s.series,
+            ),
+            (
+                "alertd_store_write_failing",
+                "1 while the store's writes fail (disk full?): samples and state wait in memory",
+                u64::from(h.failing_since.is_some()),
+            ),
+            (
+                "alertd_store_deferred_entries",
+                "State entries waiting in memory for the disk to take them",
+                h.deferred_entries as u64,
+            ),
+        ];
         for (name, help, v) in gauges {
             let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
             g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
@@ -261,6 +274,11 @@ impl Collector for StoreCollector {
                 "alertd_store_checkpoint_errors",
                 "Failed checkpoints (data kept in memory for the next try)",
                 s.checkpoint_errors,
+            ),
+            (
+                "alertd_store_write_errors",
+                "Writes to the store's engine that failed",
+                h.write_errors,
             ),
         ];
         for (name, help, v) in counters {

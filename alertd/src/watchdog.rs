@@ -32,6 +32,8 @@ pub struct Pulse {
     pub collector: Option<(usize, Option<Timestamp>, i64)>,
     /// The notifier's last completed pass, when a notifier runs (`Some(None)`: none yet).
     pub notifier: Option<Option<Timestamp>>,
+    /// Since when the store's writes fail, and the error (a full disk).
+    pub store_failing: Option<(Timestamp, String)>,
 }
 
 impl Pulse {
@@ -71,6 +73,11 @@ impl Pulse {
                 .collect(),
             collector,
             notifier: pipeline.notifier().map(|n| n.last_pass_at()),
+            store_failing: {
+                let h = pipeline.store().health();
+                h.failing_since
+                    .map(|t| (t, h.last_error.unwrap_or_default()))
+            },
         }
     }
 
@@ -113,6 +120,12 @@ impl Pulse {
             )),
             Some(None) => out.push("notifier: its loop has not run yet".to_string()),
             _ => {}
+        }
+        if let Some((since, error)) = &self.store_failing {
+            out.push(format!(
+                "store: writes fail since {}s ago: {error}",
+                (now - since).max(0) / 1000
+            ));
         }
         out
     }
@@ -198,6 +211,7 @@ mod tests {
             groups: vec![("g".into(), 15_000, Some(NOW - 15_000))],
             collector: Some((3, Some(NOW - 1_000), 25_000)),
             notifier: Some(Some(NOW - 250)),
+            store_failing: None,
         }
     }
 
@@ -240,5 +254,12 @@ mod tests {
         );
         p.notifier = Some(None);
         assert_eq!(p.problems(NOW), ["notifier: its loop has not run yet"]);
+
+        let mut p = healthy();
+        p.store_failing = Some((NOW - 30_000, "No space left on device".into()));
+        assert_eq!(
+            p.problems(NOW),
+            ["store: writes fail since 30s ago: No space left on device"]
+        );
     }
 }

@@ -380,7 +380,7 @@ fn save(kv: &dyn KvStore, b: &Beat) -> Result<(), StorageError> {
     let v = serde_json::to_vec(&b.saved).map_err(|e| StorageError(e.to_string()))?;
     let mut batch = KvBatch::new();
     batch.put(KV_NAMESPACE, b.cfg.name.as_bytes().to_vec(), v);
-    kv.write(batch)
+    kv.write_eventually(batch)
 }
 
 /// The heartbeat tracker. Cheap to clone; clones share state.

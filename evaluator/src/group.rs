@@ -387,7 +387,7 @@ impl GroupState {
             }
             if let Some(kv) = &self.ctx.kv {
                 if !batch.is_empty() {
-                    if let Err(e) = kv.write(batch) {
+                    if let Err(e) = kv.write_eventually(batch) {
                         tracing::warn!(group = %self.group.name, error = %e, "persisting alert state failed");
                     }
                 }

@@ -545,12 +545,31 @@ impl Notifier {
         Ok(n)
     }
 
-    /// Writes a batch durably; an empty batch costs nothing (no flush).
+    /// Writes the notifier's own state. When the store cannot take it (a full disk), it waits
+    /// in the store's memory and is written with the next write that succeeds: the notifier
+    /// keeps routing and delivering from memory meanwhile. An empty batch costs nothing.
     fn write(&self, batch: KvBatch) -> Result<(), StorageError> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.kv.write(batch)
+        self.kv.write_eventually(batch)
+    }
+
+    /// Writes state a client is told is durable (acks, posted alerts). The in-memory state has
+    /// changed already; when the store cannot take the batch, it is deferred like
+    /// [`Notifier::write`] and the error is returned, so the client hears that it is not on
+    /// disk (repeating the request is harmless).
+    fn write_durable(&self, batch: KvBatch) -> Result<(), StorageError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match self.kv.write(batch.clone()) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.kv.write_eventually(batch)?;
+                Err(e)
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -618,8 +637,20 @@ impl Notifier {
     /// Ingests alerts (from the evaluator or Alertmanager API v2 clients). An alert without
     /// `ends_at` resolves `resolve_timeout` after this update unless it is sent again; an alert
     /// with `starts_at <= 0` starts at its end, or now (Alertmanager's rules). An update of a known alert keeps the earlier start.
-    /// Persisted before returning.
+    /// Persisted before returning (the API's promise to Alertmanager clients): when the store
+    /// cannot take it, the alerts are still routed and the error is returned.
     pub fn ingest(&self, alerts: Vec<Alert>) -> Result<(), NotifierError> {
+        self.ingest_with(alerts, true)
+    }
+
+    /// Like [`Notifier::ingest`], for alerts whose source sends them again anyway (the
+    /// evaluator, alertd's alerts about itself): on a full disk their state waits in memory
+    /// without an error (see [`Notifier::write`]).
+    pub fn ingest_eventually(&self, alerts: Vec<Alert>) -> Result<(), NotifierError> {
+        self.ingest_with(alerts, false)
+    }
+
+    fn ingest_with(&self, alerts: Vec<Alert>, durable: bool) -> Result<(), NotifierError> {
         let now = self.clock.now_ms();
         for a in &alerts {
             if a.labels.is_empty() {
@@ -668,7 +699,11 @@ impl Notifier {
                 Self::clear_ack(&mut st, fp, &a.labels, now, &mut batch);
             }
         }
-        self.write(batch)?;
+        if durable {
+            self.write_durable(batch)?;
+        } else {
+            self.write(batch)?;
+        }
         Ok(())
     }
 
@@ -1197,7 +1232,7 @@ impl Notifier {
         }
         done.sort();
         done.dedup();
-        self.write(batch)?;
+        self.write_durable(batch)?;
         Ok(done)
     }
 
@@ -1670,7 +1705,7 @@ impl Notifier {
         self.write(batch)?;
         drop(st);
         if !self_alerts.is_empty() {
-            self.ingest(self_alerts)?;
+            self.ingest_eventually(self_alerts)?;
         }
         Ok(report)
     }
@@ -1765,7 +1800,7 @@ impl Notifier {
                 _ = tokio::time::sleep(poll) => {}
                 batch = recv => match batch {
                     Some(b) => {
-                        if let Err(e) = self.ingest(b) {
+                        if let Err(e) = self.ingest_eventually(b) {
                             tracing::error!(error = %e, "ingesting alerts failed");
                         }
                     }

@@ -275,7 +275,8 @@ impl Silences {
         for id in &old {
             batch.delete(NS, id.as_bytes().to_vec());
         }
-        self.kv.write(batch)?;
+        // Housekeeping: on a full disk the deletes wait in memory rather than fail the tick.
+        self.kv.write_eventually(batch)?;
         for id in &old {
             map.remove(id);
         }
