@@ -95,7 +95,21 @@ fn pg_failure(e: &tokio_postgres::Error) -> Failure {
     };
     let msg = match e.as_db_error() {
         Some(db) => format!("postgres: {}: {}", db.code().code(), db.message()),
-        None => format!("postgres: {e}"),
+        None => {
+            // tokio-postgres's own text ("error connecting to server") leaves out the cause
+            // ("Connection refused"): add the chain of sources.
+            let mut m = format!("postgres: {e}");
+            let mut src = e.source();
+            while let Some(s) = src {
+                let text = s.to_string();
+                if !m.ends_with(&text) {
+                    m.push_str(": ");
+                    m.push_str(&text);
+                }
+                src = s.source();
+            }
+            m
+        }
     };
     Failure::new(kind, msg)
 }
