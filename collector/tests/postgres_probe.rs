@@ -13,7 +13,7 @@ use collector::{
     probe_once, Collector, FailureKind, Options, ProbeReport, TargetKey, TargetStatus,
 };
 use common::probe;
-use model::storage::{MemStorage, SeriesStore};
+use model::storage::MemStorage;
 use model::SystemClock;
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -423,39 +423,6 @@ fn scheduled(s: &Single, interval: &str) -> (Arc<MemStorage>, Arc<Collector>, co
     (store, c, runs)
 }
 
-/// Every run ended within its timeout (plus slack for a loaded machine), every failed run says
-/// why, and the stored `pg_up` of each run agrees with it.
-async fn check_runs(store: &MemStorage, runs: &common::Runs, timeout: f64) {
-    tokio::time::sleep(Duration::from_millis(300)).await; // the writer's batch
-    let up = store
-        .select(&["__name__=\"pg_up\"".parse().unwrap()], 0, i64::MAX)
-        .unwrap();
-    let all = runs.all();
-    assert!(!all.is_empty());
-    for r in &all {
-        assert!(
-            r.last_duration_seconds <= timeout + 1.0,
-            "a run took {}s (timeout {timeout}s): {r:?}",
-            r.last_duration_seconds
-        );
-        if r.success == Some(false) {
-            let e = r.last_error.as_deref().unwrap_or("");
-            assert!(
-                e.starts_with("postgres"),
-                "failure without a clear reason: {r:?}"
-            );
-        }
-        let v = up[0]
-            .samples
-            .iter()
-            .find(|s| Some(s.t) == r.last_run)
-            .unwrap_or_else(|| panic!("no pg_up sample for {r:?}"))
-            .v;
-        let want = if r.success == Some(true) { 1.0 } else { 0.0 };
-        assert_eq!(v, want, "pg_up of {r:?}");
-    }
-}
-
 #[tokio::test]
 async fn restarts_show_pg_up_0_with_a_reason_and_recover_without_restarting_the_probe() {
     let s = tokio::task::spawn_blocking(Single::start).await.unwrap();
@@ -504,7 +471,7 @@ async fn restarts_show_pg_up_0_with_a_reason_and_recover_without_restarting_the_
     ctl(&["-m", "immediate", "restart"]).await;
     let n = runs.len();
     runs.wait(n, 2, 30, "recovery after the restarts", ok).await;
-    check_runs(&store, &runs, 1.0).await;
+    common::check_runs(&store, &runs, 1.0, "pg_up", "postgres").await;
 }
 
 /// Backends of the probe (`application_name` alertd) waiting on a lock.
@@ -618,5 +585,5 @@ async fn a_probe_stuck_in_flight_is_cut_off_cancelled_and_recovers() {
     );
     let n = runs.len();
     runs.wait(n, 1, 30, "recovery after the freeze", ok).await;
-    check_runs(&store, &runs, 2.0).await;
+    common::check_runs(&store, &runs, 2.0, "pg_up", "postgres").await;
 }

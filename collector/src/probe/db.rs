@@ -298,9 +298,7 @@ impl MysqlProbe {
     pub(crate) async fn run(&self, deadline: tokio::time::Instant) -> Outcome {
         let started = Instant::now();
         let mut b = SeriesBuf::new(&self.base);
-        let res = tokio::time::timeout_at(deadline, self.collect(&mut b))
-            .await
-            .unwrap_or_else(|_| Err(timed_out("mysql", started)));
+        let res = self.collect(&mut b, deadline, started).await;
         let (up, failure) = match res {
             Ok(f) => (true, f),
             Err(f) => (false, Some(f)),
@@ -316,7 +314,12 @@ impl MysqlProbe {
 
     /// `Err` when the server is unreachable; `Ok(Some)` when it answers but replication is
     /// broken.
-    async fn collect(&self, b: &mut SeriesBuf<'_>) -> Result<Option<Failure>, Failure> {
+    async fn collect(
+        &self,
+        b: &mut SeriesBuf<'_>,
+        deadline: tokio::time::Instant,
+        started: Instant,
+    ) -> Result<Option<Failure>, Failure> {
         use mysql_async::prelude::Queryable;
         let dsn = dsn(&self.cfg)?;
         let opts = mysql_async::Opts::from_url(&dsn)
@@ -327,19 +330,23 @@ impl MysqlProbe {
                     "mysql dsn is not a valid URL (expected mysql://user:password@host:port/)",
                 )
             })?;
-        let mut conn = mysql_async::Conn::new(opts)
+        let mut conn = tokio::time::timeout_at(deadline, mysql_async::Conn::new(opts))
             .await
+            .map_err(|_| timed_out("mysql: connecting", started))?
             .map_err(|e| my_failure(&e))?;
-        let rows: Vec<mysql_async::Row> = match conn.query("SHOW REPLICA STATUS").await {
-            Ok(r) => r,
-            // Before MySQL 8.0.22 / MariaDB 10.5.1.
-            Err(mysql_async::Error::Server(_)) => conn
-                .query("SHOW SLAVE STATUS")
-                .await
-                .map_err(|e| my_failure(&e))?,
-            Err(e) => return Err(my_failure(&e)),
+        let status = async {
+            match conn.query("SHOW REPLICA STATUS").await {
+                Ok(r) => Ok(r),
+                // Before MySQL 8.0.22 / MariaDB 10.5.1.
+                Err(mysql_async::Error::Server(_)) => conn.query("SHOW SLAVE STATUS").await,
+                Err(e) => Err(e),
+            }
         };
-        let _ = conn.disconnect().await;
+        let rows: Vec<mysql_async::Row> = tokio::time::timeout_at(deadline, status)
+            .await
+            .map_err(|_| timed_out("mysql: query", started))?
+            .map_err(|e| my_failure(&e))?;
+        let _ = tokio::time::timeout_at(deadline, conn.disconnect()).await;
         let Some(row) = rows.first() else {
             // Not a replica: up, nothing else to say.
             return Ok(None);

@@ -329,3 +329,48 @@ pub fn established_to(port: u16) -> usize {
         })
         .count()
 }
+
+/// Checks every recorded run: it ended within `timeout` seconds (plus slack for a loaded
+/// machine), a failed run says why (its message starts with `prefix`), and the stored `up`
+/// series (`pg_up`, `mysql_up`) of each run agrees with it.
+pub async fn check_runs(
+    store: &model::storage::MemStorage,
+    runs: &Runs,
+    timeout: f64,
+    up: &str,
+    prefix: &str,
+) {
+    use model::storage::SeriesStore;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the writer's batch
+    let series = store
+        .select(
+            &[format!("__name__=\"{up}\"").parse().unwrap()],
+            0,
+            i64::MAX,
+        )
+        .unwrap();
+    let all = runs.all();
+    assert!(!all.is_empty());
+    for r in &all {
+        assert!(
+            r.last_duration_seconds <= timeout + 1.0,
+            "a run took {}s (timeout {timeout}s): {r:?}",
+            r.last_duration_seconds
+        );
+        if r.success == Some(false) {
+            let e = r.last_error.as_deref().unwrap_or("");
+            assert!(
+                e.starts_with(prefix),
+                "failure without a clear reason: {r:?}"
+            );
+        }
+        let v = series[0]
+            .samples
+            .iter()
+            .find(|s| Some(s.t) == r.last_run)
+            .unwrap_or_else(|| panic!("no {up} sample for {r:?}"))
+            .v;
+        let want = if r.success == Some(true) { 1.0 } else { 0.0 };
+        assert_eq!(v, want, "{up} of {r:?}");
+    }
+}
