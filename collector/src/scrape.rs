@@ -121,7 +121,7 @@ impl ScrapeTarget {
 
     pub(crate) async fn run(&self, deadline: tokio::time::Instant) -> Outcome {
         let started = Instant::now();
-        let body = match tokio::time::timeout_at(deadline, self.fetch()).await {
+        let body = match tokio::time::timeout_at(deadline, self.fetch(deadline)).await {
             Ok(Ok(b)) => b,
             Ok(Err(f)) => return self.failed(started.elapsed().as_secs_f64(), f),
             Err(_) => {
@@ -196,12 +196,12 @@ impl ScrapeTarget {
         }
     }
 
-    async fn fetch(&self) -> Result<Bytes, Failure> {
+    async fn fetch(&self, deadline: tokio::time::Instant) -> Result<Bytes, Failure> {
         let auth = auth_header(
             self.cfg.authorization.as_ref(),
             self.cfg.basic_auth.as_ref(),
         )?;
-        let addr = resolve(&self.host, self.port, IpProtocol::Ip4, true).await?;
+        let addr = resolve(&self.host, self.port, IpProtocol::Ip4, true, deadline).await?;
         let tcp = connect(addr).await?;
         let _ = tcp.set_nodelay(true);
         let io: Box<dyn Io> = match &self.tls {

@@ -6,6 +6,7 @@ use model::{Clock, Labels};
 
 pub(crate) mod db;
 pub(crate) mod disk;
+pub(crate) mod dns;
 pub(crate) mod http;
 pub(crate) mod tls;
 pub(crate) mod tlsutil;
