@@ -102,6 +102,12 @@ impl Server {
         assert!(ok.success(), "kill -{sig} {pid}");
     }
 
+    /// Sends `sig` to mariadbd and waits for it to exit.
+    fn kill(&mut self, sig: &str) {
+        self.signal(sig);
+        self.reap();
+    }
+
     /// Waits for mariadbd (and runuser) to exit after a signal.
     fn reap(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -328,6 +334,14 @@ async fn system_server_and_unreachable() {
     assert_eq!(r.failure.unwrap().kind, FailureKind::Refused);
 }
 
+/// Runs `f` on the server off the runtime (it waits for processes).
+async fn on(s: &Arc<std::sync::Mutex<Server>>, f: impl FnOnce(&mut Server) + Send + 'static) {
+    let s = s.clone();
+    tokio::task::spawn_blocking(move || f(&mut s.lock().unwrap()))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn restarts_and_a_hung_server_show_mysql_up_0_and_recover() {
     let tmp = tempfile::Builder::new()
@@ -343,15 +357,6 @@ async fn restarts_and_a_hung_server_show_mysql_up_0_and_recover() {
         .await
         .unwrap();
     let server = Arc::new(std::sync::Mutex::new(server));
-    // Runs `f` on the server off the runtime (it waits for processes).
-    let on = |f: fn(&mut Server)| {
-        let s = server.clone();
-        async move {
-            tokio::task::spawn_blocking(move || f(&mut s.lock().unwrap()))
-                .await
-                .unwrap()
-        }
-    };
     let (url, port) = {
         let s = server.lock().unwrap();
         (s.url(), s.port)
@@ -379,17 +384,7 @@ async fn restarts_and_a_hung_server_show_mysql_up_0_and_recover() {
     // Shut down cleanly (SIGTERM), then crashed (SIGKILL): refused, mysql_up 0; started again
     // on the same port and data directory: up, same collector.
     for sig in ["TERM", "KILL"] {
-        on(match sig {
-            "TERM" => |s: &mut Server| {
-                s.signal("TERM");
-                s.reap();
-            },
-            _ => |s: &mut Server| {
-                s.signal("KILL");
-                s.reap();
-            },
-        })
-        .await;
+        on(&server, move |s| s.kill(sig)).await;
         let n = runs.len();
         let down = runs
             .wait(n, 2, 30, "runs against the stopped server", |r| {
@@ -400,7 +395,7 @@ async fn restarts_and_a_hung_server_show_mysql_up_0_and_recover() {
             down.last_error.as_deref().unwrap().contains("refused"),
             "{down:?}"
         );
-        on(Server::launch).await;
+        on(&server, Server::launch).await;
         let n = runs.len();
         runs.wait(n, 1, 60, &format!("recovery after SIG{sig}"), ok)
             .await;
@@ -408,7 +403,7 @@ async fn restarts_and_a_hung_server_show_mysql_up_0_and_recover() {
 
     // Hung (SIGSTOP): the greeting never comes; runs end at their timeout and leave no
     // connection open. Then killed while hung and started again: recovers.
-    on(|s: &mut Server| s.signal("STOP")).await;
+    on(&server, |s| s.signal("STOP")).await;
     let n = runs.len();
     let t = runs
         .wait(n, 2, 30, "runs against the hung server", |r| {
@@ -423,13 +418,9 @@ async fn restarts_and_a_hung_server_show_mysql_up_0_and_recover() {
         "{t:?}"
     );
     let open = common::established_to(port);
-    on(|s: &mut Server| {
-        s.signal("KILL");
-        s.reap();
-    })
-    .await;
+    on(&server, |s| s.kill("KILL")).await;
     assert!(open <= 1, "{open} connections to the hung server left open");
-    on(Server::launch).await;
+    on(&server, Server::launch).await;
     let n = runs.len();
     runs.wait(n, 1, 60, "recovery after the hang", ok).await;
     common::check_runs(&store, &runs, 1.0, "mysql_up", "mysql").await;

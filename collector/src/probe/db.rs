@@ -168,7 +168,13 @@ impl PgProbe {
                     )
                     .await;
                 });
-                Err(timed_out("postgres: query (cancelled)", started))
+                Err(Failure::new(
+                    FailureKind::Timeout,
+                    format!(
+                        "postgres: query timed out after {:.3}s (cancelled on the server)",
+                        started.elapsed().as_secs_f64()
+                    ),
+                ))
             }
         }
     }

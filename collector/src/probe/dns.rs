@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use tokio::sync::{watch, Semaphore};
@@ -24,16 +25,19 @@ pub(crate) const MAX_LOOKUPS: usize = 64;
 /// What a finished lookup found: the addresses, or the resolver's error.
 type Found = Result<Arc<[IpAddr]>, String>;
 
+/// Where a lookup's result appears (`None` until it finished).
+type Pending = watch::Receiver<Option<Found>>;
+
 struct Lookups {
     /// The lookup in flight for a name: its id and where its result will appear.
-    inflight: Mutex<HashMap<String, (u64, watch::Receiver<Option<Found>>)>>,
-    next_id: Mutex<u64>,
+    inflight: Mutex<HashMap<String, (u64, Pending)>>,
+    next_id: AtomicU64,
     permits: Arc<Semaphore>,
 }
 
 static LOOKUPS: LazyLock<Lookups> = LazyLock::new(|| Lookups {
     inflight: Mutex::new(HashMap::new()),
-    next_id: Mutex::new(0),
+    next_id: AtomicU64::new(0),
     permits: Arc::new(Semaphore::new(MAX_LOOKUPS)),
 });
 
@@ -58,18 +62,14 @@ impl Drop for Unregister {
 }
 
 /// The lookup in flight for `host`, started now if there is none (or its runner is gone).
-fn join_or_start(host: &str) -> watch::Receiver<Option<Found>> {
+fn join_or_start(host: &str) -> Pending {
     let mut m = lock(&LOOKUPS.inflight);
     if let Some((_, rx)) = m.get(host) {
         if rx.has_changed().is_ok() {
             return rx.clone();
         }
     }
-    let id = {
-        let mut n = lock(&LOOKUPS.next_id);
-        *n += 1;
-        *n
-    };
+    let id = LOOKUPS.next_id.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = watch::channel(None);
     m.insert(host.to_string(), (id, rx.clone()));
     let host = host.to_string();
