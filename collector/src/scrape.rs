@@ -20,7 +20,7 @@ use model::{Clock, Labels, Sample};
 use crate::config::{split_host_port, IpProtocol, Scheme, ScrapeConfig};
 use crate::probe::http::{auth_header, connect, resolve, Io};
 use crate::probe::tlsutil::TlsClient;
-use crate::probe::{Failure, FailureKind, Outcome};
+use crate::probe::{AbortOnDrop, Failure, FailureKind, Outcome};
 
 /// Default cap on a scraped body (Prometheus has none by default; a monitor should).
 const DEFAULT_BODY_LIMIT: u64 = 10 << 20;
@@ -121,7 +121,7 @@ impl ScrapeTarget {
 
     pub(crate) async fn run(&self, deadline: tokio::time::Instant) -> Outcome {
         let started = Instant::now();
-        let body = match tokio::time::timeout_at(deadline, self.fetch()).await {
+        let body = match tokio::time::timeout_at(deadline, self.fetch(deadline)).await {
             Ok(Ok(b)) => b,
             Ok(Err(f)) => return self.failed(started.elapsed().as_secs_f64(), f),
             Err(_) => {
@@ -196,12 +196,12 @@ impl ScrapeTarget {
         }
     }
 
-    async fn fetch(&self) -> Result<Bytes, Failure> {
+    async fn fetch(&self, deadline: tokio::time::Instant) -> Result<Bytes, Failure> {
         let auth = auth_header(
             self.cfg.authorization.as_ref(),
             self.cfg.basic_auth.as_ref(),
         )?;
-        let addr = resolve(&self.host, self.port, IpProtocol::Ip4, true).await?;
+        let addr = resolve(&self.host, self.port, IpProtocol::Ip4, true, deadline).await?;
         let tcp = connect(addr).await?;
         let _ = tcp.set_nodelay(true);
         let io: Box<dyn Io> = match &self.tls {
@@ -219,9 +219,10 @@ impl ScrapeTarget {
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| Failure::new(FailureKind::Protocol, format!("HTTP handshake: {e}")))?;
-        let driver = tokio::spawn(async move {
+        // Aborted however this ends, a cut-off scrape included: the connection goes with it.
+        let _driver = AbortOnDrop(tokio::spawn(async move {
             let _ = conn.await;
-        });
+        }));
         let host = if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -247,7 +248,6 @@ impl ScrapeTarget {
         })?;
         let status = resp.status();
         if status != hyper::StatusCode::OK {
-            driver.abort();
             return Err(Failure::new(
                 FailureKind::Status,
                 format!("server returned HTTP status {status}"),
@@ -258,7 +258,6 @@ impl ScrapeTarget {
             if ct.starts_with("application/openmetrics-text")
                 || ct.starts_with("application/vnd.google.protobuf")
             {
-                driver.abort();
                 return Err(Failure::new(
                     FailureKind::Protocol,
                     format!("unsupported exposition format {ct:?} (only the text format 0.0.4 is supported)"),
@@ -272,12 +271,16 @@ impl ScrapeTarget {
         )
         .collect()
         .await;
-        driver.abort();
         collected.map(|c| c.to_bytes()).map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
+                let which = if self.cfg.body_size_limit.is_some() {
+                    "body_size_limit"
+                } else {
+                    "the default body size limit"
+                };
                 Failure::new(
                     FailureKind::Body,
-                    format!("body larger than body_size_limit ({limit} bytes)"),
+                    format!("body larger than {which} ({limit} bytes)"),
                 )
             } else {
                 Failure::new(FailureKind::Protocol, format!("reading body: {e}"))

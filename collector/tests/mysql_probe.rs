@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use collector::config::{CollectorConfig, Defaults};
-use collector::{probe_once, Collector, FailureKind, Options, ProbeReport, TargetKey};
+use collector::{
+    probe_once, Collector, FailureKind, Options, ProbeReport, TargetKey, TargetStatus,
+};
 use common::probe;
 use model::storage::{MemStorage, SeriesStore};
 use model::SystemClock;
@@ -27,12 +29,12 @@ struct Server {
     dir: PathBuf,
     id: u32,
     port: u16,
-    child: std::process::Child,
+    child: Option<std::process::Child>,
 }
 
 impl Server {
+    /// Creates a data directory and starts a server on it.
     fn start(dir: &Path, id: u32) -> Self {
-        let port = free_port();
         let data = dir.join(format!("d{id}"));
         let out = Command::new("mariadb-install-db")
             .args([
@@ -48,33 +50,76 @@ impl Server {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let mut s = Server {
+            dir: dir.to_path_buf(),
+            id,
+            port: free_port(),
+            child: None,
+        };
+        s.launch();
+        s
+    }
+
+    /// Starts mariadbd on this server's data directory and port; waits until it listens.
+    fn launch(&mut self) {
+        let (dir, id, port) = (self.dir.display(), self.id, self.port);
         let child = Command::new("runuser")
             .args(["-u", "mysql", "--", "/usr/sbin/mariadbd", "--no-defaults"])
-            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--datadir={dir}/d{id}"))
             .arg(format!("--port={port}"))
             .arg("--bind-address=127.0.0.1")
-            .arg(format!("--socket={}/s{id}.sock", dir.display()))
-            .arg(format!("--pid-file={}/s{id}.pid", dir.display()))
-            .arg(format!("--log-error={}/s{id}.err", dir.display()))
+            .arg(format!("--socket={dir}/s{id}.sock"))
+            .arg(format!("--pid-file={dir}/s{id}.pid"))
+            .arg(format!("--log-error={dir}/s{id}.err"))
             .arg(format!("--server-id={id}"))
             .arg("--log-bin=mysql-bin")
             .arg("--skip-name-resolve")
             .spawn()
             .unwrap();
-        let s = Server {
-            dir: dir.to_path_buf(),
-            id,
-            port,
-            child,
-        };
-        for _ in 0..100 {
+        self.child = Some(child);
+        for _ in 0..300 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return s;
+                return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!("mariadbd on {port} did not start");
     }
+
+    fn pid(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.join(format!("s{}.pid", self.id)))
+            .ok()
+            .map(|p| p.trim().to_string())
+    }
+
+    /// Sends `sig` to mariadbd (runuser's child, found by its pid file).
+    fn signal(&self, sig: &str) {
+        let pid = self.pid().expect("mariadbd has a pid file");
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{sig} {pid}");
+    }
+
+    /// Sends `sig` to mariadbd and waits for it to exit.
+    fn kill(&mut self, sig: &str) {
+        self.signal(sig);
+        self.reap();
+    }
+
+    /// Waits for mariadbd (and runuser) to exit after a signal.
+    fn reap(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // runuser stops itself when its child is stopped (as su does): let it go on, so
+            // that it reaps mariadbd and exits.
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+
     fn url(&self) -> String {
         format!("mysql://root@127.0.0.1:{}/", self.port)
     }
@@ -82,12 +127,13 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // runuser's child is mariadbd: stop it by its own pid file, then reap runuser.
-        let pid_file = self.dir.join(format!("s{}.pid", self.id));
-        if let Ok(pid) = std::fs::read_to_string(pid_file) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
+        if self.child.is_some() {
+            if let Some(pid) = self.pid() {
+                let _ = Command::new("kill").args(["-CONT", &pid]).status();
+                let _ = Command::new("kill").arg(&pid).status();
+            }
         }
-        let _ = self.child.wait();
+        self.reap();
     }
 }
 
@@ -286,4 +332,96 @@ async fn system_server_and_unreachable() {
     .await;
     assert_eq!(v(&r, "mysql_up"), 0.0);
     assert_eq!(r.failure.unwrap().kind, FailureKind::Refused);
+}
+
+/// Runs `f` on the server off the runtime (it waits for processes).
+async fn on(s: &Arc<std::sync::Mutex<Server>>, f: impl FnOnce(&mut Server) + Send + 'static) {
+    let s = s.clone();
+    tokio::task::spawn_blocking(move || f(&mut s.lock().unwrap()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn restarts_and_a_hung_server_show_mysql_up_0_and_recover() {
+    let tmp = tempfile::Builder::new()
+        .prefix("alertd-my")
+        .tempdir()
+        .unwrap();
+    let d = tmp.path().to_path_buf();
+    Command::new("chown")
+        .args(["mysql:mysql", d.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let server = tokio::task::spawn_blocking(move || Server::start(&d, 3))
+        .await
+        .unwrap();
+    let server = Arc::new(std::sync::Mutex::new(server));
+    let (url, port) = {
+        let s = server.lock().unwrap();
+        (s.url(), s.port)
+    };
+    let f = dsn_file(tmp.path(), &url);
+    let cfg: CollectorConfig = serde_saphyr::from_str(&format!(
+        "probes:\n  - {{ name: my, mysql: {{ dsn_file: {} }}, interval: 1s, timeout: 1s }}\n",
+        f.display()
+    ))
+    .unwrap();
+    let store = Arc::new(MemStorage::new());
+    let c = Arc::new(
+        Collector::start(
+            &cfg,
+            store.clone(),
+            Arc::new(SystemClock),
+            Options::default(),
+        )
+        .unwrap(),
+    );
+    let runs = common::Runs::record(c.clone(), TargetKey::Probe("my".into()));
+    let ok = |r: &TargetStatus| r.success == Some(true);
+    runs.wait(0, 1, 30, "a first successful run", ok).await;
+
+    // Shut down cleanly (SIGTERM), then crashed (SIGKILL): refused, mysql_up 0; started again
+    // on the same port and data directory: up, same collector.
+    for sig in ["TERM", "KILL"] {
+        on(&server, move |s| s.kill(sig)).await;
+        let n = runs.len();
+        let down = runs
+            .wait(n, 2, 30, "runs against the stopped server", |r| {
+                r.failure_kind == Some(FailureKind::Refused)
+            })
+            .await;
+        assert!(
+            down.last_error.as_deref().unwrap().contains("refused"),
+            "{down:?}"
+        );
+        on(&server, Server::launch).await;
+        let n = runs.len();
+        runs.wait(n, 1, 60, &format!("recovery after SIG{sig}"), ok)
+            .await;
+    }
+
+    // Hung (SIGSTOP): the greeting never comes; runs end at their timeout and leave no
+    // connection open. Then killed while hung and started again: recovers.
+    on(&server, |s| s.signal("STOP")).await;
+    let n = runs.len();
+    let t = runs
+        .wait(n, 2, 30, "runs against the hung server", |r| {
+            r.failure_kind == Some(FailureKind::Timeout)
+        })
+        .await;
+    assert!(
+        t.last_error
+            .as_deref()
+            .unwrap()
+            .contains("mysql: connecting"),
+        "{t:?}"
+    );
+    let open = common::established_to(port);
+    on(&server, |s| s.kill("KILL")).await;
+    assert!(open <= 1, "{open} connections to the hung server left open");
+    on(&server, Server::launch).await;
+    let n = runs.len();
+    runs.wait(n, 1, 60, "recovery after the hang", ok).await;
+    common::check_runs(&store, &runs, 1.0, "mysql_up", "mysql").await;
 }

@@ -8,9 +8,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use collector::config::Defaults;
-use collector::{probe_once, FailureKind, ProbeReport};
+use collector::config::{CollectorConfig, Defaults};
+use collector::{
+    probe_once, Collector, FailureKind, Options, ProbeReport, TargetKey, TargetStatus,
+};
 use common::probe;
+use model::storage::MemStorage;
 use model::SystemClock;
 
 const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -305,4 +308,282 @@ async fn system_server_is_a_primary_without_standbys() {
     assert_eq!(v(&r, "pg_up"), 1.0);
     assert_eq!(v(&r, "pg_replication_is_replica"), 0.0);
     assert!(r.value("pg_replication_lag_seconds", &[]).is_none());
+}
+
+/// One PostgreSQL server in a temp dir, to stop, start, restart and freeze.
+struct Single {
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    port: u16,
+}
+
+impl Single {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("alertd-pg")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        Command::new("chown")
+            .args(["postgres:postgres", d.to_str().unwrap()])
+            .status()
+            .unwrap();
+        let data = d.join("data");
+        let port = free_port();
+        as_postgres(&[
+            &format!("{BIN}/initdb"),
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ]);
+        append(
+            &data.join("postgresql.conf"),
+            &format!(
+                "listen_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\nfsync = off\n",
+                d.display()
+            ),
+        );
+        let s = Single { dir, data, port };
+        s.ctl(&["start"]);
+        s
+    }
+
+    /// `pg_ctl -w ARGS` on this server.
+    fn ctl(&self, args: &[&str]) {
+        let log = self.data.with_extension("log");
+        let mut all = vec![
+            format!("{BIN}/pg_ctl"),
+            "-D".into(),
+            self.data.display().to_string(),
+            "-l".into(),
+            log.display().to_string(),
+            "-w".into(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        as_postgres(&all.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    fn signal_postmaster(&self, sig: &str) {
+        let pid = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
+        let pid = pid.lines().next().unwrap().trim().to_string();
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{sig} {pid}");
+    }
+
+    fn dsn_file(&self) -> PathBuf {
+        let f = self.dir.path().join("dsn");
+        std::fs::write(
+            &f,
+            format!("postgres://postgres@127.0.0.1:{}/postgres\n", self.port),
+        )
+        .unwrap();
+        f
+    }
+}
+
+impl Drop for Single {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.data.join("postmaster.pid")) {
+            let pid = pid.lines().next().unwrap_or("").trim().to_string();
+            let _ = Command::new("kill").args(["-CONT", &pid]).status();
+        }
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--", &format!("{BIN}/pg_ctl"), "-D"])
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+/// Runs the postgres probe through the real scheduler at `interval` (= its timeout).
+fn scheduled(s: &Single, interval: &str) -> (Arc<MemStorage>, Arc<Collector>, common::Runs) {
+    let cfg: CollectorConfig = serde_saphyr::from_str(&format!(
+        "probes:\n  - {{ name: pg, postgres: {{ dsn_file: {} }}, interval: {interval}, timeout: {interval} }}\n",
+        s.dsn_file().display()
+    ))
+    .unwrap();
+    let store = Arc::new(MemStorage::new());
+    let c = Arc::new(
+        Collector::start(
+            &cfg,
+            store.clone(),
+            Arc::new(SystemClock),
+            Options::default(),
+        )
+        .unwrap(),
+    );
+    let runs = common::Runs::record(c.clone(), TargetKey::Probe("pg".into()));
+    (store, c, runs)
+}
+
+#[tokio::test]
+async fn restarts_show_pg_up_0_with_a_reason_and_recover_without_restarting_the_probe() {
+    let s = tokio::task::spawn_blocking(Single::start).await.unwrap();
+    let s = Arc::new(s);
+    let ctl = |args: &'static [&'static str]| {
+        let s = s.clone();
+        async move {
+            tokio::task::spawn_blocking(move || s.ctl(args))
+                .await
+                .unwrap()
+        }
+    };
+    let (store, _c, runs) = scheduled(&s, "1s");
+    let ok = |r: &TargetStatus| r.success == Some(true);
+    runs.wait(0, 1, 30, "a first successful run", ok).await;
+
+    // Stopped (fast, then immediate): refused, pg_up 0; started again: up, same collector.
+    for mode in ["fast", "immediate"] {
+        let stop: &'static [&'static str] = if mode == "fast" {
+            &["-m", "fast", "stop"]
+        } else {
+            &["-m", "immediate", "stop"]
+        };
+        ctl(stop).await;
+        let n = runs.len();
+        let down = runs
+            .wait(n, 2, 30, "runs against the stopped server", |r| {
+                r.failure_kind == Some(FailureKind::Refused)
+            })
+            .await;
+        assert!(
+            down.last_error.as_deref().unwrap().contains("refused"),
+            "{down:?}"
+        );
+        ctl(&["start"]).await;
+        let n = runs.len();
+        runs.wait(n, 1, 30, &format!("recovery after a {mode} stop"), ok)
+            .await;
+    }
+
+    // Restarted again and again while the probe keeps running every second.
+    for delay in [300, 800, 1300, 500, 1000] {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        ctl(&["-m", "fast", "restart"]).await;
+    }
+    ctl(&["-m", "immediate", "restart"]).await;
+    let n = runs.len();
+    runs.wait(n, 2, 30, "recovery after the restarts", ok).await;
+    common::check_runs(&store, &runs, 1.0, "pg_up", "postgres").await;
+}
+
+/// Backends of the probe (`application_name` alertd) waiting on a lock.
+async fn probe_backends_waiting(port: u16) -> i64 {
+    let (c, conn) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user=postgres dbname=postgres"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    c.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'alertd' AND wait_event_type = 'Lock'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+#[tokio::test]
+async fn a_probe_stuck_in_flight_is_cut_off_cancelled_and_recovers() {
+    let s = Arc::new(tokio::task::spawn_blocking(Single::start).await.unwrap());
+    let (store, _c, runs) = scheduled(&s, "2s");
+    let ok = |r: &TargetStatus| r.success == Some(true);
+    runs.wait(0, 1, 30, "a first successful run", ok).await;
+
+    // A session holds a lock the probe's query needs: each run waits on it until its timeout,
+    // is reported as a timeout, and its statement is cancelled on the server rather than left
+    // waiting (one more backend with every run).
+    let (locker, conn) = tokio_postgres::connect(
+        &format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            s.port
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    locker
+        .batch_execute("BEGIN; LOCK TABLE pg_catalog.pg_stat_wal_receiver IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let n = runs.len();
+    let t = runs
+        .wait(n, 3, 30, "runs cut off by their timeout", |r| {
+            r.failure_kind == Some(FailureKind::Timeout)
+        })
+        .await;
+    assert!(
+        t.last_error.as_deref().unwrap().contains("postgres: query"),
+        "{t:?}"
+    );
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting = probe_backends_waiting(s.port).await;
+        if waiting <= 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "{waiting} probe statements left waiting on the server"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The server restarts while a probe's statement is in flight (waiting on the lock): the run
+    // ends at once with the server's reason, well before its timeout.
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while probe_backends_waiting(s.port).await < 1 {
+        assert!(
+            std::time::Instant::now() < end,
+            "no probe statement in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let n = runs.len();
+    let s2 = s.clone();
+    tokio::task::spawn_blocking(move || s2.ctl(&["-m", "fast", "restart"]))
+        .await
+        .unwrap();
+    let cut = runs
+        .wait(n, 1, 30, "the in-flight run to end", |_| true)
+        .await;
+    assert_eq!(cut.success, Some(false), "{cut:?}");
+    assert_ne!(cut.failure_kind, Some(FailureKind::Timeout), "{cut:?}");
+    assert!(cut.last_duration_seconds < 1.9, "{cut:?}");
+    drop(locker);
+    let n = runs.len();
+    runs.wait(n, 1, 30, "recovery after the restart", ok).await;
+
+    // The postmaster hangs (SIGSTOP): connecting never completes; runs end at their timeout and
+    // leave no connection open; after SIGCONT the probe recovers.
+    s.signal_postmaster("STOP");
+    let n = runs.len();
+    let t = runs
+        .wait(n, 2, 30, "runs against the frozen server", |r| {
+            r.failure_kind == Some(FailureKind::Timeout)
+        })
+        .await;
+    assert!(
+        t.last_error.as_deref().unwrap().contains("connecting"),
+        "{t:?}"
+    );
+    let open = common::established_to(s.port);
+    s.signal_postmaster("CONT");
+    assert!(
+        open <= 1,
+        "{open} connections to the frozen server left open"
+    );
+    let n = runs.len();
+    runs.wait(n, 1, 30, "recovery after the freeze", ok).await;
+    common::check_runs(&store, &runs, 2.0, "pg_up", "postgres").await;
 }

@@ -12,13 +12,34 @@
 //! (the scheduler writes one for every series that disappears) and fails the probe.
 //!
 //! The DSN is read from `dsn_file` on every run (so it can be rotated) and never logged.
+//!
+//! Every run opens its own connection and closes it (nothing is cached, so a restarted server
+//! is simply reconnected to), and ends by its deadline: a PostgreSQL statement still running
+//! then is cancelled on the server, since a backend waiting on a lock does not notice that its
+//! client went away, and each later run would leave one more behind.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use model::Labels;
 
-use super::{Failure, FailureKind, Outcome, SeriesBuf};
+use super::{AbortOnDrop, Failure, FailureKind, Outcome, SeriesBuf};
 use crate::config::{resolve_secret, DbProbeConfig};
+
+/// How long a cancel request for a timed-out statement may take.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `application_name` a probe's session shows in `pg_stat_activity` unless the DSN sets one.
+const PG_APPLICATION_NAME: &str = "alertd";
+
+fn timed_out(what: &str, started: Instant) -> Failure {
+    Failure::new(
+        FailureKind::Timeout,
+        format!(
+            "{what} timed out after {:.3}s",
+            started.elapsed().as_secs_f64()
+        ),
+    )
+}
 
 fn dsn(cfg: &DbProbeConfig) -> Result<String, Failure> {
     resolve_secret(cfg.dsn.as_ref(), cfg.dsn_file.as_deref())
@@ -74,7 +95,21 @@ fn pg_failure(e: &tokio_postgres::Error) -> Failure {
     };
     let msg = match e.as_db_error() {
         Some(db) => format!("postgres: {}: {}", db.code().code(), db.message()),
-        None => format!("postgres: {e}"),
+        None => {
+            // tokio-postgres's own text ("error connecting to server") leaves out the cause
+            // ("Connection refused"): add the chain of sources.
+            let mut m = format!("postgres: {e}");
+            let mut src = e.source();
+            while let Some(s) = src {
+                let text = s.to_string();
+                if !m.ends_with(&text) {
+                    m.push_str(": ");
+                    m.push_str(&text);
+                }
+                src = s.source();
+            }
+            m
+        }
     };
     Failure::new(kind, msg)
 }
@@ -87,10 +122,10 @@ impl PgProbe {
         }
     }
 
-    pub(crate) async fn run(&self) -> Outcome {
+    pub(crate) async fn run(&self, deadline: tokio::time::Instant) -> Outcome {
         let started = Instant::now();
         let mut b = SeriesBuf::new(&self.base);
-        let res = self.collect(&mut b).await;
+        let res = self.collect(&mut b, deadline, started).await;
         let failure = res.err();
         b.push("pg_up", &[], if failure.is_none() { 1.0 } else { 0.0 });
         b.push_result(started, &failure);
@@ -101,18 +136,47 @@ impl PgProbe {
         }
     }
 
-    async fn collect(&self, b: &mut SeriesBuf<'_>) -> Result<(), Failure> {
+    async fn collect(
+        &self,
+        b: &mut SeriesBuf<'_>,
+        deadline: tokio::time::Instant,
+        started: Instant,
+    ) -> Result<(), Failure> {
         let dsn = dsn(&self.cfg)?;
-        let (client, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
-            .await
-            .map_err(|e| pg_failure(&e))?;
-        let driver = tokio::spawn(async move {
+        let mut config: tokio_postgres::Config = dsn.parse().map_err(|e| pg_failure(&e))?;
+        if config.get_application_name().is_none() {
+            config.application_name(PG_APPLICATION_NAME);
+        }
+        let (client, conn) =
+            tokio::time::timeout_at(deadline, config.connect(tokio_postgres::NoTls))
+                .await
+                .map_err(|_| timed_out("postgres: connecting", started))?
+                .map_err(|e| pg_failure(&e))?;
+        let _driver = AbortOnDrop(tokio::spawn(async move {
             let _ = conn.await;
-        });
-        let out = self.query(&client, b).await;
-        drop(client);
-        driver.abort();
-        out
+        }));
+        match tokio::time::timeout_at(deadline, self.query(&client, b)).await {
+            Ok(out) => out,
+            Err(_) => {
+                // Dropping the connection does not stop the statement on the server (a backend
+                // waiting on a lock does not notice): cancel it, off this run's clock.
+                let token = client.cancel_token();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(
+                        CANCEL_TIMEOUT,
+                        token.cancel_query(tokio_postgres::NoTls),
+                    )
+                    .await;
+                });
+                Err(Failure::new(
+                    FailureKind::Timeout,
+                    format!(
+                        "postgres: query timed out after {:.3}s (cancelled on the server)",
+                        started.elapsed().as_secs_f64()
+                    ),
+                ))
+            }
+        }
     }
 
     async fn query(
@@ -237,10 +301,10 @@ impl MysqlProbe {
         }
     }
 
-    pub(crate) async fn run(&self) -> Outcome {
+    pub(crate) async fn run(&self, deadline: tokio::time::Instant) -> Outcome {
         let started = Instant::now();
         let mut b = SeriesBuf::new(&self.base);
-        let res = self.collect(&mut b).await;
+        let res = self.collect(&mut b, deadline, started).await;
         let (up, failure) = match res {
             Ok(f) => (true, f),
             Err(f) => (false, Some(f)),
@@ -256,7 +320,12 @@ impl MysqlProbe {
 
     /// `Err` when the server is unreachable; `Ok(Some)` when it answers but replication is
     /// broken.
-    async fn collect(&self, b: &mut SeriesBuf<'_>) -> Result<Option<Failure>, Failure> {
+    async fn collect(
+        &self,
+        b: &mut SeriesBuf<'_>,
+        deadline: tokio::time::Instant,
+        started: Instant,
+    ) -> Result<Option<Failure>, Failure> {
         use mysql_async::prelude::Queryable;
         let dsn = dsn(&self.cfg)?;
         let opts = mysql_async::Opts::from_url(&dsn)
@@ -267,19 +336,23 @@ impl MysqlProbe {
                     "mysql dsn is not a valid URL (expected mysql://user:password@host:port/)",
                 )
             })?;
-        let mut conn = mysql_async::Conn::new(opts)
+        let mut conn = tokio::time::timeout_at(deadline, mysql_async::Conn::new(opts))
             .await
+            .map_err(|_| timed_out("mysql: connecting", started))?
             .map_err(|e| my_failure(&e))?;
-        let rows: Vec<mysql_async::Row> = match conn.query("SHOW REPLICA STATUS").await {
-            Ok(r) => r,
-            // Before MySQL 8.0.22 / MariaDB 10.5.1.
-            Err(mysql_async::Error::Server(_)) => conn
-                .query("SHOW SLAVE STATUS")
-                .await
-                .map_err(|e| my_failure(&e))?,
-            Err(e) => return Err(my_failure(&e)),
+        let status = async {
+            match conn.query("SHOW REPLICA STATUS").await {
+                Ok(r) => Ok(r),
+                // Before MySQL 8.0.22 / MariaDB 10.5.1.
+                Err(mysql_async::Error::Server(_)) => conn.query("SHOW SLAVE STATUS").await,
+                Err(e) => Err(e),
+            }
         };
-        let _ = conn.disconnect().await;
+        let rows: Vec<mysql_async::Row> = tokio::time::timeout_at(deadline, status)
+            .await
+            .map_err(|_| timed_out("mysql: query", started))?
+            .map_err(|e| my_failure(&e))?;
+        let _ = tokio::time::timeout_at(deadline, conn.disconnect()).await;
         let Some(row) = rows.first() else {
             // Not a replica: up, nothing else to say.
             return Ok(None);

@@ -99,22 +99,21 @@ fn ip_hash(ip: &IpAddr) -> f64 {
     f64::from(h)
 }
 
-/// Resolves `host` preferring `pref`; `fallback` allows the other family.
+/// Resolves `host` preferring `pref`; `fallback` allows the other family. Gives up at
+/// `deadline` with a DNS failure (see [`super::dns`] for why a hanging lookup costs no more).
 pub(crate) async fn resolve(
     host: &str,
     port: u16,
     pref: IpProtocol,
     fallback: bool,
+    deadline: tokio::time::Instant,
 ) -> Result<SocketAddr, Failure> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| Failure::new(FailureKind::Dns, format!("resolving {host}: {e}")))?
-        .collect();
-    let wanted = |a: &&SocketAddr| match pref {
+    let addrs = super::dns::lookup(host, deadline).await?;
+    let wanted = |a: &&IpAddr| match pref {
         IpProtocol::Ip4 => a.is_ipv4(),
         IpProtocol::Ip6 => a.is_ipv6(),
     };
@@ -122,7 +121,7 @@ pub(crate) async fn resolve(
         .iter()
         .find(wanted)
         .or_else(|| if fallback { addrs.first() } else { None })
-        .copied()
+        .map(|ip| SocketAddr::new(*ip, port))
         .ok_or_else(|| Failure::new(FailureKind::Dns, format!("{host} has no {pref:?} address")))
 }
 
@@ -200,7 +199,7 @@ impl HttpProbe {
     pub(crate) async fn run(&self, deadline: tokio::time::Instant) -> Outcome {
         let started = Instant::now();
         let mut st = State::default();
-        let failure = match tokio::time::timeout_at(deadline, self.exec(&mut st)).await {
+        let failure = match tokio::time::timeout_at(deadline, self.exec(&mut st, deadline)).await {
             Ok(Ok(())) => None,
             Ok(Err(f)) => Some(f),
             Err(_) => Some(Failure::new(
@@ -253,7 +252,7 @@ impl HttpProbe {
         }
     }
 
-    async fn exec(&self, st: &mut State) -> Result<(), Failure> {
+    async fn exec(&self, st: &mut State, deadline: tokio::time::Instant) -> Result<(), Failure> {
         let mut url: Uri = self
             .cfg
             .url
@@ -267,7 +266,7 @@ impl HttpProbe {
         )?;
         loop {
             let (status, headers, bytes) = self
-                .hop(&url, &method, body.clone(), auth.as_ref(), st)
+                .hop(&url, &method, body.clone(), auth.as_ref(), st, deadline)
                 .await?;
             if self.cfg.follow_redirects && status.is_redirection() {
                 if let Some(loc) = headers.get(LOCATION).and_then(|l| l.to_str().ok()) {
@@ -353,6 +352,7 @@ impl HttpProbe {
         body: Option<String>,
         auth: Option<&HeaderValue>,
         st: &mut State,
+        deadline: tokio::time::Instant,
     ) -> Result<(hyper::StatusCode, hyper::HeaderMap, Bytes), Failure> {
         let https = match url.scheme_str() {
             Some("https") => true,
@@ -376,6 +376,7 @@ impl HttpProbe {
             port,
             self.cfg.preferred_ip_protocol,
             self.cfg.ip_protocol_fallback,
+            deadline,
         )
         .await;
         let dt = t.elapsed().as_secs_f64();

@@ -6,6 +6,7 @@ use model::{Clock, Labels};
 
 pub(crate) mod db;
 pub(crate) mod disk;
+pub(crate) mod dns;
 pub(crate) mod http;
 pub(crate) mod tls;
 pub(crate) mod tlsutil;
@@ -133,6 +134,17 @@ impl<'a> SeriesBuf<'a> {
     }
 }
 
+/// A spawned task that is aborted when this guard is dropped: a connection driver must not
+/// outlive the run that started it (a run cut off by its timeout drops its future, and a
+/// dropped `JoinHandle` alone would leave the task, and its connection, running).
+pub(crate) struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Base labels of a probe: its configured labels plus `probe="<name>"`.
 pub(crate) fn probe_labels(
     name: &str,
@@ -184,8 +196,8 @@ impl Task {
             Task::Http(p) => p.run(deadline).await,
             Task::Tls(p) => p.run(deadline).await,
             Task::Disk(p) => p.run().await,
-            Task::Postgres(p) => p.run().await,
-            Task::Mysql(p) => p.run().await,
+            Task::Postgres(p) => p.run(deadline).await,
+            Task::Mysql(p) => p.run(deadline).await,
             Task::Scrape(s) => s.run(deadline).await,
             #[cfg(test)]
             Task::Test(t) => {

@@ -50,7 +50,12 @@ impl TlsProbe {
         let started = Instant::now();
         let mut info: Option<TlsInfo> = None;
         let mut ip = None;
-        let failure = match tokio::time::timeout_at(deadline, self.exec(&mut info, &mut ip)).await {
+        let failure = match tokio::time::timeout_at(
+            deadline,
+            self.exec(&mut info, &mut ip, deadline),
+        )
+        .await
+        {
             Ok(Ok(())) => None,
             Ok(Err(f)) => Some(f),
             Err(_) => Some(Failure::new(
@@ -73,8 +78,13 @@ impl TlsProbe {
         }
     }
 
-    async fn exec(&self, info: &mut Option<TlsInfo>, ip: &mut Option<bool>) -> Result<(), Failure> {
-        let addr = resolve(&self.host, self.port, IpProtocol::Ip4, true).await?;
+    async fn exec(
+        &self,
+        info: &mut Option<TlsInfo>,
+        ip: &mut Option<bool>,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), Failure> {
+        let addr = resolve(&self.host, self.port, IpProtocol::Ip4, true, deadline).await?;
         *ip = Some(addr.is_ipv4());
         let mut tcp = connect(addr).await?;
         if let Some(Starttls::Smtp) = self.starttls {

@@ -241,3 +241,136 @@ pub async fn smtp_starttls_server(
     });
     addr
 }
+
+/// Every finished run of one target, as `Collector::status` shows it (polled every 20 ms), to
+/// check what each run reported while a peer was restarted or frozen.
+pub struct Runs {
+    seen: Arc<std::sync::Mutex<Vec<collector::TargetStatus>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Runs {
+    /// Starts recording the runs of `key` in `c`.
+    pub fn record(c: Arc<collector::Collector>, key: collector::TargetKey) -> Self {
+        let seen: Arc<std::sync::Mutex<Vec<collector::TargetStatus>>> = Arc::default();
+        let s = seen.clone();
+        let task = tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                if let Some(st) = c.status().into_iter().find(|t| t.key == key) {
+                    if st.last_run.is_some() && st.last_run != last {
+                        last = st.last_run;
+                        s.lock().unwrap().push(st);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        Runs { seen, task }
+    }
+
+    /// The runs recorded so far.
+    pub fn all(&self) -> Vec<collector::TargetStatus> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// How many runs were recorded so far.
+    pub fn len(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    /// Waits (up to `secs`) until `n` runs recorded after the first `from` satisfy `pred`;
+    /// returns the last of them. Panics with `what` and the runs seen when they never come.
+    pub async fn wait(
+        &self,
+        from: usize,
+        n: usize,
+        secs: u64,
+        what: &str,
+        pred: impl Fn(&collector::TargetStatus) -> bool,
+    ) -> collector::TargetStatus {
+        let end = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let all = self.all();
+            let hits: Vec<_> = all.iter().skip(from).filter(|r| pred(r)).collect();
+            if hits.len() >= n {
+                return hits[n - 1].clone();
+            }
+            assert!(
+                std::time::Instant::now() < end,
+                "timed out waiting for {what}; runs since: {:#?}",
+                &all[from.min(all.len())..]
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Runs {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Client sockets of this machine in ESTABLISHED state towards `127.0.0.1:port` (from
+/// `/proc/net/tcp`): connections a probe left open.
+pub fn established_to(port: u16) -> usize {
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    tcp.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3
+                && f[3] == "01"
+                && f[2]
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+                    == Some(port)
+        })
+        .count()
+}
+
+/// Checks every recorded run: it ended within `timeout` seconds (plus slack for a loaded
+/// machine), a failed run says why (its message starts with `prefix`), and the stored `up`
+/// series (`pg_up`, `mysql_up`) of each run agrees with it.
+pub async fn check_runs(
+    store: &model::storage::MemStorage,
+    runs: &Runs,
+    timeout: f64,
+    up: &str,
+    prefix: &str,
+) {
+    use model::storage::SeriesStore;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the writer's batch
+    let series = store
+        .select(
+            &[format!("__name__=\"{up}\"").parse().unwrap()],
+            0,
+            i64::MAX,
+        )
+        .unwrap();
+    let all = runs.all();
+    assert!(!all.is_empty());
+    for r in &all {
+        assert!(
+            r.last_duration_seconds <= timeout + 1.0,
+            "a run took {}s (timeout {timeout}s): {r:?}",
+            r.last_duration_seconds
+        );
+        if r.success == Some(false) {
+            let e = r.last_error.as_deref().unwrap_or("");
+            assert!(
+                e.starts_with(prefix),
+                "failure without a clear reason: {r:?}"
+            );
+        }
+        let v = series[0]
+            .samples
+            .iter()
+            .find(|s| Some(s.t) == r.last_run)
+            .unwrap_or_else(|| panic!("no {up} sample for {r:?}"))
+            .v;
+        let want = if r.success == Some(true) { 1.0 } else { 0.0 };
+        assert_eq!(v, want, "{up} of {r:?}");
+    }
+}
