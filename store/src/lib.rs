@@ -1857,7 +1857,6 @@ impl std::ops::Deref for Watched {
 
 /// Wall-clock milliseconds since the epoch (for [`StoreHealth`]).
 fn wall_ms() -> Timestamp {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Timestamp)
+    use model::clock::Clock;
+    model::clock::SystemClock.now_ms()
 }

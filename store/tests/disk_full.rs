@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use model::storage::{KvBatch, KvStore, SeriesStore};
+use model::storage::{KvBatch, KvStore};
 use model::{Labels, MatchOp, Matcher, Sample};
 use store::{Engine, Store};
 
