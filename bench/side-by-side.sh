@@ -10,13 +10,20 @@
 #   2. TARGETS HTTP targets probed every 15 s for PROBE_SECONDS: CPU per probe and peak RSS of
 #      prometheus + blackbox_exporter vs alertd (CPU and RSS from /proc);
 #   3. 10,000 alerts to notified: the notifier bench, which runs Alertmanager on the same load.
-# Not covered here (see README "Benchmarks" for alertd's own figures): bytes and CPU per sample
-# of the store, one round of 200 rules.
+#   4. SERIES series (half gauges with random-walk values, half counters) scraped every second
+#      for INGEST_SECONDS by prometheus and by alertd, each also evaluating the same 200 alerting
+#      rules every 5 s: process CPU per 1,000 samples ingested (scraping, parsing, storing and
+#      the rules; counted by each one's own samples-appended counter), and bytes per sample on
+#      disk after a clean stop (data directory size / samples appended);
+#   5. from the same run, the mean time of one round of the 200 rules (each one's own rule
+#      group duration metric).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 PROBE_SECONDS=${PROBE_SECONDS:-120}
 TARGETS=${TARGETS:-2000}
+SERIES=${SERIES:-10000}
+INGEST_SECONDS=${INGEST_SECONDS:-120}
 
 pkgs=()
 command -v prometheus >/dev/null || pkgs+=(prometheus)
@@ -152,9 +159,104 @@ stop_pids "$alertd_pid"
 # 3. 10,000 alerts (the notifier bench runs Alertmanager on the same load).
 notif=$("$target_dir/release/examples/bench" 2>&1 | grep -E '^(alertd|Alertmanager):')
 
-python3 - "$stack_rss" "$alertd_rss" "$stack_us" "$alertd_us" "$stack_hwm" "$alertd_hwm" "$TARGETS" "$notif" <<'EOF'
+# 4 and 5. SERIES series at 1 s and 200 rules at 5 s, on prometheus and on alertd.
+eport=$(port)
+python3 - "$eport" "$SERIES" >/dev/null 2>&1 <<'EOF' &
+import http.server, random, sys
+n = int(sys.argv[2]); half = n // 2
+gauges = [50.0] * half; counters = [0.0] * (n - half)
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        out = ["# TYPE bench_value gauge"]
+        for i in range(half):
+            gauges[i] = round(gauges[i] + random.uniform(-1, 1), 2)
+            out.append(f'bench_value{{shard="{i % 20}",i="{i}"}} {gauges[i]}')
+        out.append("# TYPE bench_requests_total counter")
+        for i in range(n - half):
+            counters[i] += random.randint(0, 20)
+            out.append(f'bench_requests_total{{shard="{i % 20}",i="{i}"}} {counters[i]:.0f}')
+        body = ("\n".join(out) + "\n").encode()
+        self.send_response(200); self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+pids+=($!)
+wait_http "http://127.0.0.1:$eport/metrics"
+rules=$work/bench.rules.yml
+{
+  echo "groups:"
+  echo "  - name: bench"
+  echo "    interval: 5s"
+  echo "    rules:"
+  for k in $(seq 0 199); do
+    s=$((k % 20))
+    case $((k % 4)) in
+      0) e="avg by (shard) (bench_value{shard=\"$s\"}) > 1e9" ;;
+      1) e="max_over_time(bench_value{shard=\"$s\"}[1m]) > 1e9" ;;
+      2) e="sum by (shard) (rate(bench_requests_total{shard=\"$s\"}[1m])) > 1e9" ;;
+      3) e="count(bench_value{shard=\"$s\"} > 50) > 1e9" ;;
+    esac
+    echo "      - { alert: Bench$k, expr: '$e', for: 1m, labels: { severity: warning } }"
+  done
+} > "$rules"
+promtool check rules "$rules" >/dev/null
+metric() { # $1 = URL of /metrics, $2 = series name (with labels) -> value
+  curl -fsS "$1" | awk -v m="$2" '$1 == m {print $2; exit}'
+}
+ingest_run() { # $1 = pid, $2 = metrics URL, $3 = samples counter, $4 = rule sum, $5 = rule count
+  sleep 20
+  local c0 s0 c1 s1
+  c0=$(cpu_ticks "$1"); s0=$(metric "$2" "$3")
+  sleep "$INGEST_SECONDS"
+  c1=$(cpu_ticks "$1"); s1=$(metric "$2" "$3")
+  cpu_per_k=$(python3 -c "print(f'{($c1 - $c0) / $hz * 1e6 / (($s1 - $s0) / 1000):.0f}')")
+  rule_ms=$(python3 -c "print(f'{$(metric "$2" "$4") / $(metric "$2" "$5") * 1000:.2f}')")
+  samples_total=$(metric "$2" "$3")
+}
+d=$work/ingest-prom; mkdir -p "$d"; pport=$(port)
+cat > "$d/prom.yml" <<EOF
+global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 5s }
+rule_files: ['$rules']
+scrape_configs:
+  - job_name: bench
+    static_configs: [{ targets: ['127.0.0.1:$eport'] }]
+EOF
+prometheus --config.file="$d/prom.yml" --storage.tsdb.path="$d/tsdb" \
+  --web.listen-address="127.0.0.1:$pport" >/dev/null 2>&1 &
+p=$!; pids+=($p)
+wait_http "http://127.0.0.1:$pport/-/ready"
+ingest_run "$p" "http://127.0.0.1:$pport/metrics" prometheus_tsdb_head_samples_appended_total \
+  'prometheus_rule_group_duration_seconds_sum' 'prometheus_rule_group_duration_seconds_count'
+prom_cpu_k=$cpu_per_k; prom_rule_ms=$rule_ms; prom_samples=$samples_total
+stop_pids "$p"
+prom_bytes=$(du -sb "$d/tsdb" | cut -f1)
+
+d=$work/ingest-alertd; mkdir -p "$d"; ap=$(port)
+cat > "$d/alertd.yaml" <<EOF
+global: { scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 5s }
+api: { listen: '127.0.0.1:$ap' }
+storage: { path: data }
+rule_files: ['$rules']
+scrape_configs:
+  - job_name: bench
+    static_configs: [{ targets: ['127.0.0.1:$eport'] }]
+EOF
+(cd "$d" && exec "$ALERTD" --config alertd.yaml) >/dev/null 2>&1 &
+p=$!; pids+=($p)
+wait_http "http://127.0.0.1:$ap/-/ready"
+ingest_run "$p" "http://127.0.0.1:$ap/metrics" alertd_store_samples_ingested_total \
+  'alertd_rule_group_duration_seconds_total{rule_group="bench"}' \
+  'alertd_rule_group_iterations_total{rule_group="bench"}'
+alertd_cpu_k=$cpu_per_k; alertd_rule_ms=$rule_ms; alertd_samples=$samples_total
+stop_pids "$p"
+alertd_bytes=$(du -sb "$d/data" | cut -f1)
+ingest="$prom_cpu_k $alertd_cpu_k $prom_bytes $prom_samples $alertd_bytes $alertd_samples $prom_rule_ms $alertd_rule_ms"
+
+python3 - "$stack_rss" "$alertd_rss" "$stack_us" "$alertd_us" "$stack_hwm" "$alertd_hwm" "$TARGETS" "$notif" "$SERIES" "$ingest" <<'EOF'
 import re, sys
-sr, ar, su, au, sh, ah, n, notif = sys.argv[1:]
+sr, ar, su, au, sh, ah, n, notif, series, ingest = sys.argv[1:]
 sr, ar, su, au, sh, ah = map(int, (sr, ar, su, au, sh, ah))
 rows = [
     ("idle RSS, whole stack vs alertd (quickstart)", f"{sr/1024:.1f} MiB", f"{ar/1024:.1f} MiB", sr / max(ar, 1)),
@@ -166,6 +268,11 @@ if "alertd" in m and "Alertmanager" in m:
     for i, what in enumerate(["10,000 alerts: time until all notified", "10,000 alerts: CPU per alert", "10,000 alerts: peak RSS"]):
         (a, u), (s, _) = m["alertd"][i], m["Alertmanager"][i]
         rows.append((what, f"{s} {u}", f"{a} {u}", float(s) / max(float(a), 1e-9)))
+pc, ac, pb, ps, ab, as_, pr, ar_ = ingest.split()
+pbs, abs_ = int(pb) / float(ps), int(ab) / float(as_)
+rows.append((f"CPU per 1,000 samples, {series} series at 1 s + 200 rules", f"{pc} µs", f"{ac} µs", float(pc) / max(float(ac), 1e-9)))
+rows.append((f"bytes per sample on disk after the run ({float(ps):.0f} / {float(as_):.0f} samples)", f"{pbs:.2f} B", f"{abs_:.2f} B", pbs / max(abs_, 1e-9)))
+rows.append((f"one round of 200 rules over {series} series (mean)", f"{pr} ms", f"{ar_} ms", float(pr) / max(float(ar_), 1e-9)))
 print("| workload | Prometheus stack | alertd | stack / alertd |")
 print("|---|---|---|---|")
 for w, s, a, r in rows:
