@@ -274,3 +274,48 @@ receivers:
         .unwrap()
         .contains("AlertdTestNotification"));
 }
+
+#[tokio::test]
+async fn mail_queued_while_the_server_is_down_goes_out_when_it_is_back() {
+    let port = free_port();
+    let mut first = start_sink("plain", port);
+    let c = cfg(&first, "require_tls: false");
+    // The SMTP server goes down.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let clock = FakeClock::new(T0);
+    let n = notifier(&c, &clock);
+    n.ingest(vec![alert(None)]).unwrap();
+    n.tick().unwrap();
+    let r = n.deliver_due().await.unwrap();
+    assert_eq!((r.delivered, r.failed, r.retrying), (0, 0, 1), "{r:?}");
+    let h = n.history(None).unwrap();
+    assert!(h[0].error.is_some(), "{h:?}");
+    // Still down at the next attempts: kept, not dropped.
+    // (The alert keeps firing: its source sends it again, as the evaluator does.)
+    for minute in 1..=3 {
+        clock.set_ms(T0 + minute * 60_000);
+        n.ingest(vec![alert(None)]).unwrap();
+        n.tick().unwrap();
+        let r = n.deliver_due().await.unwrap();
+        assert_eq!((r.delivered, r.failed), (0, 0), "{r:?}");
+    }
+    // Back on the same address: the queued message goes out, once.
+    let back = start_sink("plain", port);
+    clock.set_ms(T0 + 10 * 60_000);
+    n.ingest(vec![alert(None)]).unwrap();
+    n.tick().unwrap();
+    let r = n.deliver_due().await.unwrap();
+    assert_eq!(r.delivered, 1, "{r:?} {:?}", n.history(None).unwrap());
+    clock.set_ms(T0 + 11 * 60_000);
+    n.ingest(vec![alert(None)]).unwrap();
+    n.tick().unwrap();
+    assert_eq!(n.deliver_due().await.unwrap().delivered, 0);
+    let msgs = messages(back.dir.path());
+    assert_eq!(msgs.len(), 1);
+    let data = msgs[0]["data"].as_str().unwrap();
+    assert_eq!(
+        header(data, "Subject"),
+        Some("[FIRING:1] DiskFull (db1 warning)")
+    );
+}
