@@ -336,14 +336,23 @@ pub struct Received {
     pub request_line: String,
     /// The body.
     pub body: String,
+    /// When the whole request had arrived (wall clock, ms since the Unix epoch; the same clock
+    /// alertd stamps its history with).
+    pub at_ms: i64,
 }
 
 /// An HTTP server on a loopback port that answers every request with `reply` (a whole raw
 /// response) and keeps what it received.
+///
+/// Only complete requests are kept: the header section up to its blank line and then the whole
+/// body (`Content-Length` bytes, or a chunked body up to its last chunk). A request whose
+/// connection ends before that (its sender was killed mid-request) was not delivered: it is
+/// neither kept nor answered. Each connection is served on its own thread, so a slow or stalled
+/// peer does not hold up the others; a request is kept before it is answered, so requests that
+/// a client sends one after another are kept in that order.
 pub fn recording_server(
     reply: &'static [u8],
 ) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<Received>>>) {
-    use std::io::BufRead;
     let l = TcpListener::bind("127.0.0.1:0").expect("bind sink");
     let port = l.local_addr().expect("sink addr").port();
     let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -351,38 +360,98 @@ pub fn recording_server(
     std::thread::spawn(move || {
         for conn in l.incoming() {
             let Ok(mut conn) = conn else { continue };
-            let Ok(read_half) = conn.try_clone() else {
-                continue;
-            };
-            let mut r = std::io::BufReader::new(read_half);
-            let mut request_line = String::new();
-            let _ = r.read_line(&mut request_line);
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if r.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
+            let keep = keep.clone();
+            std::thread::spawn(move || {
+                // A peer that stops sending for this long has gone; its request is incomplete.
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(60)));
+                match read_request(&conn) {
+                    Ok((request_line, body)) => {
+                        if let Ok(mut g) = keep.lock() {
+                            g.push(Received {
+                                request_line,
+                                body: String::from_utf8_lossy(&body).into_owned(),
+                                at_ms: {
+                                    use model::Clock;
+                                    model::SystemClock.now_ms()
+                                },
+                            });
+                        }
+                        let _ = conn.write_all(reply);
+                    }
+                    Err(why) => eprintln!("recording server on port {port}: not kept: {why}"),
                 }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0; len];
-            if r.read_exact(&mut body).is_ok() {
-                if let Ok(mut g) = keep.lock() {
-                    g.push(Received {
-                        request_line: request_line.trim_end().to_string(),
-                        body: String::from_utf8_lossy(&body).into_owned(),
-                    });
-                }
-            }
-            let _ = conn.write_all(reply);
+            });
         }
     });
     (port, got)
+}
+
+/// Reads one whole HTTP/1.1 request (request line and body); an error says what was missing.
+fn read_request(conn: &TcpStream) -> Result<(String, Vec<u8>)> {
+    use std::io::BufRead;
+    let mut r = std::io::BufReader::new(conn);
+    let mut line = String::new();
+    let mut next_line = |r: &mut std::io::BufReader<&TcpStream>, what: &str| -> Result<String> {
+        line.clear();
+        r.read_line(&mut line)
+            .with_context(|| format!("reading the {what}"))?;
+        if !line.ends_with('\n') {
+            bail!("connection ended in the {what} after {:?}", line);
+        }
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    };
+    let request_line = next_line(&mut r, "request line")?;
+    let mut len: Option<usize> = None;
+    let mut chunked = false;
+    loop {
+        let h = next_line(&mut r, "headers")?;
+        if h.is_empty() {
+            break;
+        }
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| anyhow!("malformed header line {h:?}"))?;
+        let name = name.trim().to_ascii_lowercase();
+        if name == "content-length" {
+            len = Some(value.trim().parse().context("bad content-length")?);
+        } else if name == "transfer-encoding" {
+            chunked = value.to_ascii_lowercase().contains("chunked");
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let size_line = next_line(&mut r, "chunked body")?;
+            let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
+                .with_context(|| format!("bad chunk size {size_line:?}"))?;
+            if size == 0 {
+                // Trailer fields, up to the blank line.
+                while !next_line(&mut r, "chunked body's trailer")?.is_empty() {}
+                break;
+            }
+            let at = body.len();
+            body.resize(at + size, 0);
+            r.read_exact(&mut body[at..])
+                .with_context(|| format!("connection ended in a chunk of {size} bytes"))?;
+            if !next_line(&mut r, "chunked body")?.is_empty() {
+                bail!("a chunk is not followed by CRLF");
+            }
+        }
+    } else if let Some(len) = len {
+        body.resize(len, 0);
+        let mut read = 0;
+        while read < len {
+            match r.read(&mut body[read..]) {
+                Ok(0) => bail!("connection ended after {read} of {len} body bytes"),
+                Ok(n) => read += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(e).context(format!("reading the body ({read} of {len} bytes)"))
+                }
+            }
+        }
+    }
+    Ok((request_line, body))
 }
 
 /// The bodies a [`recording_server`] received so far.
