@@ -49,7 +49,7 @@ pub trait KvEngine: Send + Sync {
     /// The entry with the greatest key in `start <= key < end`.
     fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, StoreError>;
     /// Applies `ops` atomically (all or none); they are on disk when this returns `Ok`.
-    fn write(&self, ops: Vec<BatchOp>) -> Result<(), StoreError>;
+    fn write(&self, ops: &[BatchOp]) -> Result<(), StoreError>;
     /// Makes every completed write durable (a no-op where writes already are).
     fn flush(&self) -> Result<(), StoreError>;
     /// Returns free space to the file system where the engine needs an explicit step for it
@@ -190,12 +190,12 @@ impl KvEngine for SledEngine {
         }
     }
 
-    fn write(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {
+    fn write(&self, ops: &[BatchOp]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for op in ops {
             match op {
-                BatchOp::Put(k, v) => batch.insert(k, v),
-                BatchOp::Delete(k) => batch.remove(k),
+                BatchOp::Put(k, v) => batch.insert(k.as_slice(), v.as_slice()),
+                BatchOp::Delete(k) => batch.remove(k.as_slice()),
             }
         }
         let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
@@ -428,13 +428,13 @@ impl KvEngine for RedbEngine {
         })
     }
 
-    fn write(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {
+    fn write(&self, ops: &[BatchOp]) -> Result<(), StoreError> {
         let g = self.handle()?;
         let db = g.as_ref().expect("handle() checked");
         let tx = db.begin_write().map_err(|e| self.check(e))?;
         {
             let mut t = tx.open_table(TABLE).map_err(|e| self.check(e))?;
-            for op in &ops {
+            for op in ops {
                 match op {
                     BatchOp::Put(k, v) => {
                         t.insert(k.as_slice(), v.as_slice())

@@ -1356,7 +1356,7 @@ impl Inner {
             if ops.is_empty() {
                 continue;
             }
-            let result = self.engine.write(ops);
+            let result = self.engine.write(&ops);
             let mut st = lock(&self.state);
             if let Err(e) = result {
                 for m in marks {
@@ -1511,7 +1511,7 @@ impl Inner {
                         ops.push(BatchOp::Delete(keys::id_key(tag, id)));
                     }
                 }
-                self.engine.write(ops)?;
+                self.engine.write(&ops)?;
                 for id in drop_ids {
                     if let Some(s) = st.series.remove(&id) {
                         st.index.remove(&s.labels, id);
@@ -1529,7 +1529,7 @@ impl Inner {
         while !ops.is_empty() {
             let n = ops.len().min(DELETE_BATCH);
             let batch: Vec<BatchOp> = ops.drain(..n).collect();
-            self.engine.write(batch)?;
+            self.engine.write(&batch)?;
         }
         Ok(())
     }
@@ -1587,7 +1587,7 @@ fn check_meta(engine: &dyn KvEngine, path: &Path) -> Result<(), StoreError> {
                     path.display()
                 )));
             }
-            engine.write(vec![
+            engine.write(&[
                 BatchOp::Put(key("format"), FORMAT.as_bytes().to_vec()),
                 BatchOp::Put(key("engine"), engine.kind().as_str().as_bytes().to_vec()),
             ])
@@ -1772,19 +1772,21 @@ impl Inner {
         if ops.is_empty() && unsaved.is_empty() {
             return Ok(());
         }
-        let all: Vec<BatchOp> = if unsaved.is_empty() && !defer {
-            ops.clone()
+        // The usual case (nothing deferred) writes `ops` as they are, without a copy.
+        let result = if unsaved.is_empty() {
+            self.engine.write(&ops)
         } else {
-            unsaved
+            let all: Vec<BatchOp> = unsaved
                 .iter()
                 .map(|(k, v)| match v {
                     Some(v) => BatchOp::Put(k.clone(), v.clone()),
                     None => BatchOp::Delete(k.clone()),
                 })
                 .chain(ops.iter().cloned())
-                .collect()
+                .collect();
+            self.engine.write(&all)
         };
-        match self.engine.write(all) {
+        match result {
             Ok(()) => {
                 unsaved.clear();
                 Ok(())
@@ -1839,7 +1841,7 @@ impl Watched {
         r
     }
 
-    fn write(&self, ops: Vec<BatchOp>) -> Result<(), StoreError> {
+    fn write(&self, ops: &[BatchOp]) -> Result<(), StoreError> {
         self.record(self.engine.write(ops))
     }
 
