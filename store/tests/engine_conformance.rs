@@ -58,7 +58,7 @@ fn run(engine: Engine, steps: Vec<Step>) -> Result<(), TestCaseError> {
     for s in steps {
         match s {
             Step::Batch(ops) => {
-                e.write(ops.clone()).unwrap();
+                e.write(&ops).unwrap();
                 for op in ops {
                     match op {
                         BatchOp::Put(k, v) => {
