@@ -596,16 +596,9 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
 
     let config = config::load_file(&config_path)?;
-    let readiness = Arc::new(Readiness::new());
-    let mut pipeline = Pipeline::start(&config.storage, &readiness)?;
-    pipeline.start_collector(&config.collector, clock.clone())?;
-    pipeline.start_notifier(&config.notifier, clock.clone())?;
-    pipeline.start_evaluator(
-        &config,
-        config::rules_base(&config_path),
-        clock.clone(),
-        &readiness,
-    )?;
+    // The listener is bound before anything runs: a probe of alertd's own API (the quickstart
+    // has one) must not see "connection refused" in its first round, and a taken port fails
+    // the start before the store is opened.
     let listen = config.api.listen;
     let max_body = config.api.max_body_bytes;
     let tls = match &config.api.tls {
@@ -621,6 +614,16 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
             source,
         })?;
     let local = listener.local_addr().map_err(DaemonError::Serve)?;
+    let readiness = Arc::new(Readiness::new());
+    let mut pipeline = Pipeline::start(&config.storage, &readiness)?;
+    pipeline.start_collector(&config.collector, clock.clone())?;
+    pipeline.start_notifier(&config.notifier, clock.clone())?;
+    pipeline.start_evaluator(
+        &config,
+        config::rules_base(&config_path),
+        clock.clone(),
+        &readiness,
+    )?;
     let app = Arc::new(App::new(
         config_path.clone(),
         config,
