@@ -17,10 +17,8 @@ use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Router;
-use collector::config::CollectorConfig;
-use collector::{Collector, FailureKind, Options, TargetKey, TargetStatus};
-use model::storage::{MemStorage, SeriesStore};
-use model::SystemClock;
+use collector::{FailureKind, TargetKey, TargetStatus};
+use model::storage::SeriesStore;
 
 /// Set in the re-executed copy that runs inside the namespace.
 const INNER: &str = "ALERTD_DNS_TEST_INNER";
@@ -236,18 +234,8 @@ async fn scenario() {
         probe("servfail", "servfail.alertd.test"),
         probe("silent", "silent.alertd.test"),
     );
-    let cfg: CollectorConfig = serde_saphyr::from_str(&yaml).unwrap();
-    let store = Arc::new(MemStorage::new());
     let started = Instant::now();
-    let c = Arc::new(
-        Collector::start(
-            &cfg,
-            store.clone(),
-            Arc::new(SystemClock),
-            Options::default(),
-        )
-        .unwrap(),
-    );
+    let (store, c) = common::start(&yaml);
     let runs: HashMap<&str, common::Runs> = ["good", "nx", "servfail", "silent"]
         .into_iter()
         .map(|n| {

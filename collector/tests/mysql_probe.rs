@@ -362,21 +362,10 @@ async fn restarts_and_a_hung_server_show_mysql_up_0_and_recover() {
         (s.url(), s.port)
     };
     let f = dsn_file(tmp.path(), &url);
-    let cfg: CollectorConfig = serde_saphyr::from_str(&format!(
+    let (store, c) = common::start(&format!(
         "probes:\n  - {{ name: my, mysql: {{ dsn_file: {} }}, interval: 1s, timeout: 1s }}\n",
         f.display()
-    ))
-    .unwrap();
-    let store = Arc::new(MemStorage::new());
-    let c = Arc::new(
-        Collector::start(
-            &cfg,
-            store.clone(),
-            Arc::new(SystemClock),
-            Options::default(),
-        )
-        .unwrap(),
-    );
+    ));
     let runs = common::Runs::record(c.clone(), TargetKey::Probe("my".into()));
     let ok = |r: &TargetStatus| r.success == Some(true);
     runs.wait(0, 1, 30, "a first successful run", ok).await;

@@ -8,10 +8,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use collector::config::{CollectorConfig, Defaults};
-use collector::{
-    probe_once, Collector, FailureKind, Options, ProbeReport, TargetKey, TargetStatus,
-};
+use collector::config::Defaults;
+use collector::{probe_once, Collector, FailureKind, ProbeReport, TargetKey, TargetStatus};
 use common::probe;
 use model::storage::MemStorage;
 use model::SystemClock;
@@ -404,21 +402,10 @@ impl Drop for Single {
 
 /// Runs the postgres probe through the real scheduler at `interval` (= its timeout).
 fn scheduled(s: &Single, interval: &str) -> (Arc<MemStorage>, Arc<Collector>, common::Runs) {
-    let cfg: CollectorConfig = serde_saphyr::from_str(&format!(
+    let (store, c) = common::start(&format!(
         "probes:\n  - {{ name: pg, postgres: {{ dsn_file: {} }}, interval: {interval}, timeout: {interval} }}\n",
         s.dsn_file().display()
-    ))
-    .unwrap();
-    let store = Arc::new(MemStorage::new());
-    let c = Arc::new(
-        Collector::start(
-            &cfg,
-            store.clone(),
-            Arc::new(SystemClock),
-            Options::default(),
-        )
-        .unwrap(),
-    );
+    ));
     let runs = common::Runs::record(c.clone(), TargetKey::Probe("pg".into()));
     (store, c, runs)
 }

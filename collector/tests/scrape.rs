@@ -340,18 +340,9 @@ async fn slow_drip_target_times_out_and_other_targets_keep_their_schedule() {
     let (drip, stats) = raw_target(Behaviour::Drip).await;
     let (silent, silent_stats) = raw_target(Behaviour::Silent).await;
     let good = serve(vec![("/metrics", "good_metric 1\n".to_string())]).await;
-    let cfg: CollectorConfig = serde_saphyr::from_str(&format!(
+    let (store, c) = common::start(&format!(
         "scrape_configs:\n  - {{ job_name: drip, scrape_interval: 2s, scrape_timeout: 1s, static_configs: [{{ targets: ['{drip}'] }}] }}\n  - {{ job_name: silent, scrape_interval: 2s, scrape_timeout: 1s, static_configs: [{{ targets: ['{silent}'] }}] }}\n  - {{ job_name: good, scrape_interval: 1s, static_configs: [{{ targets: ['{good}'] }}] }}\n"
-    ))
-    .unwrap();
-    let store = Arc::new(MemStorage::new());
-    let c = Collector::start(
-        &cfg,
-        store.clone(),
-        Arc::new(SystemClock),
-        Options::default(),
-    )
-    .unwrap();
+    ));
     // Three timed-out drips; the connection of each is closed (not left to a task that keeps
     // reading), so at most one is open at any time.
     let (mut max_open, mut max_silent) = (0, 0);
@@ -418,18 +409,9 @@ async fn endless_body_stops_at_the_default_body_limit() {
     let (endless, s1) = raw_target(Behaviour::Endless).await;
     let (huge, s2) = raw_target(Behaviour::Huge).await;
     // No body_size_limit configured: the default limit (10 MiB) applies.
-    let cfg: CollectorConfig = serde_saphyr::from_str(&format!(
+    let (store, c) = common::start(&format!(
         "scrape_configs:\n  - {{ job_name: endless, scrape_interval: 3s, scrape_timeout: 3s, static_configs: [{{ targets: ['{endless}'] }}] }}\n  - {{ job_name: huge, scrape_interval: 3s, scrape_timeout: 3s, static_configs: [{{ targets: ['{huge}'] }}] }}\n"
-    ))
-    .unwrap();
-    let store = Arc::new(MemStorage::new());
-    let c = Collector::start(
-        &cfg,
-        store.clone(),
-        Arc::new(SystemClock),
-        Options::default(),
-    )
-    .unwrap();
+    ));
     wait_for(30, "both scrapes to finish", || {
         c.status().iter().all(|s| s.last_run.is_some())
     })

@@ -112,6 +112,12 @@ pub trait KvStore: Send + Sync {
     fn write_eventually(&self, batch: KvBatch) -> Result<(), StorageError> {
         self.write(batch)
     }
+    /// Like [`KvStore::write_eventually`], but a batch the storage cannot take now is also
+    /// reported as the error: for state already applied in memory whose writer must tell a
+    /// client it is not yet on disk. The default is [`KvStore::write`].
+    fn write_or_keep(&self, batch: KvBatch) -> Result<(), StorageError> {
+        self.write(batch)
+    }
 }
 
 type KvMap = BTreeMap<(String, Vec<u8>), Vec<u8>>;

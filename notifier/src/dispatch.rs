@@ -563,13 +563,7 @@ impl Notifier {
         if batch.is_empty() {
             return Ok(());
         }
-        match self.kv.write(batch.clone()) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.kv.write_eventually(batch)?;
-                Err(e)
-            }
-        }
+        self.kv.write_or_keep(batch)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

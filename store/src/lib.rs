@@ -1153,7 +1153,7 @@ impl Store {
         {
             let _guard = lock(&self.inner.flush_lock);
             self.inner.flush_locked(FlushScope::All)?;
-            self.inner.write_kv(Vec::new(), false)?;
+            self.inner.write_kv(Vec::new(), OnFailure::Fail)?;
             lock(&self.inner.state).closed = true;
         }
         self.inner.engine.flush()
@@ -1195,7 +1195,7 @@ impl Store {
         if lock(&self.inner.unsaved).is_empty() {
             return Ok(());
         }
-        self.inner.write_kv(Vec::new(), false)
+        self.inner.write_kv(Vec::new(), OnFailure::Fail)
     }
 
     fn check_namespace(namespace: &str) -> Result<(), StoreError> {
@@ -1234,7 +1234,7 @@ fn checkpoint_loop(weak: Weak<Inner>, stop: StopSignal, interval: std::time::Dur
         }
         if !lock(&inner.unsaved).is_empty() {
             // Failures are logged by the engine wrapper; the entries keep waiting.
-            let _ = inner.write_kv(Vec::new(), false);
+            let _ = inner.write_kv(Vec::new(), OnFailure::Fail);
         }
     }
 }
@@ -1727,12 +1727,17 @@ impl KvStore for Store {
 
     fn write(&self, batch: KvBatch) -> Result<(), StorageError> {
         let ops = self.kv_ops(batch)?;
-        Ok(self.inner.write_kv(ops, false)?)
+        Ok(self.inner.write_kv(ops, OnFailure::Fail)?)
     }
 
     fn write_eventually(&self, batch: KvBatch) -> Result<(), StorageError> {
         let ops = self.kv_ops(batch)?;
-        Ok(self.inner.write_kv(ops, true)?)
+        Ok(self.inner.write_kv(ops, OnFailure::Keep)?)
+    }
+
+    fn write_or_keep(&self, batch: KvBatch) -> Result<(), StorageError> {
+        let ops = self.kv_ops(batch)?;
+        Ok(self.inner.write_kv(ops, OnFailure::KeepAndFail)?)
     }
 }
 
@@ -1765,9 +1770,9 @@ impl Store {
 
 impl Inner {
     /// Writes `ops` in one batch behind the deferred entries (which go first, so a newer
-    /// write wins). On failure: with `defer`, `ops` join the deferred entries and this
-    /// returns `Ok`; without, it returns the error and the deferred entries stay as they were.
-    fn write_kv(&self, ops: Vec<BatchOp>, defer: bool) -> Result<(), StoreError> {
+    /// write wins). On failure, `on_failure` decides whether `ops` join the deferred entries
+    /// and whether the error is returned; the deferred entries stay either way.
+    fn write_kv(&self, ops: Vec<BatchOp>, on_failure: OnFailure) -> Result<(), StoreError> {
         let mut unsaved = lock(&self.unsaved);
         if ops.is_empty() && unsaved.is_empty() {
             return Ok(());
@@ -1791,18 +1796,35 @@ impl Inner {
                 unsaved.clear();
                 Ok(())
             }
-            Err(_) if defer => {
+            Err(e) => {
+                if on_failure == OnFailure::Fail {
+                    return Err(e);
+                }
                 for op in ops {
                     match op {
                         BatchOp::Put(k, v) => unsaved.insert(k, Some(v)),
                         BatchOp::Delete(k) => unsaved.insert(k, None),
                     };
                 }
-                Ok(())
+                match on_failure {
+                    OnFailure::Keep => Ok(()),
+                    _ => Err(e),
+                }
             }
-            Err(e) => Err(e),
         }
     }
+}
+
+/// What [`Inner::write_kv`] does with a batch the engine refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OnFailure {
+    /// Return the error; the batch is dropped ([`KvStore::write`]).
+    Fail,
+    /// Keep the batch with the deferred entries and return `Ok`
+    /// ([`KvStore::write_eventually`]).
+    Keep,
+    /// Keep the batch and return the error ([`KvStore::write_or_keep`]).
+    KeepAndFail,
 }
 
 /// The engine, with the outcome of every write recorded in [`StoreHealth`] (and the change

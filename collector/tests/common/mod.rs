@@ -374,3 +374,18 @@ pub async fn check_runs(
         assert_eq!(v, want, "{up} of {r:?}");
     }
 }
+
+/// Starts a collector on `yaml` (a `CollectorConfig`) over a fresh in-memory store, on the
+/// system clock with default options.
+pub fn start(yaml: &str) -> (Arc<model::storage::MemStorage>, Arc<collector::Collector>) {
+    let cfg: collector::config::CollectorConfig = serde_saphyr::from_str(yaml).unwrap();
+    let store = Arc::new(model::storage::MemStorage::new());
+    let c = collector::Collector::start(
+        &cfg,
+        store.clone(),
+        Arc::new(model::clock::SystemClock),
+        collector::Options::default(),
+    )
+    .unwrap();
+    (store, Arc::new(c))
+}
