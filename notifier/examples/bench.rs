@@ -15,6 +15,11 @@
 
 #![allow(clippy::print_stdout)]
 
+/// The daemon's allocator (`alertd/src/main.rs`), so the figures are the notifier's as it runs
+/// in alertd.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
