@@ -7,7 +7,7 @@
 # Usage (as root): deploy/test-in-nspawn.sh PATH/TO/alertd PATH/TO/alertctl
 #
 # Needs systemd-nspawn and debootstrap (installed with apt-get when missing) and a Debian
-# mirror (the one in /etc/apt/sources.list{,.d}, or NSPAWN_MIRROR). The host needs no systemd:
+# mirror (the host's apt source, or NSPAWN_MIRROR). The host needs no systemd:
 # the container runs with --register=no --keep-unit (no machined, no bus) in its own network
 # namespace (--private-network: only loopback, so port 9797 never clashes with the host).
 #
@@ -15,7 +15,8 @@
 #   NSPAWN_CACHE     where the debootstrapped root file system is kept (default
 #                    /var/cache/alertd-nspawn); a second run copies it instead of bootstrapping
 #   NSPAWN_SUITE     Debian suite (default bookworm)
-#   NSPAWN_MIRROR    Debian mirror URL (default: from the host's apt sources)
+#   NSPAWN_MIRROR    Debian mirror URL (default: the host's, from `apt-cache policy`, else
+#                    http://deb.debian.org/debian)
 #   NSPAWN_PACKAGES  packages added to the minbase variant (default systemd,systemd-sysv,dbus,
 #                    curl; no procps: the unit must not depend on /bin/kill)
 #   NSPAWN_WORKDIR   where the per-run copy goes (default /var/tmp)
@@ -54,32 +55,10 @@ for c in nsenter flock curl; do
   command -v "$c" >/dev/null || { echo "$0: $c is missing" >&2; exit 2; }
 done
 
-# --- mirror: the first URI of the host's apt sources that serves $suite itself -------------
-mirror=${NSPAWN_MIRROR:-}
-if [ -z "$mirror" ]; then
-  mirror=$(
-    {
-      [ -f /etc/apt/sources.list ] && cat /etc/apt/sources.list
-      for f in /etc/apt/sources.list.d/*.list; do [ -f "$f" ] && cat "$f"; done
-    } 2>/dev/null | awk -v s="$suite" '
-      $1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-                    if ($(i + 1) == s) { print $i; exit } }' || true
-  )
-fi
-if [ -z "$mirror" ]; then
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -f "$f" ] || continue
-    mirror=$(awk -v s="$suite" '
-      function flush() { if (ok && types ~ /(^| )deb( |$)/ && uris != "") { print uris; found = 1; exit } ok = 0; uris = ""; types = "" }
-      /^[ \t]*$/ { flush(); next }
-      /^#/ { next }
-      tolower($1) == "types:" { types = $0 }
-      tolower($1) == "uris:" { uris = $2 }
-      tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == s) ok = 1 }
-      END { if (!found) flush() }' "$f")
-    [ -n "$mirror" ] && break
-  done
-fi
+# --- mirror: the host's, as apt resolved it (both .list and deb822 .sources files) ----------
+# `apt-cache policy` lists each source it has indexes for as "PRIO URI SUITE/COMPONENT ...".
+mirror=${NSPAWN_MIRROR:-$(apt-cache policy 2>/dev/null |
+  awk -v s="$suite" '$3 == s "/main" && m == "" { m = $2 } END { print m }')}
 mirror=${mirror:-http://deb.debian.org/debian}
 
 # --- cached root file system ---------------------------------------------------------------

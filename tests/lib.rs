@@ -33,6 +33,24 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// `name` on the `PATH`, if it is there.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// For a test whose peer or tool may be missing on a developer's machine: outside CI it prints
+/// `SKIPPED: {why}` (the caller then returns); in CI (`CI=true`) a missing piece is a failure,
+/// and the panic says what `.ci/run` must provide.
+pub fn skip_outside_ci(why: &str, ci_must: &str) {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{why}, and CI=true: {ci_must}"
+    );
+    eprintln!("SKIPPED: {why}");
+}
+
 /// The repository root (for `examples/`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -8,10 +8,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use collector::config::{CollectorConfig, Defaults};
-use collector::{
-    probe_once, Collector, FailureKind, Options, ProbeReport, TargetKey, TargetStatus,
-};
+use collector::config::Defaults;
+use collector::{probe_once, FailureKind, ProbeReport, TargetKey, TargetStatus};
 use common::probe;
 use model::storage::{MemStorage, SeriesStore};
 use model::SystemClock;
@@ -229,20 +227,11 @@ async fn replica_lag_threads_and_null_lag_staleness() {
 
     // Scheduled, then the SQL thread stops: lag becomes NULL and the series ends with a
     // staleness marker instead of a stale or zero value.
-    let store = Arc::new(MemStorage::new());
     let f = dsn_file(dir, &replica.url());
-    let cfg: CollectorConfig = serde_saphyr::from_str(&format!(
+    let (store, c) = common::start(&format!(
         "probes:\n  - {{ name: my, mysql: {{ dsn_file: {} }}, interval: 300ms }}\n",
         f.display()
-    ))
-    .unwrap();
-    let c = Collector::start(
-        &cfg,
-        store.clone(),
-        Arc::new(SystemClock),
-        Options::default(),
-    )
-    .unwrap();
+    ));
     let lag_series = |store: &MemStorage| {
         store
             .select(

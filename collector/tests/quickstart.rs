@@ -4,15 +4,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use collector::config::CollectorConfig;
 use collector::heartbeat::PingKind;
-use collector::{Collector, Options};
 use common::*;
-use model::storage::{MemStorage, SeriesStore};
-use model::SystemClock;
+use model::storage::SeriesStore;
 
 #[tokio::test]
 async fn every_probe_kind_runs() {
@@ -68,15 +64,7 @@ heartbeats:
         pg = pg.display(),
         my = my.display(),
     );
-    let cfg: CollectorConfig = serde_saphyr::from_str(&yaml).unwrap();
-    let store = Arc::new(MemStorage::new());
-    let c = Collector::start(
-        &cfg,
-        store.clone(),
-        Arc::new(SystemClock),
-        Options::default(),
-    )
-    .unwrap();
+    let (store, c) = common::start(&yaml);
     for _ in 0..30 {
         if c.status().iter().all(|s| s.last_run.is_some()) {
             break;

@@ -36,16 +36,9 @@ fn samples(store: &MemStorage, probe: &str) -> Vec<model::Sample> {
 async fn hanging_target_does_not_delay_others() {
     let ok = http_server().await;
     let hang = hanging_server().await;
-    let store = Arc::new(MemStorage::new());
-    let c = Collector::start(
-        &cfg(&format!(
-            "probes:\n  - {{ name: fast, http: {{ url: 'http://{ok}/ok' }}, interval: 200ms }}\n  - {{ name: stuck, http: {{ url: 'http://{hang}/' }}, interval: 1s, timeout: 1s }}\n  - {{ name: slow, http: {{ url: 'http://{ok}/slow' }}, interval: 1s, timeout: 1s }}\n"
-        )),
-        store.clone(),
-        Arc::new(SystemClock),
-        Options::default(),
-    )
-    .unwrap();
+    let (store, c) = common::start(&format!(
+        "probes:\n  - {{ name: fast, http: {{ url: 'http://{ok}/ok' }}, interval: 200ms }}\n  - {{ name: stuck, http: {{ url: 'http://{hang}/' }}, interval: 1s, timeout: 1s }}\n  - {{ name: slow, http: {{ url: 'http://{ok}/slow' }}, interval: 1s, timeout: 1s }}\n"
+    ));
     tokio::time::sleep(Duration::from_millis(2600)).await;
     let fast = samples(&store, "fast");
     assert!(
@@ -78,16 +71,9 @@ async fn hanging_target_does_not_delay_others() {
 #[tokio::test]
 async fn reconcile_adds_changes_and_removes_without_touching_others() {
     let ok = http_server().await;
-    let store = Arc::new(MemStorage::new());
-    let c = Collector::start(
-        &cfg(&format!(
-            "probes:\n  - {{ name: keep, http: {{ url: 'http://{ok}/ok' }}, interval: 200ms }}\n  - {{ name: change, http: {{ url: 'http://{ok}/ok' }}, interval: 200ms }}\n  - {{ name: drop, http: {{ url: 'http://{ok}/ok' }}, interval: 200ms }}\n"
-        )),
-        store.clone(),
-        Arc::new(SystemClock),
-        Options::default(),
-    )
-    .unwrap();
+    let (store, c) = common::start(&format!(
+        "probes:\n  - {{ name: keep, http: {{ url: 'http://{ok}/ok' }}, interval: 200ms }}\n  - {{ name: change, http: {{ url: 'http://{ok}/ok' }}, interval: 200ms }}\n  - {{ name: drop, http: {{ url: 'http://{ok}/ok' }}, interval: 200ms }}\n"
+    ));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let keep_run = c
         .status()

@@ -8,10 +8,8 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use collector::config::CollectorConfig;
-use collector::{Collector, FailureKind, Options, TargetKey};
+use collector::{Collector, FailureKind, TargetKey};
 use model::storage::{MemStorage, Series, SeriesStore};
-use model::SystemClock;
 use tokio::net::TcpListener;
 
 const FIXTURE: &str = concat!(
@@ -35,16 +33,8 @@ fn select(store: &MemStorage, m: &[&str]) -> Vec<Series> {
     store.select(&ms, 0, i64::MAX).unwrap()
 }
 
-async fn scrape_once(yaml: &str) -> (Arc<MemStorage>, Collector) {
-    let cfg: CollectorConfig = serde_saphyr::from_str(yaml).unwrap();
-    let store = Arc::new(MemStorage::new());
-    let c = Collector::start(
-        &cfg,
-        store.clone(),
-        Arc::new(SystemClock),
-        Options::default(),
-    )
-    .unwrap();
+async fn scrape_once(yaml: &str) -> (Arc<MemStorage>, Arc<Collector>) {
+    let (store, c) = common::start(yaml);
     for _ in 0..40 {
         if c.status().iter().all(|s| s.last_run.is_some()) {
             break;

@@ -1797,18 +1797,18 @@ impl Inner {
                 Ok(())
             }
             Err(e) => {
-                if on_failure == OnFailure::Fail {
-                    return Err(e);
+                if on_failure != OnFailure::Fail {
+                    for op in ops {
+                        match op {
+                            BatchOp::Put(k, v) => unsaved.insert(k, Some(v)),
+                            BatchOp::Delete(k) => unsaved.insert(k, None),
+                        };
+                    }
                 }
-                for op in ops {
-                    match op {
-                        BatchOp::Put(k, v) => unsaved.insert(k, Some(v)),
-                        BatchOp::Delete(k) => unsaved.insert(k, None),
-                    };
-                }
-                match on_failure {
-                    OnFailure::Keep => Ok(()),
-                    _ => Err(e),
+                if on_failure == OnFailure::Keep {
+                    Ok(())
+                } else {
+                    Err(e)
                 }
             }
         }

@@ -24,18 +24,12 @@ const DAY: i64 = 24 * HOUR;
 
 /// The Chromium binary, or `None` (test skipped) outside CI; panics in CI without it.
 fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("chromium"))
-            .find(|p| p.is_file())
-    });
+    let found = e2e::on_path("chromium");
     if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "chromium is not installed, and CI=true: .ci/run must install the Debian package \
-             `chromium`"
+        e2e::skip_outside_ci(
+            "chromium is not installed (apt-get install chromium)",
+            ".ci/run must install the Debian package `chromium`",
         );
-        eprintln!("SKIPPED: chromium is not installed (apt-get install chromium)");
     }
     found
 }
