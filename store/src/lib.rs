@@ -85,6 +85,7 @@
 pub mod engine;
 
 mod codec;
+mod heads;
 mod index;
 mod keys;
 
@@ -403,7 +404,10 @@ pub struct RetentionReport {
     pub series_dropped: u64,
 }
 
-const FORMAT: &str = "alertd-store/1";
+const FORMAT: &str = "alertd-store/2";
+/// Formats this version opens and upgrades: format 1 kept the heads as `H` records in the
+/// engine and wrote only version 1 blocks; both are still read.
+const UPGRADABLE: &[&str] = &["alertd-store/1"];
 const CHUNK_MAX_SAMPLES: usize = 120;
 /// Raw chunks never span an aligned window of this size (the first key component).
 const CHUNK_WINDOW_MS: i64 = 2 * 3_600_000;
@@ -595,10 +599,11 @@ impl SeriesState {
             .or((self.head.count() > 0).then(|| self.head.first_t()))
     }
 
-    /// The `H` record: the open chunk, then per resolution the open bucket and open block.
-    fn encode_head(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        keys::put_block(&mut out, &self.head.to_bytes());
+    /// The series' image in the heads file: everything held in memory, which is everything
+    /// not yet written to the engine. Raw data first (the closed chunks waiting, then the open
+    /// chunk), then per resolution the open bucket and the blocks (waiting, then open).
+    fn encode_image(&self, out: &mut Vec<u8>) {
+        put_blocks(out, &self.pending, &self.head);
         for r in &self.rollups {
             match r.open {
                 Some(b) => {
@@ -610,35 +615,31 @@ impl SeriesState {
                 }
                 None => out.push(0),
             }
-            keys::put_block(&mut out, &r.block.to_bytes());
+            put_blocks(out, &r.pending, &r.block);
         }
-        out
     }
 
-    /// Restores the head from its `H` record. Rows at or before the newest persisted chunk
-    /// (`chunk_last`) or rollup block (`rollup_last`) are already on disk — they were written by
-    /// an early flush after this checkpoint — and are skipped.
-    fn restore_head(
-        &mut self,
-        b: &[u8],
-        chunk_last: i64,
-        rollup_last: [i64; 2],
-    ) -> Result<(), StoreError> {
+    /// Restores the in-memory state from its image ([`SeriesState::encode_image`]), or from a
+    /// legacy `H` record of store format 1 (`legacy`: no waiting blocks, the open bucket after
+    /// the raw chunk). Rows at or before the series' `L` record are already on disk (written
+    /// after the image was taken) and are skipped. Returns the bytes of restored waiting blocks.
+    fn restore_image(&mut self, b: &[u8], legacy: bool) -> Result<usize, StoreError> {
         let bad = || StoreError::Corrupt("malformed head checkpoint".into());
+        let [chunk_last, r5, r1] = self.persisted_last;
         let mut pos = 0;
-        let chunk = keys::get_block(b, &mut pos).ok_or_else(bad)?;
-        self.head = BlockEncoder::new();
-        for row in decode::<1>(chunk).map_err(corrupt)? {
-            let (t, v) = row.map_err(corrupt)?;
-            if t > chunk_last {
-                self.head.append(t, v);
-            }
-        }
+        let mut restored = 0;
+        let (pending, head) = get_blocks::<1>(b, &mut pos, legacy, chunk_last)?;
+        restored += pending.iter().map(|c| c.bytes.len()).sum::<usize>();
+        self.pending = pending;
+        self.head = head;
         self.last_t = chunk_last;
+        if let Some(c) = self.pending.last() {
+            self.last_t = self.last_t.max(c.last_t);
+        }
         if self.head.count() > 0 {
             self.last_t = self.last_t.max(self.head.last_t());
         }
-        for (r, last) in self.rollups.iter_mut().zip(rollup_last) {
+        for (r, last) in self.rollups.iter_mut().zip([r5, r1]) {
             let has_open = *b.get(pos).ok_or_else(bad)?;
             pos += 1;
             r.open = if has_open == 1 {
@@ -651,20 +652,64 @@ impl SeriesState {
             } else {
                 None
             };
-            let block = keys::get_block(b, &mut pos).ok_or_else(bad)?;
-            r.block = BlockEncoder::new();
-            for row in decode::<4>(block).map_err(corrupt)? {
-                let (t, v) = row.map_err(corrupt)?;
-                if t > last {
-                    r.block.append(t, v);
-                }
-            }
+            let (pending, block) = get_blocks::<4>(b, &mut pos, legacy, last)?;
+            restored += pending.iter().map(|c| c.bytes.len()).sum::<usize>();
+            r.pending = pending;
+            r.block = block;
         }
         if pos != b.len() {
             return Err(bad());
         }
-        Ok(())
+        Ok(restored)
     }
+}
+
+/// Writes closed blocks and an open one: count (varint), then each as a length-prefixed block.
+fn put_blocks<const N: usize>(out: &mut Vec<u8>, closed: &[Closed], open: &BlockEncoder<N>) {
+    keys::put_varint(out, closed.len() as u64);
+    for c in closed {
+        keys::put_block(out, &c.bytes);
+    }
+    keys::put_block(out, &open.to_bytes());
+}
+
+/// Reads what [`put_blocks`] wrote (`legacy`: only the open block), keeping rows after
+/// `after`.
+fn get_blocks<const N: usize>(
+    b: &[u8],
+    pos: &mut usize,
+    legacy: bool,
+    after: i64,
+) -> Result<(Vec<Closed>, BlockEncoder<N>), StoreError> {
+    let bad = || StoreError::Corrupt("malformed head checkpoint".into());
+    let closed = if legacy {
+        0
+    } else {
+        keys::get_varint(b, pos).ok_or_else(bad)?
+    };
+    let rows_after = |bytes: &[u8]| -> Result<BlockEncoder<N>, StoreError> {
+        let mut enc = BlockEncoder::new();
+        for row in decode::<N>(bytes).map_err(corrupt)? {
+            let (t, v) = row.map_err(corrupt)?;
+            if t > after {
+                enc.append(t, v);
+            }
+        }
+        Ok(enc)
+    };
+    let mut pending = Vec::new();
+    for _ in 0..closed {
+        let block = rows_after(keys::get_block(b, pos).ok_or_else(bad)?)?;
+        if block.count() > 0 {
+            pending.push(Closed {
+                first_t: block.first_t(),
+                last_t: block.last_t(),
+                bytes: block.to_bytes(),
+            });
+        }
+    }
+    let open = rows_after(keys::get_block(b, pos).ok_or_else(bad)?)?;
+    Ok((pending, open))
 }
 
 #[derive(Debug, Default)]
@@ -676,11 +721,17 @@ struct State {
     dirty: Vec<u64>,
     /// Bytes of closed chunks and blocks waiting in memory.
     pending_bytes: usize,
+    /// Whether the heads file is older than what memory holds.
+    heads_stale: bool,
+    /// Whether the engine still holds `H` records of store format 1 (deleted once the heads
+    /// file replaces them).
+    legacy_heads: bool,
     closed: bool,
 }
 
 impl State {
     fn mark_dirty(&mut self, id: u64) {
+        self.heads_stale = true;
         if let Some(s) = self.series.get_mut(&id) {
             if !s.in_dirty {
                 s.in_dirty = true;
@@ -751,7 +802,7 @@ impl Store {
     pub fn open(opts: StoreOptions) -> Result<Store, StoreError> {
         let engine = open_engine(opts.engine, &opts.path)?;
         check_meta(engine.as_ref(), &opts.path)?;
-        let state = load_state(engine.as_ref())?;
+        let state = load_state(engine.as_ref(), &opts.path)?;
         let inner = Arc::new(Inner {
             engine: Watched {
                 engine,
@@ -1127,8 +1178,14 @@ impl Store {
             std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
         }
         std::fs::create_dir_all(&partial).map_err(io(&partial))?;
-        self.checkpoint()?;
-        let entries = self.inner.engine.backup_to(&partial)?;
+        let entries = {
+            // No series data reaches the engine between the checkpoint and the copy, so the
+            // heads file and the engine's entries agree.
+            let _guard = lock(&self.inner.flush_lock);
+            self.inner.flush_locked(FlushScope::All)?;
+            heads::copy(&self.inner.opts.path, &partial)?;
+            self.inner.engine.backup_to(&partial)?
+        };
         std::fs::rename(&partial, dest).map_err(io(dest))?;
         let bytes = dir_size(dest).map_err(io(dest))?;
         Ok(BackupReport {
@@ -1329,18 +1386,6 @@ impl Inner {
                     }
                     if scope == FlushScope::All {
                         s.in_dirty = false;
-                        let head_key = keys::id_key(keys::HEAD, id);
-                        if s.head.count() == 0
-                            && s.rollups
-                                .iter()
-                                .all(|r| r.open.is_none() && r.block.count() == 0)
-                        {
-                            ops.push(BatchOp::Delete(head_key));
-                        } else {
-                            let h = s.encode_head();
-                            bytes += h.len();
-                            ops.push(BatchOp::Put(head_key, h));
-                        }
                     }
                     marks.push(Mark {
                         id,
@@ -1397,7 +1442,52 @@ impl Inner {
                 .fetch_add(chunks, Ordering::Relaxed);
         }
         if scope == FlushScope::All {
+            if let Err(e) = self.write_heads() {
+                self.counters
+                    .checkpoint_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
             self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Rewrites the heads file with the image of every series holding data in memory (when it
+    /// changed since the last one), then deletes `H` records left by store format 1. The caller
+    /// holds `flush_lock` and has just written the changed series' closed blocks.
+    fn write_heads(&self) -> Result<(), StoreError> {
+        let (bytes, legacy) = {
+            let mut st = lock(&self.state);
+            if !st.heads_stale {
+                return Ok(());
+            }
+            st.heads_stale = false;
+            let mut file = heads::Builder::new();
+            // A series without its `S` record on disk (created since this checkpoint's
+            // batches) waits for the next checkpoint.
+            for (id, s) in st
+                .series
+                .iter()
+                .filter(|(_, s)| s.recorded && !s.mem_empty())
+            {
+                file.entry(*id, |out| s.encode_image(out));
+            }
+            (file.finish(), st.legacy_heads)
+        };
+        if let Err(e) = self.engine.record(heads::write(&self.opts.path, &bytes)) {
+            lock(&self.state).heads_stale = true;
+            return Err(e);
+        }
+        if legacy {
+            let mut ops = Vec::new();
+            self.engine
+                .scan(&[keys::HEAD], &[keys::HEAD + 1], &mut |k, _| {
+                    ops.push(BatchOp::Delete(k.to_vec()));
+                    true
+                })?;
+            self.write_deletes(&mut ops)?;
+            lock(&self.state).legacy_heads = false;
         }
         Ok(())
     }
@@ -1592,6 +1682,11 @@ fn check_meta(engine: &dyn KvEngine, path: &Path) -> Result<(), StoreError> {
                 BatchOp::Put(key("engine"), engine.kind().as_str().as_bytes().to_vec()),
             ])
         }
+        Some(f) if UPGRADABLE.iter().any(|u| u.as_bytes() == f) => {
+            // Blocks and heads of the new format are written from now on.
+            engine.write(&[BatchOp::Put(key("format"), FORMAT.as_bytes().to_vec())])?;
+            check_meta(engine, path)
+        }
         Some(f) if f != FORMAT.as_bytes() => Err(StoreError::FormatVersion {
             path: path.to_path_buf(),
             found: String::from_utf8_lossy(&f).into_owned(),
@@ -1611,7 +1706,7 @@ fn check_meta(engine: &dyn KvEngine, path: &Path) -> Result<(), StoreError> {
     }
 }
 
-fn load_state(engine: &dyn KvEngine) -> Result<State, StoreError> {
+fn load_state(engine: &dyn KvEngine, dir: &Path) -> Result<State, StoreError> {
     let mut st = State::default();
     let mut err = None;
     engine.scan(&[keys::SERIES], &[keys::SERIES + 1], &mut |k, v| match (
@@ -1654,22 +1749,36 @@ fn load_state(engine: &dyn KvEngine) -> Result<State, StoreError> {
     if let Some(e) = err.take() {
         return Err(e);
     }
+    // The heads file supersedes `H` records of store format 1; those are read only when there
+    // is no heads file yet, and deleted by the next checkpoint either way.
+    let file = heads::read(dir)?;
+    let mut legacy = Vec::new();
     engine.scan(&[keys::HEAD], &[keys::HEAD + 1], &mut |k, v| {
-        let r = match keys::id_of(k, 1) {
-            Some(id) => match st.series.get_mut(&id) {
-                Some(s) => {
-                    let [c, r5, r1] = s.persisted_last;
-                    s.restore_head(v, c, [r5, r1])
-                }
-                None => Err(StoreError::Corrupt(format!("head of unknown series {id}"))),
-            },
-            None => Err(StoreError::Corrupt(format!("bad head key {k:?}"))),
-        };
-        r.map_err(|e| err = Some(e)).is_ok()
+        st.legacy_heads = true;
+        if file.is_none() {
+            legacy.push((keys::id_of(k, 1), v.to_vec()));
+        }
+        true
     })?;
-    if let Some(e) = err {
-        return Err(e);
+    let images: Vec<(Option<u64>, &[u8], bool)> = match &file {
+        Some(body) => heads::entries(body)
+            .map(|e| e.map(|(id, img)| (Some(id), img, false)))
+            .collect::<Result<_, _>>()?,
+        None => legacy.iter().map(|(id, v)| (*id, &v[..], true)).collect(),
+    };
+    for (id, img, is_legacy) in images {
+        let id = id.ok_or_else(|| StoreError::Corrupt("bad head key".into()))?;
+        let s = st
+            .series
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::Corrupt(format!("head of unknown series {id}")))?;
+        let restored = s.restore_image(img, is_legacy)?;
+        st.pending_bytes += restored;
+        if restored > 0 {
+            st.mark_dirty(id);
+        }
     }
+    st.heads_stale |= st.legacy_heads;
     Ok(st)
 }
 
@@ -1883,4 +1992,43 @@ impl std::ops::Deref for Watched {
 fn wall_ms() -> Timestamp {
     use model::clock::Clock;
     model::clock::SystemClock.now_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buckets(s: &SeriesState) -> Vec<Vec<Bucket>> {
+        s.rollups.iter().map(|r| r.buckets().unwrap()).collect()
+    }
+
+    /// The heads file image holds every row in memory, closed blocks waiting included, and a
+    /// restore skips rows already on disk (at or before the `L` record).
+    #[test]
+    fn image_roundtrip_keeps_waiting_blocks_and_skips_persisted_rows() {
+        let labels = Arc::new(Labels::from_pairs([("__name__", "x")]));
+        let mut s = SeriesState::new(labels.clone());
+        // 1,000 samples at 1 s: eight closed chunks, 40 rows open; three closed 5 m buckets.
+        for i in 0..1000i64 {
+            s.push(Sample::new(i * 1000, i as f64 / 4.0));
+        }
+        assert_eq!(s.pending.len(), 8);
+        let mut img = Vec::new();
+        s.encode_image(&mut img);
+
+        let mut all = SeriesState::new(labels.clone());
+        let restored = all.restore_image(&img, false).unwrap();
+        assert_eq!(restored, s.pending.iter().map(|c| c.bytes.len()).sum::<usize>());
+        assert_eq!(all.mem_samples().unwrap(), s.mem_samples().unwrap());
+        assert_eq!(buckets(&all), buckets(&s));
+        assert_eq!(all.last_t, 999_000);
+
+        let mut rest = SeriesState::new(labels);
+        rest.persisted_last = [s.pending[1].last_t, 299_999, i64::MIN];
+        rest.restore_image(&img, false).unwrap();
+        assert_eq!(rest.pending.len(), 6);
+        assert_eq!(rest.mem_samples().unwrap(), s.mem_samples().unwrap()[240..]);
+        let five_min = &buckets(&s)[0];
+        assert_eq!(buckets(&rest)[0], five_min[1..]);
+    }
 }

@@ -1,0 +1,29 @@
+//! Prints how much of a store directory each kind of record takes (keys + values, before the
+//! engine's own overhead): `cargo run --release -p store --example inspect -- DIR [redb|sled]`.
+
+use std::collections::BTreeMap;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let dir = args.next().ok_or("usage: inspect DIR [redb|sled]")?;
+    let engine: store::Engine = args.next().as_deref().unwrap_or("redb").parse()?;
+    let db = store::engine::open_engine(engine, std::path::Path::new(&dir))?;
+    let mut by_tag: BTreeMap<char, (u64, u64, u64)> = BTreeMap::new();
+    db.scan(&[], &[0xff; 32], &mut |k, v| {
+        let e = by_tag.entry(k[0] as char).or_default();
+        e.0 += 1;
+        e.1 += k.len() as u64;
+        e.2 += v.len() as u64;
+        true
+    })?;
+    let (mut n, mut kb, mut vb) = (0, 0, 0);
+    println!("tag  entries  key bytes  value bytes");
+    for (tag, (c, k, v)) in &by_tag {
+        println!("{tag}    {c:>7}  {k:>9}  {v:>11}");
+        n += c;
+        kb += k;
+        vb += v;
+    }
+    println!("all  {n:>7}  {kb:>9}  {vb:>11}  ({} bytes)", kb + vb);
+    Ok(())
+}
