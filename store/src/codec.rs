@@ -189,8 +189,7 @@ impl Decimal {
     fn at_scale(v: f64, scale: u8) -> Option<i64> {
         let p = POW10[usize::from(scale)];
         let n = (v * p).round();
-        // Also false for NaN and the infinities.
-        if !(n.abs() <= MAX_EXACT as f64) {
+        if n.is_nan() || n.abs() > MAX_EXACT as f64 {
             return None;
         }
         let n = n as i64;
