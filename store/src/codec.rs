@@ -24,10 +24,10 @@
 //! noise, but as the integer `5037` at scale 2 it changes by small deltas. After each value
 //! both sides derive the same decimal state `(n, scale)` with `value == n / 10^scale` exactly
 //! (bit for bit, in `f64` arithmetic, `|n| <= 2^53`, scale at most [`MAX_SCALE`]): after an XOR
-//! value the smallest such scale, after a delta value the scale it used (so a gauge keeps its
-//! scale when a value ends in zero). A value exact at the current scale is written as the
-//! change of `n`, zigzag-encoded in `0`+5, `10`+8, `110`+12, `1110`+20, `11110`+32 or
-//! `11111`+64 bits. Values that are not decimal (NaN, infinities, `-0.0`, results of
+//! value the smallest such scale (see `Decimal::of`), after a delta value the scale it used (so
+//! a gauge keeps its scale when a value ends in zero). A value exact at the current scale is
+//! written as the change of `n`, zigzag-encoded in `0`+5, `10`+8, `110`+12, `1110`+20,
+//! `11110`+32 or `11111`+64 bits. Values that are not decimal (NaN, infinities, `-0.0`, results of
 //! arithmetic like `0.1 + 0.2`) take the XOR path, one bit dearer than plain Gorilla.
 
 /// Why a block could not be decoded.
@@ -196,9 +196,21 @@ impl Decimal {
         ((n as f64 / p).to_bits() == v.to_bits()).then_some(n)
     }
 
-    /// `v` at the smallest scale where it is exact.
+    /// `v` as a decimal: tried at the largest scale (up to [`MAX_SCALE`]) that keeps `n`
+    /// exact in `f64` (a value exact at some scale is exact at every larger one), then reduced
+    /// to the smallest scale by stripping `n`'s trailing zeros. One try for a value that is not
+    /// decimal.
     fn of(v: f64) -> Option<Decimal> {
-        (0..=MAX_SCALE).find_map(|scale| Decimal::at_scale(v, scale).map(|n| Decimal { n, scale }))
+        let mut scale = MAX_SCALE;
+        while scale > 0 && (v * POW10[usize::from(scale)]).abs() > MAX_EXACT as f64 {
+            scale -= 1;
+        }
+        let mut n = Decimal::at_scale(v, scale)?;
+        while scale > 0 && n % 10 == 0 {
+            n /= 10;
+            scale -= 1;
+        }
+        Some(Decimal { n, scale })
     }
 
     fn bits(self) -> u64 {
