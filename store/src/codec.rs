@@ -28,7 +28,9 @@
 //! a gauge keeps its scale when a value ends in zero). A value exact at the current scale is
 //! written as the change of `n`, zigzag-encoded in `0`+5, `10`+8, `110`+12, `1110`+20,
 //! `11110`+32 or `11111`+64 bits. Values that are not decimal (NaN, infinities, `-0.0`, results of
-//! arithmetic like `0.1 + 0.2`) take the XOR path, one bit dearer than plain Gorilla.
+//! arithmetic like `0.1 + 0.2`) take the XOR path, one bit dearer than plain Gorilla; after four
+//! XOR values in a row a block stops trying its values as decimals (saving the CPU of the try
+//! for series that never are, such as latencies with full precision).
 
 /// Why a block could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,9 +189,17 @@ struct Decimal {
 impl Decimal {
     /// `v` at `scale`, when `n / 10^scale` gives back exactly `v`'s bits.
     fn at_scale(v: f64, scale: u8) -> Option<i64> {
+        // Also true for NaN and the infinities, which then fail the comparison below.
+        if v.abs() > MAX_EXACT as f64 {
+            return None;
+        }
+        if scale == 0 {
+            let n = v as i64;
+            return ((n as f64).to_bits() == v.to_bits()).then_some(n);
+        }
         let p = POW10[usize::from(scale)];
-        let n = (v * p).round();
-        if n.is_nan() || n.abs() > MAX_EXACT as f64 {
+        let n = round(v * p);
+        if n.abs() > MAX_EXACT as f64 {
             return None;
         }
         let n = n as i64;
@@ -214,7 +224,21 @@ impl Decimal {
     }
 
     fn bits(self) -> u64 {
-        (self.n as f64 / POW10[usize::from(self.scale)]).to_bits()
+        match self.scale {
+            0 => (self.n as f64).to_bits(),
+            s => (self.n as f64 / POW10[usize::from(s)]).to_bits(),
+        }
+    }
+}
+
+/// `x` rounded to an integer (ties to even below 2^51), without a libm call where it matters.
+fn round(x: f64) -> f64 {
+    // Adding and subtracting 1.5 * 2^52 leaves no fraction bits: the FPU rounds.
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+    if x.abs() < (1u64 << 51) as f64 {
+        (x + MAGIC) - MAGIC
+    } else {
+        x.round()
     }
 }
 
@@ -248,20 +272,42 @@ fn read_delta(r: &mut BitReader<'_>) -> Result<i64, CodecError> {
 #[derive(Debug, Clone, Copy)]
 struct Column {
     xor: XorState,
+    /// The decimal state of the previous value, when `dec_known`; else derived from it when
+    /// first needed (so a decoder of values that are not decimal never derives it).
     dec: Option<Decimal>,
+    dec_known: bool,
+    /// Values in a row that took the XOR path; from [`XOR_GIVE_UP`] on, the block's values are
+    /// not tried as decimals any more (latencies with full precision never are).
+    xor_run: u8,
 }
+
+/// See [`Column::xor_run`].
+const XOR_GIVE_UP: u8 = 4;
 
 impl Column {
     const fn new() -> Self {
         Column {
             xor: XorState::new(),
             dec: None,
+            dec_known: false,
+            xor_run: 0,
         }
     }
 
     fn first(&mut self, v: u64) {
         self.xor.prev = v;
-        self.dec = Decimal::of(f64::from_bits(v));
+        self.dec_known = false;
+    }
+
+    fn dec(&mut self) -> Option<Decimal> {
+        if self.xor_run >= XOR_GIVE_UP {
+            return None;
+        }
+        if !self.dec_known {
+            self.dec = Decimal::of(f64::from_bits(self.xor.prev));
+            self.dec_known = true;
+        }
+        self.dec
     }
 
     fn encode(&mut self, w: &mut BitWriter, v: u64) {
@@ -269,18 +315,20 @@ impl Column {
             w.write_bit(false);
             return;
         }
-        if let Some(d) = self.dec {
+        if let Some(d) = self.dec() {
             if let Some(n) = Decimal::at_scale(f64::from_bits(v), d.scale) {
                 w.write_bits(0b10, 2);
                 write_delta(w, n - d.n);
                 self.dec = Some(Decimal { n, ..d });
                 self.xor.prev = v;
+                self.xor_run = 0;
                 return;
             }
         }
         w.write_bits(0b11, 2);
         self.xor.encode_changed(w, v);
-        self.dec = Decimal::of(f64::from_bits(v));
+        self.dec_known = false;
+        self.xor_run = self.xor_run.saturating_add(1);
     }
 
     fn decode(&mut self, r: &mut BitReader<'_>) -> Result<u64, CodecError> {
@@ -288,11 +336,11 @@ impl Column {
             return Ok(self.xor.prev);
         }
         if r.read_bit()? {
-            let v = self.xor.decode_changed(r)?;
-            self.dec = Decimal::of(f64::from_bits(v));
-            return Ok(v);
+            self.dec_known = false;
+            self.xor_run = self.xor_run.saturating_add(1);
+            return self.xor.decode_changed(r);
         }
-        let d = self.dec.ok_or(CodecError(
+        let d = self.dec().ok_or(CodecError(
             "decimal delta after a value that is not decimal",
         ))?;
         let n = d.n.wrapping_add(read_delta(r)?);
@@ -301,6 +349,7 @@ impl Column {
         }
         let d = Decimal { n, ..d };
         self.dec = Some(d);
+        self.xor_run = 0;
         self.xor.prev = d.bits();
         Ok(self.xor.prev)
     }
