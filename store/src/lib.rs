@@ -78,8 +78,9 @@
 //! checkpoint. Because an image holds everything not yet in the engine, any image together
 //! with the engine holds every sample appended before the image was taken: a crash loses at
 //! most the samples appended since the last checkpoint. [`Store::close`] (the daemon's
-//! SIGTERM path) checkpoints. Queries merge persisted chunks with the in-memory head: persisted samples are
-//! used only up to the first sample still held in memory, so nothing is returned twice.
+//! SIGTERM path) checkpoints. Queries merge persisted chunks with the in-memory head:
+//! persisted samples are used only up to the first sample still held in memory, so nothing is
+//! returned twice.
 //!
 //! # Retention
 //!
@@ -1168,7 +1169,8 @@ impl Store {
     /// The store checkpoints, copies the heads file, then copies every entry as of one moment;
     /// checkpoints wait until the copy is done, so the heads and the entries agree. redb copies
     /// from one read transaction (its MVCC snapshot; appends and key-value writes go on
-    /// meanwhile), sled holds key-value writes and flushes back during the copy. Samples appended after the checkpoint are not in the copy. The copy is built in
+    /// meanwhile), sled holds key-value writes and flushes back during the copy. Samples
+    /// appended after the checkpoint are not in the copy. The copy is built in
     /// `<dest>.partial` and renamed to `dest` when complete, so `dest` never holds half a copy.
     /// Refuses a `dest` that exists.
     pub fn backup_to(&self, dest: &Path) -> Result<BackupReport, StoreError> {
@@ -1323,9 +1325,9 @@ impl Inner {
         }
     }
 
-    /// Writes the chosen series' closed chunks (and, for a checkpoint, their heads) in atomic
-    /// batches of about [`WRITE_BATCH_BYTES`]; everything of one series goes in one batch. The
-    /// caller holds `flush_lock`.
+    /// Writes the chosen series' closed chunks and blocks in atomic batches of about
+    /// [`WRITE_BATCH_BYTES`] (everything of one series in one batch), then, for a checkpoint,
+    /// the heads file. The caller holds `flush_lock`.
     fn flush_locked(&self, scope: FlushScope) -> Result<(), StoreError> {
         struct Mark {
             id: u64,
@@ -1335,7 +1337,7 @@ impl Inner {
         }
         // A full checkpoint takes every changed series (they become clean); an early flush
         // only writes closed chunks and blocks, and leaves the heads for the checkpoint: rows
-        // of an older `H` record that such a flush wrote are skipped on restore (`L` records).
+        // of an older heads file that such a flush wrote are skipped on restore (`L` records).
         let mut chosen: std::collections::VecDeque<u64> = {
             let mut st = lock(&self.state);
             match scope {
