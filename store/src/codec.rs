@@ -76,7 +76,13 @@ struct BitReader<'a> {
 
 impl BitReader<'_> {
     fn read_bit(&mut self) -> Result<bool, CodecError> {
-        Ok(self.read_bits(1)? == 1)
+        let byte = *self
+            .bytes
+            .get(self.pos / 8)
+            .ok_or(CodecError("bit stream ends early"))?;
+        let bit = (byte >> (7 - self.pos % 8)) & 1;
+        self.pos += 1;
+        Ok(bit == 1)
     }
 
     fn read_bits(&mut self, n: u32) -> Result<u64, CodecError> {

@@ -3,10 +3,11 @@
 //!
 //! Layout: the magic line `alertd-heads/1\n`, then per series `id` and the image's length as
 //! varints and the image, then the CRC-32 of everything before it (u32 BE). It is written to
-//! `heads.tmp`, synced, renamed over `heads` and the directory synced, so `heads` is always one
-//! complete checkpoint.
+//! `heads.tmp` as the images come, synced, renamed over `heads` and the directory synced, so
+//! `heads` is always one complete checkpoint.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::keys::{get_varint, put_varint};
@@ -17,36 +18,6 @@ pub(crate) const FILE: &str = "heads";
 const TMP: &str = "heads.tmp";
 const MAGIC: &[u8] = b"alertd-heads/1\n";
 
-/// Builds the file's contents from `(id, image)` entries.
-#[derive(Debug)]
-pub(crate) struct Builder {
-    buf: Vec<u8>,
-}
-
-impl Builder {
-    pub(crate) fn new() -> Self {
-        Builder {
-            buf: MAGIC.to_vec(),
-        }
-    }
-
-    /// Appends one series' image, written by `image` into the buffer.
-    pub(crate) fn entry(&mut self, id: u64, image: impl FnOnce(&mut Vec<u8>)) {
-        let mut img = Vec::new();
-        image(&mut img);
-        put_varint(&mut self.buf, id);
-        put_varint(&mut self.buf, img.len() as u64);
-        self.buf.extend_from_slice(&img);
-    }
-
-    /// The complete file.
-    pub(crate) fn finish(mut self) -> Vec<u8> {
-        let crc = crc32fast::hash(&self.buf);
-        self.buf.extend_from_slice(&crc.to_be_bytes());
-        self.buf
-    }
-}
-
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
@@ -54,23 +25,84 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// Replaces `dir/heads` with `bytes`, durably (see the module docs).
-pub(crate) fn write(dir: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let tmp = dir.join(TMP);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(bytes).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-        let path = dir.join(FILE);
-        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+/// Writes a new heads file: entries go to `heads.tmp` as they come, [`Writer::commit`] puts it
+/// in place. Dropped without a commit, the temporary file is removed.
+pub(crate) struct Writer {
+    dir: PathBuf,
+    file: Option<BufWriter<File>>,
+    crc: crc32fast::Hasher,
+    /// Reused for each image.
+    image: Vec<u8>,
+}
+
+impl Writer {
+    /// Starts `dir/heads.tmp`.
+    pub(crate) fn create(dir: &Path) -> Result<Writer, StoreError> {
+        let tmp = dir.join(TMP);
+        let file = File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut w = Writer {
+            dir: dir.to_path_buf(),
+            file: Some(BufWriter::with_capacity(1 << 16, file)),
+            crc: crc32fast::Hasher::new(),
+            image: Vec::new(),
+        };
+        w.put(MAGIC)?;
+        Ok(w)
     }
-    result
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.crc.update(bytes);
+        match &mut self.file {
+            Some(f) => f.write_all(bytes).map_err(io_err(&self.dir.join(TMP))),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends one series' image, written by `image`.
+    pub(crate) fn entry(
+        &mut self,
+        id: u64,
+        image: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), StoreError> {
+        let mut img = std::mem::take(&mut self.image);
+        img.clear();
+        image(&mut img);
+        let mut prefix = Vec::with_capacity(20);
+        put_varint(&mut prefix, id);
+        put_varint(&mut prefix, img.len() as u64);
+        self.put(&prefix)?;
+        let r = self.put(&img);
+        self.image = img;
+        r
+    }
+
+    /// Appends the checksum, syncs the file, renames it over `heads` and syncs the directory.
+    pub(crate) fn commit(mut self) -> Result<(), StoreError> {
+        let crc = self.crc.clone().finalize().to_be_bytes();
+        self.put(&crc)?;
+        let tmp = self.dir.join(TMP);
+        if let Some(f) = self.file.take() {
+            let f = f.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
+            f.sync_all().map_err(io_err(&tmp))?;
+        }
+        let path = self.dir.join(FILE);
+        std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        sync_dir(&self.dir)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(self.dir.join(TMP));
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
 }
 
 /// The contents of `dir/heads` when it exists, checked.
@@ -116,10 +148,14 @@ pub(crate) fn entries(body: &[u8]) -> impl Iterator<Item = Result<(u64, &[u8]), 
 
 /// Copies `from/heads` (when it exists) to `to/heads`, durably.
 pub(crate) fn copy(from: &Path, to: &Path) -> Result<(), StoreError> {
-    let src = from.join(FILE);
-    match std::fs::read(&src) {
-        Ok(bytes) => write(to, &bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(&src)(e)),
+    let (src, dst) = (from.join(FILE), to.join(FILE));
+    match std::fs::copy(&src, &dst) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(&src)(e)),
     }
+    File::open(&dst)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(&dst))?;
+    sync_dir(to)
 }
