@@ -60,5 +60,8 @@ fn damaged_heads_file_is_refused(engine: Engine) {
     let err = Store::open(opts(engine, &path)).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("heads") && msg.contains("checksum mismatch"), "{msg}");
+    assert!(
+        msg.contains("heads") && msg.contains("checksum mismatch"),
+        "{msg}"
+    );
 }
