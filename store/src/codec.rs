@@ -213,7 +213,8 @@ impl Decimal {
     }
 
     /// `v` as a decimal: tried at the largest scale (up to [`MAX_SCALE`]) that keeps `n`
-    /// exact in `f64` (a value exact at some scale is exact at every larger one), then reduced
+    /// exact in `f64` (a value exact at some scale is exact at every larger one, but for the
+    /// rounding of `v * 10^scale` when `n` comes near 2^53), then reduced
     /// to the smallest scale by stripping `n`'s trailing zeros. One try for a value that is not
     /// decimal.
     fn of(v: f64) -> Option<Decimal> {
