@@ -823,7 +823,7 @@ impl Store {
         let inner = Arc::new(Inner {
             engine: Watched {
                 engine,
-                health: Mutex::new(StoreHealth::default()),
+                health: Mutex::new(Health::default()),
             },
             unsaved: Mutex::new(Default::default()),
             opts,
@@ -1259,7 +1259,7 @@ impl Store {
     /// Whether writes reach the disk: a full or failing disk shows here (and in the log) while
     /// samples stay in memory and deferred key-value writes wait (see [`StoreHealth`]).
     pub fn health(&self) -> StoreHealth {
-        let mut h = lock(&self.inner.engine.health).clone();
+        let mut h = self.inner.engine.health();
         h.deferred_entries = lock(&self.inner.unsaved).len();
         h
     }
@@ -1504,7 +1504,7 @@ impl Inner {
             }
             file.commit()
         })();
-        if let Err(e) = self.engine.record(written) {
+        if let Err(e) = self.engine.record(Sink::Heads, written) {
             lock(&self.state).heads_stale = true;
             return Err(e);
         }
@@ -1965,48 +1965,80 @@ enum OnFailure {
     KeepAndFail,
 }
 
-/// The engine, with the outcome of every write recorded in [`StoreHealth`] (and the change
-/// between working and failing logged once each way).
+/// What the store writes to. Each is failing or not on its own: a small engine write that
+/// fits in the database's free pages must not hide a heads file that cannot be written.
+#[derive(Debug, Clone, Copy)]
+enum Sink {
+    Engine = 0,
+    Heads = 1,
+}
+
+/// Per [`Sink`]: since when its writes fail and the last error; and all failed writes.
+#[derive(Debug, Default)]
+struct Health {
+    failing: [Option<(Timestamp, String)>; 2],
+    write_errors: u64,
+}
+
+impl Health {
+    fn failing_since(&self) -> Option<Timestamp> {
+        self.failing.iter().flatten().map(|(since, _)| *since).min()
+    }
+}
+
+/// The engine, with the outcome of every write (to it or to the heads file) recorded for
+/// [`StoreHealth`] (and the change between working and failing logged once each way).
 struct Watched {
     engine: Box<dyn KvEngine>,
-    health: Mutex<StoreHealth>,
+    health: Mutex<Health>,
 }
 
 impl Watched {
-    fn record<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+    fn record<T>(&self, sink: Sink, r: Result<T, StoreError>) -> Result<T, StoreError> {
         let mut h = lock(&self.health);
+        let was_failing = h.failing_since();
         match &r {
-            Ok(_) => {
-                if let Some(since) = h.failing_since.take() {
-                    h.last_error = None;
-                    tracing::info!(
-                        failed_for_ms = wall_ms() - since,
-                        "store: writes reach the disk again"
-                    );
-                }
-            }
+            Ok(_) => h.failing[sink as usize] = None,
             Err(e) => {
                 h.write_errors += 1;
-                if h.failing_since.is_none() {
-                    h.failing_since = Some(wall_ms());
-                    tracing::error!(
-                        error = %e,
-                        "store: writes fail (disk full?); samples and state stay in memory until \
-                         the disk takes them"
-                    );
-                }
-                h.last_error = Some(e.to_string());
+                let since = h.failing[sink as usize]
+                    .as_ref()
+                    .map_or_else(wall_ms, |f| f.0);
+                h.failing[sink as usize] = Some((since, e.to_string()));
             }
+        }
+        match (was_failing, &r) {
+            (Some(since), Ok(_)) if h.failing_since().is_none() => tracing::info!(
+                failed_for_ms = wall_ms() - since,
+                "store: writes reach the disk again"
+            ),
+            (None, Err(e)) => tracing::error!(
+                error = %e,
+                "store: writes fail (disk full?); samples and state stay in memory until the \
+                 disk takes them"
+            ),
+            _ => {}
         }
         r
     }
 
+    /// The health as of now (without the deferred entries, which the store counts).
+    fn health(&self) -> StoreHealth {
+        let h = lock(&self.health);
+        StoreHealth {
+            failing_since: h.failing_since(),
+            last_error: h.failing.iter().flatten().map(|(_, e)| e.clone()).next(),
+            write_errors: h.write_errors,
+            deferred_entries: 0,
+        }
+    }
+
     fn write(&self, ops: &[BatchOp]) -> Result<(), StoreError> {
-        self.record(self.engine.write(ops))
+        self.record(Sink::Engine, self.engine.write(ops))
     }
 
     fn compact(&self) -> Result<(), StoreError> {
-        self.record(self.engine.compact())
+        self.record(Sink::Engine, self.engine.compact())
     }
 }
 
