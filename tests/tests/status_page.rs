@@ -317,7 +317,20 @@ heartbeats:
             && badge("legacy-admin")?.contains(">down</text>")
             && badge("data-disk")?.contains(">up</text>");
         let page = daemon.http("GET", "/").ok()?.body;
-        (ok && page.contains("ProbeDown")).then_some(())
+        // Two checks of each HTTP probe stored, so that the page's counts compared with the
+        // store's below are more than a single check (on a loaded machine the page can
+        // otherwise be built within a second of the first one).
+        let q = daemon
+            .http(
+                "GET",
+                "/api/v1/query?query=min(count_over_time(probe_success\
+                 %7Bprobe%3D~%22api%7Ccheckout%7Clegacy-admin%22%7D%5B1m%5D))",
+            )
+            .ok()?
+            .body;
+        let q: serde_json::Value = serde_json::from_str(&q).ok()?;
+        let checks: f64 = q["data"]["result"][0]["value"][1].as_str()?.parse().ok()?;
+        (ok && page.contains("ProbeDown") && checks >= 2.0).then_some(())
     });
     assert!(
         ready.is_some(),
