@@ -18,28 +18,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 eport=$(port); ap=$(port)
-python3 - "$eport" "$SERIES" >/dev/null 2>&1 <<'EOF' &
-import http.server, random, sys
-random.seed(1)
-n = int(sys.argv[2]); half = n // 2
-gauges = [50.0] * half; counters = [0.0] * (n - half)
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        out = ["# TYPE bench_value gauge"]
-        for i in range(half):
-            gauges[i] = round(gauges[i] + random.uniform(-1, 1), 2)
-            out.append(f'bench_value{{shard="{i % 20}",i="{i}"}} {gauges[i]}')
-        out.append("# TYPE bench_requests_total counter")
-        for i in range(n - half):
-            counters[i] += random.randint(0, 20)
-            out.append(f'bench_requests_total{{shard="{i % 20}",i="{i}"}} {counters[i]:.0f}')
-        body = ("\n".join(out) + "\n").encode()
-        self.send_response(200); self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-EOF
+python3 bench/exporter.py "$eport" "$SERIES" >/dev/null 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do curl -fsS -o /dev/null "http://127.0.0.1:$eport/metrics" 2>/dev/null && break; sleep 0.2; done
 cat > "$work/alertd.yaml" <<EOF

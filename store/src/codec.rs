@@ -303,7 +303,6 @@ impl Column {
 
     fn first(&mut self, v: u64) {
         self.xor.prev = v;
-        self.dec_known = false;
     }
 
     fn dec(&mut self) -> Option<Decimal> {

@@ -122,7 +122,10 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Vec<u8>>, StoreError> {
     if crc32fast::hash(body).to_be_bytes() != crc {
         return Err(bad("checksum mismatch"));
     }
-    Ok(Some(body[MAGIC.len()..].to_vec()))
+    let mut bytes = bytes;
+    bytes.truncate(bytes.len() - 4);
+    bytes.drain(..MAGIC.len());
+    Ok(Some(bytes))
 }
 
 /// Iterates the `(id, image)` entries of what [`read`] returned.

@@ -747,6 +747,21 @@ struct State {
 }
 
 impl State {
+    /// Restores series `id` from its image (see [`SeriesState::restore_image`]); restored
+    /// waiting blocks make it dirty.
+    fn restore(&mut self, id: u64, img: &[u8], legacy: bool) -> Result<(), StoreError> {
+        let s = self
+            .series
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::Corrupt(format!("head of unknown series {id}")))?;
+        let restored = s.restore_image(img, legacy)?;
+        self.pending_bytes += restored;
+        if restored > 0 {
+            self.mark_dirty(id);
+        }
+        Ok(())
+    }
+
     fn mark_dirty(&mut self, id: u64) {
         self.heads_stale = true;
         if let Some(s) = self.series.get_mut(&id) {
@@ -1781,30 +1796,23 @@ fn load_state(engine: &dyn KvEngine, dir: &Path) -> Result<State, StoreError> {
     // The heads file supersedes `H` records of store format 1; those are read only when there
     // is no heads file yet, and deleted by the next checkpoint either way.
     let file = heads::read(dir)?;
-    let mut legacy = Vec::new();
     engine.scan(&[keys::HEAD], &[keys::HEAD + 1], &mut |k, v| {
         st.legacy_heads = true;
-        if file.is_none() {
-            legacy.push((keys::id_of(k, 1), v.to_vec()));
+        if file.is_some() {
+            return false;
         }
-        true
+        let r = keys::id_of(k, 1)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad head key {k:?}")))
+            .and_then(|id| st.restore(id, v, true));
+        r.map_err(|e| err = Some(e)).is_ok()
     })?;
-    let images: Vec<(Option<u64>, &[u8], bool)> = match &file {
-        Some(body) => heads::entries(body)
-            .map(|e| e.map(|(id, img)| (Some(id), img, false)))
-            .collect::<Result<_, _>>()?,
-        None => legacy.iter().map(|(id, v)| (*id, &v[..], true)).collect(),
-    };
-    for (id, img, is_legacy) in images {
-        let id = id.ok_or_else(|| StoreError::Corrupt("bad head key".into()))?;
-        let s = st
-            .series
-            .get_mut(&id)
-            .ok_or_else(|| StoreError::Corrupt(format!("head of unknown series {id}")))?;
-        let restored = s.restore_image(img, is_legacy)?;
-        st.pending_bytes += restored;
-        if restored > 0 {
-            st.mark_dirty(id);
+    if let Some(e) = err {
+        return Err(e);
+    }
+    if let Some(body) = &file {
+        for entry in heads::entries(body) {
+            let (id, img) = entry?;
+            st.restore(id, img, false)?;
         }
     }
     st.heads_stale |= st.legacy_heads;
