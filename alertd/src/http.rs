@@ -156,7 +156,7 @@ async fn limit_pings(State(app): State<Arc<App>>, req: Request, next: Next) -> R
 /// tracker writes under its lock), so more would only park more threads of the blocking pool.
 static PING_WRITERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-/// `/ping/<name-or-token>[/start|/fail|/<exit-code>]`: a heartbeat check-in (DESIGN.md). The
+/// `/ping/<name-or-token>[/start|/fail|/<exit-code>]`: a heartbeat check-in (docs/design.md "Heartbeats"). The
 /// check-in is written durably to the store on the blocking pool (it waits for the disk), so
 /// the async workers keep answering meanwhile.
 async fn ping(

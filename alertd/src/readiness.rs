@@ -1,5 +1,5 @@
-//! Readiness: `/-/ready` answers 200 only once every [`Condition`] holds (DESIGN.md "Settled
-//! details": the store is open, the rules are loaded and the first evaluation has run).
+//! Readiness: `/-/ready` answers 200 only once every [`Condition`] holds (docs/design.md
+//! "API": the store is open, the rules are loaded and the first evaluation has run).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};

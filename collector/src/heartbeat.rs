@@ -2,7 +2,7 @@
 //! time zone, with `grace`. Each heartbeat is new / up / running / late (in grace) / down, and is
 //! exported as `heartbeat_*` series carrying `heartbeat="<name>"` plus its configured labels.
 //!
-//! Semantics (DESIGN.md "Settled details"): late after the last success + `period` + `grace`
+//! Semantics (docs/design.md "Heartbeats"): late after the last success + `period` + `grace`
 //! (cron: the next scheduled time after the last success, + `grace`); a new heartbeat's first
 //! deadline counts from when it was configured; `heartbeat_up` is 0 when late, after `/fail` or
 //! a non-zero exit code (until the next success), and when a `/start` has no end within `grace`.

@@ -35,8 +35,8 @@ pub struct EvalContext {
     /// A pending alert is restored after a restart only if the outage was shorter (1h).
     pub outage_tolerance_ms: i64,
     /// Minimum time a restored pending alert still waits before firing. Prometheus uses 10m;
-    /// alertd defaults to 0 so that `for:` progress survives a restart (DESIGN.md: nothing
-    /// acknowledged is lost) and a crash-looping daemon still fires its alerts.
+    /// alertd defaults to 0 so that `for:` progress survives a restart (docs/design.md
+    /// "Durability") and a crash-looping daemon still fires its alerts.
     pub for_grace_period_ms: i64,
     /// The interval of groups without their own (`global.evaluation_interval`).
     pub default_interval_ms: i64,

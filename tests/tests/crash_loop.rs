@@ -307,7 +307,7 @@ receivers:
     // Room for a repeat that should not come.
     std::thread::sleep(Duration::from_secs(2));
 
-    // At most once per crash, per notification (DESIGN.md "Durability": at-least-once, a crash
+    // At most once per crash, per notification (docs/design.md "Durability": at-least-once, a crash
     // between sending and recording may repeat a notification). A crash repeats each message
     // in flight at that moment, however many they are, so what is checked is each group's
     // story against alertd's own record of its deliveries (the history, on disk):

@@ -309,7 +309,7 @@ fn kill_9_in_the_middle_loses_nothing_and_duplicates_nothing() {
         !statuses(slack_titles(&w)).is_empty()
     });
     // Crash after Slack was told (and the notifier recorded it: a crash between sending and
-    // recording may repeat one message, DESIGN's at-least-once window), before the escalation
+    // recording may repeat one message, docs/design.md's at-least-once window), before the escalation
     // is due.
     std::thread::sleep(Duration::from_millis(1500));
     d2.signal(Signal::SIGKILL);

@@ -13,7 +13,7 @@ use crate::secret::Secret;
 use collector::config::{HeartbeatConfig, ProbeConfig, ScrapeConfig};
 use notifier::config::{Escalation, InhibitRule, NamedTimeInterval, Receiver, Route};
 
-/// Top-level keys alertd knows, in the order DESIGN.md lists them.
+/// Top-level keys alertd knows.
 pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "global",
     "storage",

@@ -1,4 +1,4 @@
-//! The status pages and badges (DESIGN.md "Pages"):
+//! The status pages and badges (docs/design.md "Pages"):
 //!
 //! - `/`: the full status page, server-rendered HTML with inline CSS and SVG, refreshing itself
 //!   every 30 s with a meta refresh: probes (state, last check, failure reason, uptime over

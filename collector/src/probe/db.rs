@@ -1,5 +1,5 @@
-//! The `postgres` and `mysql` probes: replication lag with the semantics of DESIGN.md
-//! "Settled details", under postgres_exporter / mysqld_exporter names.
+//! The `postgres` and `mysql` probes: replication lag with the semantics of docs/design.md
+//! "Replication lag", under postgres_exporter / mysqld_exporter names.
 //!
 //! PostgreSQL, on a replica: `pg_replication_lag_seconds` is 0 only while the WAL receiver
 //! streams, replay has reached the received position and replay is not paused; otherwise it is
