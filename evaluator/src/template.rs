@@ -73,6 +73,7 @@ fn template_with_funcs(name: &str) -> Template {
         ("stripPort", strip_port as Func),
         ("stripDomain", strip_domain as Func),
         ("externalURL", external_url as Func),
+        ("urlquery", urlquery as Func),
         ("printf", printf as Func),
         ("eq", cmp_eq as Func),
         ("ne", cmp_ne as Func),
@@ -87,12 +88,15 @@ fn template_with_funcs(name: &str) -> Template {
 
 use model::gotemplate::precheck;
 
+mod syntax;
+
 /// Checks that `text` parses as a template (with Prometheus's variables and functions).
 pub fn check(text: &str) -> Result<(), String> {
     if !text.contains("{{") {
         return Ok(());
     }
     precheck(text)?;
+    let text = syntax::rewrite(text)?;
     let mut t = template_with_funcs("check");
     t.parse(format!("{PRELUDE}{text}"))
         .map_err(|e| e.to_string())
@@ -140,8 +144,9 @@ fn parsed(name: &str, text: &str) -> Result<std::rc::Rc<Template>, String> {
         return Ok(t);
     }
     precheck(text).map_err(|e| format!("error parsing template {name}: {e}"))?;
+    let body = syntax::rewrite(text).map_err(|e| format!("error parsing template {name}: {e}"))?;
     let mut t = template_with_funcs("__alert");
-    t.parse(format!("{PRELUDE}{text}"))
+    t.parse(format!("{PRELUDE}{body}"))
         .map_err(|e| format!("error parsing template {name}: {e}"))?;
     let t = std::rc::Rc::new(t);
     CACHE.with(|c| {
@@ -740,6 +745,34 @@ fn strip_domain(a: &[Value]) -> Result<Value, FuncError> {
         return s(h);
     }
     s(format!("{}{port}", host.split('.').next().unwrap_or("")))
+}
+
+/// Go's `urlquery`: the arguments printed and joined as `fmt.Sprint` does, then escaped as
+/// `url.QueryEscape` does (space as `+`; gtmpl's own version writes `%20`).
+fn urlquery(a: &[Value]) -> Result<Value, FuncError> {
+    let mut text = String::new();
+    for (i, v) in a.iter().enumerate() {
+        let is_string = |v: &Value| matches!(v, Value::String(_));
+        // fmt.Sprint puts a space between operands when neither is a string.
+        if i > 0 && !is_string(v) && !is_string(&a[i - 1]) {
+            text.push(' ');
+        }
+        match v {
+            Value::String(s) => text.push_str(s),
+            other => text.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    s(out)
 }
 
 fn external_url(_a: &[Value]) -> Result<Value, FuncError> {

@@ -746,6 +746,10 @@ fn vector_vector(
         VectorMatchCardinality::OneToMany(ls) => (ls.labels.clone(), true),
         _ => (Vec::new(), false),
     };
+    if lhs.is_empty() || rhs.is_empty() {
+        // Nothing can match; Prometheus returns before looking for duplicates on either side.
+        return Ok(Vec::new());
+    }
     let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
     let (lhs, rhs) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
     // The "one" side, by signature.

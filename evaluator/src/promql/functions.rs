@@ -107,12 +107,12 @@ fn extrapolated_rate(
     let last = s[s.len() - 1];
     let mut result = last.v - first.v;
     if counter {
-        let mut lastv = 0.0;
-        for x in s {
-            if x.v < lastv {
-                result += lastv;
+        let mut prev = first.v;
+        for x in &s[1..] {
+            if x.v < prev {
+                result += prev;
             }
-            lastv = x.v;
+            prev = x.v;
         }
     }
     let mut to_start = (first.t - range_start) as f64 / 1000.0;
@@ -137,11 +137,12 @@ fn extrapolated_rate(
     } else {
         avg / 2.0
     };
-    result *= interval / sampled;
+    // Prometheus 2.42's order of operations: the factor first, then one multiplication.
+    let mut factor = interval / sampled;
     if rate {
-        result /= range_secs;
+        factor /= range_secs;
     }
-    Some(result)
+    Some(result * factor)
 }
 
 fn instant_value(s: &[Sample], rate: bool) -> Option<f64> {
