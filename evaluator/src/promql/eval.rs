@@ -369,7 +369,13 @@ impl Ctx {
     }
 
     fn call(&self, c: &Call, ts: Timestamp) -> Result<Val, EvalError> {
-        functions::call(self, c.func.name, &c.args.args, ts)
+        let v = functions::call(self, c.func.name, &c.args.args, ts)?;
+        // Prometheus checks every function's output: dropping the metric name can make two
+        // series equal.
+        if let Val::Vector(v) = &v {
+            check_unique(v)?;
+        }
+        Ok(v)
     }
 
     fn binary(&self, b: &BinaryExpr, ts: Timestamp) -> Result<Val, EvalError> {
@@ -606,8 +612,9 @@ fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
 }
 
+/// Prometheus 2.42's `shouldDropMetricName`: arithmetic drops the name, `atan2` keeps it.
 fn drops_name(op: &str) -> bool {
-    matches!(op, "+" | "-" | "*" | "/" | "%" | "^" | "atan2")
+    matches!(op, "+" | "-" | "*" | "/" | "%" | "^")
 }
 
 /// `(value, keep)` as Prometheus's `vectorElemBinop`.

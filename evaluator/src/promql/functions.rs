@@ -5,7 +5,7 @@ use model::{Labels, Sample, Timestamp};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Expr, MatrixSelector};
 
-use super::eval::{go_mean, Ctx, EvalError, InstantSample, RangeSeries, Val};
+use super::eval::{Ctx, EvalError, InstantSample, RangeSeries, Val};
 
 fn err<T>(m: impl Into<String>) -> Result<T, EvalError> {
     Err(EvalError::Execution(m.into()))
@@ -166,26 +166,29 @@ fn instant_value(s: &[Sample], rate: bool) -> Option<f64> {
     Some(result)
 }
 
+/// The labels `absent()` returns, as Prometheus 2.42's `createLabelsForAbsentFunction`: the
+/// first equality matcher of a label sets it; any later matcher of that label, or a matcher
+/// of another kind, removes it. A parenthesised argument gives no labels (as there).
 fn absent_labels(e: &Expr) -> Labels {
-    let vs = match unwrap_paren(e) {
+    let vs = match e {
         Expr::VectorSelector(vs) => vs,
         Expr::MatrixSelector(ms) => &ms.vs,
         _ => return Labels::empty(),
     };
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut dup: Vec<String> = Vec::new();
+    let mut out = Labels::empty();
+    let mut set: Vec<&str> = Vec::new();
     for m in &vs.matchers.matchers {
-        if m.name == "__name__" || !matches!(m.op, PMatchOp::Equal) {
+        if m.name == "__name__" {
             continue;
         }
-        if out.iter().any(|(n, _)| n == &m.name) {
-            dup.push(m.name.clone());
+        if matches!(m.op, PMatchOp::Equal) && !set.contains(&m.name.as_str()) {
+            out.set(m.name.clone(), m.value.clone());
+            set.push(&m.name);
         } else {
-            out.push((m.name.clone(), m.value.clone()));
+            out.remove(&m.name);
         }
     }
-    out.retain(|(n, _)| !dup.contains(n));
-    Labels::from_pairs(out)
+    out
 }
 
 fn simple(v: Vec<InstantSample>, ts: Timestamp, f: impl Fn(f64) -> f64) -> Vec<InstantSample> {
@@ -289,6 +292,40 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
     start + (end - start) * (rank / count)
 }
 
+/// Go's `math.Max`: NaN if either is NaN (Rust's `max` ignores a NaN), +0 over -0.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == 0.0 && b == 0.0 {
+        if a.is_sign_negative() {
+            b
+        } else {
+            a
+        }
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Go's `math.Min`: NaN if either is NaN, -0 over +0.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == 0.0 && b == 0.0 {
+        if a.is_sign_negative() {
+            a
+        } else {
+            b
+        }
+    } else if a < b {
+        a
+    } else {
+        b
+    }
+}
+
 fn check_args(name: &str, args: &[Box<Expr>], min: usize, max: usize) -> Result<(), EvalError> {
     if args.len() < min || args.len() > max {
         return err(format!("wrong number of arguments for {name}()"));
@@ -328,7 +365,27 @@ pub(crate) fn call(
         for RangeSeries { labels, samples } in m {
             let vals: Vec<f64> = samples.iter().map(|s| s.v).collect();
             let v = match over {
-                "avg" => go_mean(&vals),
+                "avg" => {
+                    // Prometheus 2.42's funcAvgOverTime: a Kahan-compensated incremental mean.
+                    let (mut mean, mut count, mut c) = (0.0_f64, 0.0_f64, 0.0_f64);
+                    for &v in &vals {
+                        count += 1.0;
+                        if mean.is_infinite() {
+                            if v.is_infinite() && (mean > 0.0) == (v > 0.0) {
+                                continue;
+                            }
+                            if !v.is_infinite() && !v.is_nan() {
+                                continue;
+                            }
+                        }
+                        (mean, c) = kahan_inc(v / count - mean / count, mean, c);
+                    }
+                    if mean.is_infinite() {
+                        mean
+                    } else {
+                        mean + c
+                    }
+                }
                 "min" => vals[1..]
                     .iter()
                     .fold(vals[0], |m, &v| if v < m || m.is_nan() { v } else { m }),
@@ -339,7 +396,12 @@ pub(crate) fn call(
                     let (s, c) = vals
                         .iter()
                         .fold((0.0, 0.0), |(s, c), &v| kahan_inc(v, s, c));
-                    s + c
+                    // An infinite sum leaves NaN in the compensation: return the sum.
+                    if s.is_infinite() {
+                        s
+                    } else {
+                        s + c
+                    }
                 }
                 "count" => vals.len() as f64,
                 "last" => vals[vals.len() - 1],
@@ -418,6 +480,45 @@ pub(crate) fn call(
             }
             Ok(Val::Vector(out))
         }
+        // holt_winters (renamed by the parser's Prometheus 3 naming), as 2.42's funcHoltWinters.
+        "double_exponential_smoothing" => {
+            check_args("holt_winters", args, 3, 3)?;
+            let ms = matrix_arg("holt_winters", &args[0])?;
+            let sf = ctx.eval_scalar(&args[1], ts)?;
+            let tf = ctx.eval_scalar(&args[2], ts)?;
+            if sf <= 0.0 || sf >= 1.0 {
+                return err(format!(
+                    "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                ));
+            }
+            if tf <= 0.0 || tf >= 1.0 {
+                return err(format!(
+                    "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                ));
+            }
+            let mut out = Vec::new();
+            for RangeSeries { labels, samples } in ctx.matrix_selector(ms, ts) {
+                if samples.len() < 2 {
+                    continue;
+                }
+                let (mut s0, mut s1) = (0.0, samples[0].v);
+                let mut b = samples[1].v - samples[0].v;
+                for (i, smp) in samples.iter().enumerate().skip(1) {
+                    let x = sf * smp.v;
+                    if i > 1 {
+                        b = tf * (s1 - s0) + (1.0 - tf) * b;
+                    }
+                    let y = (1.0 - sf) * (s1 + b);
+                    (s0, s1) = (s1, x + y);
+                }
+                out.push(InstantSample {
+                    labels: drop_name(labels),
+                    t: ts,
+                    v: s1,
+                });
+            }
+            Ok(Val::Vector(out))
+        }
         "time" => {
             check_args(name, args, 0, 0)?;
             Ok(Val::Scalar(secs))
@@ -451,7 +552,7 @@ pub(crate) fn call(
         }
         "timestamp" => {
             check_args(name, args, 1, 1)?;
-            let direct = matches!(&*args[0], Expr::VectorSelector(_));
+            let direct = matches!(unwrap_paren(&args[0]), Expr::VectorSelector(_));
             let v = ctx.eval_vector(&args[0], ts)?;
             Ok(Val::Vector(
                 v.into_iter()
@@ -467,10 +568,11 @@ pub(crate) fn call(
             check_args(name, args, 1, 1)?;
             let mut v = ctx.eval_vector(&args[0], ts)?;
             let desc = name == "sort_desc";
+            // NaN sorts last in both directions, as in Prometheus.
             v.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
                 (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => std::cmp::Ordering::Less,
-                (false, true) => std::cmp::Ordering::Greater,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
                 _ if desc => b.v.total_cmp(&a.v),
                 _ => a.v.total_cmp(&b.v),
             });
@@ -487,11 +589,11 @@ pub(crate) fn call(
                     if b < a {
                         Vec::new()
                     } else {
-                        simple(v, ts, |x| a.max(b.min(x)))
+                        simple(v, ts, |x| go_max(a, go_min(b, x)))
                     }
                 }
-                "clamp_min" => simple(v, ts, |x| a.max(x)),
-                _ => simple(v, ts, |x| a.min(x)),
+                "clamp_min" => simple(v, ts, |x| go_max(a, x)),
+                _ => simple(v, ts, |x| go_min(a, x)),
             }))
         }
         "round" => {
@@ -517,9 +619,11 @@ pub(crate) fn call(
                 let Some(le) = s.labels.get("le").and_then(parse_go_float) else {
                     continue;
                 };
+                // Grouped by every label but `le` (the metric name too); the name is dropped
+                // from the output, so two histograms of different names can collide there,
+                // which is an error as in Prometheus.
                 let mut k = s.labels.clone();
                 k.remove("le");
-                k.remove("__name__");
                 groups
                     .entry(k.clone())
                     .or_insert_with(|| {
@@ -534,7 +638,7 @@ pub(crate) fn call(
                     .map(|k| {
                         let b = groups.remove(&k).unwrap_or_default();
                         InstantSample {
-                            labels: k,
+                            labels: drop_name(k),
                             t: ts,
                             v: bucket_quantile(q, b),
                         }
