@@ -35,7 +35,7 @@ pub struct EvalContext {
     /// A pending alert is restored after a restart only if the outage was shorter (1h).
     pub outage_tolerance_ms: i64,
     /// Minimum time a restored pending alert still waits before firing. Prometheus uses 10m;
-    /// alertd defaults to 0 so that `for:` progress survives a restart (DESIGN.md: nothing
+    /// alertd defaults to 0 so that `for:` progress survives a restart (nothing
     /// acknowledged is lost) and a crash-looping daemon still fires its alerts.
     pub for_grace_period_ms: i64,
     /// The interval of groups without their own (`global.evaluation_interval`).
@@ -405,7 +405,11 @@ impl GroupState {
     fn eval_rule(&mut self, i: usize, ts: Timestamp) -> Result<RuleOutput, String> {
         let qts = ts - self.group.query_offset.as_millis_i64();
         let rule = self.rules[i].rule.clone();
-        let value = promql::instant_query(self.ctx.store.as_ref(), &rule.expr, qts)
+        // Subqueries without a step use the global evaluation interval, as in Prometheus.
+        let opts = promql::QueryOptions {
+            subquery_step_ms: self.ctx.default_interval_ms,
+        };
+        let value = promql::instant_query_with(self.ctx.store.as_ref(), &rule.expr, qts, opts)
             .map_err(|e| e.to_string())?;
         let vector: Vec<(Labels, f64)> = match value {
             Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),

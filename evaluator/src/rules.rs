@@ -619,11 +619,11 @@ mod tests {
     #[test]
     fn unsupported_construct_refused_with_its_name() {
         let e = load_text(
-            "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: max_over_time(rate(a[1m])[5m:1m])\n      - record: y\n        expr: double_exponential_smoothing(a[5m], 0.5, 0.5)\n",
+            "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: max_over_time(sort_by_label(a, \"x\")[5m:1m])\n      - record: y\n        expr: double_exponential_smoothing(a[5m], 0.5, 0.5)\n",
         )
         .unwrap_err();
         assert_eq!(e.len(), 2, "{e:?}");
-        assert!(e[0].to_string().contains("subquer"), "{}", e[0]);
+        assert!(e[0].to_string().contains("sort_by_label"), "{}", e[0]);
         assert!(
             e[1].to_string().contains("double_exponential_smoothing"),
             "{}",

@@ -620,7 +620,12 @@ fn run_group(
                 continue;
             }
         };
-        let mut got: Vec<(Labels, f64)> = match promql::instant_query(store.as_ref(), &expr, t) {
+        // Subqueries without a step use the file's evaluation_interval, as in promtool.
+        let opts = promql::QueryOptions {
+            subquery_step_ms: eval_interval.as_millis_i64(),
+        };
+        let result = promql::instant_query_with(store.as_ref(), &expr, t, opts);
+        let mut got: Vec<(Labels, f64)> = match result {
             Ok(Value::Vector(v)) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
             Ok(Value::Scalar { v, .. }) => vec![(Labels::empty(), v)],
             Ok(_) => {

@@ -355,21 +355,9 @@ fn set_at(e: &mut Expr, t: i64) {
         })
     };
     match e {
-        Expr::VectorSelector(vs) => {
-            if vs.at.is_none() {
-                vs.at = Some(at());
-            }
-        }
-        Expr::MatrixSelector(ms) => {
-            if ms.vs.at.is_none() {
-                ms.vs.at = Some(at());
-            }
-        }
-        Expr::Subquery(s) => {
-            if s.at.is_none() {
-                s.at = Some(at());
-            }
-        }
+        Expr::VectorSelector(vs) if vs.at.is_none() => vs.at = Some(at()),
+        Expr::MatrixSelector(ms) if ms.vs.at.is_none() => ms.vs.at = Some(at()),
+        Expr::Subquery(s) if s.at.is_none() => s.at = Some(at()),
         Expr::Call(c) => c.args.args.iter_mut().for_each(|a| set_at(a, t)),
         Expr::Aggregate(a) => {
             if let Some(p) = a.param.as_mut() {

@@ -3,7 +3,7 @@
 use chrono::{Datelike, NaiveDate, Timelike};
 use model::{Labels, Sample, Timestamp};
 use promql_parser::label::MatchOp as PMatchOp;
-use promql_parser::parser::{Expr, MatrixSelector};
+use promql_parser::parser::Expr;
 
 use super::eval::{Ctx, EvalError, InstantSample, RangeSeries, Val};
 
@@ -15,15 +15,6 @@ fn unwrap_paren(e: &Expr) -> &Expr {
     match e {
         Expr::Paren(p) => unwrap_paren(&p.expr),
         other => other,
-    }
-}
-
-fn matrix_arg<'a>(name: &str, e: &'a Expr) -> Result<&'a MatrixSelector, EvalError> {
-    match unwrap_paren(e) {
-        Expr::MatrixSelector(ms) => Ok(ms),
-        _ => Err(EvalError::Unsupported(format!(
-            "{name}() needs a range vector selector argument (subqueries are not supported)"
-        ))),
     }
 }
 
@@ -342,14 +333,14 @@ pub(crate) fn call(
     let secs = ts as f64 / 1000.0;
     // Range-vector functions.
     if let Some(over) = name.strip_suffix("_over_time") {
-        let (ms, q) = if over == "quantile" {
+        let (arg, q) = if over == "quantile" {
             check_args(name, args, 2, 2)?;
-            (matrix_arg(name, &args[1])?, ctx.eval_scalar(&args[0], ts)?)
+            (&args[1], ctx.eval_scalar(&args[0], ts)?)
         } else {
             check_args(name, args, 1, 1)?;
-            (matrix_arg(name, &args[0])?, 0.0)
+            (&args[0], 0.0)
         };
-        let m = ctx.matrix_selector(ms, ts);
+        let m = ctx.range_arg(name, arg, ts)?.series;
         if over == "absent" {
             return Ok(Val::Vector(if m.is_empty() {
                 vec![InstantSample {
@@ -436,7 +427,6 @@ pub(crate) fn call(
     match name {
         "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "changes" | "resets"
         | "predict_linear" => {
-            let ms = matrix_arg(name, &args[0])?;
             let dur = if name == "predict_linear" {
                 check_args(name, args, 2, 2)?;
                 ctx.eval_scalar(&args[1], ts)?
@@ -444,9 +434,9 @@ pub(crate) fn call(
                 check_args(name, args, 1, 1)?;
                 0.0
             };
-            let (rs, re) = ctx.range_bounds(ms, ts);
-            let range_secs = ms.range.as_secs_f64();
-            let m = ctx.matrix_selector(ms, ts);
+            let arg = ctx.range_arg(name, &args[0], ts)?;
+            let (rs, re, range_secs) = (arg.start, arg.end, arg.range_secs);
+            let m = arg.series;
             let mut out = Vec::with_capacity(m.len());
             for RangeSeries { labels, samples } in m {
                 let v = match name {
@@ -483,21 +473,22 @@ pub(crate) fn call(
         // holt_winters (renamed by the parser's Prometheus 3 naming), as 2.42's funcHoltWinters.
         "double_exponential_smoothing" => {
             check_args("holt_winters", args, 3, 3)?;
-            let ms = matrix_arg("holt_winters", &args[0])?;
             let sf = ctx.eval_scalar(&args[1], ts)?;
             let tf = ctx.eval_scalar(&args[2], ts)?;
-            if sf <= 0.0 || sf >= 1.0 {
+            let series = ctx.range_arg("holt_winters", &args[0], ts)?.series;
+            // Prometheus checks the factors per series: without series there is no error.
+            if !series.is_empty() && (sf <= 0.0 || sf >= 1.0) {
                 return err(format!(
                     "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
                 ));
             }
-            if tf <= 0.0 || tf >= 1.0 {
+            if !series.is_empty() && (tf <= 0.0 || tf >= 1.0) {
                 return err(format!(
                     "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
                 ));
             }
             let mut out = Vec::new();
-            for RangeSeries { labels, samples } in ctx.matrix_selector(ms, ts) {
+            for RangeSeries { labels, samples } in series {
                 if samples.len() < 2 {
                     continue;
                 }

@@ -6,7 +6,8 @@ mod eval;
 mod functions;
 
 pub use eval::{
-    instant_query, range_query, EvalError, InstantSample, RangeSeries, Value, LOOKBACK_MS,
+    instant_query, instant_query_with, range_query, range_query_with, EvalError, InstantSample,
+    QueryOptions, RangeSeries, Value, LOOKBACK_MS, MAX_SUBQUERY_STEPS,
 };
 pub(crate) use functions::parse_go_float as parse_go_float_pub;
 
@@ -236,7 +237,7 @@ fn check_supported(e: &Expr) -> Result<(), String> {
             check_supported(&b.rhs)
         }
         Expr::Paren(p) => check_supported(&p.expr),
-        Expr::Subquery(_) => Err("subqueries (expr[range:step])".into()),
+        Expr::Subquery(sq) => check_supported(&sq.expr),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
         Expr::VectorSelector(vs) => {
             if !vs.matchers.or_matchers.is_empty() {
@@ -291,8 +292,9 @@ mod tests {
 
     #[test]
     fn refuses_unsupported_constructs_by_name() {
-        let e = parse_expr("rate(x[5m])[10m:1m]").unwrap_err();
-        assert!(e.to_string().contains("subqueries"), "{e}");
+        assert!(parse_expr("max_over_time(rate(x[5m])[10m:1m])").is_ok());
+        let e = parse_expr("max_over_time(limitk(1, x)[10m:])").unwrap_err();
+        assert!(e.to_string().contains("limitk"), "{e}");
         let e = parse_expr("double_exponential_smoothing(x[5m], 0.1, 0.1)").unwrap_err();
         assert!(
             e.to_string().contains("\"double_exponential_smoothing\""),

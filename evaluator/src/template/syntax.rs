@@ -171,10 +171,8 @@ fn rewrite_action(action: &str, scopes: &mut Vec<(bool, Vec<String>)>) -> Result
             }
             scopes.push((true, vars));
         }
-        "end" => {
-            if scopes.len() > 1 {
-                scopes.pop();
-            }
+        "end" if scopes.len() > 1 => {
+            scopes.pop();
         }
         _ => {}
     }
@@ -191,7 +189,7 @@ fn rewrite_action(action: &str, scopes: &mut Vec<(bool, Vec<String>)>) -> Result
         declared(scopes);
         return Ok(action.to_string());
     }
-    if !(after.starts_with('=') && !after.starts_with("==")) {
+    if !after.starts_with('=') || after.starts_with("==") {
         return Ok(action.to_string());
     }
     // An assignment: where was the variable declared?
