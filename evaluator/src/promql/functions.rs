@@ -833,6 +833,16 @@ pub(crate) fn go_log10(x: f64) -> f64 {
     go_log(x) * std::f64::consts::LOG10_E
 }
 
+/// Parses a float as Go's `strconv.ParseFloat` does for `le` labels (`+Inf`, `Inf`, `NaN`...).
+pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
+    match s.to_ascii_lowercase().as_str() {
+        "+inf" | "inf" | "+infinity" | "infinity" => Some(f64::INFINITY),
+        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        "nan" => Some(f64::NAN),
+        _ => s.parse().ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -854,15 +864,5 @@ mod tests {
         assert_eq!(go_log(f64::INFINITY), f64::INFINITY);
         assert_eq!(frexp(8.0), (0.5, 4));
         assert_eq!(frexp(f64::MIN_POSITIVE / 4.0), (0.5, -1023));
-    }
-}
-
-/// Parses a float as Go's `strconv.ParseFloat` does for `le` labels (`+Inf`, `Inf`, `NaN`...).
-pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
-    match s.to_ascii_lowercase().as_str() {
-        "+inf" | "inf" | "+infinity" | "infinity" => Some(f64::INFINITY),
-        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-        "nan" => Some(f64::NAN),
-        _ => s.parse().ok(),
     }
 }
