@@ -6,13 +6,14 @@
 //!   declaration, `{{ $s := "s" }}`. gtmpl keeps variables declared inside `if` and `with` after
 //!   their `end` and looks names up newest first, so the new declaration acts as the
 //!   assignment there. Inside `range`, gtmpl drops an iteration's variables when the iteration
-//!   ends, so an assignment there to a variable declared outside the `range` would be lost:
-//!   that case is refused with a clear error instead of giving a different text than Go.
+//!   ends, so a variable assigned inside a `range` but declared outside it lives in a cell
+//!   instead: its declaration and assignments become `{{ __cell_set "$x" (pipeline) }}` and
+//!   every read `(__cell_get "$x")` (the functions are in `template.rs`; cells are reset for
+//!   each expansion).
 //!
 //! Why rewriting rather than another engine: gtmpl is the engine of both the evaluator and the
 //! notifier (Alertmanager templates), and these two constructs are the only ones found in rule
-//! files from the field that it refuses; the rewrite keeps one engine, and the remaining gap
-//! is named in the error.
+//! files from the field that it refuses; the rewrite keeps one engine.
 
 use std::borrow::Cow;
 
@@ -21,25 +22,46 @@ pub fn rewrite(text: &str) -> Result<Cow<'_, str>, String> {
     if !text.contains("{{") || (!text.contains('=') && !has_newline_in_action(text)) {
         return Ok(Cow::Borrowed(text));
     }
-    let mut out = String::with_capacity(text.len() + 8);
-    // Block stack: (is range, variables declared in the block).
-    let mut scopes: Vec<(bool, Vec<String>)> = vec![(false, prelude_vars())];
+    // Split into text and actions (newlines inside actions already replaced).
+    let mut parts: Vec<(bool, Cow<'_, str>)> = Vec::new();
     let mut rest = text;
     while let Some(i) = rest.find("{{") {
-        out.push_str(&rest[..i]);
+        parts.push((false, Cow::Borrowed(&rest[..i])));
         let after = &rest[i + 2..];
         let Some(len) = action_len(after) else {
             // Unclosed: leave it to the parser to report.
-            out.push_str(&rest[i..]);
-            return Ok(Cow::Owned(out));
+            parts.push((false, Cow::Borrowed(&rest[i..])));
+            rest = "";
+            break;
         };
-        let action = one_line(&after[..len]);
-        out.push_str("{{");
-        out.push_str(&rewrite_action(&action, &mut scopes)?);
-        out.push_str("}}");
+        parts.push((true, one_line(&after[..len])));
         rest = &after[len + 2..];
     }
-    out.push_str(rest);
+    parts.push((false, Cow::Borrowed(rest)));
+    // First pass: which variables are assigned inside a range they were declared outside of.
+    // Block stack: (is range, variables declared in the block).
+    let mut scopes: Vec<(bool, Vec<String>)> = vec![(false, prelude_vars())];
+    let mut cells: Vec<String> = Vec::new();
+    for (is_action, p) in &parts {
+        if *is_action {
+            if let Some(v) = scan_action(p, &mut scopes)? {
+                if !cells.contains(&v) {
+                    cells.push(v);
+                }
+            }
+        }
+    }
+    // Second pass: rewrite.
+    let mut out = String::with_capacity(text.len() + 16);
+    for (is_action, p) in &parts {
+        if *is_action {
+            out.push_str("{{");
+            out.push_str(&rewrite_action(p, &cells));
+            out.push_str("}}");
+        } else {
+            out.push_str(p);
+        }
+    }
     Ok(Cow::Owned(out))
 }
 
@@ -150,10 +172,26 @@ fn variable(s: &str) -> Option<&str> {
     Some(&s[..n + 1])
 }
 
-fn rewrite_action(action: &str, scopes: &mut Vec<(bool, Vec<String>)>) -> Result<String, String> {
-    // Trim markers and spaces before the pipeline.
-    let body_start = action.len() - action.trim_start_matches('-').trim_start().len();
-    let (head, body) = action.split_at(body_start);
+/// The action's trim markers and spaces before its pipeline, the pipeline, and what follows it
+/// (spaces and a trailing trim marker).
+fn split_action(action: &str) -> (&str, &str, &str) {
+    let start = action.len() - action.trim_start_matches('-').trim_start().len();
+    let (head, rest) = action.split_at(start);
+    let trimmed = rest.trim_end();
+    let end = match trimmed.strip_suffix('-') {
+        Some(t) if t.ends_with(char::is_whitespace) => t.trim_end().len(),
+        _ => trimmed.len(),
+    };
+    (head, &rest[..end], &rest[end..])
+}
+
+/// Follows blocks and declarations through one action; returns the variable it assigns when
+/// that variable was declared outside a `range` the action is in.
+fn scan_action(
+    action: &str,
+    scopes: &mut Vec<(bool, Vec<String>)>,
+) -> Result<Option<String>, String> {
+    let (_, body, _) = split_action(action);
     let word = body
         .split(|c: char| c.is_whitespace() || c == '(')
         .next()
@@ -176,37 +214,95 @@ fn rewrite_action(action: &str, scopes: &mut Vec<(bool, Vec<String>)>) -> Result
         }
         _ => {}
     }
-    let Some(var) = variable(body) else {
-        return Ok(action.to_string());
+    let Some((var, declaration, _)) = assignment(body) else {
+        return Ok(None);
     };
-    let after = body[var.len()..].trim_start();
-    let declared = |scopes: &mut Vec<(bool, Vec<String>)>| {
+    let declare = |scopes: &mut Vec<(bool, Vec<String>)>| {
         if let Some(s) = scopes.last_mut() {
             s.1.push(var.to_string());
         }
     };
-    if after.starts_with(":=") {
-        declared(scopes);
-        return Ok(action.to_string());
+    if declaration {
+        declare(scopes);
+        return Ok(None);
     }
-    if !after.starts_with('=') || after.starts_with("==") {
-        return Ok(action.to_string());
-    }
-    // An assignment: where was the variable declared?
     let Some(level) = scopes
         .iter()
         .rposition(|(_, vars)| vars.iter().any(|v| v == var))
     else {
         return Err(format!("undefined variable \"{var}\""));
     };
-    if scopes[level + 1..].iter().any(|(is_range, _)| *is_range) {
-        return Err(format!(
-            "assigning {var} inside a range to a variable declared outside it is not supported by alertd's template engine (the value would not outlive the iteration)"
-        ));
+    let in_range = scopes[level + 1..].iter().any(|(is_range, _)| *is_range);
+    declare(scopes);
+    Ok(in_range.then(|| var.to_string()))
+}
+
+/// `$x := pipeline` / `$x = pipeline` at the start of `body`: the variable, whether it is a
+/// declaration, and the pipeline.
+fn assignment(body: &str) -> Option<(&str, bool, &str)> {
+    let var = variable(body)?;
+    let after = body[var.len()..].trim_start();
+    if let Some(p) = after.strip_prefix(":=") {
+        return Some((var, true, p));
     }
-    declared(scopes);
-    let tail = &after[1..];
-    Ok(format!("{head}{var} :={tail}"))
+    match after.strip_prefix('=') {
+        Some(p) if !p.starts_with('=') => Some((var, false, p)),
+        _ => None,
+    }
+}
+
+/// Replaces reads of the `cells` variables by `(__cell_get "$x")`, outside string literals.
+fn replace_cells(s: &str, cells: &[String]) -> String {
+    if cells.is_empty() || !s.contains('$') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < s.len() {
+        let c = s[i..].chars().next().unwrap_or(' ');
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' && q != '`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            out.push(c);
+            i += c.len_utf8();
+            continue;
+        }
+        if matches!(c, '"' | '\'' | '`') {
+            quote = Some(c);
+        } else if c == '$' {
+            if let Some(v) = variable(&s[i..]) {
+                if cells.iter().any(|x| x == v) {
+                    out.push_str(&format!("(__cell_get \"{v}\")"));
+                    i += v.len();
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+fn rewrite_action(action: &str, cells: &[String]) -> String {
+    let (head, body, tail) = split_action(action);
+    match assignment(body) {
+        Some((var, _, pipeline)) if cells.iter().any(|c| c == var) => format!(
+            "{head}__cell_set \"{var}\" ({}){tail}",
+            replace_cells(pipeline.trim(), cells)
+        ),
+        Some((var, _, pipeline)) => {
+            format!("{head}{var} :={}{tail}", replace_cells(pipeline, cells))
+        }
+        None => format!("{head}{}{tail}", replace_cells(body, cells)),
+    }
 }
 
 #[cfg(test)]
@@ -226,8 +322,14 @@ mod tests {
         assert!(rewrite("{{ $t = 1 }}")
             .unwrap_err()
             .contains("undefined variable"));
-        let e = rewrite(r#"{{ $n := 0 }}{{ range $labels }}{{ $n = 1 }}{{ end }}"#).unwrap_err();
-        assert!(e.contains("inside a range"), "{e}");
+        // assigned inside a range, declared outside: a cell
+        assert_eq!(
+            rewrite(
+                r#"{{ $n := 0 }}{{ range $labels }}{{- $n = add1 $n -}}{{ end }}{{ $n }}{{ $nn }}"#
+            )
+            .unwrap(),
+            r#"{{ __cell_set "$n" (0) }}{{ range $labels }}{{- __cell_set "$n" (add1 (__cell_get "$n")) -}}{{ end }}{{ (__cell_get "$n") }}{{ $nn }}"#
+        );
         // declared inside the range: fine
         let t = r#"{{ range $k, $v := $labels }}{{ $x := 1 }}{{ $x = 2 }}{{ $v = 3 }}{{ end }}"#;
         assert!(rewrite(t).is_ok());
