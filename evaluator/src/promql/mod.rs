@@ -306,6 +306,31 @@ mod tests {
         assert!(parse_expr("sum by (job) (rate(x[5m])) > bool 2").is_ok());
     }
 
+    /// Subqueries are bounded by the steps they take over the whole query: one huge one, and
+    /// nested ones (the outer one's 8.64M steps fit, adding the inner one's do not), fail
+    /// naming the limit instead of running for hours.
+    #[test]
+    fn subquery_steps_are_bounded_per_query() {
+        let s = model::storage::MemStorage::new();
+        for text in [
+            "max_over_time(x[1y:1ms])",
+            "max_over_time(max_over_time(x[1d:10ms])[1d:10ms])",
+        ] {
+            let e = parse_expr(text).unwrap();
+            let err = instant_query(&s, &e, 100_000_000).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("take more than 10000000 steps (alertd's limit"),
+                "{text}: {err}"
+            );
+        }
+        let e = parse_expr("count_over_time(vector(1)[1h:1s])").unwrap();
+        let Value::Vector(v) = instant_query(&s, &e, 100_000_000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v[0].v, 3601.0);
+    }
+
     #[test]
     fn holt_winters_is_parsed_under_its_2_42_name_only() {
         assert!(parse_expr("holt_winters(x[5m], 0.5, 0.1)").is_ok());
