@@ -231,7 +231,7 @@ pub const MAX_LOADED_SAMPLES: u64 = 20_000_000;
 /// One item of the value notation.
 #[derive(Debug, Clone, Copy)]
 enum Item {
-    /// `_` / `_xn`: n + 0 or n omitted points.
+    /// `_` / `_xn`: one or n omitted points.
     Omit(u64),
     /// `a` / `axn` / `stale`: the value repeated (count values).
     Repeat(f64, u64),
