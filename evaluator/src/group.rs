@@ -405,7 +405,11 @@ impl GroupState {
     fn eval_rule(&mut self, i: usize, ts: Timestamp) -> Result<RuleOutput, String> {
         let qts = ts - self.group.query_offset.as_millis_i64();
         let rule = self.rules[i].rule.clone();
-        let value = promql::instant_query(self.ctx.store.as_ref(), &rule.expr, qts)
+        // Subqueries without a step use the global evaluation interval, as in Prometheus.
+        let opts = promql::QueryOptions {
+            subquery_step_ms: self.ctx.default_interval_ms,
+        };
+        let value = promql::instant_query_with(self.ctx.store.as_ref(), &rule.expr, qts, opts)
             .map_err(|e| e.to_string())?;
         let vector: Vec<(Labels, f64)> = match value {
             Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),

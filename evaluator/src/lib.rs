@@ -14,6 +14,7 @@ pub mod promql;
 pub mod rules;
 pub mod template;
 pub mod unittest;
+pub mod yaml;
 
 pub use group::{ActiveAlert, EvalContext, GroupState, RuleHealth};
 pub use manager::{AlertSender, GroupStats, GroupStatus, Manager, ReloadError, RuleStatus};

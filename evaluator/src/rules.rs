@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 
 use crate::promql;
 use crate::template;
+use crate::yaml::{first_document, null_default, text_map, Text};
 
 /// One error found while loading rule files, located like promtool's messages.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,15 +119,15 @@ pub struct RuleSet {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     groups: Vec<Spanned<RawGroup>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGroup {
-    #[serde(default)]
-    name: String,
+    #[serde(default, deserialize_with = "null_default")]
+    name: Text,
     #[serde(default)]
     interval: Option<Spanned<String>>,
     #[serde(default)]
@@ -134,8 +135,8 @@ struct RawGroup {
     #[serde(default)]
     query_offset: Option<Spanned<String>>,
     #[serde(default)]
-    labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    labels: Option<BTreeMap<String, Text>>,
+    #[serde(default, deserialize_with = "null_default")]
     rules: Vec<Spanned<RawRule>>,
 }
 
@@ -153,9 +154,9 @@ struct RawRule {
     #[serde(default)]
     keep_firing_for: Option<Spanned<String>>,
     #[serde(default)]
-    labels: Option<Spanned<BTreeMap<String, String>>>,
+    labels: Option<Spanned<BTreeMap<String, Text>>>,
     #[serde(default)]
-    annotations: Option<Spanned<BTreeMap<String, String>>>,
+    annotations: Option<Spanned<BTreeMap<String, Text>>>,
 }
 
 /// `expr:` may be written as a number in YAML (`expr: 1`); Prometheus accepts that.
@@ -293,10 +294,10 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
                 message: m,
             }
         };
-    let raw: RawFile = if text.trim().is_empty() {
+    let raw: RawFile = if first_document(text).trim().is_empty() {
         RawFile { groups: Vec::new() }
     } else {
-        match serde_saphyr::from_str(text) {
+        match serde_saphyr::from_str(first_document(text)) {
             Ok(r) => r,
             Err(e) => {
                 let (l, c) = e
@@ -314,14 +315,13 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
     for sg in raw.groups {
         let gl = sg.referenced;
         let g = sg.value;
-        let gname = g.name.clone();
+        let gname = g.name.0.clone();
         let gerr = |m: String| err(gl.line(), gl.column(), Some(&gname), None, m);
-        if g.name.is_empty() {
+        if gname.is_empty() {
             errors.push(gerr("groupname must not be empty".into()));
-        } else if !seen.insert(g.name.clone()) {
+        } else if !seen.insert(gname.clone()) {
             errors.push(gerr(format!(
-                "groupname: {:?} is repeated in the same file",
-                g.name
+                "groupname: {gname:?} is repeated in the same file"
             )));
         }
         let interval = match &g.interval {
@@ -351,7 +351,7 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
                 Duration::ZERO
             }),
         };
-        let glabels = g.labels.clone().unwrap_or_default();
+        let glabels = text_map(g.labels.clone().unwrap_or_default());
         for k in glabels.keys() {
             if !is_valid_label_name(k) || k == "__name__" {
                 errors.push(gerr(format!("invalid label name: {k}")));
@@ -428,7 +428,7 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
             let labels = r
                 .labels
                 .as_ref()
-                .map(|s| s.value.clone())
+                .map(|s| text_map(s.value.clone()))
                 .unwrap_or_default();
             if let Some(sl) = &r.labels {
                 for (k, v) in &sl.value {
@@ -446,7 +446,7 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
                             "invalid label name: __name__".into(),
                         ));
                     }
-                    if let Err(m) = template::check(v) {
+                    if let Err(m) = template::check(&v.0) {
                         errors.push(rerr(
                             sl.referenced.line(),
                             sl.referenced.column(),
@@ -458,7 +458,7 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
             let annotations = r
                 .annotations
                 .as_ref()
-                .map(|s| s.value.clone())
+                .map(|s| text_map(s.value.clone()))
                 .unwrap_or_default();
             if let Some(sa) = &r.annotations {
                 for (k, v) in &sa.value {
@@ -469,7 +469,7 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
                             format!("invalid annotation name: {k}"),
                         ));
                     }
-                    if let Err(m) = template::check(v) {
+                    if let Err(m) = template::check(&v.0) {
                         errors.push(rerr(
                             sa.referenced.line(),
                             sa.referenced.column(),
@@ -510,7 +510,7 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
             });
         }
         groups.push(Group {
-            name: g.name,
+            name: gname,
             file: file.to_path_buf(),
             interval,
             limit: g.limit.unwrap_or(0),
@@ -619,11 +619,11 @@ mod tests {
     #[test]
     fn unsupported_construct_refused_with_its_name() {
         let e = load_text(
-            "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: max_over_time(rate(a[1m])[5m:1m])\n      - record: y\n        expr: double_exponential_smoothing(a[5m], 0.5, 0.5)\n",
+            "groups:\n  - name: g\n    rules:\n      - record: x\n        expr: max_over_time(sort_by_label(a, \"x\")[5m:1m])\n      - record: y\n        expr: double_exponential_smoothing(a[5m], 0.5, 0.5)\n",
         )
         .unwrap_err();
         assert_eq!(e.len(), 2, "{e:?}");
-        assert!(e[0].to_string().contains("subquer"), "{}", e[0]);
+        assert!(e[0].to_string().contains("sort_by_label"), "{}", e[0]);
         assert!(
             e[1].to_string().contains("double_exponential_smoothing"),
             "{}",

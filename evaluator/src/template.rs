@@ -46,6 +46,8 @@ thread_local! {
     static CACHE: RefCell<HashMap<String, std::rc::Rc<Template>>> = RefCell::new(HashMap::new());
     static QUERY: RefCell<Option<QueryContext>> = const { RefCell::new(None) };
     static EXTERNAL_URL: RefCell<String> = const { RefCell::new(String::new()) };
+    /// Variables assigned inside a `range` but declared outside it (see `syntax.rs`).
+    static CELLS: RefCell<HashMap<String, Value>> = RefCell::new(HashMap::new());
 }
 
 const PRELUDE: &str = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$externalURL := .ExternalURL}}{{$value := .Value}}";
@@ -73,6 +75,9 @@ fn template_with_funcs(name: &str) -> Template {
         ("stripPort", strip_port as Func),
         ("stripDomain", strip_domain as Func),
         ("externalURL", external_url as Func),
+        ("urlquery", urlquery as Func),
+        ("__cell_set", cell_set as Func),
+        ("__cell_get", cell_get as Func),
         ("printf", printf as Func),
         ("eq", cmp_eq as Func),
         ("ne", cmp_ne as Func),
@@ -87,12 +92,15 @@ fn template_with_funcs(name: &str) -> Template {
 
 use model::gotemplate::precheck;
 
+mod syntax;
+
 /// Checks that `text` parses as a template (with Prometheus's variables and functions).
 pub fn check(text: &str) -> Result<(), String> {
     if !text.contains("{{") {
         return Ok(());
     }
     precheck(text)?;
+    let text = syntax::rewrite(text)?;
     let mut t = template_with_funcs("check");
     t.parse(format!("{PRELUDE}{text}"))
         .map_err(|e| e.to_string())
@@ -140,8 +148,9 @@ fn parsed(name: &str, text: &str) -> Result<std::rc::Rc<Template>, String> {
         return Ok(t);
     }
     precheck(text).map_err(|e| format!("error parsing template {name}: {e}"))?;
+    let body = syntax::rewrite(text).map_err(|e| format!("error parsing template {name}: {e}"))?;
     let mut t = template_with_funcs("__alert");
-    t.parse(format!("{PRELUDE}{text}"))
+    t.parse(format!("{PRELUDE}{body}"))
         .map_err(|e| format!("error parsing template {name}: {e}"))?;
     let t = std::rc::Rc::new(t);
     CACHE.with(|c| {
@@ -183,8 +192,10 @@ impl Expander {
         let t = parsed(name, text)?;
         QUERY.with(|q| q.borrow_mut().clone_from(&self.query));
         EXTERNAL_URL.with(|u| u.borrow_mut().clone_from(&self.external_url));
+        CELLS.with(|c| c.borrow_mut().clear());
         let r = t.render(&self.ctx);
         QUERY.with(|q| *q.borrow_mut() = None);
+        CELLS.with(|c| c.borrow_mut().clear());
         // Go prints a missing map key of map[string]string as "", gtmpl as "<no value>".
         r.map(|s| s.replace("<no value>", ""))
             .map_err(|e| format!("error executing template {name}: {e}"))
@@ -742,6 +753,51 @@ fn strip_domain(a: &[Value]) -> Result<Value, FuncError> {
     s(format!("{}{port}", host.split('.').next().unwrap_or("")))
 }
 
+/// `__cell_set "$x" value`: stores a variable that must outlive a `range` iteration; prints
+/// nothing.
+fn cell_set(a: &[Value]) -> Result<Value, FuncError> {
+    let [name, value] = a else {
+        return Err(ferr("__cell_set needs a name and a value"));
+    };
+    let name = str_arg(name)?;
+    CELLS.with(|c| c.borrow_mut().insert(name, value.clone()));
+    s("")
+}
+
+/// `__cell_get "$x"`: the stored value.
+fn cell_get(a: &[Value]) -> Result<Value, FuncError> {
+    let name = str_arg(one("__cell_get", a)?)?;
+    Ok(CELLS.with(|c| c.borrow().get(&name).cloned().unwrap_or(Value::NoValue)))
+}
+
+/// Go's `urlquery`: the arguments printed and joined as `fmt.Sprint` does, then escaped as
+/// `url.QueryEscape` does (space as `+`; gtmpl's own version writes `%20`).
+fn urlquery(a: &[Value]) -> Result<Value, FuncError> {
+    let mut text = String::new();
+    for (i, v) in a.iter().enumerate() {
+        let is_string = |v: &Value| matches!(v, Value::String(_));
+        // fmt.Sprint puts a space between operands when neither is a string.
+        if i > 0 && !is_string(v) && !is_string(&a[i - 1]) {
+            text.push(' ');
+        }
+        match v {
+            Value::String(s) => text.push_str(s),
+            other => text.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    s(out)
+}
+
 fn external_url(_a: &[Value]) -> Result<Value, FuncError> {
     s(EXTERNAL_URL.with(|u| u.borrow().clone()))
 }
@@ -766,6 +822,25 @@ mod tests {
             },
             None,
         )
+    }
+
+    /// Go 1.11 assignment, also inside `range` to a variable declared outside it, and a
+    /// newline inside an action.
+    #[test]
+    fn assignment_and_multiline_actions_as_go() {
+        let t = r#"{{ $s := "" }}{{ if gt $value 1.0 }}{{ $s = "s" }}{{ end }}{{ $value }} target{{ $s }}"#;
+        assert_eq!(exp(t, 2.0).unwrap(), "2 targets");
+        assert_eq!(exp(t, 1.0).unwrap(), "1 target");
+        let t = "{{ $first := true }}{{ range $k, $v := $labels }}{{ if not $first }}, {{ end }}{{ $first = false }}{{ $k }}{{ end }}.{{ if $first }}none{{ end }}";
+        // (gtmpl ranges over a map in arbitrary order)
+        let got = exp(t, 0.0).unwrap();
+        assert!(got == "instance, job." || got == "job, instance.", "{got}");
+        let t = "{{ $n := \"\" }}{{range $k, $v :=\n $labels}}{{ $n = printf \"%s%s|\" $n $v }}{{end}}{{ $n | toUpper }}";
+        let got = exp(t, 0.0).unwrap();
+        assert!(
+            got == "HOST-1:9100|NODE|" || got == "NODE|HOST-1:9100|",
+            "{got}"
+        );
     }
 
     #[test]

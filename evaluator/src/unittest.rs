@@ -17,17 +17,18 @@ use serde::Deserialize;
 use crate::group::{EvalContext, GroupState};
 use crate::promql::{self, Value};
 use crate::rules::RuleSet;
+use crate::yaml::{first_document, null_default, text_map, Text};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TestFile {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     rule_files: Vec<String>,
     #[serde(default)]
     evaluation_interval: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     group_eval_order: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     tests: Vec<TestGroup>,
 }
 
@@ -36,18 +37,18 @@ struct TestFile {
 struct TestGroup {
     #[serde(default)]
     interval: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     input_series: Vec<InputSeries>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     alert_rule_test: Vec<AlertTest>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_default")]
     promql_expr_test: Vec<ExprTest>,
+    #[serde(default, deserialize_with = "null_default")]
+    external_labels: BTreeMap<String, Text>,
     #[serde(default)]
-    external_labels: BTreeMap<String, String>,
+    external_url: Text,
     #[serde(default)]
-    external_url: String,
-    #[serde(default)]
-    name: String,
+    name: Text,
 }
 
 #[derive(Deserialize)]
@@ -55,15 +56,18 @@ struct TestGroup {
 struct InputSeries {
     series: String,
     #[serde(default)]
-    values: String,
+    values: Text,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AlertTest {
-    eval_time: String,
-    alertname: String,
+    /// Left out: 0, as in promtool.
     #[serde(default)]
+    eval_time: Option<String>,
+    #[serde(default)]
+    alertname: Text,
+    #[serde(default, deserialize_with = "null_default")]
     exp_alerts: Vec<ExpAlert>,
     /// alertd extension: expected pending alerts (promtool cannot check these).
     #[serde(default)]
@@ -73,18 +77,20 @@ struct AlertTest {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExpAlert {
-    #[serde(default)]
-    exp_labels: BTreeMap<String, String>,
-    #[serde(default)]
-    exp_annotations: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "null_default")]
+    exp_labels: BTreeMap<String, Text>,
+    #[serde(default, deserialize_with = "null_default")]
+    exp_annotations: BTreeMap<String, Text>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExprTest {
-    expr: String,
-    eval_time: String,
+    expr: Text,
+    /// Left out: 0, as in promtool.
     #[serde(default)]
+    eval_time: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
     exp_samples: Vec<ExpSample>,
 }
 
@@ -92,7 +98,8 @@ struct ExprTest {
 #[serde(deny_unknown_fields)]
 struct ExpSample {
     #[serde(default)]
-    labels: String,
+    labels: Text,
+    #[serde(default, deserialize_with = "null_default")]
     value: f64,
 }
 
@@ -150,7 +157,7 @@ pub fn run_file(path: &Path) -> TestOutcome {
 }
 
 fn run_text(path: &Path, text: &str) -> Vec<String> {
-    let tf: TestFile = match serde_saphyr::from_str(text) {
+    let tf: TestFile = match serde_saphyr::from_str(first_document(text)) {
         Ok(t) => t,
         Err(e) => {
             let loc = e
@@ -212,37 +219,52 @@ fn parse_number(s: &str) -> Result<f64, String> {
     crate::promql::parse_go_float_pub(s).ok_or_else(|| format!("invalid number {s:?}"))
 }
 
-/// The most values one `values:` string may expand to (`_x1000000000` would otherwise allocate
-/// gigabytes); a test needing more points is better written with a longer interval.
+/// The most values [`expand_values`] returns (`_x1000000000` would otherwise allocate
+/// gigabytes). The test runner does not use it: it expands a series lazily, only as far as the
+/// last evaluation time reaches, bounded by [`MAX_LOADED_SAMPLES`].
 pub const MAX_EXPANDED_VALUES: usize = 1_000_000;
 
-/// Expands promtool's value notation (`1+2x10 _ stale _x3`) into values (`None` = omitted,
-/// `Some(stale)` = a staleness marker). More than [`MAX_EXPANDED_VALUES`] values is an error.
-pub fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
-    let too_many = || format!("{s:?} expands to more than {MAX_EXPANDED_VALUES} values");
-    let room = |out: &Vec<Option<f64>>, n: usize| {
-        n.checked_add(out.len())
-            .is_some_and(|total| total <= MAX_EXPANDED_VALUES)
+/// The most samples one test group loads (over all its input series, up to the last
+/// evaluation time; about 16 bytes each). promtool has no limit; real tests load thousands.
+pub const MAX_LOADED_SAMPLES: u64 = 20_000_000;
+
+/// One item of the value notation.
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    /// `_` / `_xn`: one or n omitted points.
+    Omit(u64),
+    /// `a` / `axn` / `stale`: the value repeated (count values).
+    Repeat(f64, u64),
+    /// `a+bxn` / `a-bxn`: n + 1 values from `a` in steps of `b`.
+    Steps(f64, f64, u64),
+}
+
+impl Item {
+    fn count(self) -> u64 {
+        match self {
+            Item::Omit(n) | Item::Repeat(_, n) | Item::Steps(_, _, n) => n,
+        }
+    }
+}
+
+fn parse_items(s: &str) -> Result<Vec<Item>, String> {
+    let stale = f64::from_bits(model::sample::STALE_NAN_BITS);
+    let count = |n: &str, item: &str| -> Result<u64, String> {
+        n.parse::<u64>()
+            .map_err(|_| format!("invalid repetition in {item:?}"))
     };
     let mut out = Vec::new();
-    let stale = f64::from_bits(model::sample::STALE_NAN_BITS);
     for item in s.split_whitespace() {
         if item == "_" {
-            out.push(None);
+            out.push(Item::Omit(1));
             continue;
         }
         if let Some(n) = item.strip_prefix("_x") {
-            let n: usize = n
-                .parse()
-                .map_err(|_| format!("invalid repetition in {item:?}"))?;
-            if !room(&out, n) {
-                return Err(too_many());
-            }
-            out.extend(std::iter::repeat_n(None, n));
+            out.push(Item::Omit(count(n, item)?));
             continue;
         }
         if item == "stale" {
-            out.push(Some(stale));
+            out.push(Item::Repeat(stale, 1));
             continue;
         }
         let (head, times) = match item.rfind('x') {
@@ -251,10 +273,7 @@ pub fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
                     && item[i + 1..].chars().all(|c| c.is_ascii_digit())
                     && i + 1 < item.len() =>
             {
-                (
-                    &item[..i],
-                    Some(item[i + 1..].parse::<usize>().map_err(|e| e.to_string())?),
-                )
+                (&item[..i], Some(count(&item[i + 1..], item)?))
             }
             _ => (item, None),
         };
@@ -263,35 +282,139 @@ pub fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
         let op = (1..bytes.len()).find(|&i| {
             (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E')
         });
-        match (op, times) {
-            (_, Some(n)) if !room(&out, n.saturating_add(1)) => return Err(too_many()),
-            (Some(i), Some(n)) => {
-                let mut a = parse_number(&head[..i])?;
-                let b = parse_number(&head[i..])?;
-                out.push(Some(a));
-                for _ in 0..n {
-                    a += b;
-                    out.push(Some(a));
-                }
-            }
+        out.push(match (op, times) {
+            (Some(i), Some(n)) => Item::Steps(
+                parse_number(&head[..i])?,
+                parse_number(&head[i..])?,
+                n.saturating_add(1),
+            ),
             (Some(_), None) => return Err(format!("invalid value {item:?}: expected a+bxn")),
-            (None, Some(n)) => {
+            (None, n) => {
                 let a = if head == "stale" {
                     stale
                 } else {
                     parse_number(head)?
                 };
-                out.extend(std::iter::repeat_n(Some(a), n + 1));
+                Item::Repeat(a, n.map_or(1, |n| n.saturating_add(1)))
             }
-            (None, None) => {
-                if !room(&out, 1) {
-                    return Err(too_many());
+        });
+    }
+    Ok(out)
+}
+
+/// Expands promtool's value notation (`1+2x10 _ stale _x3`), keeping only the first `keep`
+/// values (`None` = omitted, `Some(stale)` = a staleness marker). Returns them with the number
+/// of values the whole notation stands for, so a series is never expanded beyond what is used.
+pub fn expand_values_upto(s: &str, keep: usize) -> Result<(Vec<Option<f64>>, u64), String> {
+    let items = parse_items(s)?;
+    let total = items
+        .iter()
+        .fold(0u64, |acc, i| acc.saturating_add(i.count()));
+    Ok((expand_items(items, keep), total))
+}
+
+fn expand_items(items: Vec<Item>, keep: usize) -> Vec<Option<f64>> {
+    let total = items
+        .iter()
+        .fold(0u64, |acc, i| acc.saturating_add(i.count()));
+    let mut out = Vec::with_capacity(keep.min(usize::try_from(total).unwrap_or(usize::MAX)));
+    for item in items {
+        let room = keep - out.len();
+        if room == 0 {
+            break;
+        }
+        let n = usize::try_from(item.count())
+            .unwrap_or(usize::MAX)
+            .min(room);
+        match item {
+            Item::Omit(_) => out.extend(std::iter::repeat_n(None, n)),
+            Item::Repeat(a, _) => out.extend(std::iter::repeat_n(Some(a), n)),
+            Item::Steps(mut a, b, _) => {
+                // Accumulated as promtool does (a += b), not a + i*b: the last bits differ.
+                for _ in 0..n {
+                    out.push(Some(a));
+                    a += b;
                 }
-                out.push(Some(parse_number(head)?));
             }
         }
     }
-    Ok(out)
+    out
+}
+
+/// Expands promtool's value notation (`1+2x10 _ stale _x3`) into values (`None` = omitted,
+/// `Some(stale)` = a staleness marker). More than [`MAX_EXPANDED_VALUES`] values is an error.
+pub fn expand_values(s: &str) -> Result<Vec<Option<f64>>, String> {
+    let (v, total) = expand_values_upto(s, MAX_EXPANDED_VALUES)?;
+    if total > MAX_EXPANDED_VALUES as u64 {
+        return Err(format!(
+            "{s:?} expands to more than {MAX_EXPANDED_VALUES} values"
+        ));
+    }
+    Ok(v)
+}
+
+/// The input series of a test group, appended to the store only up to each evaluation time,
+/// as promtool's lazy loader does (so `@` and negative offsets see no later samples).
+struct Loader {
+    series: Vec<(Labels, Vec<Sample>)>,
+    /// How many samples of each series are in the store.
+    loaded: Vec<usize>,
+}
+
+impl Loader {
+    /// Expands `input` at `interval` as far as `last_t` (the last evaluation time). A series
+    /// listed twice keeps its last definition, as in promtool.
+    fn new(input: &[InputSeries], interval: i64, last_t: i64) -> Result<Loader, String> {
+        let keep = u64::try_from(last_t / interval.max(1))
+            .unwrap_or(0)
+            .saturating_add(1);
+        let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
+        let mut index: std::collections::HashMap<Labels, usize> = Default::default();
+        let mut total = 0u64;
+        for s in input {
+            let labels = parse_metric(&s.series).map_err(|e| format!("input_series: {e}"))?;
+            let items =
+                parse_items(&s.values.0).map_err(|e| format!("input_series {}: {e}", s.series))?;
+            let len = items
+                .iter()
+                .fold(0u64, |acc, i| acc.saturating_add(i.count()))
+                .min(keep);
+            total = total.saturating_add(len);
+            if total > MAX_LOADED_SAMPLES {
+                return Err(format!(
+                    "input_series {}: the input series reach more than {MAX_LOADED_SAMPLES} samples up to the last evaluation time {} (alertd's limit per test group; promtool has none): use a longer interval or fewer points",
+                    s.series,
+                    fmt_dur(last_t)
+                ));
+            }
+            let vals = expand_items(items, usize::try_from(len).unwrap_or(usize::MAX));
+            let samples: Vec<Sample> = vals
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|v| Sample::new(i as i64 * interval, v)))
+                .collect();
+            match index.get(&labels) {
+                Some(&i) => series[i].1 = samples,
+                None => {
+                    index.insert(labels.clone(), series.len());
+                    series.push((labels, samples));
+                }
+            }
+        }
+        let loaded = vec![0; series.len()];
+        Ok(Loader { series, loaded })
+    }
+
+    /// Appends every sample up to `t` not yet in `store`.
+    fn load_till(&mut self, store: &dyn SeriesStore, t: Timestamp) -> Result<(), String> {
+        let mut batch = Vec::new();
+        for ((labels, samples), done) in self.series.iter().zip(&mut self.loaded) {
+            let upto = samples.partition_point(|s| s.t <= t);
+            batch.extend(samples[*done..upto].iter().map(|s| (labels.clone(), *s)));
+            *done = upto.max(*done);
+        }
+        store.append(&batch).map_err(|e| e.to_string())
+    }
 }
 
 fn fmt_dur(ms: i64) -> String {
@@ -350,37 +473,47 @@ fn run_group(
     tg: &TestGroup,
 ) -> Vec<String> {
     let mut errors = Vec::new();
-    let name_prefix = if tg.name.is_empty() {
+    let name_prefix = if tg.name.0.is_empty() {
         String::new()
     } else {
-        format!("    name: {},\n", tg.name)
+        format!("    name: {},\n", tg.name.0)
     };
     let interval = match tg.interval.as_deref().map(dur).transpose() {
         Ok(d) => d.unwrap_or(eval_interval).as_millis_i64(),
         Err(e) => return vec![format!("    interval: {e}")],
     };
-    let store = Arc::new(MemStorage::new());
-    for s in &tg.input_series {
-        let labels = match parse_metric(&s.series) {
-            Ok(l) => l,
-            Err(e) => return vec![format!("    input_series: {e}")],
-        };
-        let vals = match expand_values(&s.values) {
-            Ok(v) => v,
-            Err(e) => return vec![format!("    input_series {}: {e}", s.series)],
-        };
-        let batch: Vec<(Labels, Sample)> = vals
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.map(|v| (labels.clone(), Sample::new(i as i64 * interval, v))))
-            .collect();
-        if let Err(e) = store.append(&batch) {
-            return vec![format!("    {e}")];
+    let eval_ms = |t: &Option<String>| -> Result<i64, String> {
+        t.as_deref()
+            .map_or(Ok(0), |t| dur(t).map(|d| d.as_millis_i64()))
+    };
+    // Alert tests by eval time.
+    let mut alert_tests: BTreeMap<i64, Vec<&AlertTest>> = BTreeMap::new();
+    let mut max_t = 0i64;
+    for at in &tg.alert_rule_test {
+        match eval_ms(&at.eval_time) {
+            Ok(t) => {
+                max_t = max_t.max(t);
+                alert_tests.entry(t).or_default().push(at);
+            }
+            Err(e) => errors.push(format!("    eval_time: {e}")),
         }
     }
+    for et in &tg.promql_expr_test {
+        if let Ok(t) = eval_ms(&et.eval_time) {
+            max_t = max_t.max(t);
+        }
+    }
+    let step = eval_interval.as_millis_i64().max(1);
+    // The last evaluation time of the loop below: samples after it are never loaded.
+    let last_t = max_t - max_t % step;
+    let store = Arc::new(MemStorage::new());
+    let mut loader = match Loader::new(&tg.input_series, interval, last_t) {
+        Ok(l) => l,
+        Err(e) => return vec![format!("    {e}")],
+    };
     let mut ctx = EvalContext::new(store.clone());
-    ctx.external_labels = Labels::from_pairs(tg.external_labels.clone());
-    ctx.external_url = tg.external_url.clone();
+    ctx.external_labels = Labels::from_pairs(text_map(tg.external_labels.clone()));
+    ctx.external_url = tg.external_url.0.clone();
     ctx.default_interval_ms = eval_interval.as_millis_i64();
     let mut groups: Vec<GroupState> = set
         .groups
@@ -392,29 +525,14 @@ fn run_group(
         let pos = |n: &str| order.iter().position(|o| o == n).unwrap_or(usize::MAX);
         groups.sort_by_key(|g| pos(&g.group.name));
     }
-    // Alert tests by eval time.
-    let mut alert_tests: BTreeMap<i64, Vec<&AlertTest>> = BTreeMap::new();
-    let mut max_t = 0i64;
-    for at in &tg.alert_rule_test {
-        match dur(&at.eval_time) {
-            Ok(d) => {
-                let t = d.as_millis_i64();
-                max_t = max_t.max(t);
-                alert_tests.entry(t).or_default().push(at);
-            }
-            Err(e) => errors.push(format!("    eval_time: {e}")),
-        }
-    }
-    for et in &tg.promql_expr_test {
-        if let Ok(d) = dur(&et.eval_time) {
-            max_t = max_t.max(d.as_millis_i64());
-        }
-    }
-    let step = eval_interval.as_millis_i64().max(1);
     let mut ts: Timestamp = 0;
     let mut pending_times: Vec<i64> = alert_tests.keys().copied().collect();
     pending_times.reverse();
     while ts <= max_t {
+        if let Err(e) = loader.load_till(store.as_ref(), ts) {
+            errors.push(format!("    {e}"));
+            return errors;
+        }
         let mut eval_errs = Vec::new();
         for g in &mut groups {
             g.eval(ts);
@@ -454,15 +572,15 @@ fn run_group(
                     let mut got: Vec<(Labels, Labels)> = groups
                         .iter()
                         .flat_map(|g| g.alerts())
-                        .filter(|(r, a)| r.name == at.alertname && a.state == want_state)
+                        .filter(|(r, a)| r.name == at.alertname.0 && a.state == want_state)
                         .map(|(_, a)| (a.labels.clone(), a.annotations.clone()))
                         .collect();
                     let mut want: Vec<(Labels, Labels)> = exp
                         .iter()
                         .map(|e| {
-                            let mut l = Labels::from_pairs(e.exp_labels.clone());
-                            l.set("alertname", at.alertname.clone());
-                            (l, Labels::from_pairs(e.exp_annotations.clone()))
+                            let mut l = Labels::from_pairs(text_map(e.exp_labels.clone()));
+                            l.set("alertname", at.alertname.0.clone());
+                            (l, Labels::from_pairs(text_map(e.exp_annotations.clone())))
                         })
                         .collect();
                     got.sort();
@@ -475,8 +593,8 @@ fn run_group(
                         };
                         errors.push(format!(
                             "{name_prefix}    {what}: {}, time: {}, \n        exp:{}, \n        got:{}",
-                            at.alertname,
-                            at.eval_time,
+                            at.alertname.0,
+                            fmt_dur(t),
                             alerts_string(&want),
                             alerts_string(&got)
                         ));
@@ -487,22 +605,27 @@ fn run_group(
         ts += step;
     }
     'outer: for et in &tg.promql_expr_test {
-        let t = match dur(&et.eval_time) {
-            Ok(d) => d.as_millis_i64(),
+        let t = match eval_ms(&et.eval_time) {
+            Ok(t) => t,
             Err(e) => {
-                errors.push(format!("    expr: {:?}, eval_time: {e}", et.expr));
+                errors.push(format!("    expr: {:?}, eval_time: {e}", et.expr.0));
                 continue;
             }
         };
-        let fail = |m: String| format!("    expr: {:?}, time: {}, err: {m}", et.expr, et.eval_time);
-        let expr = match promql::parse_expr(&et.expr) {
+        let fail = |m: String| format!("    expr: {:?}, time: {}, err: {m}", et.expr.0, fmt_dur(t));
+        let expr = match promql::parse_expr(&et.expr.0) {
             Ok(e) => e,
             Err(e) => {
                 errors.push(fail(e.to_string()));
                 continue;
             }
         };
-        let mut got: Vec<(Labels, f64)> = match promql::instant_query(store.as_ref(), &expr, t) {
+        // Subqueries without a step use the file's evaluation_interval, as in promtool.
+        let opts = promql::QueryOptions {
+            subquery_step_ms: eval_interval.as_millis_i64(),
+        };
+        let result = promql::instant_query_with(store.as_ref(), &expr, t, opts);
+        let mut got: Vec<(Labels, f64)> = match result {
             Ok(Value::Vector(v)) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
             Ok(Value::Scalar { v, .. }) => vec![(Labels::empty(), v)],
             Ok(_) => {
@@ -516,10 +639,10 @@ fn run_group(
         };
         let mut want = Vec::new();
         for s in &et.exp_samples {
-            let l = if s.labels.trim().is_empty() {
+            let l = if s.labels.0.trim().is_empty() {
                 Labels::empty()
             } else {
-                match parse_metric(&s.labels) {
+                match parse_metric(&s.labels.0) {
                     Ok(l) => l,
                     Err(e) => {
                         errors.push(fail(format!("labels {e}")));
@@ -536,8 +659,8 @@ fn run_group(
         if !equal {
             errors.push(format!(
                 "    expr: {:?}, time: {},\n        exp: {}\n        got: {}",
-                et.expr,
-                et.eval_time,
+                et.expr.0,
+                fmt_dur(t),
                 samples_string(&want),
                 samples_string(&got)
             ));
@@ -649,6 +772,43 @@ mod tests {
             "{:?}",
             o.errors
         );
+    }
+
+    /// promtool has no limit; alertd's is far above real tests and named when hit, before
+    /// anything is allocated.
+    #[test]
+    fn long_series_load_up_to_the_last_eval_time_within_a_named_limit() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("t.test.yml");
+        let test = |eval: &str| {
+            format!("tests:\n  - interval: 1s\n    input_series:\n      - series: a\n        values: '0x100000000'\n    promql_expr_test:\n      - expr: a\n        eval_time: {eval}\n        exp_samples: [{{labels: a, value: 0}}]\n")
+        };
+        std::fs::write(&f, test("1000d")).unwrap();
+        let o = run_file(&f);
+        assert!(
+            o.errors.len() == 1 && o.errors[0].contains("more than 20000000 samples up to the last evaluation time 1000d (alertd's limit"),
+            "{:?}",
+            o.errors
+        );
+        std::fs::write(&f, test("1h")).unwrap();
+        let o = run_file(&f);
+        assert!(o.passed(), "{:?}", o.errors);
+    }
+
+    /// Test groups without `interval:` load at `evaluation_interval` (promtool 2.42 loads every
+    /// sample at 0 there; later promtool releases do as alertd): the deliberate difference the
+    /// README names.
+    #[test]
+    fn missing_interval_is_the_evaluation_interval() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("t.test.yml");
+        std::fs::write(
+            &f,
+            "evaluation_interval: 30s\ntests:\n  - input_series:\n      - series: a\n        values: '1 2 3'\n    promql_expr_test:\n      - expr: a\n        eval_time: 30s\n        exp_samples: [{labels: a, value: 2}]\n",
+        )
+        .unwrap();
+        let o = run_file(&f);
+        assert!(o.passed(), "{:?}", o.errors);
     }
 
     #[test]

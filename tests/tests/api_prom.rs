@@ -184,6 +184,24 @@ fn promtool_queries_alertd() {
         assert!(out.lines().any(|l| l == name), "{name} missing: {out}");
     }
 
+    // Subqueries (steps at multiples of 1s back to a minute ago) and holt_winters evaluate.
+    let (ok, out, err) = promtool(&[
+        "query",
+        "instant",
+        &url,
+        "max_over_time((up{job=\"self\"} * 2)[1m:1s])",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("{instance=\"127.0.0.1:"), "{out}");
+    assert!(out.contains("job=\"self\"} => 2 @["), "{out}");
+    let (ok, _, err) = promtool(&[
+        "query",
+        "instant",
+        &url,
+        "holt_winters(up{job=\"self\"}[1m], 0.5, 0.5)",
+    ]);
+    assert!(ok, "{err}");
+
     // A bad query makes promtool fail with alertd's error.
     let (ok, _, err) = promtool(&["query", "instant", &url, "sum(up"]);
     assert!(!ok);
@@ -232,7 +250,7 @@ fn errors_use_prometheus_envelope_and_types() {
             "found duplicate series for the match group",
         ),
         (
-            "/api/v1/query?query=holt_winters(up[5m],0.5,0.5)",
+            "/api/v1/query?query=double_exponential_smoothing(up[5m],0.5,0.5)",
             400,
             "bad_data",
             "invalid parameter \"query\"",

@@ -3,9 +3,9 @@
 use chrono::{Datelike, NaiveDate, Timelike};
 use model::{Labels, Sample, Timestamp};
 use promql_parser::label::MatchOp as PMatchOp;
-use promql_parser::parser::{Expr, MatrixSelector};
+use promql_parser::parser::Expr;
 
-use super::eval::{go_mean, Ctx, EvalError, InstantSample, RangeSeries, Val};
+use super::eval::{Ctx, EvalError, InstantSample, RangeSeries, Val};
 
 fn err<T>(m: impl Into<String>) -> Result<T, EvalError> {
     Err(EvalError::Execution(m.into()))
@@ -15,15 +15,6 @@ fn unwrap_paren(e: &Expr) -> &Expr {
     match e {
         Expr::Paren(p) => unwrap_paren(&p.expr),
         other => other,
-    }
-}
-
-fn matrix_arg<'a>(name: &str, e: &'a Expr) -> Result<&'a MatrixSelector, EvalError> {
-    match unwrap_paren(e) {
-        Expr::MatrixSelector(ms) => Ok(ms),
-        _ => Err(EvalError::Unsupported(format!(
-            "{name}() needs a range vector selector argument (subqueries are not supported)"
-        ))),
     }
 }
 
@@ -107,12 +98,12 @@ fn extrapolated_rate(
     let last = s[s.len() - 1];
     let mut result = last.v - first.v;
     if counter {
-        let mut lastv = 0.0;
-        for x in s {
-            if x.v < lastv {
-                result += lastv;
+        let mut prev = first.v;
+        for x in &s[1..] {
+            if x.v < prev {
+                result += prev;
             }
-            lastv = x.v;
+            prev = x.v;
         }
     }
     let mut to_start = (first.t - range_start) as f64 / 1000.0;
@@ -137,11 +128,12 @@ fn extrapolated_rate(
     } else {
         avg / 2.0
     };
-    result *= interval / sampled;
+    // Prometheus 2.42's order of operations: the factor first, then one multiplication.
+    let mut factor = interval / sampled;
     if rate {
-        result /= range_secs;
+        factor /= range_secs;
     }
-    Some(result)
+    Some(result * factor)
 }
 
 fn instant_value(s: &[Sample], rate: bool) -> Option<f64> {
@@ -165,26 +157,29 @@ fn instant_value(s: &[Sample], rate: bool) -> Option<f64> {
     Some(result)
 }
 
+/// The labels `absent()` returns, as Prometheus 2.42's `createLabelsForAbsentFunction`: the
+/// first equality matcher of a label sets it; any later matcher of that label, or a matcher
+/// of another kind, removes it. A parenthesised argument gives no labels (as there).
 fn absent_labels(e: &Expr) -> Labels {
-    let vs = match unwrap_paren(e) {
+    let vs = match e {
         Expr::VectorSelector(vs) => vs,
         Expr::MatrixSelector(ms) => &ms.vs,
         _ => return Labels::empty(),
     };
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut dup: Vec<String> = Vec::new();
+    let mut out = Labels::empty();
+    let mut set: Vec<&str> = Vec::new();
     for m in &vs.matchers.matchers {
-        if m.name == "__name__" || !matches!(m.op, PMatchOp::Equal) {
+        if m.name == "__name__" {
             continue;
         }
-        if out.iter().any(|(n, _)| n == &m.name) {
-            dup.push(m.name.clone());
+        if matches!(m.op, PMatchOp::Equal) && !set.contains(&m.name.as_str()) {
+            out.set(m.name.clone(), m.value.clone());
+            set.push(&m.name);
         } else {
-            out.push((m.name.clone(), m.value.clone()));
+            out.remove(&m.name);
         }
     }
-    out.retain(|(n, _)| !dup.contains(n));
-    Labels::from_pairs(out)
+    out
 }
 
 fn simple(v: Vec<InstantSample>, ts: Timestamp, f: impl Fn(f64) -> f64) -> Vec<InstantSample> {
@@ -288,6 +283,40 @@ fn bucket_quantile(q: f64, mut buckets: Vec<(f64, f64)>) -> f64 {
     start + (end - start) * (rank / count)
 }
 
+/// Go's `math.Max`: NaN if either is NaN (Rust's `max` ignores a NaN), +0 over -0.
+fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == 0.0 && b == 0.0 {
+        if a.is_sign_negative() {
+            b
+        } else {
+            a
+        }
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// Go's `math.Min`: NaN if either is NaN, -0 over +0.
+fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a == 0.0 && b == 0.0 {
+        if a.is_sign_negative() {
+            a
+        } else {
+            b
+        }
+    } else if a < b {
+        a
+    } else {
+        b
+    }
+}
+
 fn check_args(name: &str, args: &[Box<Expr>], min: usize, max: usize) -> Result<(), EvalError> {
     if args.len() < min || args.len() > max {
         return err(format!("wrong number of arguments for {name}()"));
@@ -304,14 +333,14 @@ pub(crate) fn call(
     let secs = ts as f64 / 1000.0;
     // Range-vector functions.
     if let Some(over) = name.strip_suffix("_over_time") {
-        let (ms, q) = if over == "quantile" {
+        let (arg, q) = if over == "quantile" {
             check_args(name, args, 2, 2)?;
-            (matrix_arg(name, &args[1])?, ctx.eval_scalar(&args[0], ts)?)
+            (&args[1], ctx.eval_scalar(&args[0], ts)?)
         } else {
             check_args(name, args, 1, 1)?;
-            (matrix_arg(name, &args[0])?, 0.0)
+            (&args[0], 0.0)
         };
-        let m = ctx.matrix_selector(ms, ts);
+        let m = ctx.range_arg(name, arg, ts)?.series;
         if over == "absent" {
             return Ok(Val::Vector(if m.is_empty() {
                 vec![InstantSample {
@@ -327,7 +356,27 @@ pub(crate) fn call(
         for RangeSeries { labels, samples } in m {
             let vals: Vec<f64> = samples.iter().map(|s| s.v).collect();
             let v = match over {
-                "avg" => go_mean(&vals),
+                "avg" => {
+                    // Prometheus 2.42's funcAvgOverTime: a Kahan-compensated incremental mean.
+                    let (mut mean, mut count, mut c) = (0.0_f64, 0.0_f64, 0.0_f64);
+                    for &v in &vals {
+                        count += 1.0;
+                        if mean.is_infinite() {
+                            if v.is_infinite() && (mean > 0.0) == (v > 0.0) {
+                                continue;
+                            }
+                            if !v.is_infinite() && !v.is_nan() {
+                                continue;
+                            }
+                        }
+                        (mean, c) = kahan_inc(v / count - mean / count, mean, c);
+                    }
+                    if mean.is_infinite() {
+                        mean
+                    } else {
+                        mean + c
+                    }
+                }
                 "min" => vals[1..]
                     .iter()
                     .fold(vals[0], |m, &v| if v < m || m.is_nan() { v } else { m }),
@@ -338,7 +387,12 @@ pub(crate) fn call(
                     let (s, c) = vals
                         .iter()
                         .fold((0.0, 0.0), |(s, c), &v| kahan_inc(v, s, c));
-                    s + c
+                    // An infinite sum leaves NaN in the compensation: return the sum.
+                    if s.is_infinite() {
+                        s
+                    } else {
+                        s + c
+                    }
                 }
                 "count" => vals.len() as f64,
                 "last" => vals[vals.len() - 1],
@@ -373,7 +427,6 @@ pub(crate) fn call(
     match name {
         "rate" | "increase" | "delta" | "irate" | "idelta" | "deriv" | "changes" | "resets"
         | "predict_linear" => {
-            let ms = matrix_arg(name, &args[0])?;
             let dur = if name == "predict_linear" {
                 check_args(name, args, 2, 2)?;
                 ctx.eval_scalar(&args[1], ts)?
@@ -381,9 +434,9 @@ pub(crate) fn call(
                 check_args(name, args, 1, 1)?;
                 0.0
             };
-            let (rs, re) = ctx.range_bounds(ms, ts);
-            let range_secs = ms.range.as_secs_f64();
-            let m = ctx.matrix_selector(ms, ts);
+            let arg = ctx.range_arg(name, &args[0], ts)?;
+            let (rs, re, range_secs) = (arg.start, arg.end, arg.range_secs);
+            let m = arg.series;
             let mut out = Vec::with_capacity(m.len());
             for RangeSeries { labels, samples } in m {
                 let v = match name {
@@ -414,6 +467,46 @@ pub(crate) fn call(
                         v,
                     });
                 }
+            }
+            Ok(Val::Vector(out))
+        }
+        // holt_winters (renamed by the parser's Prometheus 3 naming), as 2.42's funcHoltWinters.
+        "double_exponential_smoothing" => {
+            check_args("holt_winters", args, 3, 3)?;
+            let sf = ctx.eval_scalar(&args[1], ts)?;
+            let tf = ctx.eval_scalar(&args[2], ts)?;
+            let series = ctx.range_arg("holt_winters", &args[0], ts)?.series;
+            // Prometheus checks the factors per series: without series there is no error.
+            if !series.is_empty() && (sf <= 0.0 || sf >= 1.0) {
+                return err(format!(
+                    "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+                ));
+            }
+            if !series.is_empty() && (tf <= 0.0 || tf >= 1.0) {
+                return err(format!(
+                    "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+                ));
+            }
+            let mut out = Vec::new();
+            for RangeSeries { labels, samples } in series {
+                if samples.len() < 2 {
+                    continue;
+                }
+                let (mut s0, mut s1) = (0.0, samples[0].v);
+                let mut b = samples[1].v - samples[0].v;
+                for (i, smp) in samples.iter().enumerate().skip(1) {
+                    let x = sf * smp.v;
+                    if i > 1 {
+                        b = tf * (s1 - s0) + (1.0 - tf) * b;
+                    }
+                    let y = (1.0 - sf) * (s1 + b);
+                    (s0, s1) = (s1, x + y);
+                }
+                out.push(InstantSample {
+                    labels: drop_name(labels),
+                    t: ts,
+                    v: s1,
+                });
             }
             Ok(Val::Vector(out))
         }
@@ -450,7 +543,7 @@ pub(crate) fn call(
         }
         "timestamp" => {
             check_args(name, args, 1, 1)?;
-            let direct = matches!(&*args[0], Expr::VectorSelector(_));
+            let direct = matches!(unwrap_paren(&args[0]), Expr::VectorSelector(_));
             let v = ctx.eval_vector(&args[0], ts)?;
             Ok(Val::Vector(
                 v.into_iter()
@@ -466,10 +559,11 @@ pub(crate) fn call(
             check_args(name, args, 1, 1)?;
             let mut v = ctx.eval_vector(&args[0], ts)?;
             let desc = name == "sort_desc";
+            // NaN sorts last in both directions, as in Prometheus.
             v.sort_by(|a, b| match (a.v.is_nan(), b.v.is_nan()) {
                 (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => std::cmp::Ordering::Less,
-                (false, true) => std::cmp::Ordering::Greater,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
                 _ if desc => b.v.total_cmp(&a.v),
                 _ => a.v.total_cmp(&b.v),
             });
@@ -486,11 +580,11 @@ pub(crate) fn call(
                     if b < a {
                         Vec::new()
                     } else {
-                        simple(v, ts, |x| a.max(b.min(x)))
+                        simple(v, ts, |x| go_max(a, go_min(b, x)))
                     }
                 }
-                "clamp_min" => simple(v, ts, |x| a.max(x)),
-                _ => simple(v, ts, |x| a.min(x)),
+                "clamp_min" => simple(v, ts, |x| go_max(a, x)),
+                _ => simple(v, ts, |x| go_min(a, x)),
             }))
         }
         "round" => {
@@ -516,9 +610,11 @@ pub(crate) fn call(
                 let Some(le) = s.labels.get("le").and_then(parse_go_float) else {
                     continue;
                 };
+                // Grouped by every label but `le` (the metric name too); the name is dropped
+                // from the output, so two histograms of different names can collide there,
+                // which is an error as in Prometheus.
                 let mut k = s.labels.clone();
                 k.remove("le");
-                k.remove("__name__");
                 groups
                     .entry(k.clone())
                     .or_insert_with(|| {
@@ -533,7 +629,7 @@ pub(crate) fn call(
                     .map(|k| {
                         let b = groups.remove(&k).unwrap_or_default();
                         InstantSample {
-                            labels: k,
+                            labels: drop_name(k),
                             t: ts,
                             v: bucket_quantile(q, b),
                         }
@@ -627,9 +723,9 @@ pub(crate) fn call(
                 "ceil" => f64::ceil,
                 "floor" => f64::floor,
                 "exp" => f64::exp,
-                "ln" => f64::ln,
-                "log2" => f64::log2,
-                "log10" => f64::log10,
+                "ln" => go_log,
+                "log2" => go_log2,
+                "log10" => go_log10,
                 "sqrt" => f64::sqrt,
                 "sgn" => |x: f64| {
                     if x > 0.0 {
@@ -663,6 +759,80 @@ pub(crate) fn call(
     }
 }
 
+/// Go's `math.Log` (the FreeBSD `e_log.c` method Go uses): the C library's `log` rounds
+/// differently in the last bit for some inputs, and rules compare values exactly.
+pub(crate) fn go_log(x: f64) -> f64 {
+    // ln(2) split in two, and the polynomial's coefficients (bit patterns of e_log.c).
+    let ln2_hi = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    let ln2_lo = f64::from_bits(0x3dea_39ef_3579_3c76);
+    let l: [f64; 7] = [
+        f64::from_bits(0x3fe5_5555_5555_5593),
+        f64::from_bits(0x3fd9_9999_9997_fa04),
+        f64::from_bits(0x3fd2_4924_9422_9359),
+        f64::from_bits(0x3fcc_71c5_1d8e_78af),
+        f64::from_bits(0x3fc7_4664_96cb_03de),
+        f64::from_bits(0x3fc3_9a09_d078_c69f),
+        f64::from_bits(0x3fc2_f112_df3e_5244),
+    ];
+    if x.is_nan() || x == f64::INFINITY {
+        return x;
+    }
+    if x < 0.0 {
+        return f64::NAN;
+    }
+    if x == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    let (mut f1, mut ki) = frexp(x);
+    if f1 < std::f64::consts::FRAC_1_SQRT_2 {
+        f1 *= 2.0;
+        ki -= 1;
+    }
+    let f = f1 - 1.0;
+    let k = f64::from(ki);
+    let s = f / (2.0 + f);
+    let s2 = s * s;
+    let s4 = s2 * s2;
+    let t1 = s2 * (l[0] + s4 * (l[2] + s4 * (l[4] + s4 * l[6])));
+    let t2 = s4 * (l[1] + s4 * (l[3] + s4 * l[5]));
+    let r = t1 + t2;
+    let hfsq = 0.5 * f * f;
+    k * ln2_hi - ((hfsq - (s * (hfsq + r) + k * ln2_lo)) - f)
+}
+
+/// Go's `math.Frexp`: `x = frac × 2^exp` with `frac` in [0.5, 1) (x finite and non-zero).
+fn frexp(x: f64) -> (f64, i32) {
+    let (mut x, mut exp) = (x, 0);
+    if x.abs() < f64::MIN_POSITIVE {
+        // subnormal: normalise first
+        x *= (1u64 << 52) as f64;
+        exp = -52;
+    }
+    let bits = x.to_bits();
+    exp += ((bits >> 52) & 0x7ff) as i32 - 1022;
+    let frac = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
+    (frac, exp)
+}
+
+/// Go's `math.Log2`: exact for powers of two, else `Log(frac)/Ln2 + exp`.
+pub(crate) fn go_log2(x: f64) -> f64 {
+    if x.is_nan() || x <= 0.0 || x.is_infinite() {
+        return go_log(x);
+    }
+    let (frac, exp) = frexp(x);
+    if frac == 0.5 {
+        return f64::from(exp - 1);
+    }
+    // Go folds the constant 1/Ln2 exactly: log2(e) rounded once.
+    go_log(frac) * std::f64::consts::LOG2_E + f64::from(exp)
+}
+
+/// Go's `math.Log10`: `Log(x) × (1/Ln10)`.
+pub(crate) fn go_log10(x: f64) -> f64 {
+    // Go folds the constant 1/Ln10 exactly: log10(e) rounded once.
+    go_log(x) * std::f64::consts::LOG10_E
+}
+
 /// Parses a float as Go's `strconv.ParseFloat` does for `le` labels (`+Inf`, `Inf`, `NaN`...).
 pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
     match s.to_ascii_lowercase().as_str() {
@@ -670,5 +840,29 @@ pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
         "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
         "nan" => Some(f64::NAN),
         _ => s.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values printed by Prometheus 2.42 (Go's math package), where the C library differs.
+    #[test]
+    fn logarithms_as_go_computes_them() {
+        assert_eq!(go_log(3.0), 1.0986122886681096);
+        assert_ne!(
+            3.0_f64.ln(),
+            1.0986122886681096,
+            "glibc rounds the other way"
+        );
+        assert_eq!(go_log10(0.1), -0.9999999999999999);
+        assert_eq!(go_log10(1000.0), 3.0);
+        assert_eq!(go_log2(8.0), 3.0);
+        assert_eq!(go_log(0.0), f64::NEG_INFINITY);
+        assert!(go_log(-1.0).is_nan());
+        assert_eq!(go_log(f64::INFINITY), f64::INFINITY);
+        assert_eq!(frexp(8.0), (0.5, 4));
+        assert_eq!(frexp(f64::MIN_POSITIVE / 4.0), (0.5, -1023));
     }
 }

@@ -6,7 +6,8 @@ mod eval;
 mod functions;
 
 pub use eval::{
-    instant_query, range_query, EvalError, InstantSample, RangeSeries, Value, LOOKBACK_MS,
+    instant_query, instant_query_with, range_query, range_query_with, EvalError, InstantSample,
+    QueryOptions, RangeSeries, Value, LOOKBACK_MS, MAX_SUBQUERY_STEPS,
 };
 pub(crate) use functions::parse_go_float as parse_go_float_pub;
 
@@ -42,6 +43,7 @@ pub const SUPPORTED_FUNCTIONS: &[&str] = &[
     "exp",
     "floor",
     "histogram_quantile",
+    "holt_winters",
     "hour",
     "idelta",
     "increase",
@@ -128,7 +130,8 @@ pub fn parse_syntax(text: &str) -> Result<Expr, String> {
 
 /// Parses `text` and checks that every construct in it is supported.
 pub fn parse_expr(text: &str) -> Result<Expr, ParseError> {
-    let e = parse_syntax(text).map_err(ParseError::Syntax)?;
+    let text = rename_holt_winters(text)?;
+    let e = parse_syntax(&text).map_err(ParseError::Syntax)?;
     check_supported(&e).map_err(ParseError::Unsupported)?;
     Ok(e)
 }
@@ -151,6 +154,64 @@ pub fn parse_series_selector(text: &str) -> Result<Vec<model::Matcher>, ParseErr
             other.value_type()
         ))),
     }
+}
+
+/// The parser crate follows Prometheus 3, where `holt_winters` is named
+/// `double_exponential_smoothing`; Prometheus 2.42 knows only `holt_winters`. Calls of
+/// `holt_winters(` are renamed before parsing (outside strings and comments), and the 3.x name
+/// written by the user is refused, as 2.42 does.
+fn rename_holt_winters(text: &str) -> Result<std::borrow::Cow<'_, str>, ParseError> {
+    const OLD: &str = "holt_winters";
+    const NEW: &str = "double_exponential_smoothing";
+    if !text.contains(OLD) && !text.contains(NEW) {
+        return Ok(std::borrow::Cow::Borrowed(text));
+    }
+    let b = text.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b':';
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'"' | b'\'' | b'`') => {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' && q != b'`' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                i = (i + 1).min(b.len());
+                out.push_str(&text[start..i]);
+            }
+            b'#' => {
+                let end = text[i..].find('\n').map_or(b.len(), |n| i + n);
+                out.push_str(&text[i..end]);
+                i = end;
+            }
+            c if ident(c) => {
+                let start = i;
+                while i < b.len() && ident(b[i]) {
+                    i += 1;
+                }
+                let word = &text[start..i];
+                let called = text[i..].trim_start().starts_with('(');
+                if called && word == OLD {
+                    out.push_str(NEW);
+                } else if called && word == NEW {
+                    return Err(ParseError::Unsupported(format!("function {NEW:?}")));
+                } else {
+                    out.push_str(word);
+                }
+            }
+            _ => {
+                let len = text[i..].chars().next().map_or(1, char::len_utf8);
+                out.push_str(&text[i..i + len]);
+                i += len;
+            }
+        }
+    }
+    Ok(std::borrow::Cow::Owned(out))
 }
 
 fn check_supported(e: &Expr) -> Result<(), String> {
@@ -176,7 +237,7 @@ fn check_supported(e: &Expr) -> Result<(), String> {
             check_supported(&b.rhs)
         }
         Expr::Paren(p) => check_supported(&p.expr),
-        Expr::Subquery(_) => Err("subqueries (expr[range:step])".into()),
+        Expr::Subquery(sq) => check_supported(&sq.expr),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) => Ok(()),
         Expr::VectorSelector(vs) => {
             if !vs.matchers.or_matchers.is_empty() {
@@ -191,7 +252,10 @@ fn check_supported(e: &Expr) -> Result<(), String> {
             Ok(())
         }
         Expr::Call(c) => {
-            if !SUPPORTED_FUNCTIONS.contains(&c.func.name) {
+            // Only `holt_winters(` renamed by `rename_holt_winters` reaches here under this name.
+            if !SUPPORTED_FUNCTIONS.contains(&c.func.name)
+                && c.func.name != "double_exponential_smoothing"
+            {
                 return Err(format!("function {:?}", c.func.name));
             }
             for a in &c.args.args {
@@ -228,8 +292,9 @@ mod tests {
 
     #[test]
     fn refuses_unsupported_constructs_by_name() {
-        let e = parse_expr("rate(x[5m])[10m:1m]").unwrap_err();
-        assert!(e.to_string().contains("subqueries"), "{e}");
+        assert!(parse_expr("max_over_time(rate(x[5m])[10m:1m])").is_ok());
+        let e = parse_expr("max_over_time(limitk(1, x)[10m:])").unwrap_err();
+        assert!(e.to_string().contains("limitk"), "{e}");
         let e = parse_expr("double_exponential_smoothing(x[5m], 0.1, 0.1)").unwrap_err();
         assert!(
             e.to_string().contains("\"double_exponential_smoothing\""),
@@ -239,6 +304,44 @@ mod tests {
         assert!(e.to_string().contains("limitk"), "{e}");
         assert!(matches!(parse_expr("up =="), Err(ParseError::Syntax(_))));
         assert!(parse_expr("sum by (job) (rate(x[5m])) > bool 2").is_ok());
+    }
+
+    /// Subqueries are bounded by the steps they take over the whole query: one huge one, and
+    /// nested ones (the outer one's 8.64M steps fit, adding the inner one's do not), fail
+    /// naming the limit instead of running for hours.
+    #[test]
+    fn subquery_steps_are_bounded_per_query() {
+        let s = model::storage::MemStorage::new();
+        for text in [
+            "max_over_time(x[1y:1ms])",
+            "max_over_time(max_over_time(x[1d:10ms])[1d:10ms])",
+        ] {
+            let e = parse_expr(text).unwrap();
+            let err = instant_query(&s, &e, 100_000_000).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("take more than 10000000 steps (alertd's limit"),
+                "{text}: {err}"
+            );
+        }
+        let e = parse_expr("count_over_time(vector(1)[1h:1s])").unwrap();
+        let Value::Vector(v) = instant_query(&s, &e, 100_000_000).unwrap() else {
+            panic!()
+        };
+        assert_eq!(v[0].v, 3601.0);
+    }
+
+    #[test]
+    fn holt_winters_is_parsed_under_its_2_42_name_only() {
+        assert!(parse_expr("holt_winters(x[5m], 0.5, 0.1)").is_ok());
+        assert!(parse_expr("holt_winters (x[5m], 0.5, 0.1) + holt_winters").is_ok());
+        assert!(parse_expr("x{a=\"holt_winters(\"}").is_ok());
+        let e = parse_expr("double_exponential_smoothing(x[5m], 0.5, 0.1)").unwrap_err();
+        assert!(matches!(e, ParseError::Unsupported(_)), "{e}");
+        assert!(
+            parse_expr("holt_winters(x, 0.5, 0.1)").is_err(),
+            "needs a range"
+        );
     }
 
     #[test]
