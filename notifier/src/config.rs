@@ -194,10 +194,15 @@ pub struct Route {
 
 impl Route {
     /// This route's own matchers: `match`, then `match_re`, then `matchers`, sorted as
-    /// Alertmanager sorts them (by name, value, then type).
+    /// Alertmanager sorts them (by name, value, then type). A legacy `match_re` value is the
+    /// anchored regex Alertmanager 0.25 builds from it (`^(?:fr.*)$`), as its route key shows.
     pub fn all_matchers(&self) -> Vec<Matcher> {
         let mut v = equal_matchers(&self.match_);
-        v.extend(self.match_re.0.iter().cloned());
+        v.extend(
+            self.match_re.0.iter().filter_map(|m| {
+                Matcher::new(m.name.clone(), m.op, format!("^(?:{})$", m.value)).ok()
+            }),
+        );
         v.extend(self.matchers.0.iter().cloned());
         v.sort_by(|a, b| {
             (a.name.as_str(), a.value.as_str(), a.op).cmp(&(
@@ -852,6 +857,28 @@ impl NotifierConfig {
         ctx.check(root, "route", &mut errs);
 
         for (i, r) in self.inhibit_rules.iter().enumerate() {
+            let legacy = [
+                ("source_match", r.source_match.keys().collect::<Vec<_>>()),
+                (
+                    "source_match_re",
+                    r.source_match_re.0.iter().map(|m| &m.name).collect(),
+                ),
+                ("target_match", r.target_match.keys().collect()),
+                (
+                    "target_match_re",
+                    r.target_match_re.0.iter().map(|m| &m.name).collect(),
+                ),
+            ];
+            for (key, names) in legacy {
+                for l in names {
+                    if !model::labels::is_valid_label_name(l) {
+                        errs.push(ConfigError {
+                            path: format!("inhibit_rules[{i}].{key}"),
+                            message: format!("invalid label name {l:?}"),
+                        });
+                    }
+                }
+            }
             for l in &r.equal {
                 if !model::labels::is_valid_label_name(l) {
                     errs.push(ConfigError {
@@ -943,6 +970,17 @@ impl RouteCheck<'_> {
                     err(".group_by", format!("invalid label name {l:?}"));
                 } else if !seen.insert(l) {
                     err(".group_by", format!("duplicate label {l:?}"));
+                }
+            }
+        }
+        // Alertmanager 0.25 refuses invalid label names in the legacy maps.
+        for (key, names) in [
+            (".match", r.match_.keys().collect::<Vec<_>>()),
+            (".match_re", r.match_re.0.iter().map(|m| &m.name).collect()),
+        ] {
+            for l in names {
+                if !model::labels::is_valid_label_name(l) {
+                    err(key, format!("invalid label name {l:?}"));
                 }
             }
         }
@@ -1094,11 +1132,41 @@ receivers: [{ name: a }]
             vec![
                 r#"env!="dev""#,
                 r#"service="db""#,
-                r#"severity=~"crit.*""#,
+                r#"severity=~"^(?:crit.*)$""#,
                 r#"team="x""#
             ]
         );
         assert_eq!(c.route.group_by.as_deref(), Some(&["...".to_string()][..]));
+    }
+
+    #[test]
+    fn legacy_maps_with_invalid_label_names_are_refused() {
+        // Alertmanager 0.25: `invalid label name "foo-bar"` for match, match_re and the
+        // inhibition rules' legacy maps.
+        let c = NotifierConfig::from_yaml(
+            r#"
+route:
+  receiver: a
+  routes:
+    - match: { foo-bar: x }
+    - match_re: { 1x: "y.*" }
+inhibit_rules:
+  - source_match: { a-b: x }
+    target_match_re: { c.d: x }
+receivers: [{ name: a }]
+"#,
+        )
+        .unwrap();
+        let errs: Vec<String> = c.validate().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            errs,
+            [
+                r#"route.routes[0].match: invalid label name "foo-bar""#,
+                r#"route.routes[1].match_re: invalid label name "1x""#,
+                r#"inhibit_rules[0].source_match: invalid label name "a-b""#,
+                r#"inhibit_rules[0].target_match_re: invalid label name "c.d""#,
+            ]
+        );
     }
 
     #[test]
