@@ -417,15 +417,14 @@ impl Default for AlertFilter {
     }
 }
 
-/// Parses one boolean query parameter as Go's swagger runtime does.
-fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "t" | "y" | "yes" | "on" => Ok(true),
-        "false" | "0" | "f" | "n" | "no" | "off" | "" => Ok(false),
-        _ => Err(ApiError(format!(
-            "{name} in query must be of type boolean: {v:?}"
-        ))),
-    }
+/// Parses one boolean query parameter as Alertmanager 0.25's swagger runtime does
+/// (`swag.ConvertBool`): true for these words in any case, false for anything else — so
+/// `active=maybe` is false, not an error.
+fn parse_bool(v: &str) -> bool {
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "ok" | "y" | "on" | "selected" | "checked" | "t" | "enabled"
+    )
 }
 
 /// Parses the `filter` parameters (each an amtool-style matcher, `name=value`, or a braced
@@ -444,12 +443,10 @@ pub fn parse_filters<'a>(filters: impl IntoIterator<Item = &'a str>) -> Result<M
     Ok(Matchers(out))
 }
 
-/// A malformed filter query: which kind of error Alertmanager gives it.
+/// A malformed filter query: which kind of error Alertmanager gives it (the boolean
+/// parameters cannot be malformed: Alertmanager reads any word there).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    /// A parameter of the wrong type (Alertmanager: `{"code":400,"message":...}`).
-    #[error("{0}")]
-    Param(String),
     /// A bad matcher or receiver regex (Alertmanager: a JSON string).
     #[error("{0}")]
     Value(String),
@@ -464,13 +461,12 @@ impl AlertFilter {
         let mut f = AlertFilter::default();
         let mut filters = Vec::new();
         for (k, v) in pairs {
-            let flag = |v: &str| parse_bool(k, v).map_err(|e| FilterError::Param(e.0));
             match k {
                 "filter" => filters.push(v),
-                "active" => f.active = flag(v)?,
-                "silenced" => f.silenced = flag(v)?,
-                "inhibited" => f.inhibited = flag(v)?,
-                "unprocessed" => f.unprocessed = flag(v)?,
+                "active" if !v.is_empty() => f.active = parse_bool(v),
+                "silenced" if !v.is_empty() => f.silenced = parse_bool(v),
+                "inhibited" if !v.is_empty() => f.inhibited = parse_bool(v),
+                "unprocessed" if !v.is_empty() => f.unprocessed = parse_bool(v),
                 "receiver" if !v.is_empty() => {
                     let re = regex::Regex::new(&format!("^(?:{v})$")).map_err(|e| {
                         FilterError::Value(format!("failed to parse receiver param: {e}"))
@@ -514,19 +510,6 @@ impl AlertFilter {
         self.matches_state_and_labels(a)
             && (self.receiver.is_none()
                 || a.receivers.iter().any(|r| self.matches_receiver(&r.name)))
-    }
-
-    /// The groups with only the alerts that pass (the receiver filter applies to the group's
-    /// receiver); groups left empty are dropped.
-    pub fn filter_groups(&self, groups: Vec<AlertGroup>) -> Vec<AlertGroup> {
-        groups
-            .into_iter()
-            .filter(|g| self.matches_receiver(&g.receiver.name))
-            .filter_map(|mut g| {
-                g.alerts.retain(|a| self.matches_state_and_labels(a));
-                (!g.alerts.is_empty()).then_some(g)
-            })
-            .collect()
     }
 }
 
@@ -802,40 +785,9 @@ mod tests {
             AlertFilter::from_query([("receiver", "(")]).unwrap_err(),
             FilterError::Value(m) if m.starts_with("failed to parse receiver param: ")
         ));
-        assert_eq!(
-            AlertFilter::from_query([("active", "maybe")]).unwrap_err(),
-            FilterError::Param("active in query must be of type boolean: \"maybe\"".into())
-        );
-    }
-
-    #[test]
-    fn group_filter_drops_empty_groups_and_filters_by_group_receiver() {
-        let g = |recv: &str, alerts: Vec<GettableAlert>| AlertGroup {
-            alerts,
-            labels: Labels::default(),
-            receiver: ReceiverRef { name: recv.into() },
-        };
-        let groups = vec![
-            g(
-                "a",
-                vec![
-                    alert(&[("alertname", "X")], "active", false, &["a"]),
-                    alert(&[("alertname", "Y")], "suppressed", true, &["a"]),
-                ],
-            ),
-            g(
-                "b",
-                vec![alert(&[("alertname", "Y")], "suppressed", true, &["b"])],
-            ),
-        ];
-        let f = AlertFilter::from_query([("silenced", "false")]).unwrap();
-        let out = f.filter_groups(groups.clone());
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].alerts.len(), 1);
-        let f = AlertFilter::from_query([("receiver", "b")]).unwrap();
-        let out = f.filter_groups(groups);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].receiver.name, "b");
+        // Alertmanager 0.25 (swag.ConvertBool): any other word is false, not an error.
+        let f = AlertFilter::from_query([("active", "maybe"), ("silenced", "OK")]).unwrap();
+        assert!(!f.active && f.silenced);
     }
 
     #[test]

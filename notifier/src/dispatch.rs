@@ -134,7 +134,14 @@ struct Group {
     labels: Labels,
     alerts: BTreeSet<Fingerprint>,
     st: GroupState,
+    /// Since when the group holds no alert. Alertmanager keeps an empty group (and its timer)
+    /// until its dispatcher's next cleanup, every [`CLEANUP_INTERVAL`] since it started: an
+    /// alert arriving meanwhile goes out at the group's next tick, not after `group_wait`.
+    empty_since: Option<Timestamp>,
 }
+
+/// Alertmanager's dispatcher drops empty groups on a ticker of this period (ms).
+const CLEANUP_INTERVAL: i64 = 30_000;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct NflogEntry {
@@ -324,6 +331,16 @@ struct State {
     /// Alerts that left their last group (forgotten once resolved).
     orphans: Vec<Fingerprint>,
     last_gc: Timestamp,
+    /// The dispatcher's start: cleanups of empty groups happen every [`CLEANUP_INTERVAL`] after.
+    started_at: Timestamp,
+}
+
+impl State {
+    /// Whether the cleanup after a group became empty at `since` has run by `now`.
+    fn cleaned_up(&self, since: Timestamp, now: Timestamp) -> bool {
+        let k = ((since - self.started_at).max(1) + CLEANUP_INTERVAL - 1) / CLEANUP_INTERVAL;
+        now >= self.started_at + k * CLEANUP_INTERVAL
+    }
 }
 
 /// The notifier: see the module documentation. All methods take `&self`; share it in an `Arc`.
@@ -471,6 +488,7 @@ impl Notifier {
             escalating: BTreeSet::new(),
             orphans: Vec::new(),
             last_gc: now,
+            started_at: now,
         };
         for (k, v) in kv.scan_prefix(NS_THREADS, b"")? {
             st.threads.insert(
@@ -595,6 +613,11 @@ impl Notifier {
             let key = node.group_key(&a.labels);
             let gid = format!("{}:{}", node.index, key);
             let wait = node.opts.group_wait.as_millis_i64();
+            let cleaned = st.groups.get(&gid).and_then(|g| g.empty_since);
+            if cleaned.is_some_and(|t| st.cleaned_up(t, now)) {
+                st.groups.remove(&gid);
+                st.escalating.remove(&gid);
+            }
             let g = st.groups.entry(gid.clone()).or_insert_with(|| {
                 let st = restored.remove(&gid).unwrap_or_else(|| {
                     let s = GroupState {
@@ -610,9 +633,11 @@ impl Notifier {
                     labels: node.group_labels(&a.labels),
                     alerts: BTreeSet::new(),
                     st,
+                    empty_since: None,
                 }
             });
             if g.alerts.insert(fp) {
+                g.empty_since = None;
                 // Alertmanager: flush at once when the alert's own group_wait is already over.
                 if !g.st.has_flushed && a.starts_at + wait < now && g.st.next_flush > now {
                     g.st.next_flush = now;
@@ -787,6 +812,17 @@ impl Notifier {
     ) {
         let Some(g) = st.groups.get(gid) else { return };
         let node = &self.routes[g.route];
+        if g.alerts.is_empty() {
+            // Alertmanager's flush of an empty group sends nothing; its timer runs on.
+            if only.is_none() {
+                let next = now + node.opts.group_interval.as_millis_i64();
+                if let Some(g) = st.groups.get_mut(gid) {
+                    g.st.next_flush = next;
+                }
+                st.schedule.insert((next, gid.to_string()));
+            }
+            return;
+        }
         let mut firing = BTreeSet::new();
         let mut resolved = BTreeSet::new();
         let mut snaps = Vec::new();
@@ -907,9 +943,15 @@ impl Notifier {
             }
         }
         if empty {
-            st.groups.remove(gid);
-            st.escalating.remove(gid);
+            // Kept (in memory only) until the next cleanup, as Alertmanager does.
             batch.delete(NS_GROUPS, gid.as_bytes().to_vec());
+            if let Some(g) = st.groups.get_mut(gid) {
+                g.empty_since.get_or_insert(now);
+                // A re-fire starts its escalation again.
+                g.st.first_notified_at = None;
+                g.st.tiers_notified.clear();
+                st.schedule.insert((g.st.next_flush, gid.to_string()));
+            }
         } else if let Some(g) = st.groups.get(gid) {
             let next = g.st.next_flush;
             batch.put(NS_GROUPS, gid.as_bytes().to_vec(), json(&g.st));
@@ -1045,6 +1087,18 @@ impl Notifier {
                 g.st.tiers_notified.insert(tier);
             }
             self.flush(&mut st, &gid, now, Some(&rs), &mut batch, &mut report);
+        }
+
+        // Empty groups go at the cleanup after they became empty.
+        let empty: Vec<String> = st
+            .groups
+            .iter()
+            .filter(|(_, g)| g.empty_since.is_some_and(|t| st.cleaned_up(t, now)))
+            .map(|(gid, _)| gid.clone())
+            .collect();
+        for gid in empty {
+            st.groups.remove(&gid);
+            st.escalating.remove(&gid);
         }
 
         // Resolved alerts that left every group are forgotten.
@@ -1308,6 +1362,7 @@ impl Notifier {
         let mut v: Vec<GroupView> = st
             .groups
             .values()
+            .filter(|g| !g.alerts.is_empty())
             .map(|g| {
                 let node = &self.routes[g.route];
                 GroupView {
