@@ -377,3 +377,32 @@ receivers:
         "Basic YWxlcnRkOnB3"
     );
 }
+
+#[tokio::test]
+async fn a_receivers_proxy_url_carries_its_requests() {
+    // Valid in Alertmanager 0.25: the request goes to the proxy (absolute-form), so a webhook
+    // URL whose host cannot resolve is still delivered, through the sink acting as the proxy.
+    let proxy = Sink::default();
+    let addr = start_sink(proxy.clone()).await;
+    let c = NotifierConfig::from_yaml(&format!(
+        r#"
+route: {{ receiver: hook, group_wait: 0s }}
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: 'http://alertd-proxy-test.invalid/hook'
+        http_config: {{ proxy_url: 'http://{addr}' }}
+"#
+    ))
+    .unwrap();
+    let clock = FakeClock::new(T0);
+    let n = new(&c, Arc::new(MemStorage::new()), &clock);
+    n.ingest(vec![alert("A", "a", None)]).unwrap();
+    n.tick().unwrap();
+    assert_eq!(n.deliver_due().await.unwrap().delivered, 1);
+    assert_eq!(
+        proxy.headers.lock().unwrap()[0]["host"],
+        "alertd-proxy-test.invalid"
+    );
+    assert_eq!(proxy.bodies.lock().unwrap()[0]["receiver"], "hook");
+}

@@ -526,6 +526,56 @@ fn friendly_message(e: &serde_saphyr::Error) -> String {
     }
 }
 
+/// `global.http_config` in the notifier's form: the default HTTP client settings of receivers
+/// without their own `http_config`, as in Alertmanager (`None` when nothing is customised).
+fn notifier_http_config(h: &HttpClientConfig) -> Option<notifier::config::HttpConfig> {
+    let custom = h.authorization.is_some()
+        || h.basic_auth.is_some()
+        || h.proxy_url.is_some()
+        || h.tls_config != TlsConfig::default()
+        || !h.follow_redirects
+        || !h.enable_http2;
+    if !custom {
+        return None;
+    }
+    let split = |s: &Option<SecretSource>| match s {
+        Some(SecretSource::Inline(v)) => (Some(v.clone()), None),
+        Some(SecretSource::File(p)) => (None, Some(p.display().to_string())),
+        None => (None, None),
+    };
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    Some(notifier::config::HttpConfig {
+        follow_redirects: Some(h.follow_redirects),
+        enable_http2: Some(h.enable_http2),
+        authorization: h.authorization.as_ref().map(|a| {
+            let (credentials, credentials_file) = split(&a.credentials);
+            notifier::config::Authorization {
+                type_: Some(a.kind.clone()),
+                credentials,
+                credentials_file,
+            }
+        }),
+        basic_auth: h.basic_auth.as_ref().map(|b| {
+            let (password, password_file) = split(&b.password);
+            notifier::config::BasicAuth {
+                username: b.username.clone(),
+                password,
+                password_file,
+            }
+        }),
+        bearer_token: None,
+        bearer_token_file: None,
+        tls_config: Some(notifier::config::TlsConfig {
+            ca_file: path(&h.tls_config.ca_file),
+            cert_file: path(&h.tls_config.cert_file),
+            key_file: path(&h.tls_config.key_file),
+            server_name: h.tls_config.server_name.clone(),
+            insecure_skip_verify: h.tls_config.insecure_skip_verify,
+        }),
+        proxy_url: h.proxy_url.clone(),
+    })
+}
+
 /// A list section's key position, its items' positions and the items.
 fn split_section<T>(s: raw::Section<T>) -> (Option<Location>, Vec<Location>, Vec<T>) {
     let items = s.1.unwrap_or_default();
@@ -639,7 +689,7 @@ impl Validator<'_> {
             smtp_require_tls: g.smtp_require_tls,
             slack_api_url,
             slack_api_url_file,
-            http_config: None,
+            http_config: notifier_http_config(&g.http_config),
         };
         let route_key = raw.route.0;
         let route_at = raw.route.1.as_ref().map(|r| r.referenced).or(route_key);
@@ -681,21 +731,6 @@ impl Validator<'_> {
             errs.push(notifier::config::ConfigError {
                 path: "global.smtp_auth_secret_file".into(),
                 message: "is not supported by the notifier in this version; use smtp_auth_secret"
-                    .into(),
-            });
-        }
-        let h = &g.http_config;
-        let custom_http = h.authorization.is_some()
-            || h.basic_auth.is_some()
-            || h.proxy_url.is_some()
-            || h.tls_config != TlsConfig::default()
-            || !h.follow_redirects
-            || !h.enable_http2;
-        if configured && custom_http {
-            errs.push(notifier::config::ConfigError {
-                path: "global.http_config".into(),
-                message: "is not applied to receivers in this version; set http_config on each \
-                          receiver instead"
                     .into(),
             });
         }
@@ -808,6 +843,7 @@ impl Validator<'_> {
     }
 
     fn global(&mut self, g: RawGlobal) -> GlobalConfig {
+        let unsupported = g.unsupported();
         let (scrape_interval, _) = self.duration(
             "global.scrape_interval",
             g.scrape_interval,
@@ -918,6 +954,15 @@ impl Validator<'_> {
             g.slack_api_url,
             g.slack_api_url_file,
         );
+        for (key, kind, at) in unsupported {
+            self.err(
+                at,
+                format!(
+                    "`global.{key}`: {kind} receivers are not supported yet (this version has \
+                     email, slack and webhook receivers)"
+                ),
+            );
+        }
         let http_config = match g.http_config {
             Some(h) => self.http_config("global.http_config", h),
             None => HttpClientConfig {
