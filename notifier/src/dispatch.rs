@@ -1686,8 +1686,15 @@ impl Notifier {
                     }
                     true
                 }
-                Err(SendError::Permanent(_)) => {
+                Err(SendError::Permanent(m)) => {
                     report.failed += 1;
+                    tracing::warn!(
+                        receiver = %integ.receiver,
+                        integration = %integ.name(),
+                        attempt,
+                        error = %m,
+                        "notification failed; not retried (the peer refused it)"
+                    );
                     true
                 }
                 Err(SendError::Retryable {
@@ -1706,6 +1713,13 @@ impl Notifier {
                     }
                     // A newer message for the same slot replaces this one.
                     if st.queue_slots.contains_key(&q.slot()) {
+                        tracing::warn!(
+                            receiver = %integ.receiver,
+                            integration = %integ.name(),
+                            attempt,
+                            error = %message,
+                            "notification failed; a newer one for the same group takes its place"
+                        );
                         true
                     } else {
                         let shift = q.attempts.min(20);
@@ -1716,6 +1730,15 @@ impl Notifier {
                             .saturating_mul(1 << shift)
                             .min(self.opts.retry_max.as_millis_i64());
                         let wait = retry_after_ms.map_or(backoff, |r| r as i64);
+                        // Never the URL or a credential: receivers' messages leave them out.
+                        tracing::warn!(
+                            receiver = %integ.receiver,
+                            integration = %integ.name(),
+                            attempt,
+                            error = %message,
+                            next_attempt = %crate::payload::go_time(now + wait),
+                            "notification failed; retrying"
+                        );
                         let mut nq = (*q).clone();
                         nq.attempts = attempt;
                         nq.next_attempt_at = now + wait;

@@ -406,3 +406,91 @@ receivers:
     );
     assert_eq!(proxy.bodies.lock().unwrap()[0]["receiver"], "hook");
 }
+
+/// Captures what the notifier logs (tracing's fmt output, no colours) for the current thread.
+#[derive(Clone, Default)]
+struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
+    type Writer = LogBuf;
+    fn make_writer(&'a self) -> LogBuf {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn failed_attempts_are_logged_at_warn_with_receiver_attempt_status_and_next_retry() {
+    let logs = LogBuf::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .finish(),
+    );
+    let sink = Sink::default();
+    sink.script
+        .lock()
+        .unwrap()
+        .extend([(500, None), (400, None)]);
+    let addr = start_sink(sink.clone()).await;
+    let c = NotifierConfig::from_yaml(&format!(
+        r#"
+route: {{ receiver: hook, group_by: [alertname], group_wait: 0s }}
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: 'http://{addr}/hook?token=URLSECRET'
+        http_config: {{ authorization: {{ credentials: AUTHSECRET }} }}
+"#
+    ))
+    .unwrap();
+    let clock = FakeClock::new(T0);
+    let n = new(&c, Arc::new(MemStorage::new()), &clock);
+    n.ingest(vec![alert("Down", "a", None)]).unwrap();
+    n.tick().unwrap();
+    assert_eq!(n.deliver_due().await.unwrap().retrying, 1);
+    clock.set_ms(T0 + S);
+    assert_eq!(n.deliver_due().await.unwrap().failed, 1);
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    // First attempt: 500, retried after the 1 s backoff.
+    for want in [
+        " WARN ",
+        "notification failed; retrying",
+        "receiver=hook",
+        "integration=webhook[0]",
+        "attempt=1",
+        "unexpected status code 500",
+        "next_attempt=2026-11-18T",
+    ] {
+        assert!(lines[0].contains(want), "{want:?} not in {}", lines[0]);
+    }
+    assert!(
+        lines[0].contains(&notifier::payload::go_time(T0 + S)),
+        "{}",
+        lines[0]
+    );
+    // Second: 400, not retried.
+    for want in [
+        " WARN ",
+        "not retried",
+        "receiver=hook",
+        "attempt=2",
+        "unexpected status code 400",
+    ] {
+        assert!(lines[1].contains(want), "{want:?} not in {}", lines[1]);
+    }
+    assert!(!text.contains("SECRET"), "a secret reached the log: {text}");
+}
