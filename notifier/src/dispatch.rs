@@ -877,7 +877,10 @@ impl Notifier {
             Some(o) => o.to_vec(),
             None => self.group_receivers(node, &gst),
         };
-        if !time_muted {
+        // Alertmanager's pipeline stops when muting leaves no alert: nothing is sent and the
+        // notification log keeps what was last sent (so an alert that was silenced the whole
+        // time is not sent again when its silence ends).
+        if !time_muted && !snaps.is_empty() {
             for r in &receivers {
                 let Some(integs) = self.integrations.get(r) else {
                     continue;

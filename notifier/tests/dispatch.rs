@@ -807,3 +807,44 @@ receivers: [{ name: r-all }, { name: r-max2 }]
         assert_eq!(names, ["r-max2"]);
     }
 }
+
+#[test]
+fn a_group_muted_whole_is_not_sent_again_when_its_silence_ends() {
+    // Alertmanager stops its pipeline when muting leaves no alert, without touching the
+    // notification log: once the silence ends, the alert it already sent is not news.
+    let c = FakeClock::new(T0);
+    let n = notifier(
+        r#"
+route: { receiver: hook, group_by: ['...'], group_wait: 1s, group_interval: 1s }
+receivers: [{ name: hook, webhook_configs: [{ url: 'http://127.0.0.1:9/hook' }] }]
+"#,
+        Arc::new(MemStorage::new()),
+        &c,
+    );
+    n.ingest(vec![alert(
+        &[("alertname", "F"), ("instance", "f1")],
+        T0,
+        FAR,
+    )])
+    .unwrap();
+    assert_eq!(summary(&at(&n, &c, T0 + S)), ["hook f1:f"]);
+    let id = n
+        .silences()
+        .set(Silence {
+            id: String::new(),
+            matchers: "{instance=\"f1\"}".parse().unwrap(),
+            starts_at: T0 + S,
+            ends_at: T0 + H,
+            created_by: "t".into(),
+            comment: "c".into(),
+            updated_at: 0,
+        })
+        .unwrap();
+    assert!(at(&n, &c, T0 + 2 * S).is_empty());
+    n.silences().expire(&id).unwrap();
+    assert!(
+        at(&n, &c, T0 + 3 * S).is_empty(),
+        "already sent before the silence"
+    );
+    assert!(at(&n, &c, T0 + 4 * S).is_empty());
+}
