@@ -628,6 +628,9 @@ pub struct HistoryItem {
     pub status: String,
     /// Fingerprints of the alerts sent.
     pub alerts: Vec<String>,
+    /// Their labels, in the same order.
+    #[serde(default)]
+    pub alert_labels: Vec<Labels>,
     /// Attempt number (1 for the first).
     pub attempt: u32,
     /// `success`, `retrying` or `failed`.
@@ -635,6 +638,38 @@ pub struct HistoryItem {
     /// The error, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl HistoryItem {
+    /// Which alerts the notification carried, short: each alert's name with the labels that
+    /// tell it from the others (`DiskFull{instance="a"}, DiskFull{instance="b"}`); the
+    /// fingerprints when the labels were not kept.
+    pub fn alerts_summary(&self) -> String {
+        if self.alert_labels.is_empty() {
+            return self.alerts.join(", ");
+        }
+        let shared = |name: &str, value: &str| {
+            self.alert_labels.len() > 1
+                && self.alert_labels.iter().all(|l| l.get(name) == Some(value))
+        };
+        self.alert_labels
+            .iter()
+            .map(|l| {
+                let rest: Vec<String> = l
+                    .iter()
+                    .filter(|x| x.name != "alertname" && !shared(&x.name, &x.value))
+                    .map(|x| format!("{}={:?}", x.name, x.value))
+                    .collect();
+                let name = l.get("alertname").unwrap_or("");
+                if rest.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{name}{{{}}}", rest.join(", "))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The answer to `POST /api/alertd/v1/receivers/{name}/test`.
@@ -773,6 +808,42 @@ mod tests {
         assert!(!f.matches(&a) && f.matches(&s));
         let f = AlertFilter::from_query([("receiver", "mail")]).unwrap();
         assert!(!f.matches(&s));
+    }
+
+    #[test]
+    fn history_names_the_alerts_by_what_tells_them_apart() {
+        let item = |labels: Vec<Labels>| HistoryItem {
+            at: String::new(),
+            group_key: String::new(),
+            receiver: "r".into(),
+            integration: "webhook[0]".into(),
+            status: "firing".into(),
+            alerts: vec!["f1".into(), "f2".into()],
+            alert_labels: labels,
+            attempt: 1,
+            result: "success".into(),
+            error: None,
+        };
+        let l = |p: &[(&str, &str)]| Labels::from_pairs(p.iter().copied());
+        let two = item(vec![
+            l(&[
+                ("alertname", "DiskFull"),
+                ("instance", "a"),
+                ("severity", "warning"),
+            ]),
+            l(&[
+                ("alertname", "DiskFull"),
+                ("instance", "b"),
+                ("severity", "warning"),
+            ]),
+        ]);
+        assert_eq!(
+            two.alerts_summary(),
+            r#"DiskFull{instance="a"}, DiskFull{instance="b"}"#
+        );
+        let one = item(vec![l(&[("alertname", "Down"), ("probe", "web")])]);
+        assert_eq!(one.alerts_summary(), r#"Down{probe="web"}"#);
+        assert_eq!(item(Vec::new()).alerts_summary(), "f1, f2");
     }
 
     #[test]

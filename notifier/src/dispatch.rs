@@ -231,6 +231,9 @@ pub struct HistoryEntry {
     pub status: String,
     /// Fingerprints of the alerts sent.
     pub alerts: Vec<String>,
+    /// Their labels, in the same order (empty in entries written before this was kept).
+    #[serde(default)]
+    pub alert_labels: Vec<Labels>,
     /// Attempt number (1 for the first).
     pub attempt: u32,
     /// `success`, `retrying` or `failed`.
@@ -1500,6 +1503,7 @@ impl Notifier {
             integration: integ.name(),
             status: n.status.clone(),
             alerts: n.alerts.iter().map(|a| a.fingerprint.clone()).collect(),
+            alert_labels: n.alerts.iter().map(|a| a.labels.clone()).collect(),
             attempt,
             result: result.into(),
             error,

@@ -190,6 +190,21 @@ pub struct AlertRow {
     pub tier: Option<(String, usize, usize)>,
 }
 
+/// An alert whose rule's condition holds, waiting out its `for:`.
+#[derive(Debug, Clone)]
+pub struct PendingRow {
+    /// Its labels.
+    pub labels: Labels,
+    /// The `summary` or `description` annotation.
+    pub summary: String,
+    /// Since when the condition holds (ms).
+    pub active_since: Timestamp,
+    /// When it fires if the condition keeps holding (ms): `active_since` + `for:` (at the rule
+    /// group's first evaluation from then on; notifications follow after the route's
+    /// `group_wait`).
+    pub fires_at: Timestamp,
+}
+
 /// Where the alerts on the page come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertSource {
@@ -218,6 +233,8 @@ pub struct Snapshot {
     pub alerts: Vec<AlertRow>,
     /// Where `alerts` come from.
     pub alert_source: AlertSource,
+    /// Alerts not firing yet, soonest first.
+    pub pending: Vec<PendingRow>,
     /// Active and pending silences.
     pub silences: Vec<Silence>,
     /// Store queries that failed (the page shows what it could gather).
@@ -370,6 +387,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
             heartbeats: Vec::new(),
             alerts: Vec::new(),
             alert_source: AlertSource::Evaluator,
+            pending: Vec::new(),
             silences: Vec::new(),
             errors,
         };
@@ -449,6 +467,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
         heartbeats,
         alerts,
         alert_source,
+        pending: pending_alerts(pipeline),
         silences,
         errors,
     }
@@ -687,6 +706,29 @@ fn evaluator_alerts(pipeline: &crate::daemon::Pipeline) -> Vec<AlertRow> {
         })
         .collect();
     out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    out
+}
+
+/// The evaluator's pending alerts with the time each fires, soonest first.
+pub fn pending_alerts(pipeline: &crate::daemon::Pipeline) -> Vec<PendingRow> {
+    let mut out: Vec<PendingRow> = pipeline
+        .rule_groups()
+        .into_iter()
+        .flat_map(|g| g.rules)
+        .flat_map(|r| {
+            let hold = (r.duration_seconds * 1000.0) as i64;
+            r.alerts
+                .into_iter()
+                .filter(|a| a.state == AlertState::Pending)
+                .map(move |a| PendingRow {
+                    summary: summary(&a.annotations),
+                    labels: a.labels,
+                    active_since: a.active_at,
+                    fires_at: a.active_at.saturating_add(hold),
+                })
+        })
+        .collect();
+    out.sort_by(|a, b| (a.fires_at, &a.labels).cmp(&(b.fires_at, &b.labels)));
     out
 }
 

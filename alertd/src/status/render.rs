@@ -304,6 +304,7 @@ pub fn full_page(snap: &Snapshot, started: std::time::Instant) -> String {
     }
     p.raw("</header><main>");
     alerts_section(&mut p, snap);
+    pending_section(&mut p, snap);
     probes_section(&mut p, snap);
     certs_section(&mut p, snap);
     disks_section(&mut p, snap);
@@ -399,6 +400,57 @@ fn alerts_section(p: &mut Page, snap: &Snapshot) {
         );
     }
     p.raw("</section>");
+}
+
+/// Alerts waiting out their `for:`, with when they fire: so a new user sees that something is
+/// coming, and when.
+fn pending_section(p: &mut Page, snap: &Snapshot) {
+    if snap.pending.is_empty() {
+        return;
+    }
+    p.raw("<section id=\"pending\"><h2>Pending alerts");
+    p.fmt(format_args!(" ({})", snap.pending.len())).raw(
+        "</h2><p class=\"muted\">Their rule's condition holds; each fires when it has \
+              held for the rule's <code>for:</code>, and is notified after the route's \
+              <code>group_wait</code>.</p>",
+    );
+    p.raw(
+        "<div class=\"scroll\"><table><thead><tr><th>Alert</th><th>Severity</th>\
+         <th>Pending since</th><th>Fires at</th><th>Labels</th></tr></thead><tbody>",
+    );
+    for a in &snap.pending {
+        p.raw("<tr><td><strong>")
+            .text(a.labels.get_or_empty("alertname"))
+            .raw("</strong>");
+        if !a.summary.is_empty() {
+            p.raw("<br><span class=\"muted\">")
+                .text(&a.summary)
+                .raw("</span>");
+        }
+        p.raw("</td><td>")
+            .text(a.labels.get("severity").unwrap_or("–"))
+            .raw("</td><td class=\"num\" title=\"");
+        p.text(&utc(a.active_since)).raw("\">");
+        p.text(&relative(snap.now, a.active_since))
+            .raw("</td><td class=\"num\" title=\"");
+        p.text(&utc(a.fires_at)).raw("\">");
+        p.text(&utc(a.fires_at));
+        if a.fires_at > snap.now {
+            p.raw(" <span class=\"muted\">(in ")
+                .text(&span(a.fires_at - snap.now))
+                .raw(")</span>");
+        }
+        p.raw("</td><td>");
+        for l in a.labels.iter().filter(|l| l.name != "alertname") {
+            p.raw("<span class=\"label\">")
+                .text(&l.name)
+                .raw("=")
+                .text(&l.value)
+                .raw("</span>");
+        }
+        p.raw("</td></tr>");
+    }
+    p.raw("</tbody></table></div></section>");
 }
 
 fn probes_section(p: &mut Page, snap: &Snapshot) {
@@ -774,7 +826,9 @@ pub fn public_page(snap: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::data::Counts;
-    use super::super::{AlertRow, CertView, DbView, DiskView, HeartbeatView, ProbeView};
+    use super::super::{
+        AlertRow, CertView, DbView, DiskView, HeartbeatView, PendingRow, ProbeView,
+    };
     use super::*;
     use collector::heartbeat::{HeartbeatState, HeartbeatStatus};
     use model::{Labels, Matcher, Matchers, Silence};
@@ -845,6 +899,12 @@ mod tests {
                 tier: Some((EVIL.into(), 2, 3)),
             }],
             alert_source: AlertSource::Notifier,
+            pending: vec![PendingRow {
+                labels: Labels::from_pairs([("alertname", EVIL), ("probe", EVIL)]),
+                summary: EVIL.into(),
+                active_since: now - 60_000,
+                fires_at: now + 60_000,
+            }],
             silences: vec![Silence {
                 id: EVIL.into(),
                 matchers: Matchers(vec![Matcher::new("x", model::MatchOp::Equal, EVIL).unwrap()]),
@@ -878,6 +938,12 @@ mod tests {
         assert!(html.contains(">90.00%</dd>"));
         assert!(html.contains("tier 2 of 3"));
         assert!(html.contains("width:95.0%"));
+        // A pending alert with when it fires.
+        assert!(html.contains("<section id=\"pending\"><h2>Pending alerts (1)</h2>"));
+        assert!(html.contains(&format!(
+            "{} <span class=\"muted\">(in 1 min)</span>",
+            utc(snap.now + 60_000)
+        )));
         // Heartbeat: next expected (deadline less grace) and the deadline.
         assert!(html.contains(">in 30 s</span>") && html.contains(">in 1 min</span>"));
         // No script at all: the page refreshes with a meta tag.
