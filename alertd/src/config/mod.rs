@@ -98,6 +98,42 @@ pub struct Config {
     pub watchdog: Option<WatchdogConfig>,
 }
 
+impl Config {
+    /// The URL notifications and alerts link to (`externalURL`, the start of `generatorURL`):
+    /// `global.external_url` without a trailing `/`, or else derived from `api.listen`
+    /// (`https` with `api.tls_config`), the host name standing in for an unspecified address
+    /// (`0.0.0.0`, `::`) as Prometheus does.
+    pub fn external_url(&self) -> String {
+        effective_external_url(self.global.external_url.as_deref(), &self.api)
+    }
+
+    /// Whether `api.listen` is reachable from other machines while `global.external_url` is
+    /// unset: links derived from the listen address may not open elsewhere.
+    pub fn external_url_needed(&self) -> bool {
+        self.global.external_url.is_none() && !self.api.listen.ip().is_loopback()
+    }
+}
+
+fn effective_external_url(configured: Option<&str>, api: &ApiConfig) -> String {
+    if let Some(u) = configured {
+        return u.trim_end_matches('/').to_string();
+    }
+    let scheme = if api.tls.is_some() { "https" } else { "http" };
+    let ip = api.listen.ip();
+    let host = if ip.is_unspecified() {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    format!("{scheme}://{host}:{}", api.listen.port())
+}
+
 /// `watchdog:` — the dead man's switch alertd pings while its pipeline is healthy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WatchdogConfig {
@@ -650,7 +686,8 @@ impl Validator<'_> {
             .into_iter()
             .map(|g| g.value)
             .collect();
-        let notifier = self.notifier(&global, raw_notifier);
+        let external_url = effective_external_url(global.external_url.as_deref(), &api);
+        let notifier = self.notifier(&global, &external_url, raw_notifier);
         let watchdog = raw.watchdog.and_then(|w| self.watchdog(w));
         Config {
             global,
@@ -666,7 +703,12 @@ impl Validator<'_> {
     /// The notifier's sections with `global`'s defaults, validated by the notifier itself; its
     /// errors (paths such as `receivers[1].slack_configs[0].api_url`) are placed at the list
     /// item (or the `route` key).
-    fn notifier(&mut self, g: &GlobalConfig, raw: RawNotifier) -> notifier::config::NotifierConfig {
+    fn notifier(
+        &mut self,
+        g: &GlobalConfig,
+        external_url: &str,
+        raw: RawNotifier,
+    ) -> notifier::config::NotifierConfig {
         let split = |s: &Option<SecretSource>| match s {
             Some(SecretSource::Inline(v)) => (Some(v.clone()), None),
             Some(SecretSource::File(p)) => (None, Some(p.display().to_string())),
@@ -677,7 +719,7 @@ impl Validator<'_> {
         let (smtp_auth_secret, smtp_auth_secret_file) = split(&g.smtp_auth_secret);
         let global = notifier::config::Global {
             resolve_timeout: g.resolve_timeout,
-            external_url: g.external_url.clone().unwrap_or_default(),
+            external_url: external_url.to_string(),
             smtp_from: g.smtp_from.clone(),
             smtp_smarthost: g.smtp_smarthost.clone(),
             smtp_hello: g.smtp_hello.clone(),

@@ -752,3 +752,27 @@ fn legacy_match_with_an_invalid_label_name_is_refused() {
     assert!(e.contains("invalid label name \"foo-bar\""), "{e}");
     assert!(e.starts_with("a.yaml:"), "{e}");
 }
+
+#[test]
+fn external_url_defaults_from_api_listen() {
+    let c = parse_str("api: { listen: 127.0.0.1:9797 }\n", "a.yaml").unwrap();
+    assert_eq!(c.external_url(), "http://127.0.0.1:9797");
+    assert_eq!(c.notifier.global.external_url, "http://127.0.0.1:9797");
+    assert!(!c.external_url_needed());
+    let c = parse_str("api: { listen: '[::1]:9797' }\n", "a.yaml").unwrap();
+    assert_eq!(c.external_url(), "http://[::1]:9797");
+    // Listening everywhere: the host name stands in, and a warning is due at start.
+    let c = parse_str("api: { listen: 0.0.0.0:9797 }\n", "a.yaml").unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(c.external_url(), format!("http://{}:9797", host.trim()));
+    assert!(c.external_url_needed());
+    // Set: used as written, without a trailing slash, and no warning.
+    let c = parse_str(
+        "global: { external_url: 'https://alertd.example.com/' }\napi: { listen: 0.0.0.0:9797 }\n",
+        "a.yaml",
+    )
+    .unwrap();
+    assert_eq!(c.external_url(), "https://alertd.example.com");
+    assert_eq!(c.notifier.global.external_url, "https://alertd.example.com");
+    assert!(!c.external_url_needed());
+}

@@ -9,6 +9,7 @@
 //!   names, their state and uptime, nothing internal (no labels, targets, errors or alerts);
 //!   built at most once every [`PUBLIC_CACHE_MS`] and served from a cache in between.
 //! - `/badge/<probe>/uptime.svg?window=24h|7d|30d|90d` and `/badge/<probe>/status.svg`.
+//! - `/graph?g0.expr=EXPR`: where notification links lead ([`graph`]).
 //!
 //! A page is built from in-memory state (collector, heartbeats, notifier or evaluator) plus a
 //! few store queries ([`data`]) in a blocking task, into a [`Snapshot`], then rendered
@@ -18,6 +19,7 @@
 //! configured labels and the `instance` of its series); `pending` before the first check.
 
 pub mod data;
+pub mod graph;
 pub mod render;
 pub mod svg;
 
@@ -57,6 +59,7 @@ pub fn routes() -> Router<Arc<App>> {
             get(move |app: State<Arc<App>>| public_page(app, cache.clone())),
         )
         .route("/badge/{probe}/{file}", get(badge))
+        .route("/graph", get(graph_page))
 }
 
 /// A probe's state on the page.
@@ -774,6 +777,32 @@ async fn page(State(app): State<Arc<App>>) -> Response {
         Err(e) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("status page: {e}"),
+        ),
+    }
+}
+
+/// How long `/graph` may evaluate its expression.
+const GRAPH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn graph_page(
+    State(app): State<Arc<App>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let expr = q
+        .into_iter()
+        .find(|(k, _)| k == "g0.expr")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let work = tokio::task::spawn_blocking(move || graph::gather(&app, &expr));
+    match tokio::time::timeout(GRAPH_TIMEOUT, work).await {
+        Ok(Ok(v)) => html(render::graph_page(&v)),
+        Ok(Err(e)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, format!("graph: {e}")),
+        Err(_) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the expression took longer than {} s to evaluate",
+                GRAPH_TIMEOUT.as_secs()
+            ),
         ),
     }
 }

@@ -402,6 +402,90 @@ fn alerts_section(p: &mut Page, snap: &Snapshot) {
     p.raw("</section>");
 }
 
+/// The page notifications link to (`/graph?g0.expr=...`): the expression, its value now, and
+/// the alerting rules using it with their alerts.
+pub fn graph_page(v: &super::graph::GraphView) -> String {
+    let mut p = Page::with_capacity(4_096 + v.rows.len() * 200);
+    head(&mut p, "alertd: expression");
+    p.raw(
+        "<header><h1>Expression</h1><p class=\"meta\"><a href=\"/\">status page</a> · \
+           evaluated <time>",
+    );
+    p.text(&utc(v.now))
+        .raw("</time></p></header><main><section><pre>");
+    p.text(&v.expr).raw("</pre>");
+    match &v.error {
+        Some(e) => {
+            p.raw("<ul class=\"errors\"><li>").text(e).raw("</li></ul>");
+        }
+        None if v.rows.is_empty() => {
+            p.raw("<p class=\"muted\">Empty result: the condition does not hold now.</p>");
+        }
+        None => {
+            p.raw(
+                "<div class=\"scroll\"><table><thead><tr><th>Series</th><th>Value</th>\
+                   </tr></thead><tbody>",
+            );
+            for (labels, value) in &v.rows {
+                p.raw("<tr><td>");
+                for l in labels.iter() {
+                    p.raw("<span class=\"label\">")
+                        .text(&l.name)
+                        .raw("=")
+                        .text(&l.value)
+                        .raw("</span>");
+                }
+                p.raw("</td><td class=\"num\">")
+                    .text(value)
+                    .raw("</td></tr>");
+            }
+            p.raw("</tbody></table></div>");
+            if v.more > 0 {
+                p.raw("<p class=\"muted\">")
+                    .fmt(format_args!("{} more series not shown.", v.more))
+                    .raw("</p>");
+            }
+        }
+    }
+    p.raw("</section>");
+    for r in &v.rules {
+        p.raw("<section><h2>Rule ")
+            .text(&r.name)
+            .raw("</h2><p class=\"muted\">group ");
+        p.text(&r.group);
+        if r.for_seconds > 0.0 {
+            p.raw(" · fires after the condition held for ")
+                .text(&span((r.for_seconds * 1000.0) as i64));
+        }
+        p.raw("</p>");
+        if r.alerts.is_empty() {
+            p.raw("<p class=\"muted\">No alert pending or firing.</p>");
+        }
+        for (labels, state, since) in &r.alerts {
+            p.raw("<p><span class=\"pill ")
+                .raw(if *state == model::AlertState::Firing {
+                    "down\">firing"
+                } else {
+                    "pending\">pending"
+                })
+                .raw("</span> since ")
+                .text(&utc(*since))
+                .raw(" ");
+            for l in labels.iter() {
+                p.raw("<span class=\"label\">")
+                    .text(&l.name)
+                    .raw("=")
+                    .text(&l.value)
+                    .raw("</span>");
+            }
+            p.raw("</p>");
+        }
+        p.raw("</section>");
+    }
+    p.raw("</main></body></html>");
+    p.finish()
+}
+
 /// Alerts waiting out their `for:`, with when they fire: so a new user sees that something is
 /// coming, and when.
 fn pending_section(p: &mut Page, snap: &Snapshot) {
@@ -953,6 +1037,46 @@ mod tests {
             ..snapshot()
         });
         assert!(!public.contains("<evil"), "{public}");
+    }
+
+    #[test]
+    fn graph_page_shows_the_result_and_the_rules_escaped() {
+        let v = super::super::graph::GraphView {
+            now: 1_800_000_000_000,
+            expr: EVIL.into(),
+            rows: vec![(Labels::from_pairs([("probe", EVIL)]), "0".into())],
+            more: 2,
+            error: None,
+            rules: vec![super::super::graph::RuleView {
+                group: EVIL.into(),
+                name: EVIL.into(),
+                for_seconds: 120.0,
+                alerts: vec![(
+                    Labels::from_pairs([("alertname", EVIL)]),
+                    model::AlertState::Pending,
+                    1_799_999_000_000,
+                )],
+            }],
+        };
+        let html = graph_page(&v);
+        assert!(!html.contains("<evil"), "{html}");
+        assert_eq!(
+            html.matches("&lt;evil x=&#39;1&#39;&gt;").count(),
+            5,
+            "{html}"
+        );
+        assert!(html.contains("<td class=\"num\">0</td>"), "{html}");
+        assert!(html.contains("2 more series not shown."));
+        assert!(
+            html.contains("fires after the condition held for 2 min"),
+            "{html}"
+        );
+        assert!(html.contains(">pending</span>"));
+        let err = graph_page(&super::super::graph::GraphView {
+            error: Some("parse error: x".into()),
+            ..v
+        });
+        assert!(err.contains("<li>parse error: x</li>"));
     }
 
     #[test]
