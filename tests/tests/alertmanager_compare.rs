@@ -9,9 +9,12 @@
 //! false`, `max_alerts`, and mute/active time intervals. `/api/v2/alerts/groups` (all, and
 //! filtered by receiver) is compared while the silence and the inhibition hold.
 //!
-//! Determinism: the steps are 3 s apart, three group intervals, and every change of a step is
-//! posted in one request, so each step changes a group at most once and both daemons send one
-//! message for it, whichever of their ticks picks it up. What is compared is what was sent, not
+//! Determinism: the steps are 3 s apart, three group intervals, and within a step each group is
+//! changed by one request at most (an inhibiting alert arrives a step before the alerts it
+//! mutes change), so each step changes a group at most once and both daemons send one message
+//! for it, whichever of their ticks picks it up (Alertmanager's dispatcher and inhibitor take
+//! posted alerts asynchronously; a tick between two requests touching one group would split
+//! the change into two messages on one side only). What is compared is what was sent, not
 //! when: Alertmanager's own timing (its 30 s cleanup of empty groups, its timers) decides only
 //! whether a re-fire goes out at a group's next tick or after `group_wait`, which does not change
 //! the message.
@@ -436,27 +439,31 @@ fn alertd_notifies_as_alertmanager_does_on_the_same_config_and_stream() {
             one("Off", "offhours"),
             one("Quiet", "onhours"),
         ])],
-        // 1: a critical alert inhibits the warnings of its cluster (db3 joins, inhibited);
-        // silences on f1 (its own group) and d2; Quiet and one Bulk resolve.
+        // 1: a critical alert inhibits the warnings of its cluster; silences on f1 (its own
+        // group) and d2; Quiet and one Bulk resolve.
         vec![
-            firing(vec![db("db0", "critical"), db("db3", "warning")]),
+            firing(vec![db("db0", "critical")]),
             Action::Silence("f1", "instance", "f1"),
             Action::Silence("d2", "instance", "d2"),
             resolved(vec![one("Quiet", "onhours"), bulk("b", "3")]),
         ],
-        // 2: the critical one resolves (db1..3 come back, db3 is new); the f1 silence expires;
-        // Other/c2's d1 resolves while d2 is silenced.
+        // 2: db3 joins its group, inhibited: nothing to send; Other/c2's d1 resolves while d2
+        // is silenced; the f1 silence expires (f1 was sent before it: nothing to send).
         vec![
-            resolved(vec![db("db0", "critical"), d1.clone()]),
+            Action::Alerts(vec![(db("db3", "warning"), false), (d1.clone(), true)]),
             Action::Expire("f1"),
         ],
-        // 3: re-fire of d1 and of Quiet (its group emptied in step 1); f3 is new; the d2
-        // silence expires.
-        vec![
-            firing(vec![d1.clone(), one("Quiet", "onhours"), front("f3")]),
-            Action::Expire("d2"),
-        ],
-        // 4: everything resolves.
+        // 3: the critical one resolves (db1..3 come back, db3 is new); re-fire of d1 and of
+        // Quiet (its group emptied in step 1); f3 is new.
+        vec![Action::Alerts(vec![
+            (db("db0", "critical"), true),
+            (d1.clone(), false),
+            (one("Quiet", "onhours"), false),
+            (front("f3"), false),
+        ])],
+        // 4: the d2 silence expires: Other/c2 is sent with d2 again.
+        vec![Action::Expire("d2")],
+        // 5: everything resolves.
         vec![resolved(everything)],
     ];
 
@@ -556,6 +563,16 @@ fn alertd_notifies_as_alertmanager_does_on_the_same_config_and_stream() {
     // Fired (db1, db2); no message while inhibited; db3 after the inhibition; resolved.
     assert_eq!(db.len(), 3, "{db:?}");
     assert_eq!(db[1]["alerts"].as_array().unwrap().len(), 3, "{db:?}");
+    let other = &am_msgs[&(
+        "r-default".to_string(),
+        r#"{}:{alertname="Other", cluster="c2"}"#.to_string(),
+    )];
+    // Fired (d1, d2); d1 resolved (d2 silenced); d1 re-fired; d2's silence expired; resolved.
+    let sizes: Vec<usize> = other
+        .iter()
+        .map(|m| m["alerts"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(sizes, [2, 1, 1, 2, 2], "{other:?}");
     assert!(
         api[0][0].as_array().is_some_and(|g| g.len() > 5),
         "groups API compared on too little: {}",
