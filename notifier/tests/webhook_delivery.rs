@@ -13,6 +13,9 @@ use model::{Alert, Clock, FakeClock, Labels, Timestamp};
 use notifier::config::NotifierConfig;
 use notifier::{Notifier, NotifierOptions};
 
+#[path = "support/logs.rs"]
+mod logs;
+
 const S: i64 = 1000;
 const M: i64 = 60 * S;
 const T0: i64 = 1_795_000_000_000;
@@ -407,37 +410,9 @@ receivers:
     assert_eq!(proxy.bodies.lock().unwrap()[0]["receiver"], "hook");
 }
 
-/// Captures what the notifier logs (tracing's fmt output, no colours) for the current thread.
-#[derive(Clone, Default)]
-struct LogBuf(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuf {
-    type Writer = LogBuf;
-    fn make_writer(&'a self) -> LogBuf {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn failed_attempts_are_logged_at_warn_with_receiver_attempt_status_and_next_retry() {
-    let logs = LogBuf::default();
-    let _guard = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(logs.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::WARN)
-            .finish(),
-    );
+    let (logs, _guard) = logs::capture();
     let sink = Sink::default();
     sink.script
         .lock()
@@ -462,7 +437,7 @@ receivers:
     assert_eq!(n.deliver_due().await.unwrap().retrying, 1);
     clock.set_ms(T0 + S);
     assert_eq!(n.deliver_due().await.unwrap().failed, 1);
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     // First attempt: 500, retried after the 1 s backoff.
