@@ -474,7 +474,89 @@ pub fn alert_query(api: &Api, a: &AlertQuery) -> Result<()> {
                 a.fingerprint.clone(),
             ]
         },
-    )
+    )?;
+    // The table also says what is coming: alerts whose rule holds but whose `for:` has not
+    // passed yet (the JSON output stays Alertmanager's list).
+    if matches!(api.output, Output::Table) && (a.active || !any) && a.receiver.is_none() {
+        let pending = pending_alerts(api, &ms)?;
+        if !pending.is_empty() {
+            println!("\nPending (their rule holds; each fires at the time shown, then is notified after its route's group_wait):");
+            let rows: Vec<Vec<String>> = pending
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.labels.get_or_empty("alertname").to_string(),
+                        short_time(&api_time(p.active_at)),
+                        short_time(&api_time(p.fires_at)),
+                        p.summary.clone(),
+                    ]
+                })
+                .collect();
+            table(
+                &["Alertname", "Pending Since", "Fires At", "Summary"],
+                &rows,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A pending alert of the rules, as `alert query` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingAlert {
+    /// Its labels.
+    pub labels: model::Labels,
+    /// The `summary` annotation.
+    pub summary: String,
+    /// Since when the rule's condition holds (ms).
+    pub active_at: model::Timestamp,
+    /// When it fires if the condition keeps holding: `active_at` + the rule's `for:` (ms).
+    pub fires_at: model::Timestamp,
+}
+
+/// The rules' pending alerts matching `ms`, soonest first (from `/api/v1/rules`, which gives
+/// each rule's `for:` as `duration` with its alerts' `activeAt`).
+fn pending_alerts(api: &Api, ms: &Matchers) -> Result<Vec<PendingAlert>> {
+    let v: serde_json::Value = api.get("/api/v1/rules", &[("type", "alert".to_string())])?;
+    let mut out = pending_from_rules(&v);
+    out.retain(|p| ms.matches(&p.labels));
+    Ok(out)
+}
+
+/// The pending alerts in a `/api/v1/rules` answer, soonest first.
+pub fn pending_from_rules(v: &serde_json::Value) -> Vec<PendingAlert> {
+    let empty = Vec::new();
+    let mut out = Vec::new();
+    let groups = v["data"]["groups"].as_array().unwrap_or(&empty);
+    for r in groups
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap_or(&empty))
+    {
+        let hold = (r["duration"].as_f64().unwrap_or(0.0) * 1000.0) as i64;
+        for a in r["alerts"].as_array().unwrap_or(&empty) {
+            if a["state"] != "pending" {
+                continue;
+            }
+            let Ok(Some(active_at)) = model::api::parse_time(a["activeAt"].as_str().unwrap_or(""))
+            else {
+                continue;
+            };
+            let Ok(labels) = serde_json::from_value::<model::Labels>(a["labels"].clone()) else {
+                continue;
+            };
+            out.push(PendingAlert {
+                labels,
+                summary: a["annotations"]["summary"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                active_at,
+                fires_at: active_at.saturating_add(hold),
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.fires_at, &a.labels).cmp(&(b.fires_at, &b.labels)));
+    out
 }
 
 /// Selectors and metadata of `ack` / `unack`.
@@ -584,7 +666,7 @@ pub fn history(api: &Api, receiver: Option<&str>, limit: usize) -> Result<()> {
                 h.receiver.clone(),
                 h.integration.clone(),
                 h.status.clone(),
-                h.alerts.len().to_string(),
+                h.alerts_summary(),
                 h.attempt.to_string(),
                 h.result.clone(),
                 h.error.clone().unwrap_or_default(),
@@ -735,5 +817,34 @@ mod tests {
             "no matching firing alert"
         );
         assert_eq!(error_message("plain text\n"), "plain text");
+    }
+}
+
+#[cfg(test)]
+mod pending_tests {
+    use super::*;
+
+    #[test]
+    fn pending_alerts_fire_at_active_since_plus_for() {
+        // The shape alertd's (and Prometheus's) /api/v1/rules answers with.
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"status":"success","data":{"groups":[{"name":"g","rules":[
+              {"name":"ProbeDown","type":"alerting","duration":120,"alerts":[
+                {"labels":{"alertname":"ProbeDown","probe":"web"},"annotations":{"summary":"web is down"},
+                 "state":"pending","activeAt":"2026-12-07T06:00:00Z"},
+                {"labels":{"alertname":"ProbeDown","probe":"db"},"annotations":{},
+                 "state":"firing","activeAt":"2026-12-07T05:00:00Z"}]},
+              {"name":"DiskFull","type":"alerting","duration":0,"alerts":[]}]}]}}"#,
+        )
+        .unwrap();
+        let p = pending_from_rules(&v);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].labels.get("probe"), Some("web"));
+        assert_eq!(p[0].summary, "web is down");
+        assert_eq!(p[0].fires_at - p[0].active_at, 120_000);
+        assert_eq!(
+            short_time(&api_time(p[0].fires_at)),
+            "2026-12-07 06:02:00 UTC"
+        );
     }
 }

@@ -191,7 +191,7 @@ impl Pipeline {
         let mut ctx = evaluator::EvalContext::new(Arc::new(self.store.clone()));
         ctx.kv = Some(Arc::new(self.store.clone()));
         ctx.external_labels = model::Labels::from_pairs(config.global.external_labels.clone());
-        ctx.external_url = config.global.external_url.clone().unwrap_or_default();
+        ctx.external_url = config.external_url();
         ctx.default_interval_ms = config.global.evaluation_interval.as_millis_i64();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<model::Alert>>(1024);
         let mut manager = evaluator::Manager::new(ctx, clock.clone(), tx);
@@ -640,6 +640,18 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
         storage = %app.pipeline().storage_dir().display(),
         "alertd started"
     );
+    {
+        let c = app.config();
+        if c.external_url_needed() {
+            warn!(
+                listen = %local,
+                external_url = %c.external_url(),
+                "api.listen is not a loopback address and global.external_url is not set: links \
+                 in notifications use the listen address, which may not open from elsewhere; \
+                 set global.external_url to the URL people reach alertd at"
+            );
+        }
+    }
 
     let ready_app = app.clone();
     tokio::spawn(async move {

@@ -417,15 +417,14 @@ impl Default for AlertFilter {
     }
 }
 
-/// Parses one boolean query parameter as Go's swagger runtime does.
-fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "t" | "y" | "yes" | "on" => Ok(true),
-        "false" | "0" | "f" | "n" | "no" | "off" | "" => Ok(false),
-        _ => Err(ApiError(format!(
-            "{name} in query must be of type boolean: {v:?}"
-        ))),
-    }
+/// Parses one boolean query parameter as Alertmanager 0.25's swagger runtime does
+/// (`swag.ConvertBool`): true for these words in any case, false for anything else — so
+/// `active=maybe` is false, not an error.
+fn parse_bool(v: &str) -> bool {
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "ok" | "y" | "on" | "selected" | "checked" | "t" | "enabled"
+    )
 }
 
 /// Parses the `filter` parameters (each an amtool-style matcher, `name=value`, or a braced
@@ -444,12 +443,10 @@ pub fn parse_filters<'a>(filters: impl IntoIterator<Item = &'a str>) -> Result<M
     Ok(Matchers(out))
 }
 
-/// A malformed filter query: which kind of error Alertmanager gives it.
+/// A malformed filter query: which kind of error Alertmanager gives it (the boolean
+/// parameters cannot be malformed: Alertmanager reads any word there).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    /// A parameter of the wrong type (Alertmanager: `{"code":400,"message":...}`).
-    #[error("{0}")]
-    Param(String),
     /// A bad matcher or receiver regex (Alertmanager: a JSON string).
     #[error("{0}")]
     Value(String),
@@ -464,13 +461,12 @@ impl AlertFilter {
         let mut f = AlertFilter::default();
         let mut filters = Vec::new();
         for (k, v) in pairs {
-            let flag = |v: &str| parse_bool(k, v).map_err(|e| FilterError::Param(e.0));
             match k {
                 "filter" => filters.push(v),
-                "active" => f.active = flag(v)?,
-                "silenced" => f.silenced = flag(v)?,
-                "inhibited" => f.inhibited = flag(v)?,
-                "unprocessed" => f.unprocessed = flag(v)?,
+                "active" if !v.is_empty() => f.active = parse_bool(v),
+                "silenced" if !v.is_empty() => f.silenced = parse_bool(v),
+                "inhibited" if !v.is_empty() => f.inhibited = parse_bool(v),
+                "unprocessed" if !v.is_empty() => f.unprocessed = parse_bool(v),
                 "receiver" if !v.is_empty() => {
                     let re = regex::Regex::new(&format!("^(?:{v})$")).map_err(|e| {
                         FilterError::Value(format!("failed to parse receiver param: {e}"))
@@ -514,19 +510,6 @@ impl AlertFilter {
         self.matches_state_and_labels(a)
             && (self.receiver.is_none()
                 || a.receivers.iter().any(|r| self.matches_receiver(&r.name)))
-    }
-
-    /// The groups with only the alerts that pass (the receiver filter applies to the group's
-    /// receiver); groups left empty are dropped.
-    pub fn filter_groups(&self, groups: Vec<AlertGroup>) -> Vec<AlertGroup> {
-        groups
-            .into_iter()
-            .filter(|g| self.matches_receiver(&g.receiver.name))
-            .filter_map(|mut g| {
-                g.alerts.retain(|a| self.matches_state_and_labels(a));
-                (!g.alerts.is_empty()).then_some(g)
-            })
-            .collect()
     }
 }
 
@@ -645,6 +628,9 @@ pub struct HistoryItem {
     pub status: String,
     /// Fingerprints of the alerts sent.
     pub alerts: Vec<String>,
+    /// Their labels, in the same order.
+    #[serde(default)]
+    pub alert_labels: Vec<Labels>,
     /// Attempt number (1 for the first).
     pub attempt: u32,
     /// `success`, `retrying` or `failed`.
@@ -652,6 +638,38 @@ pub struct HistoryItem {
     /// The error, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl HistoryItem {
+    /// Which alerts the notification carried, short: each alert's name with the labels that
+    /// tell it from the others (`DiskFull{instance="a"}, DiskFull{instance="b"}`); the
+    /// fingerprints when the labels were not kept.
+    pub fn alerts_summary(&self) -> String {
+        if self.alert_labels.is_empty() {
+            return self.alerts.join(", ");
+        }
+        let shared = |name: &str, value: &str| {
+            self.alert_labels.len() > 1
+                && self.alert_labels.iter().all(|l| l.get(name) == Some(value))
+        };
+        self.alert_labels
+            .iter()
+            .map(|l| {
+                let rest: Vec<String> = l
+                    .iter()
+                    .filter(|x| x.name != "alertname" && !shared(&x.name, &x.value))
+                    .map(|x| format!("{}={:?}", x.name, x.value))
+                    .collect();
+                let name = l.get("alertname").unwrap_or("");
+                if rest.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{name}{{{}}}", rest.join(", "))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The answer to `POST /api/alertd/v1/receivers/{name}/test`.
@@ -793,6 +811,42 @@ mod tests {
     }
 
     #[test]
+    fn history_names_the_alerts_by_what_tells_them_apart() {
+        let item = |labels: Vec<Labels>| HistoryItem {
+            at: String::new(),
+            group_key: String::new(),
+            receiver: "r".into(),
+            integration: "webhook[0]".into(),
+            status: "firing".into(),
+            alerts: vec!["f1".into(), "f2".into()],
+            alert_labels: labels,
+            attempt: 1,
+            result: "success".into(),
+            error: None,
+        };
+        let l = |p: &[(&str, &str)]| Labels::from_pairs(p.iter().copied());
+        let two = item(vec![
+            l(&[
+                ("alertname", "DiskFull"),
+                ("instance", "a"),
+                ("severity", "warning"),
+            ]),
+            l(&[
+                ("alertname", "DiskFull"),
+                ("instance", "b"),
+                ("severity", "warning"),
+            ]),
+        ]);
+        assert_eq!(
+            two.alerts_summary(),
+            r#"DiskFull{instance="a"}, DiskFull{instance="b"}"#
+        );
+        let one = item(vec![l(&[("alertname", "Down"), ("probe", "web")])]);
+        assert_eq!(one.alerts_summary(), r#"Down{probe="web"}"#);
+        assert_eq!(item(Vec::new()).alerts_summary(), "f1, f2");
+    }
+
+    #[test]
     fn bad_filters_name_the_problem() {
         assert_eq!(
             AlertFilter::from_query([("filter", "bad{")]).unwrap_err(),
@@ -802,40 +856,9 @@ mod tests {
             AlertFilter::from_query([("receiver", "(")]).unwrap_err(),
             FilterError::Value(m) if m.starts_with("failed to parse receiver param: ")
         ));
-        assert_eq!(
-            AlertFilter::from_query([("active", "maybe")]).unwrap_err(),
-            FilterError::Param("active in query must be of type boolean: \"maybe\"".into())
-        );
-    }
-
-    #[test]
-    fn group_filter_drops_empty_groups_and_filters_by_group_receiver() {
-        let g = |recv: &str, alerts: Vec<GettableAlert>| AlertGroup {
-            alerts,
-            labels: Labels::default(),
-            receiver: ReceiverRef { name: recv.into() },
-        };
-        let groups = vec![
-            g(
-                "a",
-                vec![
-                    alert(&[("alertname", "X")], "active", false, &["a"]),
-                    alert(&[("alertname", "Y")], "suppressed", true, &["a"]),
-                ],
-            ),
-            g(
-                "b",
-                vec![alert(&[("alertname", "Y")], "suppressed", true, &["b"])],
-            ),
-        ];
-        let f = AlertFilter::from_query([("silenced", "false")]).unwrap();
-        let out = f.filter_groups(groups.clone());
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].alerts.len(), 1);
-        let f = AlertFilter::from_query([("receiver", "b")]).unwrap();
-        let out = f.filter_groups(groups);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].receiver.name, "b");
+        // Alertmanager 0.25 (swag.ConvertBool): any other word is false, not an error.
+        let f = AlertFilter::from_query([("active", "maybe"), ("silenced", "OK")]).unwrap();
+        assert!(!f.active && f.silenced);
     }
 
     #[test]

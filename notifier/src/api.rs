@@ -61,33 +61,61 @@ pub fn gettable_alerts(views: &[AlertView]) -> Vec<GettableAlert> {
     v
 }
 
-/// `GET /api/v2/alerts/groups`: the notifier's groups with their alerts, ordered by labels.
-pub fn alert_groups(n: &crate::Notifier) -> Vec<AlertGroup> {
+/// `GET /api/v2/alerts/groups` as Alertmanager 0.25 answers it: the groups whose receiver
+/// passes the filter's receiver regex, each with its alerts that pass the state and label
+/// filters (groups left empty are dropped). An alert's `receivers` are the receivers of the
+/// listed groups it is in (sorted; a receiver twice when two listed groups have it), not every
+/// route it matches. Groups are ordered by labels (fewer first, Prometheus's `LabelSet.Before`),
+/// then receiver; alerts as in notifications.
+pub fn alert_groups(n: &crate::Notifier, f: &model::api::AlertFilter) -> Vec<AlertGroup> {
+    use std::collections::HashMap;
     let views = n.alerts();
-    let by_fp: std::collections::HashMap<String, &AlertView> = views
+    let by_fp: HashMap<String, &AlertView> = views
         .iter()
         .map(|v| (v.alert.fingerprint().to_string(), v))
         .collect();
+    let mut receivers: HashMap<String, Vec<String>> = HashMap::new();
     let mut out: Vec<AlertGroup> = n
         .groups()
         .into_iter()
-        .map(|g| {
-            let mut members: Vec<&AlertView> = g
+        .filter(|g| f.matches_receiver(&g.receiver))
+        .filter_map(|g| {
+            let mut members: Vec<GettableAlert> = g
                 .alerts
                 .iter()
-                .filter_map(|f| by_fp.get(f).copied())
+                .filter_map(|fp| by_fp.get(fp).copied())
                 .filter(|a| a.state != "resolved")
+                .map(GettableAlert::from)
+                .filter(|a| f.matches_state_and_labels(a))
                 .collect();
-            members.sort_by(|a, b| crate::payload::alert_order(&a.alert.labels, &b.alert.labels));
-            AlertGroup {
-                alerts: members.into_iter().map(GettableAlert::from).collect(),
+            if members.is_empty() {
+                return None;
+            }
+            for a in &members {
+                receivers
+                    .entry(a.fingerprint.clone())
+                    .or_default()
+                    .push(g.receiver.clone());
+            }
+            members.sort_by(|a, b| crate::payload::alert_order(&a.labels, &b.labels));
+            Some(AlertGroup {
+                alerts: members,
                 labels: g.labels,
                 receiver: ReceiverRef { name: g.receiver },
-            }
+            })
         })
-        .filter(|g| !g.alerts.is_empty())
         .collect();
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
+    for g in &mut out {
+        for a in &mut g.alerts {
+            let mut rs = receivers.get(&a.fingerprint).cloned().unwrap_or_default();
+            rs.sort();
+            a.receivers = rs.into_iter().map(|name| ReceiverRef { name }).collect();
+        }
+    }
+    out.sort_by(|a, b| {
+        crate::payload::label_set_order(&a.labels, &b.labels)
+            .then_with(|| a.receiver.name.cmp(&b.receiver.name))
+    });
     out
 }
 
@@ -139,7 +167,8 @@ mod tests {
         n.ingest(posted).unwrap();
         let got = serde_json::to_value(gettable_alerts(&n.alerts())).unwrap();
         assert_eq!(got, alerts);
-        let got = serde_json::to_value(alert_groups(&n)).unwrap();
+        let got =
+            serde_json::to_value(alert_groups(&n, &model::api::AlertFilter::default())).unwrap();
         assert_eq!(got, groups);
     }
 

@@ -194,10 +194,15 @@ pub struct Route {
 
 impl Route {
     /// This route's own matchers: `match`, then `match_re`, then `matchers`, sorted as
-    /// Alertmanager sorts them (by name, value, then type).
+    /// Alertmanager sorts them (by name, value, then type). A legacy `match_re` value is the
+    /// anchored regex Alertmanager 0.25 builds from it (`^(?:fr.*)$`), as its route key shows.
     pub fn all_matchers(&self) -> Vec<Matcher> {
         let mut v = equal_matchers(&self.match_);
-        v.extend(self.match_re.0.iter().cloned());
+        v.extend(
+            self.match_re.0.iter().filter_map(|m| {
+                Matcher::new(m.name.clone(), m.op, format!("^(?:{})$", m.value)).ok()
+            }),
+        );
         v.extend(self.matchers.0.iter().cloned());
         v.sort_by(|a, b| {
             (a.name.as_str(), a.value.as_str(), a.op).cmp(&(
@@ -228,6 +233,9 @@ pub struct HttpConfig {
     pub bearer_token_file: Option<String>,
     /// TLS settings.
     pub tls_config: Option<TlsConfig>,
+    /// HTTP proxy for every request (`http://user:pass@proxy:3128`; a secret: it may hold a
+    /// password).
+    pub proxy_url: Option<Secret>,
 }
 
 /// `authorization:` of an HTTP config.
@@ -286,6 +294,67 @@ pub struct Receiver {
     /// alertd extension: where a notification goes as well when this receiver keeps failing
     /// for `receiver_failing_after` (another receiver's name).
     pub fallback: Option<String>,
+    /// Alertmanager 0.25's other receiver types, read only so that validation can name them
+    /// (`receiver "X": pagerduty_configs is not supported yet`).
+    #[serde(skip_serializing)]
+    pub discord_configs: Option<Unsupported>,
+    /// Not supported yet (see `discord_configs`).
+    #[serde(skip_serializing)]
+    pub pagerduty_configs: Option<Unsupported>,
+    /// Not supported yet (see `discord_configs`).
+    #[serde(skip_serializing)]
+    pub opsgenie_configs: Option<Unsupported>,
+    /// Not supported yet (see `discord_configs`).
+    #[serde(skip_serializing)]
+    pub wechat_configs: Option<Unsupported>,
+    /// Not supported yet (see `discord_configs`).
+    #[serde(skip_serializing)]
+    pub pushover_configs: Option<Unsupported>,
+    /// Not supported yet (see `discord_configs`).
+    #[serde(skip_serializing)]
+    pub victorops_configs: Option<Unsupported>,
+    /// Not supported yet (see `discord_configs`).
+    #[serde(skip_serializing)]
+    pub sns_configs: Option<Unsupported>,
+    /// Not supported yet (see `discord_configs`).
+    #[serde(skip_serializing)]
+    pub telegram_configs: Option<Unsupported>,
+    /// Not supported yet (see `discord_configs`).
+    #[serde(skip_serializing)]
+    pub webex_configs: Option<Unsupported>,
+}
+
+impl Receiver {
+    /// The Alertmanager receiver types this receiver uses that alertd does not have.
+    pub fn unsupported_types(&self) -> Vec<&'static str> {
+        [
+            ("discord_configs", &self.discord_configs),
+            ("pagerduty_configs", &self.pagerduty_configs),
+            ("opsgenie_configs", &self.opsgenie_configs),
+            ("wechat_configs", &self.wechat_configs),
+            ("pushover_configs", &self.pushover_configs),
+            ("victorops_configs", &self.victorops_configs),
+            ("sns_configs", &self.sns_configs),
+            ("telegram_configs", &self.telegram_configs),
+            ("webex_configs", &self.webex_configs),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, _)| k)
+        .collect()
+    }
+}
+
+/// A setting Alertmanager has and this version does not implement: any value is read (and
+/// dropped) so that validation can name the setting instead of failing on an unknown key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unsupported;
+
+impl<'de> Deserialize<'de> for Unsupported {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(Unsupported)
+    }
 }
 
 /// A field of a Slack attachment.
@@ -596,6 +665,16 @@ impl NotifierConfig {
                     format!("duplicate receiver name {:?}", r.name),
                 );
             }
+            for t in r.unsupported_types() {
+                err(
+                    format!("{p}.{t}"),
+                    format!(
+                        "receiver {:?}: {t} is not supported yet (this version has \
+                         email_configs, slack_configs and webhook_configs)",
+                        r.name
+                    ),
+                );
+            }
             for (j, s) in r.slack_configs.iter().enumerate() {
                 let p = format!("{p}.slack_configs[{j}]");
                 let bot = s.bot_token.is_some() || s.bot_token_file.is_some();
@@ -852,6 +931,28 @@ impl NotifierConfig {
         ctx.check(root, "route", &mut errs);
 
         for (i, r) in self.inhibit_rules.iter().enumerate() {
+            let legacy = [
+                ("source_match", r.source_match.keys().collect::<Vec<_>>()),
+                (
+                    "source_match_re",
+                    r.source_match_re.0.iter().map(|m| &m.name).collect(),
+                ),
+                ("target_match", r.target_match.keys().collect()),
+                (
+                    "target_match_re",
+                    r.target_match_re.0.iter().map(|m| &m.name).collect(),
+                ),
+            ];
+            for (key, names) in legacy {
+                for l in names {
+                    if !model::labels::is_valid_label_name(l) {
+                        errs.push(ConfigError {
+                            path: format!("inhibit_rules[{i}].{key}"),
+                            message: format!("invalid label name {l:?}"),
+                        });
+                    }
+                }
+            }
             for l in &r.equal {
                 if !model::labels::is_valid_label_name(l) {
                     errs.push(ConfigError {
@@ -943,6 +1044,17 @@ impl RouteCheck<'_> {
                     err(".group_by", format!("invalid label name {l:?}"));
                 } else if !seen.insert(l) {
                     err(".group_by", format!("duplicate label {l:?}"));
+                }
+            }
+        }
+        // Alertmanager 0.25 refuses invalid label names in the legacy maps.
+        for (key, names) in [
+            (".match", r.match_.keys().collect::<Vec<_>>()),
+            (".match_re", r.match_re.0.iter().map(|m| &m.name).collect()),
+        ] {
+            for l in names {
+                if !model::labels::is_valid_label_name(l) {
+                    err(key, format!("invalid label name {l:?}"));
                 }
             }
         }
@@ -1094,11 +1206,63 @@ receivers: [{ name: a }]
             vec![
                 r#"env!="dev""#,
                 r#"service="db""#,
-                r#"severity=~"crit.*""#,
+                r#"severity=~"^(?:crit.*)$""#,
                 r#"team="x""#
             ]
         );
         assert_eq!(c.route.group_by.as_deref(), Some(&["...".to_string()][..]));
+    }
+
+    #[test]
+    fn legacy_maps_with_invalid_label_names_are_refused() {
+        // Alertmanager 0.25: `invalid label name "foo-bar"` for match, match_re and the
+        // inhibition rules' legacy maps.
+        let c = NotifierConfig::from_yaml(
+            r#"
+route:
+  receiver: a
+  routes:
+    - match: { foo-bar: x }
+    - match_re: { 1x: "y.*" }
+inhibit_rules:
+  - source_match: { a-b: x }
+    target_match_re: { c.d: x }
+receivers: [{ name: a }]
+"#,
+        )
+        .unwrap();
+        let errs: Vec<String> = c.validate().iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            errs,
+            [
+                r#"route.routes[0].match: invalid label name "foo-bar""#,
+                r#"route.routes[1].match_re: invalid label name "1x""#,
+                r#"inhibit_rules[0].source_match: invalid label name "a-b""#,
+                r#"inhibit_rules[0].target_match_re: invalid label name "c.d""#,
+            ]
+        );
+    }
+
+    #[test]
+    fn alertmanager_receiver_types_alertd_lacks_are_named() {
+        let c = NotifierConfig::from_yaml(
+            "route: { receiver: pd }\nreceivers:\n  - name: pd\n    pagerduty_configs: \
+             [{ routing_key: k }]\n    opsgenie_configs: [{}]\n",
+        )
+        .unwrap();
+        let errs: Vec<String> = c.validate().iter().map(ToString::to_string).collect();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].starts_with(
+                "receivers[0].pagerduty_configs: receiver \"pd\": pagerduty_configs is not \
+                 supported yet"
+            ),
+            "{errs:?}"
+        );
+        assert!(errs[1].contains("opsgenie_configs is not supported yet"));
+        // Not echoed in the configuration shown by /api/v2/status.
+        let yaml = serde_json::to_string(&c).unwrap();
+        assert!(!yaml.contains("pagerduty"), "{yaml}");
     }
 
     #[test]
@@ -1108,10 +1272,6 @@ receivers: [{ name: a }]
             .to_string();
         assert!(e.contains("group_wiat"), "{e}");
         assert!(e.contains("line 3") || e.contains("3:"), "{e}");
-        let e = NotifierConfig::from_yaml("receivers:\n  - name: a\n    pagerduty_configs: []\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("pagerduty_configs"), "{e}");
         let e = NotifierConfig::from_yaml("route:\n  receiver: a\n  matchers: ['a=~\"(\"']\n")
             .unwrap_err()
             .to_string();

@@ -134,7 +134,14 @@ struct Group {
     labels: Labels,
     alerts: BTreeSet<Fingerprint>,
     st: GroupState,
+    /// Since when the group holds no alert. Alertmanager keeps an empty group (and its timer)
+    /// until its dispatcher's next cleanup, every [`CLEANUP_INTERVAL`] since it started: an
+    /// alert arriving meanwhile goes out at the group's next tick, not after `group_wait`.
+    empty_since: Option<Timestamp>,
 }
+
+/// Alertmanager's dispatcher drops empty groups on a ticker of this period (ms).
+const CLEANUP_INTERVAL: i64 = 30_000;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct NflogEntry {
@@ -224,6 +231,9 @@ pub struct HistoryEntry {
     pub status: String,
     /// Fingerprints of the alerts sent.
     pub alerts: Vec<String>,
+    /// Their labels, in the same order (empty in entries written before this was kept).
+    #[serde(default)]
+    pub alert_labels: Vec<Labels>,
     /// Attempt number (1 for the first).
     pub attempt: u32,
     /// `success`, `retrying` or `failed`.
@@ -324,6 +334,16 @@ struct State {
     /// Alerts that left their last group (forgotten once resolved).
     orphans: Vec<Fingerprint>,
     last_gc: Timestamp,
+    /// The dispatcher's start: cleanups of empty groups happen every [`CLEANUP_INTERVAL`] after.
+    started_at: Timestamp,
+}
+
+impl State {
+    /// Whether the cleanup after a group became empty at `since` has run by `now`.
+    fn cleaned_up(&self, since: Timestamp, now: Timestamp) -> bool {
+        let k = ((since - self.started_at).max(1) + CLEANUP_INTERVAL - 1) / CLEANUP_INTERVAL;
+        now >= self.started_at + k * CLEANUP_INTERVAL
+    }
 }
 
 /// The notifier: see the module documentation. All methods take `&self`; share it in an `Arc`.
@@ -471,6 +491,7 @@ impl Notifier {
             escalating: BTreeSet::new(),
             orphans: Vec::new(),
             last_gc: now,
+            started_at: now,
         };
         for (k, v) in kv.scan_prefix(NS_THREADS, b"")? {
             st.threads.insert(
@@ -595,6 +616,11 @@ impl Notifier {
             let key = node.group_key(&a.labels);
             let gid = format!("{}:{}", node.index, key);
             let wait = node.opts.group_wait.as_millis_i64();
+            let cleaned = st.groups.get(&gid).and_then(|g| g.empty_since);
+            if cleaned.is_some_and(|t| st.cleaned_up(t, now)) {
+                st.groups.remove(&gid);
+                st.escalating.remove(&gid);
+            }
             let g = st.groups.entry(gid.clone()).or_insert_with(|| {
                 let st = restored.remove(&gid).unwrap_or_else(|| {
                     let s = GroupState {
@@ -610,9 +636,11 @@ impl Notifier {
                     labels: node.group_labels(&a.labels),
                     alerts: BTreeSet::new(),
                     st,
+                    empty_since: None,
                 }
             });
             if g.alerts.insert(fp) {
+                g.empty_since = None;
                 // Alertmanager: flush at once when the alert's own group_wait is already over.
                 if !g.st.has_flushed && a.starts_at + wait < now && g.st.next_flush > now {
                     g.st.next_flush = now;
@@ -787,6 +815,17 @@ impl Notifier {
     ) {
         let Some(g) = st.groups.get(gid) else { return };
         let node = &self.routes[g.route];
+        if g.alerts.is_empty() {
+            // Alertmanager's flush of an empty group sends nothing; its timer runs on.
+            if only.is_none() {
+                let next = now + node.opts.group_interval.as_millis_i64();
+                if let Some(g) = st.groups.get_mut(gid) {
+                    g.st.next_flush = next;
+                }
+                st.schedule.insert((next, gid.to_string()));
+            }
+            return;
+        }
         let mut firing = BTreeSet::new();
         let mut resolved = BTreeSet::new();
         let mut snaps = Vec::new();
@@ -841,7 +880,10 @@ impl Notifier {
             Some(o) => o.to_vec(),
             None => self.group_receivers(node, &gst),
         };
-        if !time_muted {
+        // Alertmanager's pipeline stops when muting leaves no alert: nothing is sent and the
+        // notification log keeps what was last sent (so an alert that was silenced the whole
+        // time is not sent again when its silence ends).
+        if !time_muted && !snaps.is_empty() {
             for r in &receivers {
                 let Some(integs) = self.integrations.get(r) else {
                     continue;
@@ -907,9 +949,15 @@ impl Notifier {
             }
         }
         if empty {
-            st.groups.remove(gid);
-            st.escalating.remove(gid);
+            // Kept (in memory only) until the next cleanup, as Alertmanager does.
             batch.delete(NS_GROUPS, gid.as_bytes().to_vec());
+            if let Some(g) = st.groups.get_mut(gid) {
+                g.empty_since.get_or_insert(now);
+                // A re-fire starts its escalation again.
+                g.st.first_notified_at = None;
+                g.st.tiers_notified.clear();
+                st.schedule.insert((g.st.next_flush, gid.to_string()));
+            }
         } else if let Some(g) = st.groups.get(gid) {
             let next = g.st.next_flush;
             batch.put(NS_GROUPS, gid.as_bytes().to_vec(), json(&g.st));
@@ -1045,6 +1093,18 @@ impl Notifier {
                 g.st.tiers_notified.insert(tier);
             }
             self.flush(&mut st, &gid, now, Some(&rs), &mut batch, &mut report);
+        }
+
+        // Empty groups go at the cleanup after they became empty.
+        let empty: Vec<String> = st
+            .groups
+            .iter()
+            .filter(|(_, g)| g.empty_since.is_some_and(|t| st.cleaned_up(t, now)))
+            .map(|(gid, _)| gid.clone())
+            .collect();
+        for gid in empty {
+            st.groups.remove(&gid);
+            st.escalating.remove(&gid);
         }
 
         // Resolved alerts that left every group are forgotten.
@@ -1308,6 +1368,7 @@ impl Notifier {
         let mut v: Vec<GroupView> = st
             .groups
             .values()
+            .filter(|g| !g.alerts.is_empty())
             .map(|g| {
                 let node = &self.routes[g.route];
                 GroupView {
@@ -1442,6 +1503,7 @@ impl Notifier {
             integration: integ.name(),
             status: n.status.clone(),
             alerts: n.alerts.iter().map(|a| a.fingerprint.clone()).collect(),
+            alert_labels: n.alerts.iter().map(|a| a.labels.clone()).collect(),
             attempt,
             result: result.into(),
             error,
@@ -1631,8 +1693,15 @@ impl Notifier {
                     }
                     true
                 }
-                Err(SendError::Permanent(_)) => {
+                Err(SendError::Permanent(m)) => {
                     report.failed += 1;
+                    tracing::warn!(
+                        receiver = %integ.receiver,
+                        integration = %integ.name(),
+                        attempt,
+                        error = %m,
+                        "notification failed; not retried (the peer refused it)"
+                    );
                     true
                 }
                 Err(SendError::Retryable {
@@ -1651,6 +1720,13 @@ impl Notifier {
                     }
                     // A newer message for the same slot replaces this one.
                     if st.queue_slots.contains_key(&q.slot()) {
+                        tracing::warn!(
+                            receiver = %integ.receiver,
+                            integration = %integ.name(),
+                            attempt,
+                            error = %message,
+                            "notification failed; a newer one for the same group takes its place"
+                        );
                         true
                     } else {
                         let shift = q.attempts.min(20);
@@ -1661,6 +1737,15 @@ impl Notifier {
                             .saturating_mul(1 << shift)
                             .min(self.opts.retry_max.as_millis_i64());
                         let wait = retry_after_ms.map_or(backoff, |r| r as i64);
+                        // Never the URL or a credential: receivers' messages leave them out.
+                        tracing::warn!(
+                            receiver = %integ.receiver,
+                            integration = %integ.name(),
+                            attempt,
+                            error = %message,
+                            next_attempt = %crate::payload::go_time(now + wait),
+                            "notification failed; retrying"
+                        );
                         let mut nq = (*q).clone();
                         nq.attempts = attempt;
                         nq.next_attempt_at = now + wait;

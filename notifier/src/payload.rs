@@ -117,7 +117,7 @@ pub fn sort_alerts(alerts: &mut [NotifiedAlert]) {
 }
 
 /// Alertmanager's alert order on labels: by `job`, then `instance` (having the label first),
-/// then by the label sets.
+/// then by the label sets ([`label_set_order`]).
 pub fn alert_order(a: &Labels, b: &Labels) -> std::cmp::Ordering {
     for k in ["job", "instance"] {
         match (a.get(k), b.get(k)) {
@@ -128,7 +128,28 @@ pub fn alert_order(a: &Labels, b: &Labels) -> std::cmp::Ordering {
             _ => {}
         }
     }
-    a.cmp(b)
+    label_set_order(a, b)
+}
+
+/// Prometheus's `LabelSet.Before` as an ordering: fewer labels first; between sets of the same
+/// size, along the sorted union of their names, the set lacking a name first, else the smaller
+/// value.
+pub fn label_set_order(a: &Labels, b: &Labels) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    if a.len() != b.len() {
+        return a.len().cmp(&b.len());
+    }
+    let names: std::collections::BTreeSet<&str> =
+        a.iter().chain(b.iter()).map(|l| l.name.as_str()).collect();
+    for n in names {
+        match (a.get(n), b.get(n)) {
+            (None, _) => return Ordering::Less,
+            (_, None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => {}
+        }
+    }
+    Ordering::Equal
 }
 
 impl Notification {
@@ -141,34 +162,46 @@ impl Notification {
         external_url: &str,
     ) -> Self {
         sort_alerts(&mut alerts);
-        let labels: Vec<&Labels> = alerts.iter().map(|a| &a.labels).collect();
-        let annotations: Vec<&Labels> = alerts.iter().map(|a| &a.annotations).collect();
-        Notification {
+        let mut n = Notification {
             receiver: receiver.to_string(),
-            status: if alerts.iter().any(|a| a.is_firing()) {
-                "firing"
-            } else {
-                "resolved"
-            }
-            .into(),
-            common_labels: common(&labels),
-            common_annotations: common(&annotations),
+            status: String::new(),
+            common_labels: Labels::empty(),
+            common_annotations: Labels::empty(),
             alerts,
             group_labels,
             external_url: external_url.to_string(),
             version: "4".into(),
             group_key: group_key.to_string(),
             truncated_alerts: 0,
+        };
+        n.summarise();
+        n
+    }
+
+    /// Status and common labels/annotations from the alerts carried.
+    fn summarise(&mut self) {
+        let labels: Vec<&Labels> = self.alerts.iter().map(|a| &a.labels).collect();
+        let annotations: Vec<&Labels> = self.alerts.iter().map(|a| &a.annotations).collect();
+        self.common_labels = common(&labels);
+        self.common_annotations = common(&annotations);
+        self.status = if self.alerts.iter().any(|a| a.is_firing()) {
+            "firing"
+        } else {
+            "resolved"
         }
+        .into();
     }
 
     /// The message cut to at most `max` alerts (0 = no limit), counting the rest in
-    /// `truncatedAlerts`, as Alertmanager's webhook does.
+    /// `truncatedAlerts`, as Alertmanager's webhook does: status and common labels and
+    /// annotations are those of the alerts kept (Alertmanager truncates before building the
+    /// template data).
     pub fn truncated(&self, max: u64) -> Notification {
         let mut n = self.clone();
         if max > 0 && n.alerts.len() as u64 > max {
             n.truncated_alerts = n.alerts.len() as u64 - max;
             n.alerts.truncate(max as usize);
+            n.summarise();
         }
         n
     }
@@ -268,5 +301,69 @@ mod tests {
         assert_eq!((t.alerts.len(), t.truncated_alerts), (2, 1));
         assert_eq!(n.truncated(0).alerts.len(), 3);
         assert_eq!(n.common_labels, Labels::from_pairs([("alertname", "A")]));
+    }
+
+    #[test]
+    fn max_alerts_common_labels_are_those_of_the_alerts_kept() {
+        // Five alerts, two kept: Alertmanager 0.25 sends commonLabels {alertname=Bulk, job=a}.
+        let a = |job: &str, i: &str| NotifiedAlert {
+            status: "firing".into(),
+            labels: Labels::from_pairs([("alertname", "Bulk"), ("job", job), ("instance", i)]),
+            annotations: Labels::from_pairs([("summary", job)]),
+            starts_at: go_time(0),
+            ends_at: GO_ZERO_TIME.into(),
+            generator_url: String::new(),
+            fingerprint: String::new(),
+        };
+        let n = Notification::new(
+            "r",
+            "{}:{}",
+            Labels::empty(),
+            vec![
+                a("b", "1"),
+                a("a", "2"),
+                a("c", "3"),
+                a("a", "1"),
+                a("b", "2"),
+            ],
+            "",
+        );
+        assert_eq!(n.common_labels, Labels::from_pairs([("alertname", "Bulk")]));
+        let t = n.truncated(2);
+        assert_eq!(
+            t.common_labels,
+            Labels::from_pairs([("alertname", "Bulk"), ("job", "a")])
+        );
+        assert_eq!(t.common_annotations, Labels::from_pairs([("summary", "a")]));
+        assert_eq!(t.truncated_alerts, 3);
+    }
+
+    #[test]
+    fn alert_order_is_alertmanagers() {
+        // job, then instance (having it first), then fewer labels first, then along the
+        // sorted union of names the set lacking a name first.
+        let l = |p: &[(&str, &str)]| Labels::from_pairs(p.iter().copied());
+        let mut v = vec![
+            l(&[("alertname", "A"), ("zzz", "1"), ("b", "1")]),
+            l(&[("alertname", "A"), ("c", "1")]),
+            l(&[("alertname", "A"), ("b", "2")]),
+            l(&[("alertname", "Z")]),
+            l(&[("alertname", "A"), ("instance", "i2")]),
+            l(&[("alertname", "B"), ("job", "j"), ("instance", "i1")]),
+            l(&[("alertname", "A"), ("job", "j")]),
+        ];
+        v.sort_by(alert_order);
+        let want = vec![
+            l(&[("alertname", "B"), ("job", "j"), ("instance", "i1")]),
+            l(&[("alertname", "A"), ("job", "j")]),
+            l(&[("alertname", "A"), ("instance", "i2")]),
+            l(&[("alertname", "Z")]),
+            // {alertname, b} and {alertname, c}: names a, b, c — the first lacks c, the second
+            // lacks b: at b, the second lacks it and goes first.
+            l(&[("alertname", "A"), ("c", "1")]),
+            l(&[("alertname", "A"), ("b", "2")]),
+            l(&[("alertname", "A"), ("b", "1"), ("zzz", "1")]),
+        ];
+        assert_eq!(v, want);
     }
 }

@@ -88,7 +88,9 @@ impl RouteNode {
                 .clone()
                 .unwrap_or_else(|| parent.receiver.clone()),
             group_by: match &r.group_by {
+                // Alertmanager 0.25: an empty list is unset, and inherits.
                 None => parent.group_by.clone(),
+                Some(g) if g.is_empty() => parent.group_by.clone(),
                 Some(g) if g.iter().any(|l| l == "...") => GroupBy::All,
                 Some(g) => {
                     let mut g = g.clone();
@@ -284,6 +286,37 @@ receivers: [{name: default}, {name: a}, {name: pager}, {name: never}]
         assert_eq!(all.group_labels(&l), l);
         let none = tree("route: { receiver: s }\nreceivers: [{name: s}]\n");
         assert_eq!(none.group_key(&l), "{}:{}");
+    }
+
+    #[test]
+    fn empty_group_by_inherits_and_legacy_regexes_are_anchored_in_the_key() {
+        // Alertmanager 0.25: `group_by: []` is unset (the parent's grouping), and a legacy
+        // `match_re` value appears in the route key as the anchored regex it compiled.
+        let t = tree(
+            r#"
+route:
+  receiver: r
+  group_by: [alertname]
+  routes:
+    - match_re: { team: 'fr.*' }
+      group_by: []
+receivers: [{name: r}]
+"#,
+        );
+        let l = Labels::from_pairs([("alertname", "W"), ("team", "front")]);
+        let r = t.match_labels(&l);
+        assert_eq!(
+            r[0].opts.group_by,
+            GroupBy::Labels(vec!["alertname".into()])
+        );
+        assert_eq!(
+            r[0].group_key(&l),
+            r#"{}/{team=~"^(?:fr.*)$"}:{alertname="W"}"#
+        );
+        assert!(t
+            .match_labels(&Labels::from_pairs([("team", "back")]))
+            .iter()
+            .all(|n| n.index == 0));
     }
 
     #[test]

@@ -704,3 +704,147 @@ fn an_acknowledged_group_is_not_renotified_after_the_log_retention() {
     }
     assert_eq!(sent, 0, "no repeat for a week, past the 120h log retention");
 }
+
+#[test]
+fn a_resolved_group_is_kept_until_the_cleanup_so_a_refire_goes_at_its_next_tick() {
+    // Alertmanager 0.25 keeps an empty group (and its group_interval timer) until the
+    // dispatcher's cleanup, every 30 s since it started: a re-fire before that goes out at the
+    // old group's next tick; after it, a new group waits group_wait.
+    let c = FakeClock::new(T0);
+    let n = notifier(
+        r#"
+route: { receiver: hook, group_by: [alertname], group_wait: 8s, group_interval: 10s }
+receivers: [{ name: hook, webhook_configs: [{ url: 'http://127.0.0.1:9/hook' }] }]
+"#,
+        Arc::new(MemStorage::new()),
+        &c,
+    );
+    let a = |start, end| alert(&[("alertname", "Down"), ("instance", "a")], start, end);
+    n.ingest(vec![a(T0, None)]).unwrap();
+    assert_eq!(summary(&at(&n, &c, T0 + 8 * S)), ["hook a:f"]);
+    c.set_ms(T0 + 9 * S);
+    n.ingest(vec![a(T0, Some(T0 + 9 * S))]).unwrap();
+    assert_eq!(summary(&at(&n, &c, T0 + 18 * S)), ["hook a:r"]);
+    assert!(n.groups().is_empty(), "an empty group is not listed");
+    // Re-fire at 19 s: the group (empty since 18 s) lives until the cleanup at 30 s.
+    c.set_ms(T0 + 19 * S);
+    n.ingest(vec![a(T0 + 19 * S, None)]).unwrap();
+    assert!(at(&n, &c, T0 + 27 * S).is_empty(), "no new group_wait");
+    assert_eq!(summary(&at(&n, &c, T0 + 28 * S)), ["hook a:f"]);
+    // Resolved again at 29 s, notified at 38 s; the cleanup at 60 s drops the group.
+    c.set_ms(T0 + 29 * S);
+    n.ingest(vec![a(T0 + 19 * S, Some(T0 + 29 * S))]).unwrap();
+    assert_eq!(summary(&at(&n, &c, T0 + 38 * S)), ["hook a:r"]);
+    assert!(at(&n, &c, T0 + 48 * S).is_empty());
+    assert!(at(&n, &c, T0 + 58 * S).is_empty());
+    c.set_ms(T0 + 61 * S);
+    n.ingest(vec![a(T0 + 61 * S, None)]).unwrap();
+    assert!(
+        at(&n, &c, T0 + 68 * S).is_empty(),
+        "a new group waits group_wait"
+    );
+    assert_eq!(summary(&at(&n, &c, T0 + 69 * S)), ["hook a:f"]);
+}
+
+#[test]
+fn groups_api_lists_the_filtered_receivers_in_alertmanagers_order() {
+    // Two routes (continue) take every alert; ?receiver=r-max2 lists each alert's receivers as
+    // ["r-max2"] only, as Alertmanager 0.25 does; groups with equal labels order by receiver.
+    let c = FakeClock::new(T0);
+    let n = notifier(
+        r#"
+route:
+  receiver: r-all
+  group_by: [alertname]
+  routes:
+    - { receiver: r-max2, continue: true }
+    - { receiver: r-all }
+receivers: [{ name: r-all }, { name: r-max2 }]
+"#,
+        Arc::new(MemStorage::new()),
+        &c,
+    );
+    n.ingest(vec![
+        alert(&[("alertname", "B"), ("instance", "x")], T0, FAR),
+        alert(&[("alertname", "A"), ("instance", "y")], T0, FAR),
+    ])
+    .unwrap();
+    let all = notifier::api::alert_groups(&n, &model::api::AlertFilter::default());
+    let got: Vec<(String, String, Vec<String>)> = all
+        .iter()
+        .map(|g| {
+            (
+                g.labels.to_string(),
+                g.receiver.name.clone(),
+                g.alerts[0]
+                    .receivers
+                    .iter()
+                    .map(|r| r.name.clone())
+                    .collect(),
+            )
+        })
+        .collect();
+    let both = vec!["r-all".to_string(), "r-max2".to_string()];
+    assert_eq!(
+        got,
+        [
+            (r#"{alertname="A"}"#.into(), "r-all".into(), both.clone()),
+            (r#"{alertname="A"}"#.into(), "r-max2".into(), both.clone()),
+            (r#"{alertname="B"}"#.into(), "r-all".into(), both.clone()),
+            (r#"{alertname="B"}"#.into(), "r-max2".into(), both),
+        ]
+    );
+    let f = model::api::AlertFilter::from_query([("receiver", "r-max2")]).unwrap();
+    let only = notifier::api::alert_groups(&n, &f);
+    assert_eq!(only.len(), 2);
+    for g in &only {
+        assert_eq!(g.receiver.name, "r-max2");
+        let names: Vec<&str> = g.alerts[0]
+            .receivers
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(names, ["r-max2"]);
+    }
+}
+
+#[test]
+fn a_group_muted_whole_is_not_sent_again_when_its_silence_ends() {
+    // Alertmanager stops its pipeline when muting leaves no alert, without touching the
+    // notification log: once the silence ends, the alert it already sent is not news.
+    let c = FakeClock::new(T0);
+    let n = notifier(
+        r#"
+route: { receiver: hook, group_by: ['...'], group_wait: 1s, group_interval: 1s }
+receivers: [{ name: hook, webhook_configs: [{ url: 'http://127.0.0.1:9/hook' }] }]
+"#,
+        Arc::new(MemStorage::new()),
+        &c,
+    );
+    n.ingest(vec![alert(
+        &[("alertname", "F"), ("instance", "f1")],
+        T0,
+        FAR,
+    )])
+    .unwrap();
+    assert_eq!(summary(&at(&n, &c, T0 + S)), ["hook f1:f"]);
+    let id = n
+        .silences()
+        .set(Silence {
+            id: String::new(),
+            matchers: "{instance=\"f1\"}".parse().unwrap(),
+            starts_at: T0 + S,
+            ends_at: T0 + H,
+            created_by: "t".into(),
+            comment: "c".into(),
+            updated_at: 0,
+        })
+        .unwrap();
+    assert!(at(&n, &c, T0 + 2 * S).is_empty());
+    n.silences().expire(&id).unwrap();
+    assert!(
+        at(&n, &c, T0 + 3 * S).is_empty(),
+        "already sent before the silence"
+    );
+    assert!(at(&n, &c, T0 + 4 * S).is_empty());
+}

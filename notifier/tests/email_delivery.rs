@@ -12,6 +12,9 @@ use std::sync::Arc;
 
 use model::storage::MemStorage;
 use model::{Alert, FakeClock, Labels};
+#[path = "support/logs.rs"]
+mod logs;
+
 use notifier::config::NotifierConfig;
 use notifier::{Notifier, NotifierOptions};
 
@@ -202,10 +205,21 @@ async fn wrong_password_and_missing_starttls_fail_clearly() {
     let n = notifier(&c, &clock);
     n.ingest(vec![alert(None)]).unwrap();
     n.tick().unwrap();
+    let (logs, guard) = logs::capture();
     let r = n.deliver_due().await.unwrap();
+    drop(guard);
     assert_eq!(r.failed, 1, "authentication failure is permanent");
     let h = n.history(None).unwrap();
     assert!(h[0].error.as_deref().unwrap().contains("smtp"), "{h:?}");
+    // Logged at WARN with the SMTP server's reply, never the password.
+    let text = logs.text();
+    for want in [" WARN ", "integration=email[0]", "attempt=1", "smtp", "535"] {
+        assert!(text.contains(want), "{want:?} not in {text}");
+    }
+    assert!(
+        !text.contains("wrong"),
+        "the password reached the log: {text}"
+    );
     assert!(messages(sink.dir.path()).is_empty());
 
     // A server without STARTTLS: refused, since TLS is required by default.

@@ -13,6 +13,9 @@ use model::{Alert, Clock, FakeClock, Labels, Timestamp};
 use notifier::config::NotifierConfig;
 use notifier::{Notifier, NotifierOptions};
 
+#[path = "support/logs.rs"]
+mod logs;
+
 const S: i64 = 1000;
 const M: i64 = 60 * S;
 const T0: i64 = 1_795_000_000_000;
@@ -376,4 +379,93 @@ receivers:
         sink.headers.lock().unwrap()[0]["authorization"],
         "Basic YWxlcnRkOnB3"
     );
+}
+
+#[tokio::test]
+async fn a_receivers_proxy_url_carries_its_requests() {
+    // Valid in Alertmanager 0.25: the request goes to the proxy (absolute-form), so a webhook
+    // URL whose host cannot resolve is still delivered, through the sink acting as the proxy.
+    let proxy = Sink::default();
+    let addr = start_sink(proxy.clone()).await;
+    let c = NotifierConfig::from_yaml(&format!(
+        r#"
+route: {{ receiver: hook, group_wait: 0s }}
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: 'http://alertd-proxy-test.invalid/hook'
+        http_config: {{ proxy_url: 'http://{addr}' }}
+"#
+    ))
+    .unwrap();
+    let clock = FakeClock::new(T0);
+    let n = new(&c, Arc::new(MemStorage::new()), &clock);
+    n.ingest(vec![alert("A", "a", None)]).unwrap();
+    n.tick().unwrap();
+    assert_eq!(n.deliver_due().await.unwrap().delivered, 1);
+    assert_eq!(
+        proxy.headers.lock().unwrap()[0]["host"],
+        "alertd-proxy-test.invalid"
+    );
+    assert_eq!(proxy.bodies.lock().unwrap()[0]["receiver"], "hook");
+}
+
+#[tokio::test]
+async fn failed_attempts_are_logged_at_warn_with_receiver_attempt_status_and_next_retry() {
+    let (logs, _guard) = logs::capture();
+    let sink = Sink::default();
+    sink.script
+        .lock()
+        .unwrap()
+        .extend([(500, None), (400, None)]);
+    let addr = start_sink(sink.clone()).await;
+    let c = NotifierConfig::from_yaml(&format!(
+        r#"
+route: {{ receiver: hook, group_by: [alertname], group_wait: 0s }}
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: 'http://{addr}/hook?token=URLSECRET'
+        http_config: {{ authorization: {{ credentials: AUTHSECRET }} }}
+"#
+    ))
+    .unwrap();
+    let clock = FakeClock::new(T0);
+    let n = new(&c, Arc::new(MemStorage::new()), &clock);
+    n.ingest(vec![alert("Down", "a", None)]).unwrap();
+    n.tick().unwrap();
+    assert_eq!(n.deliver_due().await.unwrap().retrying, 1);
+    clock.set_ms(T0 + S);
+    assert_eq!(n.deliver_due().await.unwrap().failed, 1);
+    let text = logs.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    // First attempt: 500, retried after the 1 s backoff.
+    for want in [
+        " WARN ",
+        "notification failed; retrying",
+        "receiver=hook",
+        "integration=webhook[0]",
+        "attempt=1",
+        "unexpected status code 500",
+        "next_attempt=2026-11-18T",
+    ] {
+        assert!(lines[0].contains(want), "{want:?} not in {}", lines[0]);
+    }
+    assert!(
+        lines[0].contains(&notifier::payload::go_time(T0 + S)),
+        "{}",
+        lines[0]
+    );
+    // Second: 400, not retried.
+    for want in [
+        " WARN ",
+        "not retried",
+        "receiver=hook",
+        "attempt=2",
+        "unexpected status code 400",
+    ] {
+        assert!(lines[1].contains(want), "{want:?} not in {}", lines[1]);
+    }
+    assert!(!text.contains("SECRET"), "a secret reached the log: {text}");
 }

@@ -166,10 +166,11 @@ receivers:
     assert_eq!(code, 1);
     assert!(err.contains("unknown receiver"), "{err}");
 
-    // history shows the test delivery.
+    // history shows the test delivery, and which alert it carried.
     let (code, out, _) = alertctl(&["history", "--receiver", "hook"], &env);
     assert_eq!(code, 0);
     assert!(out.contains("hook") && out.contains("success"), "{out}");
+    assert!(out.contains("AlertdTestNotification"), "{out}");
 
     // heartbeats and probes with their state.
     let (_, out, _) = alertctl(&["heartbeat", "ls"], &env);

@@ -70,7 +70,6 @@ fn notifier(app: &App) -> Result<&Arc<notifier::Notifier>, Response> {
 
 fn filter_error(e: FilterError) -> Response {
     match e {
-        FilterError::Param(m) => object_error(StatusCode::BAD_REQUEST, m),
         FilterError::Value(m) => string_error(StatusCode::BAD_REQUEST, m),
     }
 }
@@ -150,7 +149,7 @@ async fn get_alerts(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Resp
 async fn get_groups(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Response, Response> {
     let n = notifier(&app)?;
     let f = alert_filter(&q)?;
-    Ok(Json(f.filter_groups(notifier::api::alert_groups(n))).into_response())
+    Ok(Json(notifier::api::alert_groups(n, &f)).into_response())
 }
 
 /// `POST /api/v2/alerts`: valid alerts are ingested (on disk before the answer) even when
@@ -160,19 +159,30 @@ async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Ok(n) => n,
         Err(r) => return r,
     };
-    let posted: Vec<PostableAlert> = match serde_json::from_slice(&body) {
+    let parse_error = |e: serde_json::Error| {
+        object_error(
+            StatusCode::BAD_REQUEST,
+            format!("parsing alerts body failed: {e}"),
+        )
+    };
+    // Each alert separately: one with an invalid label name is refused by itself with a JSON
+    // string, as Alertmanager's validation does, not the whole body as malformed.
+    let posted: Vec<serde_json::Value> = match serde_json::from_slice(&body) {
         Ok(p) => p,
-        Err(e) => {
-            return object_error(
-                StatusCode::BAD_REQUEST,
-                format!("parsing alerts body failed: {e}"),
-            )
-        }
+        Err(e) => return parse_error(e),
     };
     let now = app.clock().now_ms();
     let mut alerts = Vec::new();
     let mut errors = Vec::new();
-    for (i, p) in posted.into_iter().enumerate() {
+    for (i, v) in posted.into_iter().enumerate() {
+        if let Some(e) = invalid_names(&v) {
+            errors.push(format!("alert {i}: {e}"));
+            continue;
+        }
+        let p: PostableAlert = match serde_json::from_value(v) {
+            Ok(p) => p,
+            Err(e) => return parse_error(e),
+        };
         match p.into_alert(now) {
             Ok(a) => alerts.push(a),
             Err(e) => errors.push(format!("alert {i}: {e}")),
@@ -191,6 +201,50 @@ async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
     } else {
         string_error(StatusCode::BAD_REQUEST, errors.join("; "))
     }
+}
+
+/// Alertmanager's validation message for a posted alert whose label or annotation names are
+/// not valid label names (`invalid label set: invalid name "foo-bar"`).
+fn invalid_names(v: &serde_json::Value) -> Option<String> {
+    for (key, what) in [("labels", "label set"), ("annotations", "annotations")] {
+        let bad = v
+            .get(key)
+            .and_then(|m| m.as_object())
+            .and_then(|m| m.keys().find(|k| !model::labels::is_valid_label_name(k)));
+        if let Some(name) = bad {
+            return Some(format!("invalid {what}: invalid name {name:?}"));
+        }
+    }
+    None
+}
+
+/// go-openapi/strfmt's UUID pattern: 32 hex digits in groups of 8-4-4-4-12, the dashes between
+/// them optional.
+fn is_uuid(id: &str) -> bool {
+    let mut rest = id;
+    for (i, n) in [8, 4, 4, 4, 12].into_iter().enumerate() {
+        if i > 0 {
+            rest = rest.strip_prefix('-').unwrap_or(rest);
+        }
+        match rest.get(..n) {
+            Some(g) if g.bytes().all(|b| b.is_ascii_hexdigit()) => rest = &rest[n..],
+            _ => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// The path's silence id is a UUID, as Alertmanager's swagger spec declares it: anything else
+/// is refused with 422 and its validation error (code 601) before any lookup.
+fn check_silence_id(id: &str) -> Result<(), Response> {
+    if is_uuid(id) {
+        return Ok(());
+    }
+    let body = V2Error {
+        code: 601,
+        message: format!("silenceID in path must be of type uuid: {id:?}"),
+    };
+    Err((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
 }
 
 async fn get_silences(State(app): State<Arc<App>>, Query(q): Pairs) -> Response {
@@ -278,6 +332,9 @@ async fn get_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res
         Ok(n) => n,
         Err(r) => return r,
     };
+    if let Err(r) = check_silence_id(&id) {
+        return r;
+    }
     match n.silences().get(&id) {
         Some(s) => Json(GettableSilence::new(&s, app.clock().now_ms())).into_response(),
         None => silence_error(SilenceError::NotFound(id)),
@@ -291,6 +348,9 @@ async fn delete_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> 
         Ok(n) => n,
         Err(r) => return r,
     };
+    if let Err(r) = check_silence_id(&id) {
+        return r;
+    }
     match n.silences().expire(&id) {
         // Expiring an expired silence succeeds, as in Alertmanager 0.25.
         Ok(()) | Err(SilenceError::AlreadyExpired(_)) => StatusCode::OK.into_response(),

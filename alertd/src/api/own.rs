@@ -239,6 +239,7 @@ async fn history(State(app): State<Arc<App>>, Query(q): Query<HistoryQuery>) -> 
                     integration: h.integration,
                     status: h.status,
                     alerts: h.alerts,
+                    alert_labels: h.alert_labels,
                     attempt: h.attempt,
                     result: h.result,
                     error: h.error,

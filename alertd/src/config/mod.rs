@@ -98,6 +98,42 @@ pub struct Config {
     pub watchdog: Option<WatchdogConfig>,
 }
 
+impl Config {
+    /// The URL notifications and alerts link to (`externalURL`, the start of `generatorURL`):
+    /// `global.external_url` without a trailing `/`, or else derived from `api.listen`
+    /// (`https` with `api.tls_config`), the host name standing in for an unspecified address
+    /// (`0.0.0.0`, `::`) as Prometheus does.
+    pub fn external_url(&self) -> String {
+        effective_external_url(self.global.external_url.as_deref(), &self.api)
+    }
+
+    /// Whether `api.listen` is reachable from other machines while `global.external_url` is
+    /// unset: links derived from the listen address may not open elsewhere.
+    pub fn external_url_needed(&self) -> bool {
+        self.global.external_url.is_none() && !self.api.listen.ip().is_loopback()
+    }
+}
+
+fn effective_external_url(configured: Option<&str>, api: &ApiConfig) -> String {
+    if let Some(u) = configured {
+        return u.trim_end_matches('/').to_string();
+    }
+    let scheme = if api.tls.is_some() { "https" } else { "http" };
+    let ip = api.listen.ip();
+    let host = if ip.is_unspecified() {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    format!("{scheme}://{host}:{}", api.listen.port())
+}
+
 /// `watchdog:` — the dead man's switch alertd pings while its pipeline is healthy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WatchdogConfig {
@@ -526,6 +562,56 @@ fn friendly_message(e: &serde_saphyr::Error) -> String {
     }
 }
 
+/// `global.http_config` in the notifier's form: the default HTTP client settings of receivers
+/// without their own `http_config`, as in Alertmanager (`None` when nothing is customised).
+fn notifier_http_config(h: &HttpClientConfig) -> Option<notifier::config::HttpConfig> {
+    let custom = h.authorization.is_some()
+        || h.basic_auth.is_some()
+        || h.proxy_url.is_some()
+        || h.tls_config != TlsConfig::default()
+        || !h.follow_redirects
+        || !h.enable_http2;
+    if !custom {
+        return None;
+    }
+    let split = |s: &Option<SecretSource>| match s {
+        Some(SecretSource::Inline(v)) => (Some(v.clone()), None),
+        Some(SecretSource::File(p)) => (None, Some(p.display().to_string())),
+        None => (None, None),
+    };
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    Some(notifier::config::HttpConfig {
+        follow_redirects: Some(h.follow_redirects),
+        enable_http2: Some(h.enable_http2),
+        authorization: h.authorization.as_ref().map(|a| {
+            let (credentials, credentials_file) = split(&a.credentials);
+            notifier::config::Authorization {
+                type_: Some(a.kind.clone()),
+                credentials,
+                credentials_file,
+            }
+        }),
+        basic_auth: h.basic_auth.as_ref().map(|b| {
+            let (password, password_file) = split(&b.password);
+            notifier::config::BasicAuth {
+                username: b.username.clone(),
+                password,
+                password_file,
+            }
+        }),
+        bearer_token: None,
+        bearer_token_file: None,
+        tls_config: Some(notifier::config::TlsConfig {
+            ca_file: path(&h.tls_config.ca_file),
+            cert_file: path(&h.tls_config.cert_file),
+            key_file: path(&h.tls_config.key_file),
+            server_name: h.tls_config.server_name.clone(),
+            insecure_skip_verify: h.tls_config.insecure_skip_verify,
+        }),
+        proxy_url: h.proxy_url.clone(),
+    })
+}
+
 /// A list section's key position, its items' positions and the items.
 fn split_section<T>(s: raw::Section<T>) -> (Option<Location>, Vec<Location>, Vec<T>) {
     let items = s.1.unwrap_or_default();
@@ -600,7 +686,8 @@ impl Validator<'_> {
             .into_iter()
             .map(|g| g.value)
             .collect();
-        let notifier = self.notifier(&global, raw_notifier);
+        let external_url = effective_external_url(global.external_url.as_deref(), &api);
+        let notifier = self.notifier(&global, &external_url, raw_notifier);
         let watchdog = raw.watchdog.and_then(|w| self.watchdog(w));
         Config {
             global,
@@ -616,7 +703,12 @@ impl Validator<'_> {
     /// The notifier's sections with `global`'s defaults, validated by the notifier itself; its
     /// errors (paths such as `receivers[1].slack_configs[0].api_url`) are placed at the list
     /// item (or the `route` key).
-    fn notifier(&mut self, g: &GlobalConfig, raw: RawNotifier) -> notifier::config::NotifierConfig {
+    fn notifier(
+        &mut self,
+        g: &GlobalConfig,
+        external_url: &str,
+        raw: RawNotifier,
+    ) -> notifier::config::NotifierConfig {
         let split = |s: &Option<SecretSource>| match s {
             Some(SecretSource::Inline(v)) => (Some(v.clone()), None),
             Some(SecretSource::File(p)) => (None, Some(p.display().to_string())),
@@ -627,7 +719,7 @@ impl Validator<'_> {
         let (smtp_auth_secret, smtp_auth_secret_file) = split(&g.smtp_auth_secret);
         let global = notifier::config::Global {
             resolve_timeout: g.resolve_timeout,
-            external_url: g.external_url.clone().unwrap_or_default(),
+            external_url: external_url.to_string(),
             smtp_from: g.smtp_from.clone(),
             smtp_smarthost: g.smtp_smarthost.clone(),
             smtp_hello: g.smtp_hello.clone(),
@@ -639,7 +731,7 @@ impl Validator<'_> {
             smtp_require_tls: g.smtp_require_tls,
             slack_api_url,
             slack_api_url_file,
-            http_config: None,
+            http_config: notifier_http_config(&g.http_config),
         };
         let route_key = raw.route.0;
         let route_at = raw.route.1.as_ref().map(|r| r.referenced).or(route_key);
@@ -681,21 +773,6 @@ impl Validator<'_> {
             errs.push(notifier::config::ConfigError {
                 path: "global.smtp_auth_secret_file".into(),
                 message: "is not supported by the notifier in this version; use smtp_auth_secret"
-                    .into(),
-            });
-        }
-        let h = &g.http_config;
-        let custom_http = h.authorization.is_some()
-            || h.basic_auth.is_some()
-            || h.proxy_url.is_some()
-            || h.tls_config != TlsConfig::default()
-            || !h.follow_redirects
-            || !h.enable_http2;
-        if configured && custom_http {
-            errs.push(notifier::config::ConfigError {
-                path: "global.http_config".into(),
-                message: "is not applied to receivers in this version; set http_config on each \
-                          receiver instead"
                     .into(),
             });
         }
@@ -808,6 +885,7 @@ impl Validator<'_> {
     }
 
     fn global(&mut self, g: RawGlobal) -> GlobalConfig {
+        let unsupported = g.unsupported();
         let (scrape_interval, _) = self.duration(
             "global.scrape_interval",
             g.scrape_interval,
@@ -918,6 +996,15 @@ impl Validator<'_> {
             g.slack_api_url,
             g.slack_api_url_file,
         );
+        for (key, kind, at) in unsupported {
+            self.err(
+                at,
+                format!(
+                    "`global.{key}`: {kind} receivers are not supported yet (this version has \
+                     email, slack and webhook receivers)"
+                ),
+            );
+        }
         let http_config = match g.http_config {
             Some(h) => self.http_config("global.http_config", h),
             None => HttpClientConfig {

@@ -658,3 +658,121 @@ fn ping_rate_limit_has_defaults_and_checks_its_numbers() {
         "a.yaml:2:29: `api.ping_rate_limit.burst`: expected a non-negative integer (fits in u64)"
     );
 }
+
+#[test]
+fn alertmanager_receiver_types_and_global_keys_alertd_lacks_are_named_at_their_position() {
+    let e = errs(
+        "\
+global:
+  opsgenie_api_key: k
+  victorops_api_key: k
+route: { receiver: pd }
+receivers:
+  - name: pd
+    pagerduty_configs: [{ routing_key: k }]
+",
+    );
+    let all = e.join("\n");
+    assert!(
+        all.contains(
+            "a.yaml:2:21: `global.opsgenie_api_key`: opsgenie receivers are not supported yet"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "a.yaml:3:22: `global.victorops_api_key`: victorops receivers are not supported yet"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "a.yaml:6:5: `receivers[0].pagerduty_configs`: receiver \"pd\": pagerduty_configs is \
+             not supported yet"
+        ),
+        "{all}"
+    );
+    assert!(!all.contains("unknown key"), "{all}");
+    assert_eq!(e.len(), 3, "{all}");
+}
+
+#[test]
+fn global_http_config_applies_to_receivers_and_receivers_take_a_proxy_url() {
+    // Both valid in Alertmanager 0.25.
+    let c = parse_str(
+        "\
+global:
+  http_config: { basic_auth: { username: u, password: p }, proxy_url: 'http://127.0.0.1:3128' }
+route: { receiver: hook }
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: 'http://example.invalid/hook'
+        http_config: { proxy_url: 'http://127.0.0.1:3129' }
+",
+        "a.yaml",
+    )
+    .unwrap();
+    let g = c
+        .notifier
+        .global
+        .http_config
+        .as_ref()
+        .expect("global http_config passed on");
+    assert_eq!(g.basic_auth.as_ref().unwrap().username, "u");
+    assert_eq!(
+        g.proxy_url.as_ref().unwrap().expose(),
+        "http://127.0.0.1:3128"
+    );
+    let w = &c.notifier.receivers[0].webhook_configs[0];
+    assert_eq!(
+        w.http_config
+            .as_ref()
+            .unwrap()
+            .proxy_url
+            .as_ref()
+            .unwrap()
+            .expose(),
+        "http://127.0.0.1:3129"
+    );
+    // Nothing customised: the receivers keep reqwest's defaults.
+    let c = parse_str(
+        "route: { receiver: r }\nreceivers: [{ name: r }]\n",
+        "a.yaml",
+    )
+    .unwrap();
+    assert!(c.notifier.global.http_config.is_none());
+}
+
+#[test]
+fn legacy_match_with_an_invalid_label_name_is_refused() {
+    let e = one(
+        "route:\n  receiver: r\n  routes:\n    - match: { foo-bar: x }\nreceivers: [{ name: r }]\n",
+    );
+    assert!(e.contains("invalid label name \"foo-bar\""), "{e}");
+    assert!(e.starts_with("a.yaml:"), "{e}");
+}
+
+#[test]
+fn external_url_defaults_from_api_listen() {
+    let c = parse_str("api: { listen: 127.0.0.1:9797 }\n", "a.yaml").unwrap();
+    assert_eq!(c.external_url(), "http://127.0.0.1:9797");
+    assert_eq!(c.notifier.global.external_url, "http://127.0.0.1:9797");
+    assert!(!c.external_url_needed());
+    let c = parse_str("api: { listen: '[::1]:9797' }\n", "a.yaml").unwrap();
+    assert_eq!(c.external_url(), "http://[::1]:9797");
+    // Listening everywhere: the host name stands in, and a warning is due at start.
+    let c = parse_str("api: { listen: 0.0.0.0:9797 }\n", "a.yaml").unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(c.external_url(), format!("http://{}:9797", host.trim()));
+    assert!(c.external_url_needed());
+    // Set: used as written, without a trailing slash, and no warning.
+    let c = parse_str(
+        "global: { external_url: 'https://alertd.example.com/' }\napi: { listen: 0.0.0.0:9797 }\n",
+        "a.yaml",
+    )
+    .unwrap();
+    assert_eq!(c.external_url(), "https://alertd.example.com");
+    assert_eq!(c.notifier.global.external_url, "https://alertd.example.com");
+    assert!(!c.external_url_needed());
+}

@@ -9,6 +9,7 @@
 //!   names, their state and uptime, nothing internal (no labels, targets, errors or alerts);
 //!   built at most once every [`PUBLIC_CACHE_MS`] and served from a cache in between.
 //! - `/badge/<probe>/uptime.svg?window=24h|7d|30d|90d` and `/badge/<probe>/status.svg`.
+//! - `/graph?g0.expr=EXPR`: where notification links lead ([`graph`]).
 //!
 //! A page is built from in-memory state (collector, heartbeats, notifier or evaluator) plus a
 //! few store queries ([`data`]) in a blocking task, into a [`Snapshot`], then rendered
@@ -18,6 +19,7 @@
 //! configured labels and the `instance` of its series); `pending` before the first check.
 
 pub mod data;
+pub mod graph;
 pub mod render;
 pub mod svg;
 
@@ -57,6 +59,7 @@ pub fn routes() -> Router<Arc<App>> {
             get(move |app: State<Arc<App>>| public_page(app, cache.clone())),
         )
         .route("/badge/{probe}/{file}", get(badge))
+        .route("/graph", get(graph_page))
 }
 
 /// A probe's state on the page.
@@ -190,6 +193,21 @@ pub struct AlertRow {
     pub tier: Option<(String, usize, usize)>,
 }
 
+/// An alert whose rule's condition holds, waiting out its `for:`.
+#[derive(Debug, Clone)]
+pub struct PendingRow {
+    /// Its labels.
+    pub labels: Labels,
+    /// The `summary` or `description` annotation.
+    pub summary: String,
+    /// Since when the condition holds (ms).
+    pub active_since: Timestamp,
+    /// When it fires if the condition keeps holding (ms): `active_since` + `for:` (at the rule
+    /// group's first evaluation from then on; notifications follow after the route's
+    /// `group_wait`).
+    pub fires_at: Timestamp,
+}
+
 /// Where the alerts on the page come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertSource {
@@ -218,6 +236,8 @@ pub struct Snapshot {
     pub alerts: Vec<AlertRow>,
     /// Where `alerts` come from.
     pub alert_source: AlertSource,
+    /// Alerts not firing yet, soonest first.
+    pub pending: Vec<PendingRow>,
     /// Active and pending silences.
     pub silences: Vec<Silence>,
     /// Store queries that failed (the page shows what it could gather).
@@ -370,6 +390,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
             heartbeats: Vec::new(),
             alerts: Vec::new(),
             alert_source: AlertSource::Evaluator,
+            pending: Vec::new(),
             silences: Vec::new(),
             errors,
         };
@@ -449,6 +470,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
         heartbeats,
         alerts,
         alert_source,
+        pending: pending_alerts(pipeline),
         silences,
         errors,
     }
@@ -690,6 +712,29 @@ fn evaluator_alerts(pipeline: &crate::daemon::Pipeline) -> Vec<AlertRow> {
     out
 }
 
+/// The evaluator's pending alerts with the time each fires, soonest first.
+pub fn pending_alerts(pipeline: &crate::daemon::Pipeline) -> Vec<PendingRow> {
+    let mut out: Vec<PendingRow> = pipeline
+        .rule_groups()
+        .into_iter()
+        .flat_map(|g| g.rules)
+        .flat_map(|r| {
+            let hold = (r.duration_seconds * 1000.0) as i64;
+            r.alerts
+                .into_iter()
+                .filter(|a| a.state == AlertState::Pending)
+                .map(move |a| PendingRow {
+                    summary: summary(&a.annotations),
+                    labels: a.labels,
+                    active_since: a.active_at,
+                    fires_at: a.active_at.saturating_add(hold),
+                })
+        })
+        .collect();
+    out.sort_by(|a, b| (a.fires_at, &a.labels).cmp(&(b.fires_at, &b.labels)));
+    out
+}
+
 fn summary(annotations: &Labels) -> String {
     annotations
         .get("summary")
@@ -732,6 +777,32 @@ async fn page(State(app): State<Arc<App>>) -> Response {
         Err(e) => json_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("status page: {e}"),
+        ),
+    }
+}
+
+/// How long `/graph` may evaluate its expression.
+const GRAPH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn graph_page(
+    State(app): State<Arc<App>>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let expr = q
+        .into_iter()
+        .find(|(k, _)| k == "g0.expr")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let work = tokio::task::spawn_blocking(move || graph::gather(&app, &expr));
+    match tokio::time::timeout(GRAPH_TIMEOUT, work).await {
+        Ok(Ok(v)) => html(render::graph_page(&v)),
+        Ok(Err(e)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, format!("graph: {e}")),
+        Err(_) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the expression took longer than {} s to evaluate",
+                GRAPH_TIMEOUT.as_secs()
+            ),
         ),
     }
 }

@@ -304,6 +304,7 @@ pub fn full_page(snap: &Snapshot, started: std::time::Instant) -> String {
     }
     p.raw("</header><main>");
     alerts_section(&mut p, snap);
+    pending_section(&mut p, snap);
     probes_section(&mut p, snap);
     certs_section(&mut p, snap);
     disks_section(&mut p, snap);
@@ -399,6 +400,141 @@ fn alerts_section(p: &mut Page, snap: &Snapshot) {
         );
     }
     p.raw("</section>");
+}
+
+/// The page notifications link to (`/graph?g0.expr=...`): the expression, its value now, and
+/// the alerting rules using it with their alerts.
+pub fn graph_page(v: &super::graph::GraphView) -> String {
+    let mut p = Page::with_capacity(4_096 + v.rows.len() * 200);
+    head(&mut p, "alertd: expression");
+    p.raw(
+        "<header><h1>Expression</h1><p class=\"meta\"><a href=\"/\">status page</a> · \
+           evaluated <time>",
+    );
+    p.text(&utc(v.now))
+        .raw("</time></p></header><main><section><pre>");
+    p.text(&v.expr).raw("</pre>");
+    match &v.error {
+        Some(e) => {
+            p.raw("<ul class=\"errors\"><li>").text(e).raw("</li></ul>");
+        }
+        None if v.rows.is_empty() => {
+            p.raw("<p class=\"muted\">Empty result: the condition does not hold now.</p>");
+        }
+        None => {
+            p.raw(
+                "<div class=\"scroll\"><table><thead><tr><th>Series</th><th>Value</th>\
+                   </tr></thead><tbody>",
+            );
+            for (labels, value) in &v.rows {
+                p.raw("<tr><td>");
+                for l in labels.iter() {
+                    p.raw("<span class=\"label\">")
+                        .text(&l.name)
+                        .raw("=")
+                        .text(&l.value)
+                        .raw("</span>");
+                }
+                p.raw("</td><td class=\"num\">")
+                    .text(value)
+                    .raw("</td></tr>");
+            }
+            p.raw("</tbody></table></div>");
+            if v.more > 0 {
+                p.raw("<p class=\"muted\">")
+                    .fmt(format_args!("{} more series not shown.", v.more))
+                    .raw("</p>");
+            }
+        }
+    }
+    p.raw("</section>");
+    for r in &v.rules {
+        p.raw("<section><h2>Rule ")
+            .text(&r.name)
+            .raw("</h2><p class=\"muted\">group ");
+        p.text(&r.group);
+        if r.for_seconds > 0.0 {
+            p.raw(" · fires after the condition held for ")
+                .text(&span((r.for_seconds * 1000.0) as i64));
+        }
+        p.raw("</p>");
+        if r.alerts.is_empty() {
+            p.raw("<p class=\"muted\">No alert pending or firing.</p>");
+        }
+        for (labels, state, since) in &r.alerts {
+            p.raw("<p><span class=\"pill ")
+                .raw(if *state == model::AlertState::Firing {
+                    "down\">firing"
+                } else {
+                    "pending\">pending"
+                })
+                .raw("</span> since ")
+                .text(&utc(*since))
+                .raw(" ");
+            for l in labels.iter() {
+                p.raw("<span class=\"label\">")
+                    .text(&l.name)
+                    .raw("=")
+                    .text(&l.value)
+                    .raw("</span>");
+            }
+            p.raw("</p>");
+        }
+        p.raw("</section>");
+    }
+    p.raw("</main></body></html>");
+    p.finish()
+}
+
+/// Alerts waiting out their `for:`, with when they fire: so a new user sees that something is
+/// coming, and when.
+fn pending_section(p: &mut Page, snap: &Snapshot) {
+    if snap.pending.is_empty() {
+        return;
+    }
+    p.raw("<section id=\"pending\"><h2>Pending alerts");
+    p.fmt(format_args!(" ({})", snap.pending.len())).raw(
+        "</h2><p class=\"muted\">Their rule's condition holds; each fires when it has \
+              held for the rule's <code>for:</code>, and is notified after the route's \
+              <code>group_wait</code>.</p>",
+    );
+    p.raw(
+        "<div class=\"scroll\"><table><thead><tr><th>Alert</th><th>Severity</th>\
+         <th>Pending since</th><th>Fires at</th><th>Labels</th></tr></thead><tbody>",
+    );
+    for a in &snap.pending {
+        p.raw("<tr><td><strong>")
+            .text(a.labels.get_or_empty("alertname"))
+            .raw("</strong>");
+        if !a.summary.is_empty() {
+            p.raw("<br><span class=\"muted\">")
+                .text(&a.summary)
+                .raw("</span>");
+        }
+        p.raw("</td><td>")
+            .text(a.labels.get("severity").unwrap_or("–"))
+            .raw("</td><td class=\"num\" title=\"");
+        p.text(&utc(a.active_since)).raw("\">");
+        p.text(&relative(snap.now, a.active_since))
+            .raw("</td><td class=\"num\" title=\"");
+        p.text(&utc(a.fires_at)).raw("\">");
+        p.text(&utc(a.fires_at));
+        if a.fires_at > snap.now {
+            p.raw(" <span class=\"muted\">(in ")
+                .text(&span(a.fires_at - snap.now))
+                .raw(")</span>");
+        }
+        p.raw("</td><td>");
+        for l in a.labels.iter().filter(|l| l.name != "alertname") {
+            p.raw("<span class=\"label\">")
+                .text(&l.name)
+                .raw("=")
+                .text(&l.value)
+                .raw("</span>");
+        }
+        p.raw("</td></tr>");
+    }
+    p.raw("</tbody></table></div></section>");
 }
 
 fn probes_section(p: &mut Page, snap: &Snapshot) {
@@ -774,7 +910,9 @@ pub fn public_page(snap: &Snapshot) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::data::Counts;
-    use super::super::{AlertRow, CertView, DbView, DiskView, HeartbeatView, ProbeView};
+    use super::super::{
+        AlertRow, CertView, DbView, DiskView, HeartbeatView, PendingRow, ProbeView,
+    };
     use super::*;
     use collector::heartbeat::{HeartbeatState, HeartbeatStatus};
     use model::{Labels, Matcher, Matchers, Silence};
@@ -845,6 +983,12 @@ mod tests {
                 tier: Some((EVIL.into(), 2, 3)),
             }],
             alert_source: AlertSource::Notifier,
+            pending: vec![PendingRow {
+                labels: Labels::from_pairs([("alertname", EVIL), ("probe", EVIL)]),
+                summary: EVIL.into(),
+                active_since: now - 60_000,
+                fires_at: now + 60_000,
+            }],
             silences: vec![Silence {
                 id: EVIL.into(),
                 matchers: Matchers(vec![Matcher::new("x", model::MatchOp::Equal, EVIL).unwrap()]),
@@ -878,6 +1022,12 @@ mod tests {
         assert!(html.contains(">90.00%</dd>"));
         assert!(html.contains("tier 2 of 3"));
         assert!(html.contains("width:95.0%"));
+        // A pending alert with when it fires.
+        assert!(html.contains("<section id=\"pending\"><h2>Pending alerts (1)</h2>"));
+        assert!(html.contains(&format!(
+            "{} <span class=\"muted\">(in 1 min)</span>",
+            utc(snap.now + 60_000)
+        )));
         // Heartbeat: next expected (deadline less grace) and the deadline.
         assert!(html.contains(">in 30 s</span>") && html.contains(">in 1 min</span>"));
         // No script at all: the page refreshes with a meta tag.
@@ -887,6 +1037,46 @@ mod tests {
             ..snapshot()
         });
         assert!(!public.contains("<evil"), "{public}");
+    }
+
+    #[test]
+    fn graph_page_shows_the_result_and_the_rules_escaped() {
+        let v = super::super::graph::GraphView {
+            now: 1_800_000_000_000,
+            expr: EVIL.into(),
+            rows: vec![(Labels::from_pairs([("probe", EVIL)]), "0".into())],
+            more: 2,
+            error: None,
+            rules: vec![super::super::graph::RuleView {
+                group: EVIL.into(),
+                name: EVIL.into(),
+                for_seconds: 120.0,
+                alerts: vec![(
+                    Labels::from_pairs([("alertname", EVIL)]),
+                    model::AlertState::Pending,
+                    1_799_999_000_000,
+                )],
+            }],
+        };
+        let html = graph_page(&v);
+        assert!(!html.contains("<evil"), "{html}");
+        assert_eq!(
+            html.matches("&lt;evil x=&#39;1&#39;&gt;").count(),
+            5,
+            "{html}"
+        );
+        assert!(html.contains("<td class=\"num\">0</td>"), "{html}");
+        assert!(html.contains("2 more series not shown."));
+        assert!(
+            html.contains("fires after the condition held for 2 min"),
+            "{html}"
+        );
+        assert!(html.contains(">pending</span>"));
+        let err = graph_page(&super::super::graph::GraphView {
+            error: Some("parse error: x".into()),
+            ..v
+        });
+        assert!(err.contains("<li>parse error: x</li>"));
     }
 
     #[test]

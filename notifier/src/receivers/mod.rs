@@ -187,6 +187,14 @@ pub(crate) fn http_client(
         if h.enable_http2 == Some(false) {
             b = b.http1_only();
         }
+        if let Some(p) = &h.proxy_url {
+            let invalid = |e: reqwest::Error| BuildError::Invalid {
+                path: format!("{path}.http_config.proxy_url"),
+                // Not the URL itself: it may carry a password.
+                message: format!("invalid proxy URL: {}", e.without_url()),
+            };
+            b = b.proxy(reqwest::Proxy::all(p.expose().trim()).map_err(invalid)?);
+        }
         if let Some(t) = &h.tls_config {
             if t.insecure_skip_verify {
                 b = b.danger_accept_invalid_certs(true);
