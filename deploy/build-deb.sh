@@ -9,23 +9,25 @@
 # Usage: deploy/build-deb.sh [--no-build] [--deb-version VERSION] [--output DIR] [--fast]
 #   --no-build      package the release binaries already built (no `cargo build --release`)
 #   --deb-version   the package's version (default: the crate's version, revision 1: 0.1.0-1)
-#   --output        where the .deb goes (default: TARGET/debian)
+#   --output        where the .deb goes (default: TARGET/deb; not cargo-deb's TARGET/debian,
+#                   where cargo-deb deletes the other versions' packages on every run)
 #   --fast          faster, weaker compression (a larger file)
 #
 # Needs cargo-deb (`cargo install cargo-deb --locked --version 3.8.0`, as .ci/run does) and
 # dpkg-dev (dpkg-shlibdeps computes the dependencies on shared libraries).
-# Then: sudo apt install ./target/debian/alertd_*.deb
+# Then: sudo apt install ./target/deb/alertd_*.deb
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 build=yes
 deb_args=
+output=
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) build=no ;;
     --deb-version) deb_args="$deb_args --deb-version $2"; shift ;;
-    --output) deb_args="$deb_args --output $2"; shift ;;
+    --output) output=$2; shift ;;
     --fast) deb_args="$deb_args --fast" ;;
     *) echo "usage: $0 [--no-build] [--deb-version VERSION] [--output DIR] [--fast]" >&2; exit 2 ;;
   esac
@@ -79,5 +81,7 @@ when=$(git -C "$repo" log -1 --format=%ct 2>/dev/null || date +%s)
   printf ' -- %s  %s\n' "$maintainer" "$(LC_ALL=C date -u -R -d "@$when")"
 } | gzip -9n > "$assets/changelog.Debian.gz"
 
+output=${output:-$target/deb}
+mkdir -p "$output"
 # shellcheck disable=SC2086 # deb_args are separate words
-cargo deb -p alertd --no-build --locked $deb_args | tail -n 1
+cargo deb -p alertd --no-build --locked --output "$output" $deb_args | tail -n 1

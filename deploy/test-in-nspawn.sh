@@ -219,7 +219,8 @@ case "$(ct alertd --version)" in
   *) fail "alertd --version: '$(ct alertd --version 2>&1)'";; esac
 check "alertctl in /usr/bin" /usr/bin/alertctl "$(ct sh -c 'command -v alertctl')"
 check "alertd.service enabled" enabled "$(ct systemctl is-enabled alertd.service 2>&1 || true)"
-check "unit file" /usr/lib/systemd/system/alertd.service "$(prop FragmentPath)"
+# (Debian 12's merged /usr: systemd may name it /lib/systemd/system/alertd.service.)
+check "unit file" /usr/lib/systemd/system/alertd.service "$(ct readlink -f "$(prop FragmentPath)")"
 wait_ready ""
 
 user=$(ct getent passwd alertd || true)
