@@ -84,11 +84,7 @@ fn unit_file_verifies_and_keeps_its_hardening() {
     let dir = tempfile::tempdir().unwrap();
     let unit = dir.path().join("alertd.service");
     let exec = format!("ExecStart={}", bin("alertd").display());
-    std::fs::write(
-        &unit,
-        text.replace("ExecStart=/usr/bin/alertd", &exec),
-    )
-    .unwrap();
+    std::fs::write(&unit, text.replace("ExecStart=/usr/bin/alertd", &exec)).unwrap();
     let out = Command::new(analyze)
         .arg("verify")
         .arg(&unit)
@@ -438,7 +434,10 @@ fn package_has_its_files_and_passes_lintian() {
         ("/etc/alertd/rules/uptime.rules.yml", "-rw-r--r--"),
         ("/usr/share/man/man1/alertd.1.gz", "-rw-r--r--"),
         ("/usr/share/man/man1/alertctl.1.gz", "-rw-r--r--"),
-        ("/usr/share/man/man1/alertctl-silence-add.1.gz", "-rw-r--r--"),
+        (
+            "/usr/share/man/man1/alertctl-silence-add.1.gz",
+            "-rw-r--r--",
+        ),
         (
             "/usr/share/bash-completion/completions/alertctl",
             "-rw-r--r--",
@@ -474,7 +473,9 @@ fn package_has_its_files_and_passes_lintian() {
     }
     let postinst = read("postinst");
     assert!(!postinst.contains("#DEBHELPER#"), "{postinst}");
-    let user = postinst.find("useradd --system").expect("useradd in postinst");
+    let user = postinst
+        .find("useradd --system")
+        .expect("useradd in postinst");
     let enable = postinst
         .find("deb-systemd-helper enable alertd.service")
         .expect("unit enabled in postinst");
@@ -635,10 +636,7 @@ fn binaries_report_version_and_commit() {
         assert!(out.status.success(), "{out:?}");
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
-            format!(
-                "{name} {} (commit {head})\n",
-                env!("CARGO_PKG_VERSION")
-            )
+            format!("{name} {} (commit {head})\n", env!("CARGO_PKG_VERSION"))
         );
     }
 }
@@ -722,7 +720,11 @@ fn alertctl_man_pages_cover_every_subcommand() {
     assert!(!pages.iter().any(|p| p.contains("-man")), "{pages:?}");
     assert!(!pages.iter().any(|p| p.contains("-help")), "{pages:?}");
     let main = std::fs::read_to_string(dir.path().join("alertctl.1")).unwrap();
-    for want in [".SH \"EXIT STATUS\"", "ALERTD_TOKEN", "alertctl\\-silence(1)"] {
+    for want in [
+        ".SH \"EXIT STATUS\"",
+        "ALERTD_TOKEN",
+        "alertctl\\-silence(1)",
+    ] {
         assert!(main.contains(want), "{want:?} missing:\n{main}");
     }
     if let Some(man) = on_path("man") {

@@ -196,7 +196,7 @@ mod tests {
             ".SH FILES",
             "/etc/alertd/alertd.yaml",
             ".SH VERSION",
-            VERSION,
+            super::super::VERSION,
         ] {
             assert!(main.contains(want), "{want:?} missing in:\n{main}");
         }
