@@ -219,10 +219,20 @@ fn installed_alertd_runs_as_the_unit_runs_it() {
         text.contains("\nExecStart=/usr/local/bin/alertd --config /etc/alertd/alertd.yaml\n"),
         "{text}"
     );
+    // install.sh changes nothing but ExecStart's path.
+    let packaged = unit_text();
+    assert_eq!(text.lines().count(), packaged.lines().count());
+    let changed: Vec<(&str, &str)> = text
+        .lines()
+        .zip(packaged.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
     assert_eq!(
-        text.replace("/usr/local/bin/alertd", "/usr/bin/alertd"),
-        unit_text(),
-        "install.sh changes nothing but ExecStart's path"
+        changed,
+        [(
+            "ExecStart=/usr/local/bin/alertd --config /etc/alertd/alertd.yaml",
+            "ExecStart=/usr/bin/alertd --config /etc/alertd/alertd.yaml"
+        )]
     );
     // The unit's absolute paths of the installation, moved under the test's root.
     let map = |v: &str| {
