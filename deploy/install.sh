@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs alertd as a systemd service:
+# Installs alertd as a systemd service from a source build, the second way next to the Debian
+# package (deploy/build-deb.sh; README "Deployment"):
 #   - a system user and group `alertd` (no login shell, no home),
 #   - /usr/local/bin/alertd (and alertctl when it was built),
 #   - /etc/alertd/alertd.yaml from examples/quickstart.yaml with storage.path /var/lib/alertd
@@ -46,16 +47,18 @@ for f in "$repo"/rules/*.rules.yml; do
   install -m 0640 -g alertd "$f" "$dest/etc/alertd/rules/"
 done
 if [ ! -e "$dest/etc/alertd/alertd.yaml" ]; then
-  sed -e 's|^\(  path:\) data .*|\1 /var/lib/alertd           # the unit'"'"'s StateDirectory|' \
-      -e 's|^  - \.\./rules/\*\.rules\.yml|  - rules/*.rules.yml|' \
-      "$repo/examples/quickstart.yaml" > "$dest/etc/alertd/alertd.yaml.new"
+  "$here/system-config.sh" "$repo/examples/quickstart.yaml" > "$dest/etc/alertd/alertd.yaml.new"
   chmod 0640 "$dest/etc/alertd/alertd.yaml.new"
   chgrp alertd "$dest/etc/alertd/alertd.yaml.new"
   mv "$dest/etc/alertd/alertd.yaml.new" "$dest/etc/alertd/alertd.yaml"
 fi
 
 install -d -m 0700 -o alertd -g alertd "$dest/var/lib/alertd"
-install -m 0644 "$here/alertd.service" "$dest/etc/systemd/system/alertd.service"
+# The unit runs the packaged /usr/bin/alertd; this installation's is in /usr/local/bin.
+sed 's|^ExecStart=/usr/bin/alertd |ExecStart=/usr/local/bin/alertd |' "$here/alertd.service" \
+  > "$dest/etc/systemd/system/alertd.service"
+chmod 0644 "$dest/etc/systemd/system/alertd.service"
+grep -q '^ExecStart=/usr/local/bin/alertd ' "$dest/etc/systemd/system/alertd.service"
 
 "$dest/usr/local/bin/alertd" --version
 if [ -z "$dest" ] && [ -d /run/systemd/system ]; then

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Installs alertd with deploy/install.sh into a minimal Debian system booted with systemd as
-# PID 1 in a systemd-nspawn container, and checks that the unit really runs it: active, ready,
-# hardened (alertd user, NoNewPrivs, no capabilities, seccomp, ProtectSystem, PrivateTmp),
-# that `systemctl reload` keeps it running and that `systemctl stop` ends it with status 0.
+# Installs the Debian package (deploy/build-deb.sh) with `apt-get install ./alertd_*.deb` into
+# a minimal Debian system booted with systemd as PID 1 in a systemd-nspawn container, and checks
+# the package's life there:
+#   - install: the unit is enabled, active and ready, runs alertd hardened (the alertd system
+#     user, NoNewPrivs, no capabilities, seccomp, ProtectSystem, PrivateTmp); the configuration
+#     is root:alertd 0640 and a conffile; `man alertd` and the completions are there;
+#     `systemctl reload` keeps the same process, `systemctl stop` ends it with status 0;
+#   - upgrade to UPGRADE.deb (a higher version): the service is restarted, an edited
+#     /etc/alertd/alertd.yaml and the data are kept;
+#   - `apt-get remove`: the service is stopped, /var/lib/alertd and the configuration are kept;
+#   - `apt-get purge`: /var/lib/alertd and /etc/alertd are gone, the alertd user stays.
 #
-# Usage (as root): deploy/test-in-nspawn.sh PATH/TO/alertd PATH/TO/alertctl
+# Usage (as root): deploy/test-in-nspawn.sh PACKAGE.deb UPGRADE.deb
 #
 # Needs systemd-nspawn and debootstrap (installed with apt-get when missing) and a Debian
 # mirror (the host's apt source, or NSPAWN_MIRROR). The host needs no systemd:
@@ -18,25 +25,30 @@
 #   NSPAWN_MIRROR    Debian mirror URL (default: the host's, from `apt-cache policy`, else
 #                    http://deb.debian.org/debian)
 #   NSPAWN_PACKAGES  packages added to the minbase variant (default systemd,systemd-sysv,dbus,
-#                    curl; no procps: the unit must not depend on /bin/kill)
+#                    curl,man-db; no procps: the unit must not depend on /bin/kill)
 #   NSPAWN_WORKDIR   where the per-run copy goes (default /var/tmp)
 #   NSPAWN_TIMEOUT   seconds to wait for boot and for readiness (default 90)
 set -euo pipefail
 
-usage() { echo "usage: $0 PATH/TO/alertd PATH/TO/alertctl" >&2; exit 2; }
+usage() { echo "usage: $0 PACKAGE.deb UPGRADE.deb" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 [ "$(id -u)" = 0 ] || { echo "$0: run as root" >&2; exit 2; }
-alertd_bin=$(readlink -f "$1")
-alertctl_bin=$(readlink -f "$2")
-for b in "$alertd_bin" "$alertctl_bin"; do
-  [ -f "$b" ] && [ -x "$b" ] || { echo "$0: $b is not an executable file" >&2; exit 2; }
+deb=$(readlink -f "$1")
+upgrade_deb=$(readlink -f "$2")
+for d in "$deb" "$upgrade_deb"; do
+  [ "$(dpkg-deb -f "$d" Package 2>/dev/null)" = alertd ] ||
+    { echo "$0: $d is not a package of alertd" >&2; exit 2; }
 done
+version=$(dpkg-deb -f "$deb" Version)
+upgrade_version=$(dpkg-deb -f "$upgrade_deb" Version)
+dpkg --compare-versions "$version" lt "$upgrade_version" ||
+  { echo "$0: $upgrade_deb ($upgrade_version) is not newer than $deb ($version)" >&2; exit 2; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cache=${NSPAWN_CACHE:-/var/cache/alertd-nspawn}
 suite=${NSPAWN_SUITE:-bookworm}
-packages=${NSPAWN_PACKAGES:-systemd,systemd-sysv,dbus,curl}
+packages=${NSPAWN_PACKAGES:-systemd,systemd-sysv,dbus,curl,man-db}
 workparent=${NSPAWN_WORKDIR:-/var/tmp}
 wait_s=${NSPAWN_TIMEOUT:-90}
 machine=alertd-test-$$
@@ -85,7 +97,7 @@ else
   log "debootstrap done: $(du -sh "$rootfs_cache" | cut -f1)"
 fi
 
-# --- fresh copy, with the installer and binaries staged under /opt/alertd-src --------------
+# --- fresh copy, with the packages staged under /opt/alertd-src/{v1,v2} ----------------------
 work=$(mktemp -d "$workparent/alertd-nspawn.XXXXXX")
 root=$work/root
 nspawn_pid=
@@ -122,10 +134,9 @@ log "copying root file system into $root"
 cp -a --reflink=auto "$rootfs_cache" "$root"
 rm -f "$root/.complete"
 src=$root/opt/alertd-src
-mkdir -p "$src/bin"
-cp -r "$repo/deploy" "$repo/rules" "$repo/examples" "$src/"
-install -m 0755 "$alertd_bin" "$src/bin/alertd"
-install -m 0755 "$alertctl_bin" "$src/bin/alertctl"
+mkdir -p "$src/v1" "$src/v2"
+cp "$deb" "$src/v1/"
+cp "$upgrade_deb" "$src/v2/"
 
 # --- boot --------------------------------------------------------------------------------------
 log "booting container $machine"
@@ -171,30 +182,81 @@ else
     "$(ct systemctl --failed --plain --no-legend --no-pager | awk '{print $1}' | xargs)"
 fi
 
-log "running deploy/install.sh inside the container"
-if ct /opt/alertd-src/deploy/install.sh /opt/alertd-src/bin >"$work/install.log" 2>&1; then
-  pass "deploy/install.sh exited 0"
+# apt-get install ./alertd_*.deb in DIR (v1, v2) of /opt/alertd-src; the log in $work.
+apt_install() {
+  ct sh -c "cd /opt/alertd-src/$1 && DEBIAN_FRONTEND=noninteractive apt-get install -y ./alertd_*.deb" \
+    >"$work/apt-$1.log" 2>&1
+}
+# Waits until the unit is active and alertd answers /-/ready; checks both.
+wait_ready() { # wait_ready WHEN
+  local active= code=000
+  for _ in $(seq 1 20); do
+    active=$(ct systemctl is-active alertd.service || true)
+    [ "$active" = active ] && break
+    sleep 0.5
+  done
+  check "alertd.service is-active$1" active "$active"
+  for _ in $(seq 1 "$wait_s"); do
+    code=$(ct curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:9797/-/ready || true)
+    [ "$code" = 200 ] && break
+    sleep 1
+  done
+  check "GET http://127.0.0.1:9797/-/ready inside the container$1" 200 "$code"
+}
+# owner:group mode of a path in the container.
+perms() { ct stat -c '%U:%G %a' "$1" 2>&1; }
+
+log "apt-get install ./$(basename "$deb") inside the container"
+if apt_install v1; then
+  pass "apt-get install ./$(basename "$deb") exited 0"
 else
-  fail "deploy/install.sh failed:"; sed 's/^/    /' "$work/install.log"
+  fail "apt-get install ./$(basename "$deb") failed:"; sed 's/^/    /' "$work/apt-v1.log"
   exit 1
 fi
+check "installed version" "$version" "$(ct dpkg-query -W -f '${Version}' alertd)"
+case "$(ct alertd --version)" in
+  "alertd "*" (commit "*")") pass "alertd --version: $(ct alertd --version)";;
+  *) fail "alertd --version: '$(ct alertd --version 2>&1)'";; esac
+check "alertctl in /usr/bin" /usr/bin/alertctl "$(ct sh -c 'command -v alertctl')"
 check "alertd.service enabled" enabled "$(ct systemctl is-enabled alertd.service 2>&1 || true)"
+# (Debian 12's merged /usr: systemd may name it /lib/systemd/system/alertd.service.)
+check "unit file" /usr/lib/systemd/system/alertd.service "$(ct readlink -f "$(prop FragmentPath)")"
+wait_ready ""
 
-active=
-for _ in $(seq 1 20); do
-  active=$(ct systemctl is-active alertd.service || true)
-  [ "$active" = active ] && break
-  sleep 0.5
+user=$(ct getent passwd alertd || true)
+check "alertd's shell" /usr/sbin/nologin "$(cut -d: -f7 <<<"$user")"
+uid=$(cut -d: -f3 <<<"$user")
+if [ -n "$uid" ] && [ "$uid" -lt 1000 ]; then pass "alertd is a system user (uid $uid)";
+else fail "alertd is not a system user: '$user'"; fi
+check "/etc/alertd" "root:alertd 750" "$(perms /etc/alertd)"
+check "/etc/alertd/alertd.yaml" "root:alertd 640" "$(perms /etc/alertd/alertd.yaml)"
+check "/etc/alertd/rules/uptime.rules.yml" "root:alertd 640" "$(perms /etc/alertd/rules/uptime.rules.yml)"
+check "/var/lib/alertd" "alertd:alertd 700" "$(perms /var/lib/alertd)"
+conffiles=$(ct dpkg-query -W -f '${Conffiles}' alertd)
+for f in /etc/alertd/alertd.yaml /etc/alertd/rules/uptime.rules.yml; do
+  if grep -q "^ $f " <<<"$conffiles"; then pass "$f is a conffile"; else fail "$f is no conffile"; fi
 done
-check "alertd.service is-active" active "$active"
+if ct grep -q '^  path: /var/lib/alertd ' /etc/alertd/alertd.yaml; then
+  pass "storage.path in /etc/alertd/alertd.yaml is /var/lib/alertd"
+else fail "storage.path in /etc/alertd/alertd.yaml is not /var/lib/alertd"; fi
+if ct alertctl check config /etc/alertd/alertd.yaml >"$work/check.log" 2>&1; then
+  pass "alertctl check config /etc/alertd/alertd.yaml"
+else fail "alertctl check config /etc/alertd/alertd.yaml: $(cat "$work/check.log")"; fi
 
-code=000
-for _ in $(seq 1 "$wait_s"); do
-  code=$(ct curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:9797/-/ready || true)
-  [ "$code" = 200 ] && break
-  sleep 1
+# Manual pages (man-db in the container) and completions.
+for page in alertd:SIGHUP alertctl:ALERTD_URL alertctl-silence-add:--duration; do
+  if ct env MANPAGER=cat MANWIDTH=100 man "${page%%:*}" 2>/dev/null | grep -q -- "${page#*:}"; then
+    pass "man ${page%%:*} shows ${page#*:}"
+  else fail "man ${page%%:*} does not show ${page#*:}"; fi
 done
-check "GET http://127.0.0.1:9797/-/ready inside the container" 200 "$code"
+for f in /usr/share/bash-completion/completions/alertctl /usr/share/zsh/vendor-completions/_alertctl \
+  /usr/share/fish/vendor_completions.d/alertctl.fish; do
+  if ct test -s "$f"; then pass "completion $f"; else fail "completion $f missing"; fi
+done
+# bash completes `alertctl sil` to `silence` with the installed script.
+words=$(ct bash -c '. /usr/share/bash-completion/completions/alertctl
+  COMP_WORDS=(alertctl sil); COMP_CWORD=1; _alertctl alertctl sil alertctl; echo "${COMPREPLY[*]}"' 2>&1)
+check "bash completion of 'alertctl sil'" silence "$words"
 
 pid=$(prop MainPID)
 if [ -z "$pid" ] || [ "$pid" = 0 ]; then
@@ -273,6 +335,72 @@ check "ActiveState after stop" inactive "$(prop ActiveState)"
 check "Result after stop" success "$(prop Result)"
 check "ExecMainCode after stop (1 = exited)" 1 "$(prop ExecMainCode)"
 check "ExecMainStatus after stop" 0 "$(prop ExecMainStatus)"
+
+# --- upgrade: the edited configuration and the data are kept, the service restarts ------------
+ct systemctl start alertd.service
+wait_ready " (started again)"
+store_inode=$(ct stat -c %i /var/lib/alertd/store.redb 2>&1)
+# An administrator's edit: a comment and a label on every alert sent out.
+ct sed -i -e '1i # edited by test-in-nspawn.sh' \
+  -e 's|^  external_labels: {} |  external_labels: { site: nspawn }|' /etc/alertd/alertd.yaml
+edited=$(ct sha256sum /etc/alertd/alertd.yaml | cut -c1-64)
+if ct grep -q '^  external_labels: { site: nspawn }' /etc/alertd/alertd.yaml; then
+  pass "edited /etc/alertd/alertd.yaml (external_labels)"
+else fail "could not edit /etc/alertd/alertd.yaml"; fi
+pid_before=$(prop MainPID)
+log "apt-get install ./$(basename "$upgrade_deb") (upgrade to $upgrade_version)"
+if apt_install v2; then
+  pass "apt-get install ./$(basename "$upgrade_deb") exited 0"
+else
+  fail "upgrade failed:"; sed 's/^/    /' "$work/apt-v2.log"
+fi
+check "version after upgrade" "$upgrade_version" "$(ct dpkg-query -W -f '${Version}' alertd)"
+check "edited /etc/alertd/alertd.yaml kept by the upgrade (sha256)" "$edited" \
+  "$(ct sha256sum /etc/alertd/alertd.yaml | cut -c1-64)"
+if ct sh -c 'ls /etc/alertd/*.dpkg-* 2>/dev/null' | grep -q .; then
+  fail "the upgrade left $(ct sh -c 'ls /etc/alertd/*.dpkg-*' | xargs)"
+else pass "no .dpkg-new/.dpkg-dist/.dpkg-old next to the configuration"; fi
+check "/etc/alertd/alertd.yaml after the upgrade" "root:alertd 640" "$(perms /etc/alertd/alertd.yaml)"
+check "alertd.service enabled after the upgrade" enabled "$(ct systemctl is-enabled alertd.service 2>&1 || true)"
+wait_ready " after the upgrade"
+pid_after=$(prop MainPID)
+if [ -n "$pid_after" ] && [ "$pid_after" != 0 ] && [ "$pid_after" != "$pid_before" ]; then
+  pass "the upgrade restarted alertd (pid $pid_before -> $pid_after)"
+else fail "the upgrade did not restart alertd (pid $pid_before -> $pid_after)"; fi
+check "store kept by the upgrade (inode of /var/lib/alertd/store.redb)" "$store_inode" \
+  "$(ct stat -c %i /var/lib/alertd/store.redb 2>&1)"
+
+# --- remove: stopped, data and configuration kept ---------------------------------------------
+alertd_procs() { # alertd processes in the container (no procps there)
+  ct sh -c 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = alertd ] && echo "${p#/proc/}"; done; true'
+}
+check "alertd processes before remove" 1 "$(alertd_procs | wc -l)"
+log "apt-get remove alertd"
+if ct env DEBIAN_FRONTEND=noninteractive apt-get remove -y alertd >"$work/remove.log" 2>&1; then
+  pass "apt-get remove alertd exited 0"
+else fail "apt-get remove alertd failed:"; sed 's/^/    /' "$work/remove.log"; fi
+check "package state after remove" config-files "$(ct dpkg-query -W -f '${db:Status-Status}' alertd)"
+check "alertd processes after remove" "" "$(alertd_procs | xargs)"
+check "alertd.service after remove" inactive "$(ct systemctl is-active alertd.service || true)"
+code=$(ct curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:9797/-/ready || true)
+check "GET /-/ready after remove (000 = refused)" 000 "$code"
+check "/usr/bin/alertd after remove" no "$(ct test -e /usr/bin/alertd && echo yes || echo no)"
+check "store kept by remove (inode of /var/lib/alertd/store.redb)" "$store_inode" \
+  "$(ct stat -c %i /var/lib/alertd/store.redb 2>&1)"
+check "edited /etc/alertd/alertd.yaml kept by remove (sha256)" "$edited" \
+  "$(ct sha256sum /etc/alertd/alertd.yaml 2>&1 | cut -c1-64)"
+
+# --- purge: data and configuration gone, the user stays -----------------------------------------
+log "apt-get purge alertd"
+if ct env DEBIAN_FRONTEND=noninteractive apt-get purge -y alertd >"$work/purge.log" 2>&1; then
+  pass "apt-get purge alertd exited 0"
+else fail "apt-get purge alertd failed:"; sed 's/^/    /' "$work/purge.log"; fi
+case "$(ct dpkg-query -W -f '${db:Status-Status}' alertd 2>/dev/null || true)" in
+  ""|not-installed) pass "package after purge: not installed";;
+  *) fail "package after purge: $(ct dpkg-query -W -f '${db:Status-Status}' alertd)";; esac
+check "/var/lib/alertd after purge" no "$(ct test -e /var/lib/alertd && echo yes || echo no)"
+check "/etc/alertd after purge" no "$(ct test -e /etc/alertd && echo yes || echo no)"
+check "alertd user after purge" alertd "$(ct getent passwd alertd | cut -d: -f1)"
 
 if [ "$failures" -ne 0 ]; then
   echo "--- journalctl -u alertd (last 30 lines) ---"

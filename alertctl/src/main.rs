@@ -1,15 +1,16 @@
 //! `alertctl`, the command-line client of alertd: offline commands (`check config`, `check
 //! rules`, `test rules`) and the commands that talk to a running alertd over its HTTP API
 //! (`silence`, `alert`, `ack`, `unack`, `history`, `heartbeat`, `probe`, `test receiver`,
-//! `reload`, `status`).
+//! `reload`, `status`), and `completion SHELL` (a shell completion script).
 //!
 //! Exit codes: 0 ok, 1 a check (or the operation) failed, 2 usage error, unreadable file or
 //! connection error.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod check;
 mod client;
@@ -17,7 +18,11 @@ mod rules;
 
 /// Command-line flags shared by every subcommand (accepted before or after it).
 #[derive(Debug, Parser)]
-#[command(name = "alertctl", version, about = "Command-line client of alertd")]
+#[command(
+    name = "alertctl",
+    version = alertd::cli::VERSION,
+    about = "Command-line client of alertd"
+)]
 struct Cli {
     /// alertd's base URL.
     #[arg(
@@ -96,6 +101,23 @@ enum Command {
     Reload,
     /// Version, uptime, readiness and alert count of the running alertd.
     Status,
+    /// Print the shell completion script for SHELL.
+    ///
+    /// The Debian package installs them; otherwise, e.g. `alertctl completion bash >
+    /// ~/.local/share/bash-completion/completions/alertctl`, `alertctl completion zsh >
+    /// ~/.zfunc/_alertctl` (with `fpath+=~/.zfunc` before `compinit`), `alertctl completion fish
+    /// > ~/.config/fish/completions/alertctl.fish`.
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (alertctl.1 and one per subcommand) into DIR, for packaging.
+    #[command(hide = true)]
+    Man {
+        /// An existing directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +192,68 @@ enum CheckCommand {
     },
 }
 
+/// `alertctl completion SHELL`: the script on stdout (exit 2 when stdout is closed).
+fn completion(shell: clap_complete::Shell) -> ExitCode {
+    // Into memory first: clap_complete panics on a write error (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "alertctl", &mut script);
+    match std::io::stdout().write_all(&script) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("alertctl: cannot write the completion script: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// alertctl's manual: the clap definition and the sections clap knows nothing of.
+fn man_pages() -> alertd::cli::man::Pages {
+    use alertd::cli::man::Section;
+    const SECTIONS: &[Section] = &[
+        Section {
+            title: "EXIT STATUS",
+            items: &[
+                ("0", "Success."),
+                (
+                    "1",
+                    "A check failed (an invalid file, a failed rule test) or the operation \
+                     failed (nothing matched an ack, a test notification failed, alertd \
+                     answered 5xx).",
+                ),
+                (
+                    "2",
+                    "Usage error, unreadable file, or alertd could not be reached (check \
+                     --url/ALERTD_URL) or refused the token (401: set --token/ALERTD_TOKEN).",
+                ),
+            ],
+        },
+        Section {
+            title: "ENVIRONMENT",
+            items: &[
+                (
+                    "ALERTD_URL",
+                    "alertd's base URL (--url), http://127.0.0.1:9797 by default.",
+                ),
+                (
+                    "ALERTD_TOKEN",
+                    "The bearer token for alertd's API (--token).",
+                ),
+            ],
+        },
+        Section {
+            title: "SEE ALSO",
+            items: &[(
+                "",
+                "alertd(1), promtool(1), amtool(1); shell completions: alertctl completion SHELL.",
+            )],
+        },
+    ];
+    alertd::cli::man::Pages {
+        cmd: Cli::command(),
+        sections: SECTIONS,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let api = || client::Api::new(&cli.url, cli.token.clone(), cli.output);
@@ -222,5 +306,7 @@ fn main() -> ExitCode {
         } => online(&client::probes),
         Command::Reload => online(&client::reload),
         Command::Status => online(&client::status),
+        Command::Completion { shell } => completion(*shell),
+        Command::Man { dir } => alertd::cli::man::write_or_report(man_pages(), dir),
     }
 }

@@ -1,5 +1,7 @@
 //! The `alertd` command line: flags, logging setup, and the process entry point used by
-//! `main.rs`.
+//! `main.rs`; the manual pages generated from these definitions ([`man`]).
+
+pub mod man;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -11,12 +13,27 @@ use tracing::error;
 
 use crate::daemon::{self, DaemonError};
 
+/// `alertd --version` and `alertctl --version`: the crate's version and the git commit it was
+/// built from (`build.rs`; `unknown` when built outside a git checkout).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ALERTD_GIT_COMMIT"),
+    ")"
+);
+
 /// `alertd` flags.
 #[derive(Debug, Parser)]
 #[command(
     name = "alertd",
-    version,
-    about = "alertd: probes, rules and alert routing in one daemon"
+    version = VERSION,
+    about = "Probes, rules and alert routing in one daemon",
+    long_about = "Probes, rules and alert routing in one daemon.\n\n\
+        Without a subcommand alertd runs the daemon: it probes services, scrapes metrics and \
+        receives heartbeats, stores the results, evaluates Prometheus alert rules and routes \
+        the alerts to receivers with Alertmanager semantics, as --config says. SIGHUP reloads \
+        the configuration (only a fully valid file is applied); SIGTERM drains notifications, \
+        checkpoints the store and exits 0."
 )]
 pub struct Args {
     /// Configuration file.
@@ -48,6 +65,13 @@ pub enum Command {
         /// The snapshot's directory (must not exist); restore by using it as `storage.path`.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Writes the manual pages (alertd.1, alertd-snapshot.1) into DIR, for packaging.
+    #[command(hide = true)]
+    Man {
+        /// An existing directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -103,8 +127,12 @@ pub fn init_logging(format: LogFormat, level: LogLevel) {
 pub fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format, args.log_level);
-    if let Some(Command::Snapshot { out }) = &args.command {
-        return snapshot(&args.config, out);
+    match &args.command {
+        Some(Command::Snapshot { out }) => return snapshot(&args.config, out),
+        Some(Command::Man { dir }) => {
+            return man::write_or_report(man::alertd_pages(), dir);
+        }
+        None => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
