@@ -74,6 +74,9 @@ pub struct ProbeConfig {
     /// MySQL/MariaDB replication probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mysql: Option<DbProbeConfig>,
+    /// TCP connect probe (blackbox's `tcp` prober), with optional TLS and dialogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpProbeConfig>,
     /// Start-to-start interval (default `global.scrape_interval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
@@ -98,7 +101,12 @@ pub enum ProbeKind<'a> {
     Postgres(&'a DbProbeConfig),
     /// `mysql:`
     Mysql(&'a DbProbeConfig),
+    /// `tcp:`
+    Tcp(&'a TcpProbeConfig),
 }
+
+/// The kinds a probe may have, as listed in errors.
+pub const PROBE_KINDS: &str = "http, tls, disk, postgres, mysql, tcp";
 
 impl ProbeConfig {
     /// The probe's kind, or `None` unless exactly one kind is set (refused by `validate`).
@@ -118,6 +126,9 @@ impl ProbeConfig {
         }
         if let Some(m) = &self.mysql {
             kinds.push(ProbeKind::Mysql(m));
+        }
+        if let Some(t) = &self.tcp {
+            kinds.push(ProbeKind::Tcp(t));
         }
         if kinds.len() == 1 {
             kinds.pop()
@@ -291,6 +302,47 @@ pub struct TlsProbeConfig {
     /// Upgrade a plain-text connection first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starttls: Option<Starttls>,
+}
+
+/// `tcp:` probe settings (blackbox_exporter's `tcp` prober names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpProbeConfig {
+    /// `host:port` to connect to.
+    pub target: String,
+    /// Preferred address family (default ip4).
+    #[serde(default)]
+    pub preferred_ip_protocol: IpProtocol,
+    /// Fall back to the other family when the preferred one has no address (default true).
+    #[serde(default = "default_true")]
+    pub ip_protocol_fallback: bool,
+    /// Speak TLS from the start.
+    #[serde(default)]
+    pub tls: bool,
+    /// Trust and client-certificate options of `tls` and of a `starttls` step;
+    /// `server_name` defaults to the target's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    /// The dialogue, step by step: wait for a line matching `expect`, `send` a line, upgrade
+    /// with `starttls`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_response: Vec<QueryResponse>,
+}
+
+/// One step of a `tcp` probe's dialogue (blackbox's `query_response` entry).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryResponse {
+    /// Read lines until one matches this regexp; no match before the peer closes (or the
+    /// timeout) fails the probe. `send` may use its groups (`${1}`, `$name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    /// A line to send (`\n` is appended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
+    /// Upgrade the connection to TLS after this step.
+    #[serde(default)]
+    pub starttls: bool,
 }
 
 /// `disk:` probe settings: one path, or every real mount when `path` is absent.
@@ -722,6 +774,35 @@ fn check_http(errs: &mut Errs, at: &str, h: &HttpProbeConfig) {
     check_auth(errs, at, h.authorization.as_ref(), h.basic_auth.as_ref());
 }
 
+fn check_tcp(errs: &mut Errs, at: &str, t: &TcpProbeConfig) {
+    if let Err(e) = split_host_port(&t.target) {
+        errs.push(format!("{at}.target"), e);
+    }
+    if let Some(c) = &t.tls_config {
+        check_tls(errs, &format!("{at}.tls_config"), c);
+    }
+    for (i, q) in t.query_response.iter().enumerate() {
+        let at = format!("{at}.query_response[{i}]");
+        if let Some(e) = &q.expect {
+            if let Err(err) = regex::Regex::new(e) {
+                errs.push(format!("{at}.expect"), format!("invalid regexp: {err}"));
+            }
+        }
+        if q.send.as_deref().is_some_and(|s| s.contains(['\n', '\r'])) {
+            errs.push(
+                format!("{at}.send"),
+                "one line: must not contain a line break",
+            );
+        }
+        if q.starttls && (t.tls || t.query_response[..i].iter().any(|p| p.starttls)) {
+            errs.push(format!("{at}.starttls"), "the connection is already TLS");
+        }
+        if q.expect.is_none() && q.send.is_none() && !q.starttls {
+            errs.push(at, "a step needs expect, send or starttls");
+        }
+    }
+}
+
 impl CollectorConfig {
     /// Every semantic error of the three sections (empty `Vec` inside `Err` never happens).
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
@@ -743,7 +824,7 @@ impl CollectorConfig {
             match p.kind() {
                 None => errs.push(
                     at.clone(),
-                    "exactly one of http, tls, disk, postgres, mysql must be set",
+                    format!("exactly one of {PROBE_KINDS} must be set"),
                 ),
                 Some(ProbeKind::Http(h)) => check_http(&mut errs, &format!("{at}.http"), h),
                 Some(ProbeKind::Tls(t)) => {
@@ -767,6 +848,7 @@ impl CollectorConfig {
                 }
                 Some(ProbeKind::Postgres(db)) => check_db(&mut errs, &format!("{at}.postgres"), db),
                 Some(ProbeKind::Mysql(db)) => check_db(&mut errs, &format!("{at}.mysql"), db),
+                Some(ProbeKind::Tcp(t)) => check_tcp(&mut errs, &format!("{at}.tcp"), t),
             }
         }
         let mut jobs = HashSet::new();

@@ -241,6 +241,7 @@ fn probe_kind(p: &collector::config::ProbeConfig) -> &'static str {
         Some(ProbeKind::Disk(_)) => "disk",
         Some(ProbeKind::Postgres(_)) => "postgres",
         Some(ProbeKind::Mysql(_)) => "mysql",
+        Some(ProbeKind::Tcp(_)) => "tcp",
         None => "",
     }
 }
@@ -327,6 +328,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
         };
         let target = match p.kind() {
             Some(collector::config::ProbeKind::Tls(t)) => t.target.clone(),
+            Some(collector::config::ProbeKind::Tcp(t)) => t.target.clone(),
             Some(collector::config::ProbeKind::Disk(d)) => d
                 .path
                 .as_ref()
