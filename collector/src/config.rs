@@ -77,6 +77,9 @@ pub struct ProbeConfig {
     /// TCP connect probe (blackbox's `tcp` prober), with optional TLS and dialogue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<TcpProbeConfig>,
+    /// DNS query probe (blackbox's `dns` prober).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsProbeConfig>,
     /// Start-to-start interval (default `global.scrape_interval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
@@ -103,10 +106,12 @@ pub enum ProbeKind<'a> {
     Mysql(&'a DbProbeConfig),
     /// `tcp:`
     Tcp(&'a TcpProbeConfig),
+    /// `dns:`
+    Dns(&'a DnsProbeConfig),
 }
 
 /// The kinds a probe may have, as listed in errors.
-pub const PROBE_KINDS: &str = "http, tls, disk, postgres, mysql, tcp";
+pub const PROBE_KINDS: &str = "http, tls, disk, postgres, mysql, tcp, dns";
 
 impl ProbeConfig {
     /// The probe's kind, or `None` unless exactly one kind is set (refused by `validate`).
@@ -129,6 +134,9 @@ impl ProbeConfig {
         }
         if let Some(t) = &self.tcp {
             kinds.push(ProbeKind::Tcp(t));
+        }
+        if let Some(d) = &self.dns {
+            kinds.push(ProbeKind::Dns(d));
         }
         if kinds.len() == 1 {
             kinds.pop()
@@ -343,6 +351,93 @@ pub struct QueryResponse {
     /// Upgrade the connection to TLS after this step.
     #[serde(default)]
     pub starttls: bool,
+}
+
+/// Transport of a `dns` probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsTransport {
+    /// One datagram each way.
+    #[default]
+    Udp,
+    /// A TCP connection, messages with a 2-byte length prefix.
+    Tcp,
+}
+
+/// `dns:` probe settings (blackbox_exporter's `dns` prober names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsProbeConfig {
+    /// The DNS server: `host:port`, or `host` for port 53.
+    pub target: String,
+    /// The name asked for.
+    pub query_name: String,
+    /// The record type asked for (default `ANY`).
+    #[serde(default = "default_query_type")]
+    pub query_type: String,
+    /// The class asked for (default `IN`).
+    #[serde(default = "default_query_class")]
+    pub query_class: String,
+    /// `udp` (default) or `tcp`.
+    #[serde(default)]
+    pub transport_protocol: DnsTransport,
+    /// Set the RD flag (default true).
+    #[serde(default = "default_true")]
+    pub recursion_desired: bool,
+    /// Accepted response codes (`NOERROR`, `NXDOMAIN`, ...); empty means `NOERROR` only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub valid_rcodes: Vec<String>,
+    /// Checks of the answer section's records.
+    #[serde(default, skip_serializing_if = "RrValidator::is_empty")]
+    pub validate_answer_rrs: RrValidator,
+    /// Checks of the authority section's records.
+    #[serde(default, skip_serializing_if = "RrValidator::is_empty")]
+    pub validate_authority_rrs: RrValidator,
+    /// Checks of the additional section's records.
+    #[serde(default, skip_serializing_if = "RrValidator::is_empty")]
+    pub validate_additional_rrs: RrValidator,
+    /// Preferred address family of the server's name (default ip4).
+    #[serde(default)]
+    pub preferred_ip_protocol: IpProtocol,
+    /// Fall back to the other family (default true).
+    #[serde(default = "default_true")]
+    pub ip_protocol_fallback: bool,
+}
+
+fn default_query_type() -> String {
+    "ANY".to_string()
+}
+fn default_query_class() -> String {
+    "IN".to_string()
+}
+
+/// Regexp checks of one section's records, each record written in zone-file form with tabs
+/// (`www.example.\t3600\tIN\tA\t192.0.2.1`), as blackbox matches them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RrValidator {
+    /// Fail if any record matches any of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fail_if_matches_regexp: Vec<String>,
+    /// Fail unless every record matches every one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fail_if_all_match_regexp: Vec<String>,
+    /// Fail if a record does not match one of these (or there is no record).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fail_if_not_matches_regexp: Vec<String>,
+    /// Fail unless some record matches one of these (or there is no record).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fail_if_none_matches_regexp: Vec<String>,
+}
+
+impl RrValidator {
+    /// No check configured.
+    pub fn is_empty(&self) -> bool {
+        self.fail_if_matches_regexp.is_empty()
+            && self.fail_if_all_match_regexp.is_empty()
+            && self.fail_if_not_matches_regexp.is_empty()
+            && self.fail_if_none_matches_regexp.is_empty()
+    }
 }
 
 /// `disk:` probe settings: one path, or every real mount when `path` is absent.
@@ -803,6 +898,77 @@ fn check_tcp(errs: &mut Errs, at: &str, t: &TcpProbeConfig) {
     }
 }
 
+/// `host:port`, or a host (or address) alone with `default_port`.
+pub(crate) fn host_port_or(s: &str, default_port: u16) -> Result<(String, u16), String> {
+    match split_host_port(s) {
+        Ok(hp) => Ok(hp),
+        Err(e) => {
+            let bare = s.trim_start_matches('[').trim_end_matches(']');
+            if !bare.is_empty() && (bare.parse::<std::net::IpAddr>().is_ok() || !s.contains(':')) {
+                Ok((bare.to_string(), default_port))
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+fn check_dns(errs: &mut Errs, at: &str, d: &DnsProbeConfig) {
+    if let Err(e) = host_port_or(&d.target, 53) {
+        errs.push(format!("{at}.target"), e);
+    }
+    if d.query_name.is_empty() {
+        errs.push(format!("{at}.query_name"), "must not be empty");
+    } else if let Err(e) = crate::probe::dns_query::parse_name(&d.query_name) {
+        errs.push(format!("{at}.query_name"), e);
+    }
+    if let Err(e) = crate::probe::dns_query::parse_type(&d.query_type) {
+        errs.push(format!("{at}.query_type"), e);
+    }
+    if let Err(e) = crate::probe::dns_query::parse_class(&d.query_class) {
+        errs.push(format!("{at}.query_class"), e);
+    }
+    for (i, r) in d.valid_rcodes.iter().enumerate() {
+        if crate::probe::dns_query::rcode_value(r).is_none() {
+            errs.push(
+                format!("{at}.valid_rcodes[{i}]"),
+                format!("unknown rcode {r:?} (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...)"),
+            );
+        }
+    }
+    for (field, v) in [
+        ("validate_answer_rrs", &d.validate_answer_rrs),
+        ("validate_authority_rrs", &d.validate_authority_rrs),
+        ("validate_additional_rrs", &d.validate_additional_rrs),
+    ] {
+        let at = format!("{at}.{field}");
+        check_regexes(
+            errs,
+            &at,
+            "fail_if_matches_regexp",
+            &v.fail_if_matches_regexp,
+        );
+        check_regexes(
+            errs,
+            &at,
+            "fail_if_all_match_regexp",
+            &v.fail_if_all_match_regexp,
+        );
+        check_regexes(
+            errs,
+            &at,
+            "fail_if_not_matches_regexp",
+            &v.fail_if_not_matches_regexp,
+        );
+        check_regexes(
+            errs,
+            &at,
+            "fail_if_none_matches_regexp",
+            &v.fail_if_none_matches_regexp,
+        );
+    }
+}
+
 impl CollectorConfig {
     /// Every semantic error of the three sections (empty `Vec` inside `Err` never happens).
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
@@ -849,6 +1015,7 @@ impl CollectorConfig {
                 Some(ProbeKind::Postgres(db)) => check_db(&mut errs, &format!("{at}.postgres"), db),
                 Some(ProbeKind::Mysql(db)) => check_db(&mut errs, &format!("{at}.mysql"), db),
                 Some(ProbeKind::Tcp(t)) => check_tcp(&mut errs, &format!("{at}.tcp"), t),
+                Some(ProbeKind::Dns(q)) => check_dns(&mut errs, &format!("{at}.dns"), q),
             }
         }
         let mut jobs = HashSet::new();

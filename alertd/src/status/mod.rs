@@ -242,6 +242,7 @@ fn probe_kind(p: &collector::config::ProbeConfig) -> &'static str {
         Some(ProbeKind::Postgres(_)) => "postgres",
         Some(ProbeKind::Mysql(_)) => "mysql",
         Some(ProbeKind::Tcp(_)) => "tcp",
+        Some(ProbeKind::Dns(_)) => "dns",
         None => "",
     }
 }
@@ -329,6 +330,9 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
         let target = match p.kind() {
             Some(collector::config::ProbeKind::Tls(t)) => t.target.clone(),
             Some(collector::config::ProbeKind::Tcp(t)) => t.target.clone(),
+            Some(collector::config::ProbeKind::Dns(d)) => {
+                format!("{} {} @{}", d.query_name, d.query_type, d.target)
+            }
             Some(collector::config::ProbeKind::Disk(d)) => d
                 .path
                 .as_ref()

@@ -8,6 +8,7 @@ pub(crate) mod addr;
 pub(crate) mod db;
 pub(crate) mod disk;
 pub(crate) mod dns;
+pub(crate) mod dns_query;
 pub(crate) mod http;
 pub(crate) mod tcp;
 pub(crate) mod tls;
@@ -174,6 +175,7 @@ pub(crate) enum Task {
     Postgres(db::PgProbe),
     Mysql(db::MysqlProbe),
     Tcp(tcp::TcpProbe),
+    Dns(Box<dns_query::DnsProbe>),
     Scrape(crate::scrape::ScrapeTarget),
     /// A scripted task for scheduler tests.
     #[cfg(test)]
@@ -197,6 +199,7 @@ impl Task {
             Task::Postgres(_) => "postgres",
             Task::Mysql(_) => "mysql",
             Task::Tcp(_) => "tcp",
+            Task::Dns(_) => "dns",
             Task::Scrape(_) => "scrape",
             #[cfg(test)]
             Task::Test(_) => "test",
@@ -212,6 +215,7 @@ impl Task {
             Task::Postgres(p) => p.run(deadline).await,
             Task::Mysql(p) => p.run(deadline).await,
             Task::Tcp(p) => p.run(deadline).await,
+            Task::Dns(p) => p.run(deadline).await,
             Task::Scrape(s) => s.run(deadline).await,
             #[cfg(test)]
             Task::Test(t) => {
@@ -240,6 +244,7 @@ impl Task {
             Task::Postgres(p) => (&p.base, &[("pg_up", 0.0)]),
             Task::Mysql(p) => (&p.base, &[("mysql_up", 0.0)]),
             Task::Tcp(p) => (&p.base, &[]),
+            Task::Dns(p) => (&p.base, &[]),
             Task::Scrape(s) => return s.failed(elapsed, failure),
             #[cfg(test)]
             Task::Test(t) => (&t.base, &[]),
@@ -272,6 +277,7 @@ pub(crate) fn build_probe(
         Some(ProbeKind::Postgres(d)) => Ok(Task::Postgres(db::PgProbe::new(base, d))),
         Some(ProbeKind::Mysql(d)) => Ok(Task::Mysql(db::MysqlProbe::new(base, d))),
         Some(ProbeKind::Tcp(t)) => tcp::TcpProbe::new(base, t, clock).map(Task::Tcp),
+        Some(ProbeKind::Dns(d)) => dns_query::DnsProbe::new(base, d).map(|p| Task::Dns(Box::new(p))),
         None => Err(format!(
             "probe {:?}: exactly one of {} must be set",
             p.name,

@@ -320,9 +320,10 @@ pub(crate) fn go_name(name: &x509_parser::x509::X509Name<'_>) -> String {
     let mut rdns: Vec<String> = Vec::new();
     for atv in name.iter_attributes() {
         let oid = atv.attr_type().to_id_string();
-        let value = atv.as_str().map(str::to_string).unwrap_or_else(|_| {
-            String::from_utf8_lossy(atv.attr_value().data).into_owned()
-        });
+        let value = atv
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|_| String::from_utf8_lossy(atv.attr_value().data).into_owned());
         match KNOWN.iter().position(|(o, _)| *o == oid) {
             Some(i) => known[i].push(value),
             None => rdns.push(format!("{oid}=#{}", der_string_hex(&value))),

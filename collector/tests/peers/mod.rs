@@ -295,3 +295,52 @@ pub async fn aiosmtpd(cert: &Cert) -> (u16, Proc) {
     wait_listening(port, &mut p).await;
     (port, p)
 }
+
+/// The test zone served by [`nsd`].
+pub const ZONE: &str = "$ORIGIN example.test.
+$TTL 3600
+@     IN SOA ns1 hostmaster 2026120701 7200 3600 1209600 3600
+@     IN NS  ns1
+@     IN MX  10 mail
+ns1   IN A   127.0.0.1
+www   IN A   192.0.2.10
+www   IN AAAA 2001:db8::10
+mail  IN A   192.0.2.25
+txt   IN TXT \"hello world\" \"second\"
+";
+
+/// Debian's nsd (authoritative DNS) serving [`ZONE`] on a loopback port, UDP and TCP, on
+/// 127.0.0.1 and ::1.
+pub async fn nsd(dir: &Path) -> (u16, Proc) {
+    assert!(
+        Path::new("/usr/sbin/nsd").exists(),
+        "/usr/sbin/nsd is missing: .ci/run installs nsd"
+    );
+    std::fs::write(dir.join("example.test.zone"), ZONE).unwrap();
+    let port = free_port();
+    let d = dir.display();
+    let conf = dir.join("nsd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server:\n  ip-address: 127.0.0.1@{port}\n  ip-address: ::1@{port}\n  port: {port}\n  \
+             username: \"\"\n  chroot: \"\"\n  zonesdir: \"{d}\"\n  zonelistfile: \"{d}/zone.list\"\n  \
+             database: \"\"\n  pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  \
+             logfile: \"{d}/nsd.log\"\n  server-count: 1\n  verbosity: 0\n  hide-version: yes\n\
+             remote-control:\n  control-enable: no\n\
+             zone:\n  name: example.test\n  zonefile: example.test.zone\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new("/usr/sbin/nsd")
+        .arg("-d")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut p = Proc(child, "nsd");
+    wait_listening(port, &mut p).await;
+    (port, p)
+}
