@@ -80,6 +80,9 @@ pub struct ProbeConfig {
     /// DNS query probe (blackbox's `dns` prober).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsProbeConfig>,
+    /// ICMP echo probe (blackbox's `icmp` prober).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<IcmpProbeConfig>,
     /// Start-to-start interval (default `global.scrape_interval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
@@ -108,10 +111,12 @@ pub enum ProbeKind<'a> {
     Tcp(&'a TcpProbeConfig),
     /// `dns:`
     Dns(&'a DnsProbeConfig),
+    /// `icmp:`
+    Icmp(&'a IcmpProbeConfig),
 }
 
 /// The kinds a probe may have, as listed in errors.
-pub const PROBE_KINDS: &str = "http, tls, disk, postgres, mysql, tcp, dns";
+pub const PROBE_KINDS: &str = "http, tls, disk, postgres, mysql, tcp, dns, icmp";
 
 impl ProbeConfig {
     /// The probe's kind, or `None` unless exactly one kind is set (refused by `validate`).
@@ -137,6 +142,9 @@ impl ProbeConfig {
         }
         if let Some(d) = &self.dns {
             kinds.push(ProbeKind::Dns(d));
+        }
+        if let Some(i) = &self.icmp {
+            kinds.push(ProbeKind::Icmp(i));
         }
         if kinds.len() == 1 {
             kinds.pop()
@@ -351,6 +359,34 @@ pub struct QueryResponse {
     /// Upgrade the connection to TLS after this step.
     #[serde(default)]
     pub starttls: bool,
+}
+
+/// Largest `payload_size` of an `icmp` probe.
+pub const MAX_ICMP_PAYLOAD: u16 = 65_000;
+
+/// `icmp:` probe settings (blackbox_exporter's `icmp` prober names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcmpProbeConfig {
+    /// The host name or address to ping.
+    pub target: String,
+    /// Preferred address family (default ip4).
+    #[serde(default)]
+    pub preferred_ip_protocol: IpProtocol,
+    /// Fall back to the other family (default true).
+    #[serde(default = "default_true")]
+    pub ip_protocol_fallback: bool,
+    /// Bytes of echo data (default: the 28 bytes `Prometheus Blackbox Exporter`; at most
+    /// 65000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_size: Option<u16>,
+    /// TTL (hop limit) of the request (default 64).
+    #[serde(default = "default_ttl")]
+    pub ttl: u8,
+}
+
+fn default_ttl() -> u8 {
+    64
 }
 
 /// Transport of a `dns` probe.
@@ -1016,6 +1052,26 @@ impl CollectorConfig {
                 Some(ProbeKind::Mysql(db)) => check_db(&mut errs, &format!("{at}.mysql"), db),
                 Some(ProbeKind::Tcp(t)) => check_tcp(&mut errs, &format!("{at}.tcp"), t),
                 Some(ProbeKind::Dns(q)) => check_dns(&mut errs, &format!("{at}.dns"), q),
+                Some(ProbeKind::Icmp(c)) => {
+                    let bare = c.target.trim_start_matches('[').trim_end_matches(']');
+                    if bare.is_empty()
+                        || (bare.contains(':') && bare.parse::<std::net::IpAddr>().is_err())
+                    {
+                        errs.push(
+                            format!("{at}.icmp.target"),
+                            format!("{:?} is not a host name or address (no port)", c.target),
+                        );
+                    }
+                    if c.payload_size.is_some_and(|n| n > MAX_ICMP_PAYLOAD) {
+                        errs.push(
+                            format!("{at}.icmp.payload_size"),
+                            format!("at most {MAX_ICMP_PAYLOAD} bytes"),
+                        );
+                    }
+                    if c.ttl == 0 {
+                        errs.push(format!("{at}.icmp.ttl"), "must be 1-255");
+                    }
+                }
             }
         }
         let mut jobs = HashSet::new();

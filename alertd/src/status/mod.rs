@@ -243,6 +243,7 @@ fn probe_kind(p: &collector::config::ProbeConfig) -> &'static str {
         Some(ProbeKind::Mysql(_)) => "mysql",
         Some(ProbeKind::Tcp(_)) => "tcp",
         Some(ProbeKind::Dns(_)) => "dns",
+        Some(ProbeKind::Icmp(_)) => "icmp",
         None => "",
     }
 }
@@ -330,6 +331,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
         let target = match p.kind() {
             Some(collector::config::ProbeKind::Tls(t)) => t.target.clone(),
             Some(collector::config::ProbeKind::Tcp(t)) => t.target.clone(),
+            Some(collector::config::ProbeKind::Icmp(i)) => i.target.clone(),
             Some(collector::config::ProbeKind::Dns(d)) => {
                 format!("{} {} @{}", d.query_name, d.query_type, d.target)
             }

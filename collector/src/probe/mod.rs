@@ -10,6 +10,7 @@ pub(crate) mod disk;
 pub(crate) mod dns;
 pub(crate) mod dns_query;
 pub(crate) mod http;
+pub(crate) mod icmp;
 pub(crate) mod tcp;
 pub(crate) mod tls;
 pub(crate) mod tlsutil;
@@ -176,6 +177,7 @@ pub(crate) enum Task {
     Mysql(db::MysqlProbe),
     Tcp(tcp::TcpProbe),
     Dns(Box<dns_query::DnsProbe>),
+    Icmp(icmp::IcmpProbe),
     Scrape(crate::scrape::ScrapeTarget),
     /// A scripted task for scheduler tests.
     #[cfg(test)]
@@ -200,6 +202,7 @@ impl Task {
             Task::Mysql(_) => "mysql",
             Task::Tcp(_) => "tcp",
             Task::Dns(_) => "dns",
+            Task::Icmp(_) => "icmp",
             Task::Scrape(_) => "scrape",
             #[cfg(test)]
             Task::Test(_) => "test",
@@ -216,6 +219,7 @@ impl Task {
             Task::Mysql(p) => p.run(deadline).await,
             Task::Tcp(p) => p.run(deadline).await,
             Task::Dns(p) => p.run(deadline).await,
+            Task::Icmp(p) => p.run(deadline).await,
             Task::Scrape(s) => s.run(deadline).await,
             #[cfg(test)]
             Task::Test(t) => {
@@ -245,6 +249,7 @@ impl Task {
             Task::Mysql(p) => (&p.base, &[("mysql_up", 0.0)]),
             Task::Tcp(p) => (&p.base, &[]),
             Task::Dns(p) => (&p.base, &[]),
+            Task::Icmp(p) => (&p.base, &[]),
             Task::Scrape(s) => return s.failed(elapsed, failure),
             #[cfg(test)]
             Task::Test(t) => (&t.base, &[]),
@@ -277,7 +282,10 @@ pub(crate) fn build_probe(
         Some(ProbeKind::Postgres(d)) => Ok(Task::Postgres(db::PgProbe::new(base, d))),
         Some(ProbeKind::Mysql(d)) => Ok(Task::Mysql(db::MysqlProbe::new(base, d))),
         Some(ProbeKind::Tcp(t)) => tcp::TcpProbe::new(base, t, clock).map(Task::Tcp),
-        Some(ProbeKind::Dns(d)) => dns_query::DnsProbe::new(base, d).map(|p| Task::Dns(Box::new(p))),
+        Some(ProbeKind::Dns(d)) => {
+            dns_query::DnsProbe::new(base, d).map(|p| Task::Dns(Box::new(p)))
+        }
+        Some(ProbeKind::Icmp(i)) => Ok(Task::Icmp(icmp::IcmpProbe::new(base, i))),
         None => Err(format!(
             "probe {:?}: exactly one of {} must be set",
             p.name,
