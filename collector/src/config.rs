@@ -83,6 +83,9 @@ pub struct ProbeConfig {
     /// ICMP echo probe (blackbox's `icmp` prober).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp: Option<IcmpProbeConfig>,
+    /// gRPC health check probe (blackbox's `grpc` prober).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcProbeConfig>,
     /// Start-to-start interval (default `global.scrape_interval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
@@ -113,10 +116,12 @@ pub enum ProbeKind<'a> {
     Dns(&'a DnsProbeConfig),
     /// `icmp:`
     Icmp(&'a IcmpProbeConfig),
+    /// `grpc:`
+    Grpc(&'a GrpcProbeConfig),
 }
 
 /// The kinds a probe may have, as listed in errors.
-pub const PROBE_KINDS: &str = "http, tls, disk, postgres, mysql, tcp, dns, icmp";
+pub const PROBE_KINDS: &str = "http, tls, disk, postgres, mysql, tcp, dns, icmp, grpc";
 
 impl ProbeConfig {
     /// The probe's kind, or `None` unless exactly one kind is set (refused by `validate`).
@@ -145,6 +150,9 @@ impl ProbeConfig {
         }
         if let Some(i) = &self.icmp {
             kinds.push(ProbeKind::Icmp(i));
+        }
+        if let Some(g) = &self.grpc {
+            kinds.push(ProbeKind::Grpc(g));
         }
         if kinds.len() == 1 {
             kinds.pop()
@@ -359,6 +367,33 @@ pub struct QueryResponse {
     /// Upgrade the connection to TLS after this step.
     #[serde(default)]
     pub starttls: bool,
+}
+
+/// Longest `service` name of a `grpc` probe.
+pub const MAX_GRPC_SERVICE: usize = 1024;
+
+/// `grpc:` probe settings (blackbox_exporter's `grpc` prober names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcProbeConfig {
+    /// `host:port` of the server (`host` alone: port 80, or 443 with `tls`).
+    pub target: String,
+    /// The service asked about (default `""`: the server as a whole).
+    #[serde(default)]
+    pub service: String,
+    /// Speak TLS (HTTP/2 negotiated by ALPN).
+    #[serde(default)]
+    pub tls: bool,
+    /// Trust and client-certificate options of `tls`; `server_name` defaults to the target's
+    /// host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    /// Preferred address family (default ip4).
+    #[serde(default)]
+    pub preferred_ip_protocol: IpProtocol,
+    /// Fall back to the other family (default true).
+    #[serde(default = "default_true")]
+    pub ip_protocol_fallback: bool,
 }
 
 /// Largest `payload_size` of an `icmp` probe.
@@ -1052,6 +1087,24 @@ impl CollectorConfig {
                 Some(ProbeKind::Mysql(db)) => check_db(&mut errs, &format!("{at}.mysql"), db),
                 Some(ProbeKind::Tcp(t)) => check_tcp(&mut errs, &format!("{at}.tcp"), t),
                 Some(ProbeKind::Dns(q)) => check_dns(&mut errs, &format!("{at}.dns"), q),
+                Some(ProbeKind::Grpc(g)) => {
+                    let at = format!("{at}.grpc");
+                    if let Err(e) = host_port_or(&g.target, 443) {
+                        errs.push(format!("{at}.target"), e);
+                    }
+                    if g.service.len() > MAX_GRPC_SERVICE {
+                        errs.push(
+                            format!("{at}.service"),
+                            format!("longer than {MAX_GRPC_SERVICE} bytes"),
+                        );
+                    }
+                    if let Some(c) = &g.tls_config {
+                        check_tls(&mut errs, &format!("{at}.tls_config"), c);
+                        if !g.tls {
+                            errs.push(format!("{at}.tls_config"), "set, but tls is false");
+                        }
+                    }
+                }
                 Some(ProbeKind::Icmp(c)) => {
                     let bare = c.target.trim_start_matches('[').trim_end_matches(']');
                     if bare.is_empty()

@@ -238,7 +238,7 @@ escalations: []
         "a.yaml:11:21: `storage.rollup_retention` (1d) must not be shorter than `storage.retention` (10d)",
         "a.yaml:12:24: `storage.checkpoint_interval`: not a valid duration string",
         "a.yaml:14:11: `api.listen`: expected IP:PORT such as 127.0.0.1:9797",
-        "a.yaml:19:5: `probes[0]`: exactly one of http, tls, disk, postgres, mysql, tcp, dns, icmp must be set",
+        "a.yaml:19:5: `probes[0]`: exactly one of http, tls, disk, postgres, mysql, tcp, dns, icmp, grpc must be set",
         "a.yaml:20:14: `heartbeats[0]`: one of period or schedule is required",
         "a.yaml:21:8: `route.receiver`: unknown receiver \"x\"",
     ];

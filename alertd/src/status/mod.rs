@@ -244,6 +244,7 @@ fn probe_kind(p: &collector::config::ProbeConfig) -> &'static str {
         Some(ProbeKind::Tcp(_)) => "tcp",
         Some(ProbeKind::Dns(_)) => "dns",
         Some(ProbeKind::Icmp(_)) => "icmp",
+        Some(ProbeKind::Grpc(_)) => "grpc",
         None => "",
     }
 }
@@ -332,6 +333,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
             Some(collector::config::ProbeKind::Tls(t)) => t.target.clone(),
             Some(collector::config::ProbeKind::Tcp(t)) => t.target.clone(),
             Some(collector::config::ProbeKind::Icmp(i)) => i.target.clone(),
+            Some(collector::config::ProbeKind::Grpc(g)) => g.target.clone(),
             Some(collector::config::ProbeKind::Dns(d)) => {
                 format!("{} {} @{}", d.query_name, d.query_type, d.target)
             }

@@ -9,6 +9,7 @@ pub(crate) mod db;
 pub(crate) mod disk;
 pub(crate) mod dns;
 pub(crate) mod dns_query;
+pub(crate) mod grpc;
 pub(crate) mod http;
 pub(crate) mod icmp;
 pub(crate) mod tcp;
@@ -178,6 +179,7 @@ pub(crate) enum Task {
     Tcp(tcp::TcpProbe),
     Dns(Box<dns_query::DnsProbe>),
     Icmp(icmp::IcmpProbe),
+    Grpc(grpc::GrpcProbe),
     Scrape(crate::scrape::ScrapeTarget),
     /// A scripted task for scheduler tests.
     #[cfg(test)]
@@ -203,6 +205,7 @@ impl Task {
             Task::Tcp(_) => "tcp",
             Task::Dns(_) => "dns",
             Task::Icmp(_) => "icmp",
+            Task::Grpc(_) => "grpc",
             Task::Scrape(_) => "scrape",
             #[cfg(test)]
             Task::Test(_) => "test",
@@ -220,6 +223,7 @@ impl Task {
             Task::Tcp(p) => p.run(deadline).await,
             Task::Dns(p) => p.run(deadline).await,
             Task::Icmp(p) => p.run(deadline).await,
+            Task::Grpc(p) => p.run(deadline).await,
             Task::Scrape(s) => s.run(deadline).await,
             #[cfg(test)]
             Task::Test(t) => {
@@ -250,6 +254,7 @@ impl Task {
             Task::Tcp(p) => (&p.base, &[]),
             Task::Dns(p) => (&p.base, &[]),
             Task::Icmp(p) => (&p.base, &[]),
+            Task::Grpc(p) => (&p.base, &[]),
             Task::Scrape(s) => return s.failed(elapsed, failure),
             #[cfg(test)]
             Task::Test(t) => (&t.base, &[]),
@@ -286,6 +291,7 @@ pub(crate) fn build_probe(
             dns_query::DnsProbe::new(base, d).map(|p| Task::Dns(Box::new(p)))
         }
         Some(ProbeKind::Icmp(i)) => Ok(Task::Icmp(icmp::IcmpProbe::new(base, i))),
+        Some(ProbeKind::Grpc(g)) => grpc::GrpcProbe::new(base, g, clock).map(Task::Grpc),
         None => Err(format!(
             "probe {:?}: exactly one of {} must be set",
             p.name,

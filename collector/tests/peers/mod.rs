@@ -344,3 +344,51 @@ pub async fn nsd(dir: &Path) -> (u16, Proc) {
     wait_listening(port, &mut p).await;
     (port, p)
 }
+
+/// A gRPC health server (Python grpcio's `grpc_health.v1.health.HealthServicer`): `""` and
+/// `up` are SERVING, `down` is NOT_SERVING, any other service is unknown (NOT_FOUND).
+const GRPC_HEALTH_SERVER: &str = r#"
+import sys
+from concurrent import futures
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+addr = sys.argv[1]
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+servicer = health.HealthServicer()
+servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+servicer.set("up", health_pb2.HealthCheckResponse.SERVING)
+servicer.set("down", health_pb2.HealthCheckResponse.NOT_SERVING)
+health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+if len(sys.argv) > 3:
+    creds = grpc.ssl_server_credentials(
+        [(open(sys.argv[3], "rb").read(), open(sys.argv[2], "rb").read())])
+    server.add_secure_port(addr, creds)
+else:
+    server.add_insecure_port(addr)
+server.start()
+server.wait_for_termination()
+"#;
+
+/// Starts [`GRPC_HEALTH_SERVER`] on a loopback port, with TLS when `cert` is given.
+pub async fn grpc_health_server(dir: &Path, cert: Option<&Cert>) -> (u16, Proc) {
+    let script = dir.join("health_server.py");
+    std::fs::write(&script, GRPC_HEALTH_SERVER).unwrap();
+    let port = free_port();
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script).arg(format!("127.0.0.1:{port}"));
+    if let Some(c) = cert {
+        cmd.arg(&c.cert).arg(&c.key);
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut p = Proc(
+        child,
+        "python3 grpc health server (.ci/run installs grpcio-health-checking)",
+    );
+    wait_listening(port, &mut p).await;
+    (port, p)
+}
