@@ -32,9 +32,8 @@ async fn health_checks_agree_with_blackbox() {
     let cert = self_signed(dir.path());
     let ca = cert.cert.display().to_string();
     let bb = Blackbox::start(&modules(&ca)).await;
-    let (plain, _p) = grpc_health_server(dir.path(), None).await;
-    let tls_dir = tempfile::tempdir().unwrap();
-    let (tls, _t) = grpc_health_server(tls_dir.path(), Some(&cert)).await;
+    let (plain, _p) = grpc_health_server(None).await;
+    let (tls, _t) = grpc_health_server(Some(&cert)).await;
     let closed = common::closed_port().await.port();
     let cases = [
         ("up", plain, None, 0.0, Some("SERVING")),

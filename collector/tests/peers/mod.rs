@@ -296,27 +296,19 @@ pub async fn aiosmtpd(cert: &Cert) -> (u16, Proc) {
     (port, p)
 }
 
-/// The test zone served by [`nsd`].
-pub const ZONE: &str = "$ORIGIN example.test.
-$TTL 3600
-@     IN SOA ns1 hostmaster 2026120701 7200 3600 1209600 3600
-@     IN NS  ns1
-@     IN MX  10 mail
-ns1   IN A   127.0.0.1
-www   IN A   192.0.2.10
-www   IN AAAA 2001:db8::10
-mail  IN A   192.0.2.25
-txt   IN TXT \"hello world\" \"second\"
-";
+/// The test zone served by [`nsd`] (shared with the end-to-end tests).
+pub fn zone_file() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/dns/example.test.zone")
+}
 
-/// Debian's nsd (authoritative DNS) serving [`ZONE`] on a loopback port, UDP and TCP, on
+/// Debian's nsd (authoritative DNS) serving [`zone_file`] on a loopback port, UDP and TCP, on
 /// 127.0.0.1 and ::1.
 pub async fn nsd(dir: &Path) -> (u16, Proc) {
     assert!(
         Path::new("/usr/sbin/nsd").exists(),
         "/usr/sbin/nsd is missing: .ci/run installs nsd"
     );
-    std::fs::write(dir.join("example.test.zone"), ZONE).unwrap();
+    std::fs::copy(zone_file(), dir.join("example.test.zone")).unwrap();
     let port = free_port();
     let d = dir.display();
     let conf = dir.join("nsd.conf");
@@ -345,38 +337,18 @@ pub async fn nsd(dir: &Path) -> (u16, Proc) {
     (port, p)
 }
 
-/// A gRPC health server (Python grpcio's `grpc_health.v1.health.HealthServicer`): `""` and
+/// The gRPC health server script shared with the end-to-end tests (`tests/fixtures/`).
+pub fn grpc_health_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/grpc_health_server.py")
+}
+
+/// Starts the gRPC health server on a loopback port, with TLS when `cert` is given: `""` and
 /// `up` are SERVING, `down` is NOT_SERVING, any other service is unknown (NOT_FOUND).
-const GRPC_HEALTH_SERVER: &str = r#"
-import sys
-from concurrent import futures
-import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-
-addr = sys.argv[1]
-server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-servicer = health.HealthServicer()
-servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-servicer.set("up", health_pb2.HealthCheckResponse.SERVING)
-servicer.set("down", health_pb2.HealthCheckResponse.NOT_SERVING)
-health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
-if len(sys.argv) > 3:
-    creds = grpc.ssl_server_credentials(
-        [(open(sys.argv[3], "rb").read(), open(sys.argv[2], "rb").read())])
-    server.add_secure_port(addr, creds)
-else:
-    server.add_insecure_port(addr)
-server.start()
-server.wait_for_termination()
-"#;
-
-/// Starts [`GRPC_HEALTH_SERVER`] on a loopback port, with TLS when `cert` is given.
-pub async fn grpc_health_server(dir: &Path, cert: Option<&Cert>) -> (u16, Proc) {
-    let script = dir.join("health_server.py");
-    std::fs::write(&script, GRPC_HEALTH_SERVER).unwrap();
+pub async fn grpc_health_server(cert: Option<&Cert>) -> (u16, Proc) {
     let port = free_port();
     let mut cmd = Command::new("python3");
-    cmd.arg(&script).arg(format!("127.0.0.1:{port}"));
+    cmd.arg(grpc_health_script())
+        .arg(format!("127.0.0.1:{port}"));
     if let Some(c) = cert {
         cmd.arg(&c.cert).arg(&c.key);
     }
