@@ -141,7 +141,7 @@ impl Validator {
 
     /// blackbox's `validRRs`: why the records fail, if they do.
     fn check(&self, rrs: &[Record]) -> Result<(), String> {
-        let s = self.section;
+        let s = format!("{} section", self.section);
         if rrs.is_empty() && !self.not_matches.is_empty() {
             return Err(format!(
                 "{s}: no records, but fail_if_not_matches_regexp is set"
