@@ -52,8 +52,7 @@ pub struct CollectorConfig {
     pub defaults: Defaults,
 }
 
-/// One probe: a name, exactly one kind (`http`, `tls`, `disk`, `postgres`, `mysql`), its
-/// schedule and extra labels.
+/// One probe: a name, exactly one kind (see [`PROBE_KINDS`]), its schedule and extra labels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeConfig {
