@@ -145,12 +145,12 @@ impl GrpcProbe {
         let answered = found.serving.is_some();
         let tls = found.tls.as_ref().filter(|_| answered);
         b.push("probe_grpc_ssl", &[], if tls.is_some() { 1.0 } else { 0.0 });
-        b.push(
-            "probe_ssl_earliest_cert_expiry",
-            &[],
-            tls.and_then(TlsInfo::earliest_expiry).unwrap_or(0.0),
-        );
         if let Some(info) = tls {
+            // Only with a certificate: blackbox writes 0 without one, which reads as a
+            // certificate that expired in 1970 (certificate alerts, the status page).
+            if let Some(e) = info.earliest_expiry() {
+                b.push("probe_ssl_earliest_cert_expiry", &[], e);
+            }
             b.push("probe_tls_version_info", &[("version", &info.version)], 1.0);
             if let Some(l) = &info.leaf {
                 b.push(
