@@ -441,4 +441,14 @@ mod tests {
         assert!(serving_status(b"\x12\x05x").is_err());
         assert_eq!(percent_decode("unknown%20service%"), "unknown service%");
     }
+
+    proptest::proptest! {
+        /// Whatever a server sends, decoding answers a value or an error, never a panic.
+        #[test]
+        fn decoding_any_bytes_never_panics(b in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = unframe(&b);
+            let _ = serving_status(&b);
+            let _ = percent_decode(&String::from_utf8_lossy(&b));
+        }
+    }
 }

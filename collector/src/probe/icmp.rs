@@ -340,4 +340,13 @@ mod tests {
         let p6 = echo(true, 1, 2, b"x");
         assert_eq!(p6[0], 128);
     }
+
+    proptest::proptest! {
+        /// Any datagram is a reply or not; none panics the check.
+        #[test]
+        fn any_datagram_is_checked_without_panic(b in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let _ = is_reply(&b, false, Some(1), 1, PAYLOAD);
+            let _ = is_reply(&b, true, None, 1, b"");
+        }
+    }
 }
