@@ -108,15 +108,13 @@ impl TcpProbe {
         b.push_result(started, &failure);
         if let Some(c) = &found.chosen {
             c.push(&mut b);
-            // Registered once the address is chosen, as in blackbox.
-            if c.ip.is_ok() {
-                b.push(
-                    "probe_failed_due_to_regex",
-                    &[],
-                    if found.failed_due_to_regex { 1.0 } else { 0.0 },
-                );
-            }
         }
+        // Always written, as blackbox registers it before anything else.
+        b.push(
+            "probe_failed_due_to_regex",
+            &[],
+            if found.failed_due_to_regex { 1.0 } else { 0.0 },
+        );
         if let Some(info) = &found.tls {
             push_tls_series(&mut b, info);
         }
