@@ -489,3 +489,76 @@ pub fn now_secs() -> u64 {
     use model::Clock;
     (model::SystemClock.now_ms() / 1000).unsigned_abs()
 }
+
+/// A peer process of a test (a DNS or gRPC server), killed on drop.
+pub struct Peer(pub Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_tcp(port: u16, child: &mut Child, what: &str) {
+    let up = wait_for(Duration::from_secs(10), || {
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("{what} exited: {st}");
+        }
+        TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()
+    });
+    assert!(up.is_some(), "{what} did not listen on {port}");
+}
+
+/// Debian's nsd serving `tests/fixtures/dns/example.test.zone` on 127.0.0.1 (UDP and TCP) in
+/// `dir`; `.ci/run` installs nsd.
+pub fn nsd(dir: &Path) -> (u16, Peer) {
+    assert!(
+        Path::new("/usr/sbin/nsd").exists(),
+        "/usr/sbin/nsd is missing: .ci/run installs nsd"
+    );
+    std::fs::copy(
+        repo_root().join("tests/fixtures/dns/example.test.zone"),
+        dir.join("example.test.zone"),
+    )
+    .expect("copy the zone");
+    let port = free_port();
+    let d = dir.display();
+    let conf = dir.join("nsd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server:\n  ip-address: 127.0.0.1@{port}\n  port: {port}\n  username: \"\"\n  \
+             chroot: \"\"\n  zonesdir: \"{d}\"\n  zonelistfile: \"{d}/zone.list\"\n  database: \"\"\n  \
+             pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  logfile: \"{d}/nsd.log\"\n  \
+             server-count: 1\n  verbosity: 0\nremote-control:\n  control-enable: no\n\
+             zone:\n  name: example.test\n  zonefile: example.test.zone\n"
+        ),
+    )
+    .expect("write nsd.conf");
+    let mut child = Command::new("/usr/sbin/nsd")
+        .arg("-d")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nsd");
+    wait_tcp(port, &mut child, "nsd");
+    (port, Peer(child))
+}
+
+/// The gRPC health server of `tests/fixtures/grpc_health_server.py` on 127.0.0.1 (plain):
+/// `""` and `up` SERVING, `down` NOT_SERVING, others unknown. `.ci/run` installs grpcio.
+pub fn grpc_health_server() -> (u16, Peer) {
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .arg(repo_root().join("tests/fixtures/grpc_health_server.py"))
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn python3");
+    wait_tcp(port, &mut child, "the gRPC health server");
+    (port, Peer(child))
+}

@@ -454,7 +454,7 @@ impl Collector for PipelineCollector {
                         .map(|(k, s)| (l(k), ConstCounter::new(f(s))))
                         .collect()
                 };
-            encode_rows(e, "alertd_probe_runs", "Probe and scrape runs finished, by kind (http, tls, disk, postgres, mysql, scrape)", &counter(|s| s.runs))?;
+            encode_rows(e, "alertd_probe_runs", "Probe and scrape runs finished, by kind (http, tls, tcp, icmp, dns, grpc, disk, postgres, mysql, scrape)", &counter(|s| s.runs))?;
             encode_rows(
                 e,
                 "alertd_probe_run_failures",

@@ -52,8 +52,7 @@ pub struct CollectorConfig {
     pub defaults: Defaults,
 }
 
-/// One probe: a name, exactly one kind (`http`, `tls`, `disk`, `postgres`, `mysql`), its
-/// schedule and extra labels.
+/// One probe: a name, exactly one kind (see [`PROBE_KINDS`]), its schedule and extra labels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeConfig {
@@ -74,6 +73,18 @@ pub struct ProbeConfig {
     /// MySQL/MariaDB replication probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mysql: Option<DbProbeConfig>,
+    /// TCP connect probe (blackbox's `tcp` prober), with optional TLS and dialogue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpProbeConfig>,
+    /// DNS query probe (blackbox's `dns` prober).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsProbeConfig>,
+    /// ICMP echo probe (blackbox's `icmp` prober).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<IcmpProbeConfig>,
+    /// gRPC health check probe (blackbox's `grpc` prober).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcProbeConfig>,
     /// Start-to-start interval (default `global.scrape_interval`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Duration>,
@@ -98,7 +109,18 @@ pub enum ProbeKind<'a> {
     Postgres(&'a DbProbeConfig),
     /// `mysql:`
     Mysql(&'a DbProbeConfig),
+    /// `tcp:`
+    Tcp(&'a TcpProbeConfig),
+    /// `dns:`
+    Dns(&'a DnsProbeConfig),
+    /// `icmp:`
+    Icmp(&'a IcmpProbeConfig),
+    /// `grpc:`
+    Grpc(&'a GrpcProbeConfig),
 }
+
+/// The kinds a probe may have, as listed in errors.
+pub const PROBE_KINDS: &str = "http, tls, disk, postgres, mysql, tcp, dns, icmp, grpc";
 
 impl ProbeConfig {
     /// The probe's kind, or `None` unless exactly one kind is set (refused by `validate`).
@@ -118,6 +140,18 @@ impl ProbeConfig {
         }
         if let Some(m) = &self.mysql {
             kinds.push(ProbeKind::Mysql(m));
+        }
+        if let Some(t) = &self.tcp {
+            kinds.push(ProbeKind::Tcp(t));
+        }
+        if let Some(d) = &self.dns {
+            kinds.push(ProbeKind::Dns(d));
+        }
+        if let Some(i) = &self.icmp {
+            kinds.push(ProbeKind::Icmp(i));
+        }
+        if let Some(g) = &self.grpc {
+            kinds.push(ProbeKind::Grpc(g));
         }
         if kinds.len() == 1 {
             kinds.pop()
@@ -291,6 +325,189 @@ pub struct TlsProbeConfig {
     /// Upgrade a plain-text connection first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starttls: Option<Starttls>,
+}
+
+/// `tcp:` probe settings (blackbox_exporter's `tcp` prober names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpProbeConfig {
+    /// `host:port` to connect to.
+    pub target: String,
+    /// Preferred address family (default ip4).
+    #[serde(default)]
+    pub preferred_ip_protocol: IpProtocol,
+    /// Fall back to the other family when the preferred one has no address (default true).
+    #[serde(default = "default_true")]
+    pub ip_protocol_fallback: bool,
+    /// Speak TLS from the start.
+    #[serde(default)]
+    pub tls: bool,
+    /// Trust and client-certificate options of `tls` and of a `starttls` step;
+    /// `server_name` defaults to the target's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    /// The dialogue, step by step: wait for a line matching `expect`, `send` a line, upgrade
+    /// with `starttls`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_response: Vec<QueryResponse>,
+}
+
+/// One step of a `tcp` probe's dialogue (blackbox's `query_response` entry).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryResponse {
+    /// Read lines until one matches this regexp; no match before the peer closes (or the
+    /// timeout) fails the probe. `send` may use its groups (`${1}`, `$name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    /// A line to send (`\n` is appended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
+    /// Upgrade the connection to TLS after this step.
+    #[serde(default)]
+    pub starttls: bool,
+}
+
+/// Longest `service` name of a `grpc` probe.
+pub const MAX_GRPC_SERVICE: usize = 1024;
+
+/// `grpc:` probe settings (blackbox_exporter's `grpc` prober names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcProbeConfig {
+    /// `host:port` of the server (`host` alone: port 80, or 443 with `tls`).
+    pub target: String,
+    /// The service asked about (default `""`: the server as a whole).
+    #[serde(default)]
+    pub service: String,
+    /// Speak TLS (HTTP/2 negotiated by ALPN).
+    #[serde(default)]
+    pub tls: bool,
+    /// Trust and client-certificate options of `tls`; `server_name` defaults to the target's
+    /// host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    /// Preferred address family (default ip4).
+    #[serde(default)]
+    pub preferred_ip_protocol: IpProtocol,
+    /// Fall back to the other family (default true).
+    #[serde(default = "default_true")]
+    pub ip_protocol_fallback: bool,
+}
+
+/// Largest `payload_size` of an `icmp` probe.
+pub const MAX_ICMP_PAYLOAD: u16 = 65_000;
+
+/// `icmp:` probe settings (blackbox_exporter's `icmp` prober names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcmpProbeConfig {
+    /// The host name or address to ping.
+    pub target: String,
+    /// Preferred address family (default ip4).
+    #[serde(default)]
+    pub preferred_ip_protocol: IpProtocol,
+    /// Fall back to the other family (default true).
+    #[serde(default = "default_true")]
+    pub ip_protocol_fallback: bool,
+    /// Bytes of echo data (default: the 28 bytes `Prometheus Blackbox Exporter`; at most
+    /// 65000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_size: Option<u16>,
+    /// TTL (hop limit) of the request (default 64).
+    #[serde(default = "default_ttl")]
+    pub ttl: u8,
+}
+
+fn default_ttl() -> u8 {
+    64
+}
+
+/// Transport of a `dns` probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsTransport {
+    /// One datagram each way.
+    #[default]
+    Udp,
+    /// A TCP connection, messages with a 2-byte length prefix.
+    Tcp,
+}
+
+/// `dns:` probe settings (blackbox_exporter's `dns` prober names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsProbeConfig {
+    /// The DNS server: `host:port`, or `host` for port 53.
+    pub target: String,
+    /// The name asked for.
+    pub query_name: String,
+    /// The record type asked for (default `ANY`).
+    #[serde(default = "default_query_type")]
+    pub query_type: String,
+    /// The class asked for (default `IN`).
+    #[serde(default = "default_query_class")]
+    pub query_class: String,
+    /// `udp` (default) or `tcp`.
+    #[serde(default)]
+    pub transport_protocol: DnsTransport,
+    /// Set the RD flag (default true).
+    #[serde(default = "default_true")]
+    pub recursion_desired: bool,
+    /// Accepted response codes (`NOERROR`, `NXDOMAIN`, ...); empty means `NOERROR` only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub valid_rcodes: Vec<String>,
+    /// Checks of the answer section's records.
+    #[serde(default, skip_serializing_if = "RrValidator::is_empty")]
+    pub validate_answer_rrs: RrValidator,
+    /// Checks of the authority section's records.
+    #[serde(default, skip_serializing_if = "RrValidator::is_empty")]
+    pub validate_authority_rrs: RrValidator,
+    /// Checks of the additional section's records.
+    #[serde(default, skip_serializing_if = "RrValidator::is_empty")]
+    pub validate_additional_rrs: RrValidator,
+    /// Preferred address family of the server's name (default ip4).
+    #[serde(default)]
+    pub preferred_ip_protocol: IpProtocol,
+    /// Fall back to the other family (default true).
+    #[serde(default = "default_true")]
+    pub ip_protocol_fallback: bool,
+}
+
+fn default_query_type() -> String {
+    "ANY".to_string()
+}
+fn default_query_class() -> String {
+    "IN".to_string()
+}
+
+/// Regexp checks of one section's records, each record written in zone-file form with tabs
+/// (`www.example.\t3600\tIN\tA\t192.0.2.1`), as blackbox matches them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RrValidator {
+    /// Fail if any record matches any of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fail_if_matches_regexp: Vec<String>,
+    /// Fail unless every record matches every one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fail_if_all_match_regexp: Vec<String>,
+    /// Fail if a record does not match one of these (or there is no record).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fail_if_not_matches_regexp: Vec<String>,
+    /// Fail unless some record matches one of these (or there is no record).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fail_if_none_matches_regexp: Vec<String>,
+}
+
+impl RrValidator {
+    /// No check configured.
+    pub fn is_empty(&self) -> bool {
+        self.fail_if_matches_regexp.is_empty()
+            && self.fail_if_all_match_regexp.is_empty()
+            && self.fail_if_not_matches_regexp.is_empty()
+            && self.fail_if_none_matches_regexp.is_empty()
+    }
 }
 
 /// `disk:` probe settings: one path, or every real mount when `path` is absent.
@@ -722,6 +939,106 @@ fn check_http(errs: &mut Errs, at: &str, h: &HttpProbeConfig) {
     check_auth(errs, at, h.authorization.as_ref(), h.basic_auth.as_ref());
 }
 
+fn check_tcp(errs: &mut Errs, at: &str, t: &TcpProbeConfig) {
+    if let Err(e) = split_host_port(&t.target) {
+        errs.push(format!("{at}.target"), e);
+    }
+    if let Some(c) = &t.tls_config {
+        check_tls(errs, &format!("{at}.tls_config"), c);
+    }
+    for (i, q) in t.query_response.iter().enumerate() {
+        let at = format!("{at}.query_response[{i}]");
+        if let Some(e) = &q.expect {
+            if let Err(err) = regex::Regex::new(e) {
+                errs.push(format!("{at}.expect"), format!("invalid regexp: {err}"));
+            }
+        }
+        if q.send.as_deref().is_some_and(|s| s.contains(['\n', '\r'])) {
+            errs.push(
+                format!("{at}.send"),
+                "one line: must not contain a line break",
+            );
+        }
+        if q.starttls && (t.tls || t.query_response[..i].iter().any(|p| p.starttls)) {
+            errs.push(format!("{at}.starttls"), "the connection is already TLS");
+        }
+        if q.expect.is_none() && q.send.is_none() && !q.starttls {
+            errs.push(at, "a step needs expect, send or starttls");
+        }
+    }
+}
+
+/// `host:port`, or a host (or address) alone with `default_port`.
+pub(crate) fn host_port_or(s: &str, default_port: u16) -> Result<(String, u16), String> {
+    match split_host_port(s) {
+        Ok(hp) => Ok(hp),
+        Err(e) => {
+            let bare = s.trim_start_matches('[').trim_end_matches(']');
+            if !bare.is_empty() && (bare.parse::<std::net::IpAddr>().is_ok() || !s.contains(':')) {
+                Ok((bare.to_string(), default_port))
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+fn check_dns(errs: &mut Errs, at: &str, d: &DnsProbeConfig) {
+    if let Err(e) = host_port_or(&d.target, 53) {
+        errs.push(format!("{at}.target"), e);
+    }
+    if d.query_name.is_empty() {
+        errs.push(format!("{at}.query_name"), "must not be empty");
+    } else if let Err(e) = crate::probe::dns_query::parse_name(&d.query_name) {
+        errs.push(format!("{at}.query_name"), e);
+    }
+    if let Err(e) = crate::probe::dns_query::parse_type(&d.query_type) {
+        errs.push(format!("{at}.query_type"), e);
+    }
+    if let Err(e) = crate::probe::dns_query::parse_class(&d.query_class) {
+        errs.push(format!("{at}.query_class"), e);
+    }
+    for (i, r) in d.valid_rcodes.iter().enumerate() {
+        if crate::probe::dns_query::rcode_value(r).is_none() {
+            errs.push(
+                format!("{at}.valid_rcodes[{i}]"),
+                format!("unknown rcode {r:?} (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ...)"),
+            );
+        }
+    }
+    for (field, v) in [
+        ("validate_answer_rrs", &d.validate_answer_rrs),
+        ("validate_authority_rrs", &d.validate_authority_rrs),
+        ("validate_additional_rrs", &d.validate_additional_rrs),
+    ] {
+        let at = format!("{at}.{field}");
+        check_regexes(
+            errs,
+            &at,
+            "fail_if_matches_regexp",
+            &v.fail_if_matches_regexp,
+        );
+        check_regexes(
+            errs,
+            &at,
+            "fail_if_all_match_regexp",
+            &v.fail_if_all_match_regexp,
+        );
+        check_regexes(
+            errs,
+            &at,
+            "fail_if_not_matches_regexp",
+            &v.fail_if_not_matches_regexp,
+        );
+        check_regexes(
+            errs,
+            &at,
+            "fail_if_none_matches_regexp",
+            &v.fail_if_none_matches_regexp,
+        );
+    }
+}
+
 impl CollectorConfig {
     /// Every semantic error of the three sections (empty `Vec` inside `Err` never happens).
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
@@ -743,7 +1060,7 @@ impl CollectorConfig {
             match p.kind() {
                 None => errs.push(
                     at.clone(),
-                    "exactly one of http, tls, disk, postgres, mysql must be set",
+                    format!("exactly one of {PROBE_KINDS} must be set"),
                 ),
                 Some(ProbeKind::Http(h)) => check_http(&mut errs, &format!("{at}.http"), h),
                 Some(ProbeKind::Tls(t)) => {
@@ -767,6 +1084,46 @@ impl CollectorConfig {
                 }
                 Some(ProbeKind::Postgres(db)) => check_db(&mut errs, &format!("{at}.postgres"), db),
                 Some(ProbeKind::Mysql(db)) => check_db(&mut errs, &format!("{at}.mysql"), db),
+                Some(ProbeKind::Tcp(t)) => check_tcp(&mut errs, &format!("{at}.tcp"), t),
+                Some(ProbeKind::Dns(q)) => check_dns(&mut errs, &format!("{at}.dns"), q),
+                Some(ProbeKind::Grpc(g)) => {
+                    let at = format!("{at}.grpc");
+                    if let Err(e) = host_port_or(&g.target, 443) {
+                        errs.push(format!("{at}.target"), e);
+                    }
+                    if g.service.len() > MAX_GRPC_SERVICE {
+                        errs.push(
+                            format!("{at}.service"),
+                            format!("longer than {MAX_GRPC_SERVICE} bytes"),
+                        );
+                    }
+                    if let Some(c) = &g.tls_config {
+                        check_tls(&mut errs, &format!("{at}.tls_config"), c);
+                        if !g.tls {
+                            errs.push(format!("{at}.tls_config"), "set, but tls is false");
+                        }
+                    }
+                }
+                Some(ProbeKind::Icmp(c)) => {
+                    let bare = c.target.trim_start_matches('[').trim_end_matches(']');
+                    if bare.is_empty()
+                        || (bare.contains(':') && bare.parse::<std::net::IpAddr>().is_err())
+                    {
+                        errs.push(
+                            format!("{at}.icmp.target"),
+                            format!("{:?} is not a host name or address (no port)", c.target),
+                        );
+                    }
+                    if c.payload_size.is_some_and(|n| n > MAX_ICMP_PAYLOAD) {
+                        errs.push(
+                            format!("{at}.icmp.payload_size"),
+                            format!("at most {MAX_ICMP_PAYLOAD} bytes"),
+                        );
+                    }
+                    if c.ttl == 0 {
+                        errs.push(format!("{at}.icmp.ttl"), "must be 1-255");
+                    }
+                }
             }
         }
         let mut jobs = HashSet::new();

@@ -1,5 +1,6 @@
-//! The collector: probes (HTTP, TLS, disk, PostgreSQL, MySQL), Prometheus scrapes and heartbeat
-//! tracking, scheduled without drift, writing everything it learns to the store as time series.
+//! The collector: probes (HTTP, TLS, TCP, ICMP, DNS, gRPC, disk, PostgreSQL, MySQL), Prometheus
+//! scrapes and heartbeat tracking, scheduled without drift, writing everything it learns to the
+//! store as time series.
 //!
 //! Public API:
 //! - [`config`]: the `probes`, `scrape_configs` and `heartbeats` config sections and their

@@ -75,7 +75,7 @@ fn broken_config_is_refused_at_startup_with_position() {
         "{log}"
     );
     assert!(
-        log.contains("alertd.yaml:8:5: `probes[0]`: exactly one of http, tls, disk, postgres, mysql must be set"),
+        log.contains("alertd.yaml:8:5: `probes[0]`: exactly one of http, tls, disk, postgres, mysql, tcp, dns, icmp, grpc must be set"),
         "{log}"
     );
     assert!(

@@ -6,7 +6,8 @@
 //!
 //! Test data, all on loopback: HTTP probes of alertd itself (up) and of a closed port (down), a
 //! TLS probe of `openssl s_server`, a disk probe of `/`, PostgreSQL and MariaDB probes of the
-//! local servers (primaries: `pg_up`, `mysql_up`), a heartbeat pinged with `/start` and an exit
+//! local servers (primaries: `pg_up`, `mysql_up`), a tcp probe of alertd's port, an icmp probe of
+//! 127.0.0.1, a dns SOA query to nsd serving the test zone, a grpc probe of a closed port, a heartbeat pinged with `/start` and an exit
 //! code, a scrape of alertd's own `/metrics`, a rule firing on the down probe and delivered to a
 //! webhook sink. Replica-side series (`pg_replication_lag_seconds`, `pg_stat_replication_*`,
 //! `mysql_slave_status_*`) need running replicas, which the collector's own tests set up; here
@@ -21,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use e2e::{free_port, repo_root, start, wait_for, Daemon};
+use e2e::{free_port, nsd, repo_root, start, wait_for, Daemon};
 use serde_json::Value;
 
 /// What a replica-side scrape returns (names and labels as the collector's DB probes write them).
@@ -374,6 +375,8 @@ fn every_dashboard_query_runs_against_alertd_and_returns_data() {
     let tls_port = free_port();
     let closed = free_port();
     let _tls = tls_server(work.path(), tls_port);
+    let dns_dir = tempfile::tempdir().unwrap();
+    let (dns, _nsd) = nsd(dns_dir.path());
     let (sink, posts) = exporter_and_sink();
     let pg_dsn = work.path().join("pg.dsn");
     std::fs::write(
@@ -417,6 +420,22 @@ probes:
     timeout: 1s
   - name: maria
     mysql: {{ dsn_file: {my_dsn:?} }}
+    interval: 1s
+    timeout: 1s
+  - name: port
+    tcp: {{ target: '127.0.0.1:{port}' }}
+    interval: 1s
+    timeout: 1s
+  - name: ping
+    icmp: {{ target: 127.0.0.1 }}
+    interval: 1s
+    timeout: 1s
+  - name: zone
+    dns: {{ target: '127.0.0.1:{dns}', query_name: example.test, query_type: SOA }}
+    interval: 1s
+    timeout: 1s
+  - name: health
+    grpc: {{ target: '127.0.0.1:{closed}' }}
     interval: 1s
     timeout: 1s
 scrape_configs:

@@ -238,7 +238,7 @@ escalations: []
         "a.yaml:11:21: `storage.rollup_retention` (1d) must not be shorter than `storage.retention` (10d)",
         "a.yaml:12:24: `storage.checkpoint_interval`: not a valid duration string",
         "a.yaml:14:11: `api.listen`: expected IP:PORT such as 127.0.0.1:9797",
-        "a.yaml:19:5: `probes[0]`: exactly one of http, tls, disk, postgres, mysql must be set",
+        "a.yaml:19:5: `probes[0]`: exactly one of http, tls, disk, postgres, mysql, tcp, dns, icmp, grpc must be set",
         "a.yaml:20:14: `heartbeats[0]`: one of period or schedule is required",
         "a.yaml:21:8: `route.receiver`: unknown receiver \"x\"",
     ];
@@ -775,4 +775,51 @@ fn external_url_defaults_from_api_listen() {
     assert_eq!(c.external_url(), "https://alertd.example.com");
     assert_eq!(c.notifier.global.external_url, "https://alertd.example.com");
     assert!(!c.external_url_needed());
+
+fn network_probe_kinds_are_checked_with_positions() {
+    let y = "\
+probes:
+  - name: t
+    tcp: { target: 'nohost', query_response: [{ expect: '(' }, { send: \"a\\nb\" }, {}] }
+  - name: d
+    dns: { target: '10.0.0.1:99999', query_name: 'a..b', query_type: AAAAA, valid_rcodes: [NXDOMAN],
+           validate_answer_rrs: { fail_if_none_matches_regexp: ['['] } }
+  - name: i
+    icmp: { target: '127.0.0.1:80', payload_size: 65001, ttl: 0 }
+  - name: g
+    grpc: { target: 'h:x', service: up, tls_config: { ca_file: /nonexistent/ca.pem } }
+  - name: g2
+    grpc: { target: 'h:1' }
+    icmp: { target: h }
+";
+    let e = errs(y);
+    let want = [
+        "a.yaml:2:5: `probes[0].tcp.target`: \"nohost\" is not host:port",
+        "a.yaml:2:5: `probes[0].tcp.query_response[0].expect`: invalid regexp",
+        "a.yaml:2:5: `probes[0].tcp.query_response[1].send`: one line",
+        "a.yaml:2:5: `probes[0].tcp.query_response[2]`: a step needs expect, send or starttls",
+        "a.yaml:4:5: `probes[1].dns.target`:",
+        "a.yaml:4:5: `probes[1].dns.query_name`: invalid name \"a..b\"",
+        "a.yaml:4:5: `probes[1].dns.query_type`: unknown query type \"AAAAA\"",
+        "a.yaml:4:5: `probes[1].dns.valid_rcodes[0]`: unknown rcode \"NXDOMAN\"",
+        "a.yaml:4:5: `probes[1].dns.validate_answer_rrs.fail_if_none_matches_regexp[0]`: invalid regexp",
+        "a.yaml:7:5: `probes[2].icmp.target`: \"127.0.0.1:80\" is not a host name or address",
+        "a.yaml:7:5: `probes[2].icmp.payload_size`: at most 65000 bytes",
+        "a.yaml:7:5: `probes[2].icmp.ttl`: must be 1-255",
+        "a.yaml:9:5: `probes[3].grpc.target`:",
+        "a.yaml:9:5: `probes[3].grpc.tls_config.ca_file`: cannot read /nonexistent/ca.pem",
+        "a.yaml:9:5: `probes[3].grpc.tls_config`: set, but tls is false",
+        "a.yaml:11:5: `probes[4]`: exactly one of http, tls, disk, postgres, mysql, tcp, dns, icmp, grpc must be set",
+    ];
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(want) {
+        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+    }
+    // Unknown keys of the new kinds are refused at their own position.
+    let e = errs("probes:\n  - name: t\n    dns: { target: x, query_name: y, qtype: A }\n");
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("a.yaml:3:") && m.contains("qtype")),
+        "{e:#?}"
+    );
 }

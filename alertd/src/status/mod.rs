@@ -261,6 +261,10 @@ fn probe_kind(p: &collector::config::ProbeConfig) -> &'static str {
         Some(ProbeKind::Disk(_)) => "disk",
         Some(ProbeKind::Postgres(_)) => "postgres",
         Some(ProbeKind::Mysql(_)) => "mysql",
+        Some(ProbeKind::Tcp(_)) => "tcp",
+        Some(ProbeKind::Dns(_)) => "dns",
+        Some(ProbeKind::Icmp(_)) => "icmp",
+        Some(ProbeKind::Grpc(_)) => "grpc",
         None => "",
     }
 }
@@ -347,6 +351,12 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
         };
         let target = match p.kind() {
             Some(collector::config::ProbeKind::Tls(t)) => t.target.clone(),
+            Some(collector::config::ProbeKind::Tcp(t)) => t.target.clone(),
+            Some(collector::config::ProbeKind::Icmp(i)) => i.target.clone(),
+            Some(collector::config::ProbeKind::Grpc(g)) => g.target.clone(),
+            Some(collector::config::ProbeKind::Dns(d)) => {
+                format!("{} {} @{}", d.query_name, d.query_type, d.target)
+            }
             Some(collector::config::ProbeKind::Disk(d)) => d
                 .path
                 .as_ref()

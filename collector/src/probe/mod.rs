@@ -4,10 +4,15 @@ use std::sync::Arc;
 
 use model::{Clock, Labels};
 
+pub(crate) mod addr;
 pub(crate) mod db;
 pub(crate) mod disk;
 pub(crate) mod dns;
+pub(crate) mod dns_query;
+pub(crate) mod grpc;
 pub(crate) mod http;
+pub(crate) mod icmp;
+pub(crate) mod tcp;
 pub(crate) mod tls;
 pub(crate) mod tlsutil;
 
@@ -36,8 +41,14 @@ pub enum FailureKind {
     Database,
     /// Replication is broken (a replication thread stopped, or lag unknown).
     Replication,
-    /// A local error: unreadable secret file, failed `statvfs`, ...
+    /// A local error: unreadable secret file, failed `statvfs`, no ICMP socket, ...
     Local,
+    /// A `tcp` dialogue's `expect` regexp matched no line before the peer closed.
+    Expect,
+    /// A DNS answer was refused: unexpected rcode, or the records failed a regexp check.
+    Answer,
+    /// A gRPC health check answered, but not `SERVING`.
+    Unhealthy,
 }
 
 impl FailureKind {
@@ -56,6 +67,9 @@ impl FailureKind {
             FailureKind::Database => "database",
             FailureKind::Replication => "replication",
             FailureKind::Local => "local",
+            FailureKind::Expect => "expect",
+            FailureKind::Answer => "answer",
+            FailureKind::Unhealthy => "unhealthy",
         }
     }
 }
@@ -162,6 +176,10 @@ pub(crate) enum Task {
     Disk(disk::DiskProbe),
     Postgres(db::PgProbe),
     Mysql(db::MysqlProbe),
+    Tcp(tcp::TcpProbe),
+    Dns(Box<dns_query::DnsProbe>),
+    Icmp(icmp::IcmpProbe),
+    Grpc(grpc::GrpcProbe),
     Scrape(crate::scrape::ScrapeTarget),
     /// A scripted task for scheduler tests.
     #[cfg(test)]
@@ -184,6 +202,10 @@ impl Task {
             Task::Disk(_) => "disk",
             Task::Postgres(_) => "postgres",
             Task::Mysql(_) => "mysql",
+            Task::Tcp(_) => "tcp",
+            Task::Dns(_) => "dns",
+            Task::Icmp(_) => "icmp",
+            Task::Grpc(_) => "grpc",
             Task::Scrape(_) => "scrape",
             #[cfg(test)]
             Task::Test(_) => "test",
@@ -198,6 +220,10 @@ impl Task {
             Task::Disk(p) => p.run().await,
             Task::Postgres(p) => p.run(deadline).await,
             Task::Mysql(p) => p.run(deadline).await,
+            Task::Tcp(p) => p.run(deadline).await,
+            Task::Dns(p) => p.run(deadline).await,
+            Task::Icmp(p) => p.run(deadline).await,
+            Task::Grpc(p) => p.run(deadline).await,
             Task::Scrape(s) => s.run(deadline).await,
             #[cfg(test)]
             Task::Test(t) => {
@@ -225,6 +251,10 @@ impl Task {
             Task::Disk(p) => (&p.base, &[]),
             Task::Postgres(p) => (&p.base, &[("pg_up", 0.0)]),
             Task::Mysql(p) => (&p.base, &[("mysql_up", 0.0)]),
+            Task::Tcp(p) => (&p.base, &[]),
+            Task::Dns(p) => (&p.base, &[]),
+            Task::Icmp(p) => (&p.base, &[]),
+            Task::Grpc(p) => (&p.base, &[]),
             Task::Scrape(s) => return s.failed(elapsed, failure),
             #[cfg(test)]
             Task::Test(t) => (&t.base, &[]),
@@ -256,9 +286,16 @@ pub(crate) fn build_probe(
         Some(ProbeKind::Disk(d)) => Ok(Task::Disk(disk::DiskProbe::new(base, d))),
         Some(ProbeKind::Postgres(d)) => Ok(Task::Postgres(db::PgProbe::new(base, d))),
         Some(ProbeKind::Mysql(d)) => Ok(Task::Mysql(db::MysqlProbe::new(base, d))),
+        Some(ProbeKind::Tcp(t)) => tcp::TcpProbe::new(base, t, clock).map(Task::Tcp),
+        Some(ProbeKind::Dns(d)) => {
+            dns_query::DnsProbe::new(base, d).map(|p| Task::Dns(Box::new(p)))
+        }
+        Some(ProbeKind::Icmp(i)) => Ok(Task::Icmp(icmp::IcmpProbe::new(base, i))),
+        Some(ProbeKind::Grpc(g)) => grpc::GrpcProbe::new(base, g, clock).map(Task::Grpc),
         None => Err(format!(
-            "probe {:?}: exactly one of http, tls, disk, postgres, mysql must be set",
-            p.name
+            "probe {:?}: exactly one of {} must be set",
+            p.name,
+            crate::config::PROBE_KINDS
         )),
     }
 }

@@ -87,6 +87,21 @@ pub(crate) struct TlsInfo {
     pub verified: Result<(), String>,
     /// Whether verification was skipped (`insecure_skip_verify`).
     pub skipped: bool,
+    /// The leaf certificate as blackbox's `probe_ssl_last_chain_info` labels it.
+    pub leaf: Option<LeafInfo>,
+}
+
+/// The leaf certificate's identity, in blackbox_exporter's (Go's) notation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LeafInfo {
+    /// SHA-256 of the DER, lower-case hex.
+    pub fingerprint_sha256: String,
+    /// Subject as Go's `pkix.Name.String` writes it (`CN=a,O=b`).
+    pub subject: String,
+    /// Issuer, likewise.
+    pub issuer: String,
+    /// DNS subject alternative names, comma-separated.
+    pub subjectalternative: String,
 }
 
 impl TlsInfo {
@@ -251,6 +266,7 @@ impl TlsClient {
             expiries,
             verified,
             skipped: self.verifier.is_none(),
+            leaf: certs.first().and_then(leaf_info),
         };
         Ok((stream, info))
     }
@@ -263,6 +279,110 @@ pub(crate) fn not_after(der: &CertificateDer<'_>) -> Option<f64> {
         .map(|(_, c)| c.validity().not_after.timestamp() as f64)
 }
 
+/// The leaf's identity labels (`None` when the certificate does not parse).
+pub(crate) fn leaf_info(der: &CertificateDer<'_>) -> Option<LeafInfo> {
+    let (_, c) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
+    let fingerprint_sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let mut sans = Vec::new();
+    if let Ok(Some(ext)) = c.subject_alternative_name() {
+        for n in &ext.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = n {
+                sans.push(d.to_string());
+            }
+        }
+    }
+    Some(LeafInfo {
+        fingerprint_sha256,
+        subject: go_name(c.subject()),
+        issuer: go_name(c.issuer()),
+        subjectalternative: sans.join(","),
+    })
+}
+
+/// A distinguished name as Go's `pkix.Name.String()` writes it: the attributes Go knows in its
+/// fixed order (C, ST, L, STREET, POSTALCODE, O, OU, CN, SERIALNUMBER; values of one type in
+/// one multi-valued RDN), other attributes before them as `OID=#<DER hex>`, and the whole
+/// sequence reversed, `,`-separated, values escaped as RFC 2253.
+pub(crate) fn go_name(name: &x509_parser::x509::X509Name<'_>) -> String {
+    const KNOWN: [(&str, &str); 9] = [
+        ("2.5.4.6", "C"),
+        ("2.5.4.8", "ST"),
+        ("2.5.4.7", "L"),
+        ("2.5.4.9", "STREET"),
+        ("2.5.4.17", "POSTALCODE"),
+        ("2.5.4.10", "O"),
+        ("2.5.4.11", "OU"),
+        ("2.5.4.3", "CN"),
+        ("2.5.4.5", "SERIALNUMBER"),
+    ];
+    let mut known: Vec<Vec<String>> = vec![Vec::new(); KNOWN.len()];
+    let mut rdns: Vec<String> = Vec::new();
+    for atv in name.iter_attributes() {
+        let oid = atv.attr_type().to_id_string();
+        let value = atv
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|_| String::from_utf8_lossy(atv.attr_value().data).into_owned());
+        match KNOWN.iter().position(|(o, _)| *o == oid) {
+            Some(i) => known[i].push(value),
+            None => rdns.push(format!("{oid}=#{}", der_string_hex(&value))),
+        }
+    }
+    for (i, values) in known.iter().enumerate() {
+        if !values.is_empty() {
+            let t = KNOWN[i].1;
+            let parts: Vec<String> = values
+                .iter()
+                .map(|v| format!("{t}={}", go_escape(v)))
+                .collect();
+            rdns.push(parts.join("+"));
+        }
+    }
+    rdns.reverse();
+    rdns.join(",")
+}
+
+/// Go's `asn1.Marshal` of a string (PrintableString if it can be, else UTF8String), in hex.
+fn der_string_hex(v: &str) -> String {
+    let printable = v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b" '()+,-./:=?".contains(&b));
+    let mut der = vec![if printable { 0x13 } else { 0x0c }];
+    let len = v.len();
+    if len < 0x80 {
+        der.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|b| *b == 0)
+            .collect();
+        der.push(0x80 | bytes.len() as u8);
+        der.extend(bytes);
+    }
+    der.extend(v.as_bytes());
+    der.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn go_escape(v: &str) -> String {
+    let n = v.chars().count();
+    let mut out = String::with_capacity(v.len());
+    for (k, c) in v.chars().enumerate() {
+        let escape = match c {
+            ',' | '+' | '"' | '\\' | '<' | '>' | ';' => true,
+            ' ' => k == 0 || k + 1 == n,
+            '#' => k == 0,
+            _ => false,
+        };
+        if escape {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Pushes the certificate series shared by the `http` and `tls` probes.
 pub(crate) fn push_tls_series(b: &mut super::SeriesBuf<'_>, info: &TlsInfo) {
     if let Some(e) = info.earliest_expiry() {
@@ -271,6 +391,18 @@ pub(crate) fn push_tls_series(b: &mut super::SeriesBuf<'_>, info: &TlsInfo) {
         b.push("probe_ssl_last_chain_expiry_timestamp_seconds", &[], e);
     }
     b.push("probe_tls_version_info", &[("version", &info.version)], 1.0);
+    if let Some(l) = &info.leaf {
+        b.push(
+            "probe_ssl_last_chain_info",
+            &[
+                ("fingerprint_sha256", &l.fingerprint_sha256),
+                ("subject", &l.subject),
+                ("issuer", &l.issuer),
+                ("subjectalternative", &l.subjectalternative),
+            ],
+            1.0,
+        );
+    }
     if !info.skipped {
         b.push(
             "probe_ssl_chain_valid",
