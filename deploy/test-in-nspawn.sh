@@ -3,7 +3,7 @@
 # a minimal Debian system booted with systemd as PID 1 in a systemd-nspawn container, and checks
 # the package's life there:
 #   - install: the unit is enabled, active and ready, runs alertd hardened (the alertd system
-#     user, NoNewPrivs, no capabilities, seccomp, ProtectSystem, PrivateTmp); the configuration
+#     user, NoNewPrivs, only CAP_NET_RAW (icmp probes), seccomp, ProtectSystem, PrivateTmp); the configuration
 #     is root:alertd 0640 and a conffile; `man alertd` and the completions are there;
 #     `systemctl reload` keeps the same process, `systemctl stop` ends it with status 0;
 #   - upgrade to UPGRADE.deb (a higher version): the service is restarted, an edited
@@ -268,9 +268,9 @@ else
   check "Uid is the alertd user's" "$(ct id -u alertd)" "$(field Uid)"
   check "Gid is the alertd group's" "$(ct getent group alertd | cut -d: -f3)" "$(field Gid)"
   check "NoNewPrivs" 1 "$(field NoNewPrivs)"
-  check "CapBnd" 0000000000000000 "$(field CapBnd)"
-  check "CapEff" 0000000000000000 "$(field CapEff)"
-  check "CapAmb" 0000000000000000 "$(field CapAmb)"
+  check "CapBnd" 0000000000002000 "$(field CapBnd)"
+  check "CapEff" 0000000000002000 "$(field CapEff)"
+  check "CapAmb" 0000000000002000 "$(field CapAmb)"
   check "Seccomp (2 = filter)" 2 "$(field Seccomp)"
 
   # Not a failure: without CAP_SYS_RESOURCE (e.g. a VM whose hard limit is lower) systemd
@@ -295,7 +295,7 @@ check "User=" alertd "$(prop User)"
 check "ProtectSystem=" strict "$(prop ProtectSystem)"
 check "PrivateTmp=" yes "$(prop PrivateTmp)"
 check "NoNewPrivileges=" yes "$(prop NoNewPrivileges)"
-check "CapabilityBoundingSet=" "" "$(prop CapabilityBoundingSet)"
+check "CapabilityBoundingSet=" cap_net_raw "$(prop CapabilityBoundingSet)"
 check "RestrictAddressFamilies=" "AF_INET AF_INET6 AF_NETLINK AF_UNIX" \
   "$(prop RestrictAddressFamilies | tr ' ' '\n' | sort | xargs)"
 scf=$(prop SystemCallFilter)

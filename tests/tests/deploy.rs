@@ -56,8 +56,8 @@ fn unit_file_verifies_and_keeps_its_hardening() {
         ("ReadWritePaths", "/var/lib/alertd"),
         ("StateDirectory", "alertd"),
         ("NoNewPrivileges", "yes"),
-        ("CapabilityBoundingSet", ""),
-        ("AmbientCapabilities", ""),
+        ("CapabilityBoundingSet", "CAP_NET_RAW"),
+        ("AmbientCapabilities", "CAP_NET_RAW"),
         ("PrivateTmp", "yes"),
         ("ProtectHome", "yes"),
         (
@@ -536,7 +536,7 @@ fn package_has_its_files_and_passes_lintian() {
 /// under `NSPAWN_CACHE`) with systemd as PID 1 in a `systemd-nspawn` container and installs the
 /// package there with `apt-get install ./alertd_*.deb`: the unit is enabled and started, systemd
 /// runs alertd as the unit says (active and ready, as the `alertd` user with no new privileges,
-/// no capabilities and a seccomp filter, `/` read-only but the data directory, a private
+/// only CAP_NET_RAW (icmp probes) and a seccomp filter, `/` read-only but the data directory, a private
 /// `/tmp`), `systemctl reload` keeps the same process, `systemctl stop` exits 0; `man alertd`
 /// and the completions work. Then an upgrade to a package of a higher version (the same
 /// binaries, repackaged with `deploy/build-deb.sh --no-build --deb-version`) restarts alertd and
