@@ -8,7 +8,7 @@ use crate::engine::BatchOp;
 use crate::health::Sink;
 use crate::kv::OnFailure;
 use crate::state::{encode_last, window_of, KEY_WINDOW_MS};
-use crate::{heads, keys, lock, Inner, Resolution, StopSignal, Store, StoreError};
+use crate::{heads, keys, lock, wal, Inner, Resolution, StopSignal, Store, StoreError};
 
 /// Approximate payload of one engine batch (bounds the engine's memory per transaction).
 pub(crate) const WRITE_BATCH_BYTES: usize = 1 << 20;
@@ -33,25 +33,30 @@ impl Store {
     }
 }
 
-pub(crate) fn checkpoint_loop(weak: Weak<Inner>, stop: StopSignal, interval: std::time::Duration) {
-    let (flag, cv) = &*stop;
-    loop {
-        let mut stopped = lock(flag);
-        let deadline = std::time::Instant::now() + interval;
-        while !*stopped {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            stopped = cv
-                .wait_timeout(stopped, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+/// Waits `interval` or until the store stops; `true` when it stopped.
+fn wait(stop: &StopSignal, interval: std::time::Duration) -> bool {
+    let (flag, cv) = &**stop;
+    let mut stopped = lock(flag);
+    let deadline = std::time::Instant::now() + interval;
+    while !*stopped {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break;
         }
-        if *stopped {
+        stopped = cv
+            .wait_timeout(stopped, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    *stopped
+}
+
+/// The checkpoint thread: a checkpoint every `interval`, and deferred key-value writes retried.
+pub(crate) fn checkpoint_loop(weak: Weak<Inner>, stop: StopSignal, interval: std::time::Duration) {
+    loop {
+        if wait(&stop, interval) {
             return;
         }
-        drop(stopped);
         let Some(inner) = weak.upgrade() else {
             return;
         };
@@ -66,13 +71,35 @@ pub(crate) fn checkpoint_loop(weak: Weak<Inner>, stop: StopSignal, interval: std
     }
 }
 
+/// The write-ahead log's sync thread: every `interval`, `fsync` the segments written since
+/// the last round (outside the log's lock, so appends go on meanwhile).
+pub(crate) fn wal_sync_loop(weak: Weak<Inner>, stop: StopSignal, interval: std::time::Duration) {
+    loop {
+        if wait(&stop, interval) {
+            return;
+        }
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        let files = lock(&inner.wal).take_unsynced();
+        for f in files {
+            let r = f.sync_data().map_err(|source| StoreError::Io {
+                path: inner.opts.path.join(wal::DIR),
+                source,
+            });
+            inner.engine.record_wal(r);
+        }
+    }
+}
+
 impl Inner {
+    /// Stops the background threads (the checkpoint and log sync threads) and waits for them.
     pub(crate) fn stop_thread(&self) {
         let (flag, cv) = &*self.stop;
         *lock(flag) = true;
         cv.notify_all();
-        let handle = lock(&self.thread).take();
-        if let Some(h) = handle {
+        let handles = std::mem::take(&mut *lock(&self.threads));
+        for h in handles {
             if h.thread().id() != std::thread::current().id() {
                 let _ = h.join();
             }
@@ -92,10 +119,16 @@ impl Inner {
         // A full checkpoint takes every changed series (they become clean); an early flush
         // only writes closed chunks and blocks, and leaves the heads for the checkpoint: rows
         // of an older heads file that such a flush wrote are skipped on restore (`L` records).
+        // A checkpoint also cuts the write-ahead log at this moment: its images hold everything
+        // appended before, so the segments before the cut go once its heads file is in place.
+        let mut wal_cut = None;
         let mut chosen: std::collections::VecDeque<u64> = {
             let mut st = lock(&self.state);
             match scope {
-                FlushScope::All => std::mem::take(&mut st.dirty).into(),
+                FlushScope::All => {
+                    wal_cut = Some(lock(&self.wal).cut());
+                    std::mem::take(&mut st.dirty).into()
+                }
                 FlushScope::Pending => st
                     .dirty
                     .iter()
@@ -219,6 +252,10 @@ impl Inner {
                 return Err(e);
             }
             self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+            if let Some(cut) = wal_cut {
+                let removed = lock(&self.wal).remove_before(cut);
+                self.engine.record_wal(removed);
+            }
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Whether writes reach the disk: per sink, failing since when, logged once each way.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use model::clock::Timestamp;
@@ -18,17 +19,19 @@ impl Store {
 }
 
 /// What the store writes to. Each is failing or not on its own: a small engine write that
-/// fits in the database's free pages must not hide a heads file that cannot be written.
+/// fits in the database's free pages must not hide a heads file or a write-ahead log that
+/// cannot be written.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Sink {
     Engine = 0,
     Heads = 1,
+    Wal = 2,
 }
 
 /// Per [`Sink`]: since when its writes fail and the last error; and all failed writes.
 #[derive(Debug, Default)]
 pub(crate) struct Health {
-    pub(crate) failing: [Option<(Timestamp, String)>; 2],
+    pub(crate) failing: [Option<(Timestamp, String)>; 3],
     pub(crate) write_errors: u64,
 }
 
@@ -43,6 +46,8 @@ impl Health {
 pub(crate) struct Watched {
     pub(crate) engine: Box<dyn KvEngine>,
     pub(crate) health: Mutex<Health>,
+    /// Whether the last write-ahead log write failed.
+    pub(crate) wal_failing: AtomicBool,
 }
 
 impl Watched {
@@ -82,6 +87,15 @@ impl Watched {
             last_error: h.failing.iter().flatten().map(|(_, e)| e.clone()).next(),
             write_errors: h.write_errors,
             deferred_entries: 0,
+        }
+    }
+
+    /// Records the outcome of a write-ahead log write (every append: the health lock is taken
+    /// only on a failure and on the first success after one).
+    pub(crate) fn record_wal(&self, r: Result<(), StoreError>) {
+        if r.is_err() || self.wal_failing.load(Ordering::Relaxed) {
+            self.wal_failing.store(r.is_err(), Ordering::Relaxed);
+            let _ = self.record(Sink::Wal, r);
         }
     }
 

@@ -120,6 +120,7 @@ mod retention;
 mod state;
 mod types;
 mod upgrade;
+mod wal;
 
 pub use types::{
     BackupReport, Bucket, Engine, Resolution, RetentionReport, RollupSeries, StoreError,
@@ -129,14 +130,14 @@ pub use types::{
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 
 use model::clock::Timestamp;
 use model::storage::{Series, SeriesStore, StorageError};
 use model::{Labels, Matcher, Sample};
 
-use checkpoint::{checkpoint_loop, FlushScope};
+use checkpoint::{checkpoint_loop, wal_sync_loop, FlushScope};
 use engine::open_engine;
 use health::{Health, Watched};
 use kv::OnFailure;
@@ -169,6 +170,8 @@ struct Counters {
     bytes_written: AtomicU64,
     checkpoints: AtomicU64,
     checkpoint_errors: AtomicU64,
+    wal_replayed_samples: AtomicU64,
+    wal_dropped_bytes: AtomicU64,
 }
 
 type StopSignal = Arc<(Mutex<bool>, Condvar)>;
@@ -180,13 +183,15 @@ struct Inner {
     unsaved: Mutex<std::collections::BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
     opts: StoreOptions,
     state: Mutex<State>,
+    /// The write-ahead log; locked inside `state` by appends, so records are in append order.
+    wal: Mutex<wal::Writer>,
     /// Serialises writers of series data (checkpoints, early flushes, retention).
     flush_lock: Mutex<()>,
     counters: Counters,
     /// See [`Store::set_max_pending_bytes`].
     max_pending: AtomicUsize,
     stop: StopSignal,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -209,37 +214,54 @@ impl fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating when missing) the store in `opts.path` and starts the checkpoint thread.
+    /// Opens (creating when missing) the store in `opts.path`, restores the heads file and
+    /// replays the write-ahead log, and starts the checkpoint and log sync threads.
     pub fn open(opts: StoreOptions) -> Result<Store, StoreError> {
         let engine = open_engine(opts.engine, &opts.path)?;
         check_meta(engine.as_ref(), &opts.path)?;
-        let state = load_state(engine.as_ref(), &opts.path)?;
+        let mut state = load_state(engine.as_ref(), &opts.path)?;
+        let replayed = state.replay_wal(&opts.path)?;
+        let wal = wal::Writer::open(&opts.path)?;
         let inner = Arc::new(Inner {
             engine: Watched {
                 engine,
                 health: Mutex::new(Health::default()),
+                wal_failing: Default::default(),
             },
             unsaved: Mutex::new(Default::default()),
             opts,
             state: Mutex::new(state),
             flush_lock: Mutex::new(()),
-            counters: Counters::default(),
+            counters: Counters {
+                wal_replayed_samples: AtomicU64::new(replayed.samples),
+                wal_dropped_bytes: AtomicU64::new(replayed.dropped_bytes),
+                ..Counters::default()
+            },
+            wal: Mutex::new(wal),
             max_pending: AtomicUsize::new(PENDING_FLUSH_BYTES),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
-            thread: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
         });
-        let interval = inner.opts.checkpoint_interval.to_std();
-        if !interval.is_zero() {
+        let spawn = |name: &str, work: fn(Weak<Inner>, StopSignal, std::time::Duration), every| {
             let weak = Arc::downgrade(&inner);
             let stop = inner.stop.clone();
             let handle = std::thread::Builder::new()
-                .name("store-checkpoint".into())
-                .spawn(move || checkpoint_loop(weak, stop, interval))
+                .name(name.into())
+                .spawn(move || work(weak, stop, every))
                 .map_err(|e| StoreError::Io {
                     path: inner.opts.path.clone(),
                     source: e,
                 })?;
-            *lock(&inner.thread) = Some(handle);
+            lock(&inner.threads).push(handle);
+            Ok::<_, StoreError>(())
+        };
+        let interval = inner.opts.checkpoint_interval.to_std();
+        if !interval.is_zero() {
+            spawn("store-checkpoint", checkpoint_loop, interval)?;
+        }
+        let fsync = inner.opts.wal_fsync_interval.to_std();
+        if !fsync.is_zero() {
+            spawn("store-wal-sync", wal_sync_loop, fsync)?;
         }
         Ok(Store { inner })
     }
@@ -250,14 +272,19 @@ impl Store {
     }
 
     /// Appends samples; a series is created on its first sample. Samples not newer than their
-    /// series' newest are dropped and counted in [`StoreStats::out_of_order_dropped`].
+    /// series' newest are dropped and counted in [`StoreStats::out_of_order_dropped`]. The
+    /// accepted samples are in the write-ahead log when this returns (see the crate docs); a
+    /// log that cannot be written shows in [`Store::health`] while the samples stay in memory.
     pub fn append(&self, batch: &[(Labels, Sample)]) -> Result<(), StoreError> {
         let flush = {
-            let mut st = lock(&self.inner.state);
+            let mut guard = lock(&self.inner.state);
+            let st = &mut *guard;
             if st.closed {
                 return Err(StoreError::Closed);
             }
             let (mut accepted, mut dropped) = (0u64, 0u64);
+            let mut log = std::mem::take(&mut st.wal_batch);
+            log.clear();
             for (labels, sample) in batch {
                 let id = match st.index.get(labels) {
                     Some(id) => id,
@@ -267,6 +294,7 @@ impl Store {
                         let l = Arc::new(labels.clone());
                         st.index.insert(l.clone(), id);
                         st.series.insert(id, SeriesState::new(l));
+                        log.series(id, labels);
                         id
                     }
                 };
@@ -278,10 +306,16 @@ impl Store {
                     continue;
                 }
                 let moved = s.push(*sample);
+                log.sample(id, *sample);
                 accepted += 1;
                 st.pending_bytes += moved;
                 st.mark_dirty(id);
             }
+            // Still under the state lock: the log's order is the order of the appends.
+            let sync = self.inner.opts.wal_fsync_interval == model::Duration::ZERO;
+            let written = lock(&self.inner.wal).write(&log, sync);
+            st.wal_batch = log;
+            self.inner.engine.record_wal(written);
             self.inner
                 .counters
                 .ingested
@@ -351,7 +385,7 @@ impl Store {
         })
     }
 
-    /// Persists every head, stops the checkpoint thread and flushes the engine. Later appends
+    /// Persists every head (emptying the write-ahead log), stops the background threads and flushes the engine. Later appends
     /// and key-value writes fail with [`StoreError::Closed`]; reads keep working.
     pub fn close(&self) -> Result<(), StoreError> {
         self.inner.stop_thread();
@@ -383,6 +417,8 @@ impl Store {
             bytes_written: c.bytes_written.load(Ordering::Relaxed),
             checkpoints: c.checkpoints.load(Ordering::Relaxed),
             checkpoint_errors: c.checkpoint_errors.load(Ordering::Relaxed),
+            wal_replayed_samples: c.wal_replayed_samples.load(Ordering::Relaxed),
+            wal_dropped_bytes: c.wal_dropped_bytes.load(Ordering::Relaxed),
         }
     }
 }

@@ -10,7 +10,7 @@ use model::{Labels, Sample};
 use crate::codec::{self, decode, BlockEncoder};
 use crate::engine::KvEngine;
 use crate::index::Index;
-use crate::{heads, keys, Bucket, Resolution, StoreError};
+use crate::{heads, keys, wal, Bucket, Resolution, StoreError};
 
 pub(crate) const CHUNK_MAX_SAMPLES: usize = 120;
 /// Raw chunks never span an aligned window of this size (the first key component).
@@ -168,7 +168,12 @@ impl SeriesState {
         self.last_t = s.t;
         if !s.is_stale() {
             for res in Resolution::ALL {
-                moved += self.rollups[res.idx()].add(res, s.t, s.v);
+                // Buckets of persisted blocks are complete: a sample replayed from the
+                // write-ahead log after an early flush must not open them again. (A new
+                // sample's bucket is always newer.)
+                if window_of(s.t, res.width_ms()) > self.persisted_last[1 + res.idx()] {
+                    moved += self.rollups[res.idx()].add(res, s.t, s.v);
+                }
             }
         }
         moved
@@ -331,9 +336,75 @@ pub(crate) struct State {
     /// file replaces them).
     pub(crate) legacy_heads: bool,
     pub(crate) closed: bool,
+    /// The write-ahead log record being built by an append (reused).
+    pub(crate) wal_batch: wal::Batch,
+}
+
+/// What [`State::replay_wal`] restored.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Replay {
+    /// Samples appended to memory (newer than what the heads file and engine hold).
+    pub(crate) samples: u64,
+    /// Bytes of torn or damaged log tails dropped.
+    pub(crate) dropped_bytes: u64,
 }
 
 impl State {
+    /// Appends the samples of the write-ahead log that are newer than their series' newest
+    /// (the heads file and the engine hold the rest), creating the series it names. Called
+    /// once on open, after the heads file was restored.
+    pub(crate) fn replay_wal(&mut self, dir: &Path) -> Result<Replay, StoreError> {
+        let mut samples = 0;
+        // The log's id of a series whose labels are held under another id here (normally
+        // none: ids are the log's own).
+        let mut remap: HashMap<u64, u64> = HashMap::new();
+        let replayed = wal::replay(dir, |e| match e {
+            wal::Entry::Series(id, labels) => {
+                if let Some(known) = self.index.get(&labels) {
+                    if known != id {
+                        remap.insert(id, known);
+                    }
+                    return;
+                }
+                let new = if self.series.contains_key(&id) {
+                    let new = self.next_id;
+                    remap.insert(id, new);
+                    new
+                } else {
+                    remap.remove(&id);
+                    id
+                };
+                self.next_id = self.next_id.max(new + 1);
+                let labels = Arc::new(labels);
+                self.index.insert(labels.clone(), new);
+                self.series.insert(new, SeriesState::new(labels));
+            }
+            wal::Entry::Sample(id, sample) => {
+                let id = remap.get(&id).copied().unwrap_or(id);
+                let Some(s) = self.series.get_mut(&id) else {
+                    return;
+                };
+                if sample.t > s.last_t {
+                    self.pending_bytes += s.push(sample);
+                    self.mark_dirty(id);
+                    samples += 1;
+                }
+            }
+        })?;
+        if replayed.records > 0 || replayed.dropped_bytes > 0 {
+            tracing::info!(
+                records = replayed.records,
+                samples,
+                dropped_bytes = replayed.dropped_bytes,
+                "store: write-ahead log replayed"
+            );
+        }
+        Ok(Replay {
+            samples,
+            dropped_bytes: replayed.dropped_bytes,
+        })
+    }
+
     /// Restores series `id` from its image (see [`SeriesState::restore_image`]); restored
     /// waiting blocks make it dirty.
     pub(crate) fn restore(&mut self, id: u64, img: &[u8], legacy: bool) -> Result<(), StoreError> {
