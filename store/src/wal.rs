@@ -32,6 +32,8 @@ pub(crate) const DIR: &str = "wal";
 const MAGIC: &[u8] = b"alertd-wal/1\n";
 /// A segment is closed once it holds this much.
 pub(crate) const SEGMENT_BYTES: u64 = 64 << 20;
+/// Buffers above this size grown by a batch that created series are not kept for the next one.
+const KEEP_BUFFER: usize = 64 << 10;
 /// Records larger than this are refused on replay as corrupt (an append batch of a million
 /// samples takes about 11 MB).
 const MAX_RECORD: usize = 256 << 20;
@@ -80,8 +82,12 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// Starts a new batch.
+    /// Starts a new batch. A batch that created many series (the first after a start: their
+    /// labels) leaves a large buffer behind; it is given back rather than kept for good.
     pub(crate) fn clear(&mut self) {
+        if self.series.capacity() > KEEP_BUFFER {
+            self.series = Vec::new();
+        }
         self.series.clear();
         self.samples.clear();
         self.n_series = 0;
@@ -194,7 +200,9 @@ impl Writer {
         buf[..4].copy_from_slice(&len.to_le_bytes());
         buf[4..8].copy_from_slice(&crc.to_le_bytes());
         let r = self.write_record(&buf, sync);
-        self.buf = buf;
+        if batch.series.len() <= KEEP_BUFFER {
+            self.buf = buf;
+        }
         r
     }
 
