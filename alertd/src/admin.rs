@@ -150,6 +150,7 @@ pub fn snapshot_offline(
         retention_rollups: storage.rollup_retention,
         // No background checkpoints in a short-lived offline run.
         checkpoint_interval: model::Duration::ZERO,
+        wal_fsync_interval: storage.wal_fsync_interval,
     };
     let s = store::Store::open(opts).map_err(|source| match &source {
         store::StoreError::Engine { message, .. }

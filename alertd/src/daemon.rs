@@ -119,6 +119,7 @@ impl Pipeline {
             retention_raw: storage.retention,
             retention_rollups: storage.rollup_retention,
             checkpoint_interval: storage.checkpoint_interval,
+            wal_fsync_interval: storage.wal_fsync_interval,
         };
         let store = store::Store::open(opts).map_err(|source| PipelineError::Store {
             path: storage.path.clone(),

@@ -137,6 +137,7 @@ fn seed_store(data: &Path, now: i64) {
         retention_raw: "30d".parse().unwrap(),
         retention_rollups: "365d".parse().unwrap(),
         checkpoint_interval: "60s".parse().unwrap(),
+        ..store::StoreOptions::default()
     })
     .expect("open store");
     let ok = Labels::from_pairs([
@@ -436,6 +437,7 @@ fn status_page_shows_true_state_in_a_browser() {
         retention_raw: "30d".parse().unwrap(),
         retention_rollups: "365d".parse().unwrap(),
         checkpoint_interval: "60s".parse().unwrap(),
+        ..store::StoreOptions::default()
     })
     .expect("reopen store");
     for (name, c) in [

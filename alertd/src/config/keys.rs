@@ -198,7 +198,8 @@ mod tests {
                 "engine",
                 "retention",
                 "rollup_retention",
-                "checkpoint_interval"
+                "checkpoint_interval",
+                "wal_fsync_interval"
             ]
         );
         assert!(fields_of::<raw::RawAuthorization>().contains(&"type"));

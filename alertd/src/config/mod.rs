@@ -248,8 +248,13 @@ pub struct StorageConfig {
     pub retention: Duration,
     /// How long downsampled history is kept (365d).
     pub rollup_retention: Duration,
-    /// How often in-memory state is checkpointed to disk (60s).
+    /// How often in-memory state is checkpointed to disk (60s); a checkpoint empties the
+    /// write-ahead log.
     pub checkpoint_interval: Duration,
+    /// How often the samples' write-ahead log is fsynced (1s): what a power loss can lose (a
+    /// killed process loses nothing). `0s` syncs every append, one disk flush per probe or
+    /// scrape result.
+    pub wal_fsync_interval: Duration,
 }
 
 /// `api:` settings.
@@ -1148,12 +1153,19 @@ impl Validator<'_> {
             Duration::from_secs(60),
             false,
         );
+        let (wal_fsync_interval, _) = self.duration(
+            "storage.wal_fsync_interval",
+            s.wal_fsync_interval,
+            Duration::from_secs(1),
+            true,
+        );
         StorageConfig {
             path,
             engine,
             retention,
             rollup_retention,
             checkpoint_interval,
+            wal_fsync_interval,
         }
     }
 

@@ -235,6 +235,7 @@ pub(crate) struct RawStorage {
     pub retention: Option<Spanned<String>>,
     pub rollup_retention: Option<Spanned<String>>,
     pub checkpoint_interval: Option<Spanned<String>>,
+    pub wal_fsync_interval: Option<Spanned<String>>,
 }
 
 /// `watchdog:` as written.

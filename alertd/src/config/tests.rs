@@ -29,6 +29,7 @@ fn empty_document_gives_all_defaults() {
     assert_eq!(c.storage.retention, "30d".parse().unwrap());
     assert_eq!(c.storage.rollup_retention, "365d".parse().unwrap());
     assert_eq!(c.storage.checkpoint_interval, "60s".parse().unwrap());
+    assert_eq!(c.storage.wal_fsync_interval, "1s".parse().unwrap());
     assert_eq!(c.api.listen, DEFAULT_LISTEN.parse().unwrap());
     assert_eq!(c.api.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
     assert_eq!(Config::default(), c);
@@ -61,6 +62,7 @@ storage:
   retention: 7d
   rollup_retention: 2y
   checkpoint_interval: 10s
+  wal_fsync_interval: 0s
 api:
   listen: "[::1]:9000"
   auth_reads: false
@@ -95,6 +97,7 @@ watchdog:
     assert!(!c.global.http_config.follow_redirects);
     assert_eq!(c.storage.engine, StorageEngine::Redb);
     assert_eq!(c.storage.rollup_retention, "2y".parse().unwrap());
+    assert_eq!(c.storage.wal_fsync_interval, model::Duration::ZERO);
     assert_eq!(c.api.listen, "[::1]:9000".parse().unwrap());
     assert_eq!(c.api.max_body_bytes, 1024);
     assert!(!c.api.public_status);
@@ -126,7 +129,7 @@ fn unknown_key_in_section_names_section_and_allowed_keys() {
     assert_eq!(
         e,
         "a.yaml:3:3: unknown key `engin` in `storage`; allowed keys: path, engine, retention, \
-         rollup_retention, checkpoint_interval"
+         rollup_retention, checkpoint_interval, wal_fsync_interval"
     );
 }
 
@@ -442,9 +445,9 @@ fn a_type_error_is_reported_next_to_unknown_keys() {
         [
             "a.yaml:2:15: `api.auth_reads`: expected true or false",
             "a.yaml:4:3: unknown key `engin` in `storage`; allowed keys: path, engine, retention, \
-             rollup_retention, checkpoint_interval",
+             rollup_retention, checkpoint_interval, wal_fsync_interval",
             "a.yaml:5:3: unknown key `pth` in `storage`; allowed keys: path, engine, retention, \
-             rollup_retention, checkpoint_interval",
+             rollup_retention, checkpoint_interval, wal_fsync_interval",
         ]
     );
 }

@@ -271,6 +271,7 @@ mod tests {
             retention_raw: "30d".parse().unwrap(),
             retention_rollups: "365d".parse().unwrap(),
             checkpoint_interval: "60s".parse().unwrap(),
+            ..store::StoreOptions::default()
         })
         .unwrap()
     }
