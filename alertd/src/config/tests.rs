@@ -778,7 +778,9 @@ fn external_url_defaults_from_api_listen() {
     assert_eq!(c.external_url(), "https://alertd.example.com");
     assert_eq!(c.notifier.global.external_url, "https://alertd.example.com");
     assert!(!c.external_url_needed());
+}
 
+#[test]
 fn network_probe_kinds_are_checked_with_positions() {
     let y = "\
 probes:
