@@ -148,13 +148,15 @@ pub fn depth_bound(text: &str) -> usize {
                 }
             }
             c if c.is_ascii_digit() || c == b'.' => {
-                // A number or a duration; an exponent's sign (`1e+5`) is not an operator.
+                // A number or a duration; a decimal exponent's sign (`1e+5`) is not an
+                // operator (in `0x1e+1` it is).
+                let hex = b[i..].starts_with(b"0x") || b[i..].starts_with(b"0X");
                 i += 1;
                 while i < b.len() {
                     let d = b[i];
-                    if d.is_ascii_alphanumeric() || d == b'.' || d == b'_' {
-                        i += 1;
-                    } else if matches!(d, b'+' | b'-') && matches!(b[i - 1], b'e' | b'E') {
+                    let exponent_sign =
+                        !hex && matches!(d, b'+' | b'-') && matches!(b[i - 1], b'e' | b'E');
+                    if d.is_ascii_alphanumeric() || d == b'.' || d == b'_' || exponent_sign {
                         i += 1;
                     } else {
                         break;
@@ -273,6 +275,7 @@ mod tests {
             "label_replace(up, \"a(\", \"$1\", \"b\", \"(.*)\")",
             "up{a=\"((((\", b=~\"[+*-]\"} offset 5m",
             "x @ start() + 1e+5 - 0x1F * 5m",
+            "0x1e+0x1e-0x1E+1e-1",
             "a and b or c unless d",
             "x atan2 y # comment ((((\n + 1",
             "topk(3, x) / ignoring(a) group_left(b) y",
