@@ -25,11 +25,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use model::{AlertState, Labels, Silence, SilenceState, Timestamp};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::daemon::App;
 use data::{eq, Counts, MINUTE, WINDOWS};
@@ -57,7 +58,24 @@ pub fn routes() -> Router<Arc<App>> {
             get(move |app: State<Arc<App>>| public_page(app, cache.clone())),
         )
         .route("/badge/{probe}/{file}", get(badge))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
 }
+
+/// The pages' and badges' `Content-Security-Policy`: no script, no outside resource, no
+/// form, not framed by another site; the pages' own `<style>` and `style` attributes only.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+     img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// A probe's state on the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
