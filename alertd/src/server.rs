@@ -8,12 +8,12 @@
 //!   longest (no request in progress) and takes its slot, so new clients (`/-/healthy`, a
 //!   Grafana refresh) are answered even when idle connections fill every slot. When no
 //!   connection is idle, new ones wait in the kernel's backlog until a request finishes.
-//! - **Timeouts**: HTTP/1 request headers must arrive within `header_read_timeout` (hyper's
-//!   own timer); a connection without a request in progress for `idle_timeout` is closed,
-//!   including one that never sent a byte, and one still in its TLS handshake (which also has
-//!   a fixed [`HANDSHAKE_TIMEOUT`]).
-//! - HTTP/1.1 and HTTP/2 (prior knowledge), as `axum::serve`; each request carries the peer's
-//!   address as `ConnectInfo<SocketAddr>` (the ping rate limit is keyed by it).
+//! - **Timeouts**: a request's headers must arrive within `header_read_timeout` (hyper's own
+//!   timer, which also runs while a new connection has sent nothing yet); a connection without
+//!   a request in progress for `idle_timeout` is closed, as is one still in its TLS handshake
+//!   after [`HANDSHAKE_TIMEOUT`].
+//! - HTTP/1.1 (as `axum::serve` with axum's default features); each request carries the
+//!   peer's address as `ConnectInfo<SocketAddr>` (the ping rate limit is keyed by it).
 //! - **Graceful shutdown**: when `shutdown` completes the loop stops accepting, every
 //!   connection finishes its request in progress and closes, and [`serve`] returns once all
 //!   are closed.
@@ -30,8 +30,7 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper::Request;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -317,12 +316,10 @@ impl Connection {
                 r
             }
         });
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+        let served = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_read_timeout.to_std());
-        let served = builder.serve_connection_with_upgrades(io, service);
+            .header_read_timeout(self.limits.header_read_timeout.to_std())
+            .serve_connection(io, service);
         tokio::pin!(served);
         let idle_timeout = self.limits.idle_timeout.to_std();
         let mut closing = false;
