@@ -262,7 +262,7 @@ fn idle_connections_cannot_blind_alertd_under_a_low_open_files_limit() {
     let flood_start = Instant::now();
     let mut conns = Vec::new();
     let mut slowest = Duration::ZERO;
-    let mut check_healthy = |slowest: &mut Duration| {
+    let check_healthy = |slowest: &mut Duration| {
         let t = Instant::now();
         let r = http_with(port, "GET", "/-/healthy", &[], "").expect("/-/healthy");
         assert_eq!(r.status, 200);
