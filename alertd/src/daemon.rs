@@ -383,6 +383,7 @@ pub struct App {
     started_at: model::Timestamp,
     pipeline: Pipeline,
     pings: Arc<crate::ratelimit::PingGuard>,
+    api_alerts: crate::api::limits::ApiAlerts,
 }
 
 impl App {
@@ -412,7 +413,13 @@ impl App {
             clock,
             pipeline,
             pings,
+            api_alerts: Default::default(),
         }
+    }
+
+    /// The active alerts received through the API (`api.limits.api_alerts`).
+    pub fn api_alerts(&self) -> &crate::api::limits::ApiAlerts {
+        &self.api_alerts
     }
 
     /// The per-client rate limit of heartbeat pings.

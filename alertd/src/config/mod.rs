@@ -294,12 +294,9 @@ pub struct ApiLimits {
     pub label_value_bytes: u32,
     /// Bytes of an annotation value, and of a silence's comment (65536).
     pub annotation_bytes: u32,
-    /// Alerts received through the API held at once (50000); resolved ones do not count.
+    /// Active alerts received through the API held at once (50000); resolved ones do not
+    /// count, nor alerts sent again.
     pub api_alerts: u32,
-    /// Silences held at once, active, pending and expired (10000).
-    pub silences: u32,
-    /// Matchers of one silence (128).
-    pub matchers_per_silence: u32,
     /// Rows of each list on the status page `/` before it is cut with a count of the rest
     /// (500).
     pub status_page_rows: u32,
@@ -314,8 +311,6 @@ impl Default for ApiLimits {
             label_value_bytes: 16 * 1024,
             annotation_bytes: 64 * 1024,
             api_alerts: 50_000,
-            silences: 10_000,
-            matchers_per_silence: 128,
             status_page_rows: 500,
         }
     }
@@ -1377,13 +1372,6 @@ impl Validator<'_> {
                 d.annotation_bytes,
             ),
             api_alerts: self.count(s, "api_alerts", l.api_alerts, d.api_alerts),
-            silences: self.count(s, "silences", l.silences, d.silences),
-            matchers_per_silence: self.count(
-                s,
-                "matchers_per_silence",
-                l.matchers_per_silence,
-                d.matchers_per_silence,
-            ),
             status_page_rows: self.count(
                 s,
                 "status_page_rows",

@@ -236,8 +236,6 @@ pub(crate) struct RawApiLimits {
     pub label_value_bytes: Option<Spanned<u64>>,
     pub annotation_bytes: Option<Spanned<u64>>,
     pub api_alerts: Option<Spanned<u64>>,
-    pub silences: Option<Spanned<u64>>,
-    pub matchers_per_silence: Option<Spanned<u64>>,
     pub status_page_rows: Option<Spanned<u64>>,
 }
 
