@@ -240,6 +240,9 @@ pub struct Snapshot {
     pub silences: Vec<Silence>,
     /// Store queries that failed (the page shows what it could gather).
     pub errors: Vec<String>,
+    /// Rows shown of the alerts and silences, which API clients create
+    /// (`api.limits.status_page_rows`); the rest are counted.
+    pub max_rows: usize,
 }
 
 /// What to gather.
@@ -390,6 +393,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
             alert_source: AlertSource::Evaluator,
             silences: Vec::new(),
             errors,
+            max_rows: config.api.limits.status_page_rows as usize,
         };
     }
 
@@ -469,6 +473,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
         alert_source,
         silences,
         errors,
+        max_rows: config.api.limits.status_page_rows as usize,
     }
 }
 
