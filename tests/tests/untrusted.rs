@@ -324,3 +324,119 @@ fn idle_connections_cannot_blind_alertd_under_a_low_open_files_limit() {
         .unwrap();
     assert!(closed(&mut slow, Duration::from_secs(12)));
 }
+
+fn alerts_json(n: usize, extra_labels: usize, value_bytes: usize) -> String {
+    let alerts: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut labels = serde_json::Map::new();
+            labels.insert("alertname".into(), format!("A{i}").into());
+            for j in 0..extra_labels {
+                labels.insert(format!("l{j}"), "v".repeat(value_bytes).into());
+            }
+            serde_json::json!({ "labels": labels })
+        })
+        .collect();
+    Value::Array(alerts).to_string()
+}
+
+fn stored_alerts(port: u16) -> usize {
+    let r = http_with(port, "GET", "/api/v2/alerts", &[], "").unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    serde_json::from_str::<Value>(&r.body)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// Over a limit: the status, and an error naming the limit.
+fn assert_refused(what: &str, r: &e2e::Response, status: u16, limit: &str) {
+    assert_eq!(
+        r.status,
+        status,
+        "{what}: {}",
+        &r.body[..r.body.len().min(300)]
+    );
+    let v: Value = serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let msg = v.as_str().unwrap_or_default();
+    assert!(msg.contains(limit), "{what}: {msg}");
+}
+
+#[test]
+fn oversized_posts_are_refused_whole_and_nothing_is_stored() {
+    let port = free_port();
+    let config = minimal_config(port, "").replace(
+        "  listen:",
+        "  limits: { api_alerts: 5, status_page_rows: 3 }\n  listen:",
+    );
+    let d = start(port, &config, &[]).unwrap();
+    let post = |body: &str| http_with(port, "POST", "/api/v2/alerts", &[], body).unwrap();
+    // The defaults: 10,000 alerts per request, 128 labels, 1 KiB names, 16 KiB values, 64 KiB
+    // annotations.
+    let r = post(&alerts_json(10_001, 0, 0));
+    assert_refused(
+        "10,001 alerts",
+        &r,
+        413,
+        "api.limits.alerts_per_request (10000)",
+    );
+    let r = post(&alerts_json(1, 128, 1));
+    assert_refused("129 labels", &r, 413, "api.limits.labels_per_alert (128)");
+    let r = post(&alerts_json(1, 1, 16 * 1024 + 1));
+    assert_refused(
+        "a long value",
+        &r,
+        413,
+        "api.limits.label_value_bytes (16384)",
+    );
+    let long_name = format!(
+        r#"[{{"labels":{{"alertname":"A","{}":"v"}}}}]"#,
+        "n".repeat(1025)
+    );
+    let r = post(&long_name);
+    assert_refused("a long name", &r, 413, "api.limits.label_name_bytes (1024)");
+    let annotation = format!(
+        r#"[{{"labels":{{"alertname":"ok"}}}},{{"labels":{{"alertname":"A"}},"annotations":{{"d":"{}"}}}}]"#,
+        "x".repeat(64 * 1024 + 1)
+    );
+    let r = post(&annotation);
+    assert_refused(
+        "a long annotation",
+        &r,
+        413,
+        "api.limits.annotation_bytes (65536)",
+    );
+    assert_eq!(
+        stored_alerts(port),
+        0,
+        "nothing of a refused request is stored"
+    );
+    // Five active API alerts at most: the five are taken, sent again, a sixth is refused.
+    assert_eq!(post(&alerts_json(5, 0, 0)).status, 200);
+    assert_eq!(post(&alerts_json(5, 0, 0)).status, 200, "sent again");
+    let r = post(r#"[{"labels":{"alertname":"sixth"}}]"#);
+    assert_refused("a sixth alert", &r, 429, "api.limits.api_alerts (5)");
+    assert_eq!(stored_alerts(port), 5);
+    // A silence over the notifier's size limit (64 KiB) is refused and not stored.
+    let silence = serde_json::json!({
+        "matchers": [{ "name": "alertname", "value": "A0", "isRegex": false }],
+        "startsAt": "2020-01-01T00:00:00Z",
+        "endsAt": "2999-01-01T00:00:00Z",
+        "createdBy": "t",
+        "comment": "c".repeat(70_000),
+    });
+    let r = http_with(port, "POST", "/api/v2/silences", &[], &silence.to_string()).unwrap();
+    assert_eq!(r.status, 400, "{}", &r.body[..r.body.len().min(300)]);
+    assert!(r.body.contains("limit"), "{}", r.body);
+    let r = http_with(port, "GET", "/api/v2/silences", &[], "").unwrap();
+    assert_eq!(r.body.trim(), "[]");
+    // The status page lists three of the five alerts and counts the rest.
+    let r = d.http("GET", "/").unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body
+            .contains("2 more alerts not shown (api.limits.status_page_rows is 3)"),
+        "{}",
+        r.body
+    );
+}
