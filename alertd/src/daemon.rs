@@ -519,6 +519,19 @@ impl App {
                 new.api.max_body_bytes.to_string(),
             ));
         }
+        if new.api.connections != old.api.connections {
+            let show = |c: &crate::config::ConnectionLimits| {
+                format!(
+                    "max {}, reserved_fds {}, header_read_timeout {}, idle_timeout {}",
+                    c.max, c.reserved_fds, c.header_read_timeout, c.idle_timeout
+                )
+            };
+            return Err(restart(
+                "api.connections",
+                show(&old.api.connections),
+                show(&new.api.connections),
+            ));
+        }
         if new.storage.path != old.storage.path {
             return Err(restart(
                 "storage.path",
