@@ -1,6 +1,7 @@
 //! `api.limits` on what a client can make alertd hold through `POST /api/v2/alerts`: alerts per
 //! request, labels and annotations per alert, the sizes of their names and values, and the
-//! number of active alerts received through the API. A request over any limit is refused as a
+//! number of active alerts received through the API; and the size of an acknowledgement's
+//! author and comment (`/api/alertd/v1/acks`). A request over any limit is refused as a
 //! whole (nothing of it is stored) with an error naming the limit. Silences are bounded by the
 //! notifier (10,000 active or pending, 64 KiB each, as Alertmanager's defaults).
 
@@ -79,6 +80,26 @@ fn check_set(
                 lb.value.len()
             )));
         }
+    }
+    Ok(())
+}
+
+/// Checks an acknowledgement's author (at most `label_value_bytes`) and comment (at most
+/// `annotation_bytes`): one is kept per acknowledged alert.
+pub fn check_ack(author: &str, comment: &str, l: &ApiLimits) -> Result<(), OverLimit> {
+    if author.len() > l.label_value_bytes as usize {
+        return Err(too_large(format!(
+            "an author of {} bytes, over api.limits.label_value_bytes ({})",
+            author.len(),
+            l.label_value_bytes
+        )));
+    }
+    if comment.len() > l.annotation_bytes as usize {
+        return Err(too_large(format!(
+            "a comment of {} bytes, over api.limits.annotation_bytes ({})",
+            comment.len(),
+            l.annotation_bytes
+        )));
     }
     Ok(())
 }
@@ -188,6 +209,11 @@ mod tests {
         ann.annotations = Labels::from_pairs([("d", "1234567")]);
         let e = check_posted(&[ann], &l).unwrap_err();
         assert!(e.message.contains("annotation_bytes (6)"), "{e:?}");
+        assert_eq!(check_ack("me", "why", &l), Ok(()));
+        let e = check_ack("me", "1234567", &l).unwrap_err();
+        assert!(e.message.contains("annotation_bytes (6)"), "{e:?}");
+        let e = check_ack("123456", "", &l).unwrap_err();
+        assert!(e.message.contains("label_value_bytes (5)"), "{e:?}");
     }
 
     #[test]

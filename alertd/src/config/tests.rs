@@ -663,10 +663,7 @@ fn ping_rate_limit_has_defaults_and_checks_its_numbers() {
 fn connection_limits_and_api_limits_have_defaults_and_check_their_values() {
     let d = Config::default().api;
     assert_eq!(d.connections, ConnectionLimits::default());
-    assert_eq!(
-        (d.connections.max, d.connections.reserved_fds),
-        (512, 256)
-    );
+    assert_eq!((d.connections.max, d.connections.reserved_fds), (512, 256));
     assert_eq!(d.limits, ApiLimits::default());
     assert_eq!(d.limits.alerts_per_request, 10_000);
     let c = parse_str(
@@ -676,7 +673,10 @@ fn connection_limits_and_api_limits_have_defaults_and_check_their_values() {
     .unwrap();
     assert_eq!(c.api.connections.max, 9);
     assert_eq!(c.api.connections.idle_timeout, Duration::from_secs(2));
-    assert_eq!(c.api.connections.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(
+        c.api.connections.header_read_timeout,
+        Duration::from_secs(10)
+    );
     assert_eq!(c.api.limits.api_alerts, 5);
     assert_eq!(c.api.limits.labels_per_alert, 128);
     assert_eq!(
@@ -687,6 +687,5 @@ fn connection_limits_and_api_limits_have_defaults_and_check_their_values() {
             "a.yaml:6:23: `api.limits.labels_per_alert` must be between 1 and 4294967295, got 0",
         ]
     );
-    assert!(one("api:\n  limits: { alerts: 2 }\n")
-        .contains("unknown key `alerts` in `api.limits`"));
+    assert!(one("api:\n  limits: { alerts: 2 }\n").contains("unknown key `alerts` in `api.limits`"));
 }
