@@ -231,6 +231,16 @@ fn query_value(port: u16, q: &str) -> Option<f64> {
 fn idle_connections_cannot_blind_alertd_under_a_low_open_files_limit() {
     const IDLE_SECS: u64 = 3;
     const CONNECTIONS: usize = 1100;
+    // This test process holds the 1,100 connections: raise its own soft limit to the hard one.
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if soft < 2048 {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+        assert!(
+            hard >= 2048,
+            "the test needs 2,048 open files (hard limit {hard})"
+        );
+    }
     let (target, _got) = webhook_sink();
     let port = free_port();
     let config = minimal_config(
