@@ -215,9 +215,15 @@ impl Drop for Daemon {
 /// Writes `config` to `alertd.yaml` in a new temporary directory and starts alertd there with
 /// `extra_args`, stderr going to `alertd.log` in that directory. Does not wait.
 pub fn spawn(port: u16, config: &str, extra_args: &[&str]) -> Daemon {
+    spawn_wrapped(port, config, &[], extra_args)
+}
+
+/// As [`spawn`], with alertd started by `wrapper` (a command that runs the rest of its command
+/// line, e.g. `["prlimit", "--nofile=1024", "--"]`, which execs alertd in its own process).
+pub fn spawn_wrapped(port: u16, config: &str, wrapper: &[&str], extra_args: &[&str]) -> Daemon {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("alertd.yaml"), config).expect("write config");
-    let child = spawn_child(dir.path(), extra_args);
+    let child = spawn_child(dir.path(), wrapper, extra_args);
     Daemon {
         child,
         port,
@@ -227,14 +233,21 @@ pub fn spawn(port: u16, config: &str, extra_args: &[&str]) -> Daemon {
 }
 
 /// Starts alertd in `dir` (config `alertd.yaml`, log appended to `alertd.log`).
-fn spawn_child(dir: &Path, extra_args: &[&str]) -> Child {
+fn spawn_child(dir: &Path, wrapper: &[&str], extra_args: &[&str]) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("alertd.log"))
         .expect("log file");
-    Command::new(bin("alertd"))
-        .arg("--config")
+    let mut cmd = match wrapper.split_first() {
+        None => Command::new(bin("alertd")),
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin("alertd"));
+            c
+        }
+    };
+    cmd.arg("--config")
         .arg("alertd.yaml")
         .args(extra_args)
         .current_dir(dir)
@@ -253,7 +266,7 @@ impl Daemon {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
-        self.child = spawn_child(self.dir.path(), extra_args);
+        self.child = spawn_child(self.dir.path(), &[], extra_args);
         self.status = None;
     }
 }
@@ -261,7 +274,17 @@ impl Daemon {
 /// Starts alertd with `config` (which must listen on `port`) and waits until `/-/healthy`
 /// answers 200.
 pub fn start(port: u16, config: &str, extra_args: &[&str]) -> Result<Daemon> {
-    let mut d = spawn(port, config, extra_args);
+    start_wrapped(port, config, &[], extra_args)
+}
+
+/// As [`start`], with alertd started by `wrapper` (see [`spawn_wrapped`]).
+pub fn start_wrapped(
+    port: u16,
+    config: &str,
+    wrapper: &[&str],
+    extra_args: &[&str],
+) -> Result<Daemon> {
+    let mut d = spawn_wrapped(port, config, wrapper, extra_args);
     let healthy = wait_for(Duration::from_secs(15), || {
         if !d.is_running() {
             return Some(false);

@@ -122,6 +122,14 @@ pub fn init_logging(format: LogFormat, level: LogLevel) {
     };
 }
 
+/// The stack of every runtime thread (async workers and the blocking pool): API queries,
+/// rules and templates evaluate PromQL there, and the parser and evaluator recurse once per
+/// level of an expression. `evaluator::promql::limits` bounds that depth; its test
+/// `max_depth_expressions_fit_in_a_small_stack` runs the deepest accepted expressions on half
+/// of this (tokio's default, 2 MiB, is too small for them in an unoptimised build). Only the
+/// pages a thread touches take memory.
+pub const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+
 /// Parses the command line, runs the daemon and returns the process exit code: 0 after a
 /// clean shutdown, 1 when the daemon could not start or failed, 2 on a usage error.
 pub fn main() -> ExitCode {
@@ -135,6 +143,7 @@ pub fn main() -> ExitCode {
         None => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(THREAD_STACK_BYTES)
         .enable_all()
         .build()
     {

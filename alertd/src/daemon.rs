@@ -384,6 +384,7 @@ pub struct App {
     started_at: model::Timestamp,
     pipeline: Pipeline,
     pings: Arc<crate::ratelimit::PingGuard>,
+    api_alerts: crate::api::limits::ApiAlerts,
 }
 
 impl App {
@@ -413,7 +414,13 @@ impl App {
             clock,
             pipeline,
             pings,
+            api_alerts: Default::default(),
         }
+    }
+
+    /// The active alerts received through the API (`api.limits.api_alerts`).
+    pub fn api_alerts(&self) -> &crate::api::limits::ApiAlerts {
+        &self.api_alerts
     }
 
     /// The per-client rate limit of heartbeat pings.
@@ -513,6 +520,19 @@ impl App {
                 new.api.max_body_bytes.to_string(),
             ));
         }
+        if new.api.connections != old.api.connections {
+            let show = |c: &crate::config::ConnectionLimits| {
+                format!(
+                    "max {}, reserved_fds {}, header_read_timeout {}, idle_timeout {}",
+                    c.max, c.reserved_fds, c.header_read_timeout, c.idle_timeout
+                )
+            };
+            return Err(restart(
+                "api.connections",
+                show(&old.api.connections),
+                show(&new.api.connections),
+            ));
+        }
         if new.storage.path != old.storage.path {
             return Err(restart(
                 "storage.path",
@@ -600,6 +620,7 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     // Bound before anything runs, so a taken port fails the start before the store is opened.
     let listen = config.api.listen;
     let max_body = config.api.max_body_bytes;
+    let connections = config.api.connections;
     let tls = match &config.api.tls {
         Some(t) => {
             Some(crate::tls::server_config(&t.cert_file, &t.key_file).map_err(DaemonError::Tls)?)
@@ -725,24 +746,9 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     let graceful = async move {
         let _ = graceful_rx.wait_for(|s| *s).await;
     };
-    // Both listeners hand the peer's address to the handlers (`ConnectInfo<SocketAddr>`), which
+    // The server hands the peer's address to the handlers (`ConnectInfo<SocketAddr>`), which
     // the ping rate limit is keyed by.
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let server = async move {
-        match tls {
-            Some(cfg) => {
-                let l = crate::tls::TlsListener::new(listener, cfg)?;
-                axum::serve(l.with_connect_info(), service)
-                    .with_graceful_shutdown(graceful)
-                    .await
-            }
-            None => {
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(graceful)
-                    .await
-            }
-        }
-    };
+    let server = crate::server::serve(listener, tls, router, connections, graceful);
     let deadline = async move {
         let _ = stop_rx.wait_for(|s| *s).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;

@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use tower_http::catch_panic::CatchPanicLayer;
+
 use crate::daemon::App;
 use crate::metrics::{to_text_format, wants_openmetrics, CONTENT_TYPE, TEXT_CONTENT_TYPE};
 
@@ -43,6 +45,7 @@ pub fn router(app: Arc<App>, max_body_bytes: u64) -> Router {
         ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(max_body_bytes, limit_body))
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(app.clone(), track))
         .with_state(app)
 }
@@ -62,6 +65,21 @@ async fn limit_body(State(max): State<u64>, req: Request, next: Next) -> Respons
         ),
         _ => next.run(req).await,
     }
+}
+
+/// A handler that panicked: logged, and answered 500 with a JSON error (the connection and
+/// the process carry on).
+fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let why = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".into());
+    tracing::error!("a request handler panicked: {why}");
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error: the request handler failed (see alertd's log)",
+    )
 }
 
 fn json_error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -242,9 +260,42 @@ mod tests {
         let (listener, app, dir) = app_with("").await;
         let port = listener.local_addr().unwrap().port();
         let r = router(app.clone(), max_body);
-        let svc = r.into_make_service_with_connect_info::<SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, svc).await });
+        let limits = crate::config::ConnectionLimits::default();
+        tokio::spawn(crate::server::serve(
+            listener,
+            None,
+            r,
+            limits,
+            std::future::pending(),
+        ));
         (port, app, dir)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_json_error() {
+        use tower::ServiceExt;
+        let r: Router = Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    let v: Vec<u8> = Vec::new();
+                    v[usize::from(v.is_empty())].to_string()
+                }),
+            )
+            .layer(CatchPanicLayer::custom(panic_response));
+        let req = axum::http::Request::get("/boom")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = r.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            v["error"].as_str().unwrap().contains("internal error"),
+            "{v}"
+        );
     }
 
     /// An app for `yaml` with the collector running (for heartbeats), and a loopback listener.
@@ -441,9 +492,15 @@ mod tests {
         std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
         let tls = crate::tls::server_config(&cert, &key).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let l = crate::tls::TlsListener::new(listener, tls).unwrap();
-        let svc = router(app.clone(), 1024).into_make_service_with_connect_info::<SocketAddr>();
-        tokio::spawn(async move { axum::serve(l.with_connect_info(), svc).await });
+        let r = router(app.clone(), 1024);
+        let limits = crate::config::ConnectionLimits::default();
+        tokio::spawn(crate::server::serve(
+            listener,
+            Some(tls),
+            r,
+            limits,
+            std::future::pending(),
+        ));
         let connector = tls_connector(&ck.cert);
         let ping = |from: [u8; 4]| {
             let connector = connector.clone();

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod readiness;
 pub mod secret;
+pub mod server;
 pub mod slack;
 pub mod status;
 pub mod storehealth;

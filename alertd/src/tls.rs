@@ -1,24 +1,14 @@
 //! Optional TLS on the API listener (`api.tls_config`), for a VPS without a reverse proxy:
-//! rustls (ring) with the certificate chain and key from PEM files. Handshakes run in their own
-//! tasks with a timeout, so a client that never finishes one cannot hold up the others.
+//! rustls (ring) with the certificate chain and key from PEM files. Handshakes run in each
+//! connection's own task with a timeout (`crate::server`), so a client that never finishes one
+//! cannot hold up the others.
 
-use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::serve::{ListenerExt, TapIo};
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
-
-/// How long a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A rustls server configuration from a PEM certificate chain and a PEM private key; the
 /// error says which file is wrong and why.
@@ -46,72 +36,4 @@ pub fn server_config(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConf
             )
         })?;
     Ok(Arc::new(cfg))
-}
-
-/// A listener that hands axum connections whose TLS handshake has completed.
-#[derive(Debug)]
-pub struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Accepts on `tcp` and performs handshakes with `cfg` in the background.
-    pub fn new(tcp: TcpListener, cfg: Arc<ServerConfig>) -> io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (tx, rx) = mpsc::channel(64);
-        let acceptor = TlsAcceptor::from(cfg);
-        tokio::spawn(async move {
-            loop {
-                match tcp.accept().await {
-                    Ok((stream, addr)) => {
-                        let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                        tokio::spawn(async move {
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                                .await
-                            {
-                                Ok(Ok(tls)) => {
-                                    let _ = tx.send((tls, addr)).await;
-                                }
-                                Ok(Err(e)) => tracing::debug!(%addr, "TLS handshake failed: {e}"),
-                                Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!("accepting a connection failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-                if tx.is_closed() {
-                    return;
-                }
-            }
-        });
-        Ok(TlsListener { rx, local })
-    }
-
-    /// This listener as one whose connections carry the peer's address as
-    /// `ConnectInfo<SocketAddr>` (axum provides that for its own `TcpListener` and for a
-    /// listener wrapped with `tap_io`, not for other listeners; the tap itself does nothing).
-    pub fn with_connect_info(self) -> TapIo<Self, fn(&mut TlsStream<TcpStream>)> {
-        fn nothing(_: &mut TlsStream<TcpStream>) {}
-        self.tap_io(nothing as fn(&mut TlsStream<TcpStream>))
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(conn) => conn,
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }

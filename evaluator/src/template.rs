@@ -947,4 +947,38 @@ mod tests {
         .unwrap();
         assert_eq!(out, "1 a");
     }
+
+    /// The deepest templates `model::gotemplate::precheck` lets through parse and expand on a
+    /// thread of 4 MiB in the unoptimised build (2 MiB, tokio's default, is not enough there),
+    /// half of what alertd's runtime threads have; deeper ones are refused before `gtmpl` sees
+    /// them.
+    #[test]
+    fn deepest_accepted_templates_fit_in_a_small_stack() {
+        let n = model::gotemplate::MAX_TEMPLATE_DEPTH;
+        let parens = format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n));
+        let blocks = format!("{}x{}", "{{ if 1 }}".repeat(n), "{{ end }}".repeat(n));
+        let run = std::thread::Builder::new()
+            .stack_size(4 * 1024 * 1024)
+            .spawn(move || {
+                let l = Labels::empty();
+                let data = TemplateData {
+                    labels: &l,
+                    external_labels: &l,
+                    external_url: "",
+                    value: 0.0,
+                };
+                let mut out = Vec::new();
+                for t in [&parens, &blocks] {
+                    check(t)?;
+                    out.push(expand("t", t, &data, None)?);
+                }
+                Ok::<_, String>(out)
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(run, Ok(vec!["1".to_string(), "x".to_string()]));
+        let deeper = format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000));
+        assert!(check(&deeper).unwrap_err().contains("limit of 100 levels"));
+    }
 }

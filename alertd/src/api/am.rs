@@ -29,6 +29,7 @@ use model::api::{
 };
 use notifier::silences::SilenceError;
 
+use super::limits;
 use crate::daemon::App;
 
 /// The routes of the Alertmanager API v2.
@@ -154,6 +155,7 @@ async fn get_groups(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Resp
 
 /// `POST /api/v2/alerts`: valid alerts are ingested (on disk before the answer) even when
 /// others are refused, as Alertmanager does; any refused alert makes the answer a 400 naming it.
+/// A request over `api.limits` is refused whole first ([`limits`]).
 async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let n = match notifier(&app) {
         Ok(n) => n,
@@ -171,6 +173,10 @@ async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Ok(p) => p,
         Err(e) => return parse_error(e),
     };
+    let cfg = app.config();
+    if let Err(e) = limits::check_posted(&posted, &cfg.api.limits) {
+        return string_error(e.status, e.message);
+    }
     let now = app.clock().now_ms();
     let mut alerts = Vec::new();
     let mut errors = Vec::new();
@@ -187,6 +193,13 @@ async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
             Ok(a) => alerts.push(a),
             Err(e) => errors.push(format!("alert {i}: {e}")),
         }
+    }
+    let resolve_ms = cfg.global.resolve_timeout.as_millis_i64();
+    if let Err(e) = app
+        .api_alerts()
+        .admit(&alerts, now, resolve_ms, cfg.api.limits.api_alerts)
+    {
+        return string_error(e.status, e.message);
     }
     if !alerts.is_empty() {
         if let Err(e) = n.ingest(alerts) {

@@ -144,6 +144,10 @@ async fn unack(State(app): State<Arc<App>>, body: Bytes) -> Response {
 fn ack_or_unack(app: &App, body: &[u8], remove: bool) -> Result<Response, Response> {
     let n = notifier(app)?;
     let (r, t) = parse_ack_request(body)?;
+    let limits = app.config().api.limits;
+    if let Err(e) = super::limits::check_ack(&r.author, &r.comment, &limits) {
+        return Err(error(e.status, e.message));
+    }
     let done = if remove {
         n.unack(&t, &r.author, &r.comment)
     } else {

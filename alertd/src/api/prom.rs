@@ -299,7 +299,7 @@ fn parse_query(p: &Params) -> Result<promql_parser::parser::Expr, ApiError> {
 
 /// The matchers of every `match[]` (each a series selector). Like Prometheus, a selector must
 /// have at least one matcher that does not match the empty string.
-fn match_params(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
+pub fn match_params(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let mut out = Vec::new();
     for m in p.all("match[]") {
         let ms = promql::parse_series_selector(m).map_err(|e| match e {
@@ -592,23 +592,39 @@ fn rule_json(r: &evaluator::RuleStatus) -> Json {
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
-async fn query(State(app): State<Arc<App>>, p: Params) -> Result<Response, ApiError> {
-    let now = app.clock().now_ms();
+/// An instant query's parameters: the expression, its evaluation time (default `now`) and the
+/// timeout (ms).
+pub fn instant_params(
+    p: &Params,
+    now: Timestamp,
+) -> Result<(promql_parser::parser::Expr, Timestamp, i64), ApiError> {
     let t = match p.get("time") {
         None => now,
         Some(s) => parse_time(s)
             .map_err(|e| ApiError::param("time", format!("Invalid time value for 'time': {e}")))?,
     };
-    let timeout = timeout_param(&p)?;
-    let expr = parse_query(&p)?;
-    let store = app.pipeline().store().clone();
-    let v = run_blocking(timeout, move || promql::instant_query(&store, &expr, t))
-        .await?
-        .map_err(eval_error)?;
-    Ok(success(&encode_result(&v)))
+    let timeout = timeout_param(p)?;
+    let expr = parse_query(p)?;
+    Ok((expr, t, timeout))
 }
 
-async fn query_range(State(app): State<Arc<App>>, p: Params) -> Result<Response, ApiError> {
+/// A range query's parameters (as Prometheus checks them).
+#[derive(Debug)]
+pub struct RangeParams {
+    /// The expression (scalar or instant vector).
+    pub expr: promql_parser::parser::Expr,
+    /// First evaluation time (ms).
+    pub start: Timestamp,
+    /// Last evaluation time (ms).
+    pub end: Timestamp,
+    /// Resolution (ms, positive).
+    pub step: i64,
+    /// Timeout (ms).
+    pub timeout: i64,
+}
+
+/// A range query's parameters, checked as Prometheus checks them.
+pub fn range_params_of(p: &Params) -> Result<RangeParams, ApiError> {
     let start =
         parse_time(p.get("start").unwrap_or("")).map_err(|e| ApiError::param("start", e))?;
     let end = parse_time(p.get("end").unwrap_or("")).map_err(|e| ApiError::param("end", e))?;
@@ -632,8 +648,8 @@ async fn query_range(State(app): State<Arc<App>>, p: Params) -> Result<Response,
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
     }
-    let timeout = timeout_param(&p)?;
-    let expr = parse_query(&p)?;
+    let timeout = timeout_param(p)?;
+    let expr = parse_query(p)?;
     let vt = expr.value_type();
     if !matches!(
         vt,
@@ -648,13 +664,46 @@ async fn query_range(State(app): State<Arc<App>>, p: Params) -> Result<Response,
             "invalid expression type {name:?} for range query, must be Scalar or instant Vector"
         )));
     }
-    let store = app.pipeline().store().clone();
-    let v = run_blocking(timeout, move || {
-        promql::range_query(&store, &expr, start, end, step)
+    Ok(RangeParams {
+        expr,
+        start,
+        end,
+        step,
+        timeout,
     })
-    .await?
-    .map_err(eval_error)?;
-    Ok(success(&encode_result(&v)))
+}
+
+/// The query's answer body, `{"status":"success","data":...}` (or its error).
+pub fn evaluate_instant(
+    store: &dyn model::storage::SeriesStore,
+    expr: &promql_parser::parser::Expr,
+    t: Timestamp,
+) -> Result<String, ApiError> {
+    let v = promql::instant_query(store, expr, t).map_err(eval_error)?;
+    Ok(encode_result(&v))
+}
+
+/// The range query's answer data.
+pub fn evaluate_range(
+    store: &dyn model::storage::SeriesStore,
+    r: &RangeParams,
+) -> Result<String, ApiError> {
+    let v = promql::range_query(store, &r.expr, r.start, r.end, r.step).map_err(eval_error)?;
+    Ok(encode_result(&v))
+}
+
+async fn query(State(app): State<Arc<App>>, p: Params) -> Result<Response, ApiError> {
+    let (expr, t, timeout) = instant_params(&p, app.clock().now_ms())?;
+    let store = app.pipeline().store().clone();
+    let data = run_blocking(timeout, move || evaluate_instant(&store, &expr, t)).await??;
+    Ok(success(&data))
+}
+
+async fn query_range(State(app): State<Arc<App>>, p: Params) -> Result<Response, ApiError> {
+    let r = range_params_of(&p)?;
+    let store = app.pipeline().store().clone();
+    let data = run_blocking(r.timeout, move || evaluate_range(&store, &r)).await??;
+    Ok(success(&data))
 }
 
 /// Labels of the series matching any of `sets`: from the index, or, when the request limits

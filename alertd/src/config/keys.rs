@@ -132,6 +132,8 @@ fn schema() -> Vec<(&'static str, &'static [&'static str])> {
         ("api", fields_of::<raw::RawApi>()),
         ("api.tls_config", fields_of::<raw::RawServerTls>()),
         ("api.ping_rate_limit", fields_of::<raw::RawPingRateLimit>()),
+        ("api.connections", fields_of::<raw::RawConnections>()),
+        ("api.limits", fields_of::<raw::RawApiLimits>()),
         ("watchdog", fields_of::<raw::RawWatchdog>()),
     ]
 }

@@ -20,7 +20,10 @@ use serde::Serialize;
 use serde_saphyr::{Location, MessageFormatter, Spanned};
 
 use crate::secret::{Secret, SecretSource};
-use raw::{RawApi, RawConfig, RawGlobal, RawHttpConfig, RawPingRateLimit, RawStorage, RawWatchdog};
+use raw::{
+    RawApi, RawApiLimits, RawConfig, RawConnections, RawGlobal, RawHttpConfig, RawPingRateLimit,
+    RawStorage, RawWatchdog,
+};
 
 /// One configuration error at a position in a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -282,6 +285,76 @@ pub struct ApiConfig {
     pub tls: Option<ServerTls>,
     /// `api.ping_rate_limit`: the per-client limit on `/ping/...` (applies on reload).
     pub ping_rate_limit: PingRateLimitConfig,
+    /// `api.connections`: how many connections the listener holds and for how long (read at
+    /// startup).
+    pub connections: ConnectionLimits,
+    /// `api.limits`: what a client can make alertd hold (applies on reload).
+    pub limits: ApiLimits,
+}
+
+/// `api.connections`: the listener accepts at most `max` connections, fewer when the open
+/// files limit (`RLIMIT_NOFILE`) minus `reserved_fds` is lower, so that probes, scrapes, the
+/// store and notifications always find file descriptors. At the cap the longest-idle
+/// connection is closed to make room for a new one; when none is idle, new connections wait
+/// in the kernel's backlog. A connection is closed after `idle_timeout` without a request, and
+/// when a request's headers take longer than `header_read_timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ConnectionLimits {
+    /// Connections open at once at most (512).
+    pub max: u32,
+    /// File descriptors kept free for everything else alertd does (256).
+    pub reserved_fds: u32,
+    /// Time a client has to send a request's headers (10s).
+    pub header_read_timeout: Duration,
+    /// Time a connection may stay open without a request in progress (60s).
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max: 512,
+            reserved_fds: 256,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `api.limits`: bounds on what API clients can make alertd hold. Over a limit the request is
+/// refused as a whole (4xx naming the limit); nothing of it is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ApiLimits {
+    /// Alerts in one `POST /api/v2/alerts` (10000; Prometheus sends at most 64 by default).
+    pub alerts_per_request: u32,
+    /// Labels of one alert, and annotations of one alert (128).
+    pub labels_per_alert: u32,
+    /// Bytes of a label or annotation name (1024).
+    pub label_name_bytes: u32,
+    /// Bytes of a label value (16384).
+    pub label_value_bytes: u32,
+    /// Bytes of an annotation value, and of a silence's comment (65536).
+    pub annotation_bytes: u32,
+    /// Active alerts received through the API held at once (50000); resolved ones do not
+    /// count, nor alerts sent again.
+    pub api_alerts: u32,
+    /// Rows of each list on the status page `/` before it is cut with a count of the rest
+    /// (500).
+    pub status_page_rows: u32,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            alerts_per_request: 10_000,
+            labels_per_alert: 128,
+            label_name_bytes: 1024,
+            label_value_bytes: 16 * 1024,
+            annotation_bytes: 64 * 1024,
+            api_alerts: 50_000,
+            status_page_rows: 500,
+        }
+    }
 }
 
 /// `api.ping_rate_limit`: each client address (IPv4, or IPv6 /64) may send `burst` pings at
@@ -1282,6 +1355,14 @@ impl Validator<'_> {
             .ping_rate_limit
             .map(|p| self.ping_rate_limit(p.value))
             .unwrap_or_default();
+        let connections = a
+            .connections
+            .map(|c| self.connections(c.value))
+            .unwrap_or_default();
+        let limits = a
+            .limits
+            .map(|l| self.api_limits(l.value))
+            .unwrap_or_default();
         ApiConfig {
             listen,
             max_body_bytes,
@@ -1292,6 +1373,110 @@ impl Validator<'_> {
             public_status,
             tls,
             ping_rate_limit,
+            connections,
+            limits,
+        }
+    }
+
+    /// A count under `section`: at least 1, at most `u32::MAX`.
+    fn count(&mut self, section: &str, key: &str, v: Option<Spanned<u64>>, default: u32) -> u32 {
+        let Some(v) = v else { return default };
+        match u32::try_from(v.value) {
+            Ok(n) if n > 0 => n,
+            _ => {
+                self.err(
+                    v.referenced,
+                    format!(
+                        "`{section}.{key}` must be between 1 and {}, got {}",
+                        u32::MAX,
+                        v.value
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    /// `api.connections`.
+    fn connections(&mut self, c: RawConnections) -> ConnectionLimits {
+        let d = ConnectionLimits::default();
+        let section = "api.connections";
+        let max = self.count(section, "max", c.max, d.max);
+        let reserved_fds = match c.reserved_fds {
+            None => d.reserved_fds,
+            Some(v) => match u32::try_from(v.value) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.err(
+                        v.referenced,
+                        format!("`{section}.reserved_fds` is too large, got {}", v.value),
+                    );
+                    d.reserved_fds
+                }
+            },
+        };
+        let (header_read_timeout, _) = self.duration(
+            "api.connections.header_read_timeout",
+            c.header_read_timeout,
+            d.header_read_timeout,
+            false,
+        );
+        let (idle_timeout, _) = self.duration(
+            "api.connections.idle_timeout",
+            c.idle_timeout,
+            d.idle_timeout,
+            false,
+        );
+        ConnectionLimits {
+            max,
+            reserved_fds,
+            header_read_timeout,
+            idle_timeout,
+        }
+    }
+
+    /// `api.limits`: every number at least 1.
+    fn api_limits(&mut self, l: RawApiLimits) -> ApiLimits {
+        let d = ApiLimits::default();
+        let s = "api.limits";
+        ApiLimits {
+            alerts_per_request: self.count(
+                s,
+                "alerts_per_request",
+                l.alerts_per_request,
+                d.alerts_per_request,
+            ),
+            labels_per_alert: self.count(
+                s,
+                "labels_per_alert",
+                l.labels_per_alert,
+                d.labels_per_alert,
+            ),
+            label_name_bytes: self.count(
+                s,
+                "label_name_bytes",
+                l.label_name_bytes,
+                d.label_name_bytes,
+            ),
+            label_value_bytes: self.count(
+                s,
+                "label_value_bytes",
+                l.label_value_bytes,
+                d.label_value_bytes,
+            ),
+            annotation_bytes: self.count(
+                s,
+                "annotation_bytes",
+                l.annotation_bytes,
+                d.annotation_bytes,
+            ),
+            api_alerts: self.count(s, "api_alerts", l.api_alerts, d.api_alerts),
+            status_page_rows: self.count(
+                s,
+                "status_page_rows",
+                l.status_page_rows,
+                d.status_page_rows,
+            ),
         }
     }
 

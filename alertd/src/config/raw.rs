@@ -259,6 +259,31 @@ pub(crate) struct RawApi {
     pub max_body_bytes: Option<Spanned<u64>>,
     pub tls_config: Option<Spanned<RawServerTls>>,
     pub ping_rate_limit: Option<Spanned<RawPingRateLimit>>,
+    pub connections: Option<Spanned<RawConnections>>,
+    pub limits: Option<Spanned<RawApiLimits>>,
+}
+
+/// `api.connections:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConnections {
+    pub max: Option<Spanned<u64>>,
+    pub reserved_fds: Option<Spanned<u64>>,
+    pub header_read_timeout: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<String>>,
+}
+
+/// `api.limits:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawApiLimits {
+    pub alerts_per_request: Option<Spanned<u64>>,
+    pub labels_per_alert: Option<Spanned<u64>>,
+    pub label_name_bytes: Option<Spanned<u64>>,
+    pub label_value_bytes: Option<Spanned<u64>>,
+    pub annotation_bytes: Option<Spanned<u64>>,
+    pub api_alerts: Option<Spanned<u64>>,
+    pub status_page_rows: Option<Spanned<u64>>,
 }
 
 /// `api.ping_rate_limit:` as written.

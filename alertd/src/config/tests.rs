@@ -828,3 +828,34 @@ probes:
         "{e:#?}"
     );
 }
+
+#[test]
+fn connection_limits_and_api_limits_have_defaults_and_check_their_values() {
+    let d = Config::default().api;
+    assert_eq!(d.connections, ConnectionLimits::default());
+    assert_eq!((d.connections.max, d.connections.reserved_fds), (512, 256));
+    assert_eq!(d.limits, ApiLimits::default());
+    assert_eq!(d.limits.alerts_per_request, 10_000);
+    let c = parse_str(
+        "api:\n  connections: { max: 9, idle_timeout: 2s }\n  limits: { api_alerts: 5 }\n",
+        "a.yaml",
+    )
+    .unwrap();
+    assert_eq!(c.api.connections.max, 9);
+    assert_eq!(c.api.connections.idle_timeout, Duration::from_secs(2));
+    assert_eq!(
+        c.api.connections.header_read_timeout,
+        Duration::from_secs(10)
+    );
+    assert_eq!(c.api.limits.api_alerts, 5);
+    assert_eq!(c.api.limits.labels_per_alert, 128);
+    assert_eq!(
+        errs("api:\n  connections:\n    max: 0\n    idle_timeout: 0s\n  limits:\n    labels_per_alert: 0\n"),
+        [
+            "a.yaml:3:10: `api.connections.max` must be between 1 and 4294967295, got 0",
+            "a.yaml:4:19: `api.connections.idle_timeout` must be greater than 0s (got \"0s\")",
+            "a.yaml:6:23: `api.limits.labels_per_alert` must be between 1 and 4294967295, got 0",
+        ]
+    );
+    assert!(one("api:\n  limits: { alerts: 2 }\n").contains("unknown key `alerts` in `api.limits`"));
+}

@@ -27,11 +27,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use model::{AlertState, Labels, Silence, SilenceState, Timestamp};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::daemon::App;
 use data::{eq, Counts, MINUTE, WINDOWS};
@@ -60,7 +61,24 @@ pub fn routes() -> Router<Arc<App>> {
         )
         .route("/badge/{probe}/{file}", get(badge))
         .route("/graph", get(graph_page))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
 }
+
+/// The pages' and badges' `Content-Security-Policy`: no script, no outside resource, no
+/// form, not framed by another site; the pages' own `<style>` and `style` attributes only.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+     img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// A probe's state on the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -242,6 +260,9 @@ pub struct Snapshot {
     pub silences: Vec<Silence>,
     /// Store queries that failed (the page shows what it could gather).
     pub errors: Vec<String>,
+    /// Rows shown of the alerts and silences, which API clients create
+    /// (`api.limits.status_page_rows`); the rest are counted.
+    pub max_rows: usize,
 }
 
 /// What to gather.
@@ -403,6 +424,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
             pending: Vec::new(),
             silences: Vec::new(),
             errors,
+            max_rows: config.api.limits.status_page_rows as usize,
         };
     }
 
@@ -483,6 +505,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
         pending: pending_alerts(pipeline),
         silences,
         errors,
+        max_rows: config.api.limits.status_page_rows as usize,
     }
 }
 

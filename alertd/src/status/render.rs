@@ -321,6 +321,32 @@ pub fn full_page(snap: &Snapshot, started: std::time::Instant) -> String {
     p.finish()
 }
 
+/// The most characters of one text (a label value, a comment) shown on the page; longer ones
+/// end in `…`.
+pub const MAX_TEXT_CHARS: usize = 300;
+
+/// `s`, cut to [`MAX_TEXT_CHARS`].
+fn cut(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(MAX_TEXT_CHARS) {
+        None => s.into(),
+        Some((i, _)) => format!("{}…", &s[..i]).into(),
+    }
+}
+
+/// A last table row counting the `total - shown` rows left out.
+fn omitted_row(p: &mut Page, total: usize, shown: usize, columns: usize, what: &str) {
+    if total > shown {
+        p.raw("<tr class=\"omitted\"><td colspan=\"")
+            .fmt(format_args!("{columns}"))
+            .raw("\" class=\"muted\">")
+            .fmt(format_args!(
+                "{} more {what} not shown (api.limits.status_page_rows is {shown})",
+                total - shown
+            ))
+            .raw("</td></tr>");
+    }
+}
+
 fn alerts_section(p: &mut Page, snap: &Snapshot) {
     p.raw("<section id=\"alerts\"><h2>Firing alerts");
     p.fmt(format_args!(" ({})", snap.alerts.len())).raw("</h2>");
@@ -331,13 +357,13 @@ fn alerts_section(p: &mut Page, snap: &Snapshot) {
             "<div class=\"scroll\"><table><thead><tr><th>Alert</th><th>Severity</th>\
              <th>Since</th><th>State</th><th>Escalation</th><th>Labels</th></tr></thead><tbody>",
         );
-        for a in &snap.alerts {
+        for a in snap.alerts.iter().take(snap.max_rows) {
             p.raw("<tr><td><strong>")
                 .text(a.labels.get_or_empty("alertname"))
                 .raw("</strong>");
             if !a.summary.is_empty() {
                 p.raw("<br><span class=\"muted\">")
-                    .text(&a.summary)
+                    .text(&cut(&a.summary))
                     .raw("</span>");
             }
             p.raw("</td><td>")
@@ -361,7 +387,7 @@ fn alerts_section(p: &mut Page, snap: &Snapshot) {
                     .raw("<span class=\"muted\">by ")
                     .text(who);
                 if !comment.is_empty() {
-                    p.raw(": ").text(comment);
+                    p.raw(": ").text(&cut(comment));
                 }
                 p.raw("</span>");
                 any = true;
@@ -384,13 +410,14 @@ fn alerts_section(p: &mut Page, snap: &Snapshot) {
             p.raw("</td><td>");
             for l in a.labels.iter().filter(|l| l.name != "alertname") {
                 p.raw("<span class=\"label\">")
-                    .text(&l.name)
+                    .text(&cut(&l.name))
                     .raw("=")
-                    .text(&l.value)
+                    .text(&cut(&l.value))
                     .raw("</span>");
             }
             p.raw("</td></tr>");
         }
+        omitted_row(p, snap.alerts.len(), snap.max_rows, 6, "alerts");
         p.raw("</tbody></table></div>");
     }
     if snap.alert_source == AlertSource::Evaluator {
@@ -823,13 +850,13 @@ fn silences_section(p: &mut Page, snap: &Snapshot) {
         "<div class=\"scroll\"><table><thead><tr><th>Matchers</th><th>Until</th><th>By</th>\
          <th>Comment</th></tr></thead><tbody>",
     );
-    for s in &snap.silences {
+    for s in snap.silences.iter().take(snap.max_rows) {
         p.raw("<tr><td>");
         for m in s.matchers.iter() {
             p.raw("<span class=\"label\">")
-                .text(&m.name)
+                .text(&cut(&m.name))
                 .text(m.op.as_str())
-                .fmt(format_args!("{:?}", m.value))
+                .text(&cut(&format!("{:?}", m.value)))
                 .raw("</span>");
         }
         p.raw("</td><td class=\"num\">");
@@ -842,11 +869,12 @@ fn silences_section(p: &mut Page, snap: &Snapshot) {
             .raw("<br><span class=\"muted\">")
             .text(&relative(snap.now, s.ends_at))
             .raw("</span></td><td>")
-            .text(&s.created_by)
+            .text(&cut(&s.created_by))
             .raw("</td><td>")
-            .text(&s.comment)
+            .text(&cut(&s.comment))
             .raw("</td></tr>");
     }
+    omitted_row(p, snap.silences.len(), snap.max_rows, 4, "silences");
     p.raw("</tbody></table></div></section>");
 }
 
@@ -999,7 +1027,28 @@ mod tests {
                 comment: EVIL.into(),
             }],
             errors: vec![EVIL.into()],
+            max_rows: 500,
         }
+    }
+
+    #[test]
+    fn long_lists_and_long_texts_are_cut_with_a_count() {
+        let mut snap = snapshot();
+        let (alert, silence) = (snap.alerts[0].clone(), snap.silences[0].clone());
+        let mut big = alert.clone();
+        big.labels = Labels::from_pairs([("alertname", "big"), ("x", &"v".repeat(100_000))]);
+        snap.alerts = vec![big];
+        snap.alerts.extend(std::iter::repeat_n(alert, 40));
+        snap.silences = vec![silence; 30];
+        snap.max_rows = 10;
+        let html = full_page(&snap, std::time::Instant::now());
+        assert!(html.contains("31 more alerts not shown (api.limits.status_page_rows is 10)"));
+        assert!(html.contains("20 more silences not shown"));
+        assert!(html.contains(&format!("{}…", "v".repeat(MAX_TEXT_CHARS))));
+        assert!(!html.contains(&"v".repeat(MAX_TEXT_CHARS + 1)));
+        assert!(html.len() < 100_000, "{} bytes", html.len());
+        // The counts in the headings stay true.
+        assert!(html.contains("Firing alerts (41)"), "{html}");
     }
 
     #[test]

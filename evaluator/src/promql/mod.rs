@@ -4,6 +4,7 @@
 
 mod eval;
 mod functions;
+pub mod limits;
 
 pub use eval::{
     instant_query, instant_query_with, range_query, range_query_with, EvalError, InstantSample,
@@ -109,12 +110,27 @@ pub enum ParseError {
     /// Valid PromQL that uses a construct alertd does not evaluate.
     #[error("unsupported by alertd: {0}")]
     Unsupported(String),
+    /// Longer or deeper than alertd's limits ([`limits`]); refused before parsing.
+    #[error("{0}")]
+    Limit(#[from] limits::LimitError),
 }
 
-/// Parses `text` with the PromQL parser crate. promql-parser 0.11 panics on some inputs (a
-/// number too large for a duration, as in `x[1e300:]`, found by the `promql` fuzz target);
-/// such a panic becomes a syntax error here instead of taking the caller down.
+/// Parses `text` with the PromQL parser crate, after checking it against [`limits`] (which
+/// bound how deep the parser and the evaluator recurse). promql-parser 0.11 panics on some
+/// inputs (a number too large for a duration, as in `x[1e300:]`, found by the `promql` fuzz
+/// target); such a panic becomes a syntax error here instead of taking the caller down.
+/// Every parse of PromQL text in alertd goes through here.
 pub fn parse_syntax(text: &str) -> Result<Expr, String> {
+    parse_bounded(text).map_err(|e| e.to_string())
+}
+
+/// [`parse_syntax`] keeping a limit's error apart from a syntax error.
+fn parse_bounded(text: &str) -> Result<Expr, ParseError> {
+    limits::check(text)?;
+    parse_unbounded(text).map_err(ParseError::Syntax)
+}
+
+fn parse_unbounded(text: &str) -> Result<Expr, String> {
     match std::panic::catch_unwind(|| promql_parser::parser::parse(text)) {
         Ok(result) => result,
         Err(payload) => {
@@ -131,7 +147,7 @@ pub fn parse_syntax(text: &str) -> Result<Expr, String> {
 /// Parses `text` and checks that every construct in it is supported.
 pub fn parse_expr(text: &str) -> Result<Expr, ParseError> {
     let text = rename_holt_winters(text)?;
-    let e = parse_syntax(&text).map_err(ParseError::Syntax)?;
+    let e = parse_bounded(&text)?;
     check_supported(&e).map_err(ParseError::Unsupported)?;
     Ok(e)
 }
@@ -139,7 +155,7 @@ pub fn parse_expr(text: &str) -> Result<Expr, ParseError> {
 /// Parses a series selector such as `up{job="node"}` (the `match[]` parameter of the query API)
 /// into the store's matchers. Anything but a plain selector (no range, offset or `@`) is refused.
 pub fn parse_series_selector(text: &str) -> Result<Vec<model::Matcher>, ParseError> {
-    let e = promql_parser::parser::parse(text).map_err(ParseError::Syntax)?;
+    let e = parse_bounded(text)?;
     match e {
         Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => {
             if !vs.matchers.or_matchers.is_empty() {
@@ -353,6 +369,16 @@ mod tests {
         assert!(e.to_string().contains("expected a series selector"), "{e}");
         assert!(parse_series_selector("up[5m]").is_err());
         assert!(parse_series_selector("up{").is_err());
+        // The parser crate's panic on a huge duration, and the limits, cover selectors too.
+        assert!(matches!(
+            parse_series_selector("x[1e300:]"),
+            Err(ParseError::Syntax(_))
+        ));
+        let deep = format!("{}up{}", "(".repeat(300), ")".repeat(300));
+        assert!(matches!(
+            parse_series_selector(&deep),
+            Err(ParseError::Limit(_))
+        ));
     }
 }
 
