@@ -62,11 +62,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let now = 150_000;
     if let Ok((expr, t, _timeout)) = instant_params(&p, now) {
-        let _ = evaluate_instant(store(), &expr, t);
+        let _ = evaluate_instant(store(), &expr, t, Default::default());
     }
     if let Ok(r) = range_params_of(&p) {
         if (r.end - r.start) / r.step <= MAX_FUZZ_POINTS {
-            let _ = evaluate_range(store(), &r);
+            let _ = evaluate_range(store(), &r, Default::default());
         }
     }
     if let Ok(sets) = match_params(&p) {

@@ -678,8 +678,9 @@ pub fn evaluate_instant(
     store: &dyn model::storage::SeriesStore,
     expr: &promql_parser::parser::Expr,
     t: Timestamp,
+    opts: promql::QueryOptions,
 ) -> Result<String, ApiError> {
-    let v = promql::instant_query(store, expr, t).map_err(eval_error)?;
+    let v = promql::instant_query_with(store, expr, t, opts).map_err(eval_error)?;
     Ok(encode_result(&v))
 }
 
@@ -687,22 +688,34 @@ pub fn evaluate_instant(
 pub fn evaluate_range(
     store: &dyn model::storage::SeriesStore,
     r: &RangeParams,
+    opts: promql::QueryOptions,
 ) -> Result<String, ApiError> {
-    let v = promql::range_query(store, &r.expr, r.start, r.end, r.step).map_err(eval_error)?;
+    let v = promql::range_query_with(store, &r.expr, r.start, r.end, r.step, opts)
+        .map_err(eval_error)?;
     Ok(encode_result(&v))
+}
+
+/// How the API evaluates: subqueries without a step use `global.evaluation_interval`, as in
+/// Prometheus.
+pub(crate) fn query_options(app: &App) -> promql::QueryOptions {
+    promql::QueryOptions {
+        subquery_step_ms: app.config().global.evaluation_interval.as_millis_i64(),
+    }
 }
 
 async fn query(State(app): State<Arc<App>>, p: Params) -> Result<Response, ApiError> {
     let (expr, t, timeout) = instant_params(&p, app.clock().now_ms())?;
     let store = app.pipeline().store().clone();
-    let data = run_blocking(timeout, move || evaluate_instant(&store, &expr, t)).await??;
+    let opts = query_options(&app);
+    let data = run_blocking(timeout, move || evaluate_instant(&store, &expr, t, opts)).await??;
     Ok(success(&data))
 }
 
 async fn query_range(State(app): State<Arc<App>>, p: Params) -> Result<Response, ApiError> {
     let r = range_params_of(&p)?;
     let store = app.pipeline().store().clone();
-    let data = run_blocking(r.timeout, move || evaluate_range(&store, &r)).await??;
+    let opts = query_options(&app);
+    let data = run_blocking(r.timeout, move || evaluate_range(&store, &r, opts)).await??;
     Ok(success(&data))
 }
 

@@ -80,7 +80,8 @@ pub fn gather(app: &App, expr: &str) -> GraphView {
             return v;
         }
     };
-    match promql::instant_query(app.pipeline().store(), &parsed, now) {
+    let opts = crate::api::prom::query_options(app);
+    match promql::instant_query_with(app.pipeline().store(), &parsed, now, opts) {
         Ok(Value::Vector(samples)) => {
             v.more = samples.len().saturating_sub(MAX_ROWS);
             v.rows = samples
