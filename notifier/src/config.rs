@@ -111,6 +111,16 @@ pub struct Global {
     pub slack_api_url_file: Option<String>,
     /// Default HTTP client settings.
     pub http_config: Option<HttpConfig>,
+    /// Default PagerDuty Events API v2 URL (`https://events.pagerduty.com/v2/enqueue`).
+    pub pagerduty_url: Option<String>,
+    /// Default Opsgenie API URL (`https://api.opsgenie.com/`).
+    pub opsgenie_api_url: Option<String>,
+    /// Default Opsgenie API key.
+    pub opsgenie_api_key: Option<Secret>,
+    /// File holding the default Opsgenie API key.
+    pub opsgenie_api_key_file: Option<String>,
+    /// Default Telegram Bot API URL (`https://api.telegram.org`).
+    pub telegram_api_url: Option<String>,
 }
 
 impl Default for Global {
@@ -130,6 +140,11 @@ impl Default for Global {
             slack_api_url: None,
             slack_api_url_file: None,
             http_config: None,
+            pagerduty_url: None,
+            opsgenie_api_url: None,
+            opsgenie_api_key: None,
+            opsgenie_api_key_file: None,
+            telegram_api_url: None,
         }
     }
 }
@@ -283,6 +298,14 @@ pub struct Receiver {
     pub email_configs: Vec<EmailConfig>,
     /// Webhook integrations.
     pub webhook_configs: Vec<WebhookConfig>,
+    /// PagerDuty integrations.
+    pub pagerduty_configs: Vec<crate::receivers::config::PagerdutyConfig>,
+    /// Opsgenie integrations.
+    pub opsgenie_configs: Vec<crate::receivers::config::OpsgenieConfig>,
+    /// Discord integrations.
+    pub discord_configs: Vec<crate::receivers::config::DiscordConfig>,
+    /// Telegram integrations.
+    pub telegram_configs: Vec<crate::receivers::config::TelegramConfig>,
     /// alertd extension: where a notification goes as well when this receiver keeps failing
     /// for `receiver_failing_after` (another receiver's name).
     pub fallback: Option<String>,
@@ -542,7 +565,7 @@ pub struct ConfigError {
 }
 
 /// Checks a templated field against the configured template files.
-fn check_template(
+pub(crate) fn check_template(
     err: &mut impl FnMut(String, String),
     templates: &Option<crate::gotemplate::Templates>,
     path: String,
@@ -718,6 +741,7 @@ impl NotifierConfig {
                     }
                 }
             }
+            crate::receivers::config::validate(&mut err, &templates, &self.global, &p, r);
             for (j, w) in r.webhook_configs.iter().enumerate() {
                 let p = format!("{p}.webhook_configs[{j}]");
                 match (&w.url, &w.url_file) {
@@ -865,7 +889,7 @@ impl NotifierConfig {
     }
 }
 
-fn check_http(err: &mut impl FnMut(String, String), p: &str, h: Option<&HttpConfig>) {
+pub(crate) fn check_http(err: &mut impl FnMut(String, String), p: &str, h: Option<&HttpConfig>) {
     let Some(h) = h else { return };
     if h.tls_config
         .as_ref()

@@ -640,6 +640,7 @@ impl Validator<'_> {
             slack_api_url,
             slack_api_url_file,
             http_config: None,
+            ..notifier::config::Global::default()
         };
         let route_key = raw.route.0;
         let route_at = raw.route.1.as_ref().map(|r| r.referenced).or(route_key);

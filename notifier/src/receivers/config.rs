@@ -1,0 +1,447 @@
+//! Configuration of the receiver types beyond webhook, Slack and email, with Alertmanager's
+//! keys and defaults (`config/notifiers.go`), so a pasted Alertmanager config loads unchanged.
+//! Templated fields are `None` when unset and take Alertmanager's default template then.
+//! [`validate`] checks them with the paths `NotifierConfig::validate` reports.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{check_http, check_template, Global, HttpConfig, Receiver, Secret};
+
+/// Alertmanager's default `global.pagerduty_url`.
+pub const DEFAULT_PAGERDUTY_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+/// The Events API v1 endpoint (used with `service_key`; Alertmanager 0.25 always posts there).
+pub const PAGERDUTY_V1_URL: &str =
+    "https://events.pagerduty.com/generic/2010-04-15/create_event.json";
+/// Alertmanager's default `global.opsgenie_api_url`.
+pub const DEFAULT_OPSGENIE_API_URL: &str = "https://api.opsgenie.com/";
+/// Alertmanager's default `global.telegram_api_url`.
+pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
+
+fn yes() -> bool {
+    true
+}
+
+/// A link of a PagerDuty event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagerdutyLink {
+    /// URL (templated).
+    pub href: String,
+    /// Text (templated).
+    pub text: String,
+}
+
+/// An image of a PagerDuty event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagerdutyImage {
+    /// Image URL (templated).
+    pub src: String,
+    /// Alt text (templated).
+    pub alt: String,
+    /// Link (templated).
+    pub href: String,
+}
+
+/// PagerDuty integration (Alertmanager's `pagerduty_configs`): Events API v2 with
+/// `routing_key`, v1 with `service_key`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PagerdutyConfig {
+    /// Send resolved notifications (default true).
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// HTTP client settings.
+    pub http_config: Option<HttpConfig>,
+    /// Events API v1 integration key.
+    pub service_key: Option<Secret>,
+    /// File holding the v1 key.
+    pub service_key_file: Option<String>,
+    /// Events API v2 integration key.
+    pub routing_key: Option<Secret>,
+    /// File holding the v2 key.
+    pub routing_key_file: Option<String>,
+    /// API URL (default `global.pagerduty_url`; with `service_key` the v1 endpoint).
+    pub url: Option<String>,
+    /// `client` (default `{{ template "pagerduty.default.client" . }}`).
+    pub client: Option<String>,
+    /// `client_url` (default `{{ template "pagerduty.default.clientURL" . }}`).
+    pub client_url: Option<String>,
+    /// Summary / description (default `{{ template "pagerduty.default.description" .}}`).
+    pub description: Option<String>,
+    /// Custom details; Alertmanager's `firing`, `resolved`, `num_firing` and `num_resolved` are
+    /// added unless given.
+    pub details: BTreeMap<String, String>,
+    /// Images.
+    pub images: Vec<PagerdutyImage>,
+    /// Links.
+    pub links: Vec<PagerdutyLink>,
+    /// `payload.source` (default: the `client` template).
+    pub source: Option<String>,
+    /// `payload.severity` (default `error`).
+    pub severity: Option<String>,
+    /// `payload.class`.
+    pub class: Option<String>,
+    /// `payload.component`.
+    pub component: Option<String>,
+    /// `payload.group`.
+    pub group: Option<String>,
+}
+
+impl Default for PagerdutyConfig {
+    fn default() -> Self {
+        PagerdutyConfig {
+            send_resolved: true,
+            http_config: None,
+            service_key: None,
+            service_key_file: None,
+            routing_key: None,
+            routing_key_file: None,
+            url: None,
+            client: None,
+            client_url: None,
+            description: None,
+            details: BTreeMap::new(),
+            images: Vec::new(),
+            links: Vec::new(),
+            source: None,
+            severity: None,
+            class: None,
+            component: None,
+            group: None,
+        }
+    }
+}
+
+/// A responder of an Opsgenie alert.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpsgenieResponder {
+    /// Responder id (templated).
+    pub id: String,
+    /// Name (templated; with type `teams`, a comma-separated list of teams).
+    pub name: String,
+    /// User name (templated).
+    pub username: String,
+    /// `team`, `teams`, `user`, `escalation` or `schedule` (or a template).
+    #[serde(rename = "type")]
+    pub type_: String,
+}
+
+/// Opsgenie integration (Alertmanager's `opsgenie_configs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpsgenieConfig {
+    /// Send resolved notifications (default true): closes the alert.
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// HTTP client settings.
+    pub http_config: Option<HttpConfig>,
+    /// API key (default `global.opsgenie_api_key`).
+    pub api_key: Option<Secret>,
+    /// File holding the API key.
+    pub api_key_file: Option<String>,
+    /// API URL (default `global.opsgenie_api_url`).
+    pub api_url: Option<String>,
+    /// Message (default `{{ template "opsgenie.default.message" . }}`).
+    pub message: Option<String>,
+    /// Description (default `{{ template "opsgenie.default.description" . }}`).
+    pub description: Option<String>,
+    /// Source (default `{{ template "opsgenie.default.source" . }}`).
+    pub source: Option<String>,
+    /// Details, added to the common labels.
+    pub details: BTreeMap<String, String>,
+    /// Entity.
+    pub entity: Option<String>,
+    /// Responders.
+    pub responders: Vec<OpsgenieResponder>,
+    /// Actions (comma-separated).
+    pub actions: Option<String>,
+    /// Tags (comma-separated).
+    pub tags: Option<String>,
+    /// Note.
+    pub note: Option<String>,
+    /// Priority (P1..P5).
+    pub priority: Option<String>,
+    /// Also update the message and description of an existing alert.
+    pub update_alerts: bool,
+}
+
+impl Default for OpsgenieConfig {
+    fn default() -> Self {
+        OpsgenieConfig {
+            send_resolved: true,
+            http_config: None,
+            api_key: None,
+            api_key_file: None,
+            api_url: None,
+            message: None,
+            description: None,
+            source: None,
+            details: BTreeMap::new(),
+            entity: None,
+            responders: Vec::new(),
+            actions: None,
+            tags: None,
+            note: None,
+            priority: None,
+            update_alerts: false,
+        }
+    }
+}
+
+/// Discord integration (Alertmanager's `discord_configs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// Send resolved notifications (default true).
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// HTTP client settings.
+    pub http_config: Option<HttpConfig>,
+    /// The webhook URL.
+    pub webhook_url: Option<Secret>,
+    /// File holding the webhook URL (Alertmanager 0.26's key).
+    pub webhook_url_file: Option<String>,
+    /// Embed title (default `{{ template "discord.default.title" . }}`).
+    pub title: Option<String>,
+    /// Embed description (default `{{ template "discord.default.message" . }}`).
+    pub message: Option<String>,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        DiscordConfig {
+            send_resolved: true,
+            http_config: None,
+            webhook_url: None,
+            webhook_url_file: None,
+            title: None,
+            message: None,
+        }
+    }
+}
+
+/// Telegram integration (Alertmanager's `telegram_configs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelegramConfig {
+    /// Send resolved notifications (default true).
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// HTTP client settings.
+    pub http_config: Option<HttpConfig>,
+    /// Bot API URL (default `global.telegram_api_url`).
+    pub api_url: Option<String>,
+    /// Bot token.
+    pub bot_token: Option<Secret>,
+    /// File holding the bot token (Alertmanager 0.26's key).
+    pub bot_token_file: Option<String>,
+    /// Chat id.
+    pub chat_id: i64,
+    /// Message (default `{{ template "telegram.default.message" . }}`).
+    pub message: Option<String>,
+    /// Send silently.
+    pub disable_notifications: bool,
+    /// `HTML` (default), `Markdown`, `MarkdownV2` or empty.
+    pub parse_mode: Option<String>,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        TelegramConfig {
+            send_resolved: true,
+            http_config: None,
+            api_url: None,
+            bot_token: None,
+            bot_token_file: None,
+            chat_id: 0,
+            message: None,
+            disable_notifications: false,
+            parse_mode: None,
+        }
+    }
+}
+
+fn check_url(err: &mut impl FnMut(String, String), path: String, u: &Option<String>) {
+    if let Some(u) = u {
+        match reqwest::Url::parse(u) {
+            Ok(v) if matches!(v.scheme(), "http" | "https") => {}
+            _ => err(path, format!("not a valid http(s) URL: {u:?}")),
+        }
+    }
+}
+
+fn at_most_one(err: &mut impl FnMut(String, String), p: &str, a: (&str, bool), b: (&str, bool)) {
+    if a.1 && b.1 {
+        err(
+            p.to_string(),
+            format!("at most one of {} and {} must be configured", a.0, b.0),
+        );
+    }
+}
+
+/// Checks the receiver types of this module in `r` (at `receivers[i]` = `p`).
+pub(crate) fn validate(
+    err: &mut impl FnMut(String, String),
+    templates: &Option<crate::gotemplate::Templates>,
+    g: &Global,
+    p: &str,
+    r: &Receiver,
+) {
+    let tmpl = |err: &mut dyn FnMut(String, String), path: String, v: &Option<String>| {
+        let mut e = |a: String, b: String| err(a, b);
+        check_template(&mut e, templates, path, v);
+    };
+    for (j, c) in r.pagerduty_configs.iter().enumerate() {
+        let p = format!("{p}.pagerduty_configs[{j}]");
+        if c.routing_key.is_none()
+            && c.routing_key_file.is_none()
+            && c.service_key.is_none()
+            && c.service_key_file.is_none()
+        {
+            err(
+                p.clone(),
+                "missing service or routing key in PagerDuty config".into(),
+            );
+        }
+        at_most_one(
+            err,
+            &p,
+            ("routing_key", c.routing_key.is_some()),
+            ("routing_key_file", c.routing_key_file.is_some()),
+        );
+        at_most_one(
+            err,
+            &p,
+            ("service_key", c.service_key.is_some()),
+            ("service_key_file", c.service_key_file.is_some()),
+        );
+        check_url(err, format!("{p}.url"), &c.url);
+        for (k, v) in [
+            ("client", &c.client),
+            ("client_url", &c.client_url),
+            ("description", &c.description),
+            ("source", &c.source),
+            ("severity", &c.severity),
+            ("class", &c.class),
+            ("component", &c.component),
+            ("group", &c.group),
+        ] {
+            tmpl(err, format!("{p}.{k}"), v);
+        }
+        for (k, v) in &c.details {
+            tmpl(err, format!("{p}.details.{k}"), &Some(v.clone()));
+        }
+        check_http(err, &p, c.http_config.as_ref());
+    }
+    for (j, c) in r.opsgenie_configs.iter().enumerate() {
+        let p = format!("{p}.opsgenie_configs[{j}]");
+        at_most_one(
+            err,
+            &p,
+            ("api_key", c.api_key.is_some()),
+            ("api_key_file", c.api_key_file.is_some()),
+        );
+        if c.api_key.is_none()
+            && c.api_key_file.is_none()
+            && g.opsgenie_api_key.is_none()
+            && g.opsgenie_api_key_file.is_none()
+        {
+            err(
+                format!("{p}.api_key"),
+                "no api_key, api_key_file or global opsgenie_api_key".into(),
+            );
+        }
+        check_url(err, format!("{p}.api_url"), &c.api_url);
+        for (i, rs) in c.responders.iter().enumerate() {
+            let rp = format!("{p}.responders[{i}]");
+            if rs.id.is_empty() && rs.username.is_empty() && rs.name.is_empty() {
+                err(
+                    rp.clone(),
+                    "a responder needs at least one of id, username or name".into(),
+                );
+            }
+            if rs.type_.contains("{{") {
+                tmpl(err, format!("{rp}.type"), &Some(rs.type_.clone()));
+            } else if !matches!(
+                rs.type_.to_lowercase().as_str(),
+                "team" | "teams" | "user" | "escalation" | "schedule"
+            ) {
+                err(
+                    format!("{rp}.type"),
+                    format!(
+                        "{:?} is not one of team, teams, user, escalation, schedule",
+                        rs.type_
+                    ),
+                );
+            }
+        }
+        for (k, v) in [
+            ("message", &c.message),
+            ("description", &c.description),
+            ("source", &c.source),
+            ("entity", &c.entity),
+            ("actions", &c.actions),
+            ("tags", &c.tags),
+            ("note", &c.note),
+            ("priority", &c.priority),
+        ] {
+            tmpl(err, format!("{p}.{k}"), v);
+        }
+        for (k, v) in &c.details {
+            tmpl(err, format!("{p}.details.{k}"), &Some(v.clone()));
+        }
+        check_http(err, &p, c.http_config.as_ref());
+    }
+    for (j, c) in r.discord_configs.iter().enumerate() {
+        let p = format!("{p}.discord_configs[{j}]");
+        match (&c.webhook_url, &c.webhook_url_file) {
+            (None, None) => err(
+                format!("{p}.webhook_url"),
+                "missing webhook_url or webhook_url_file".into(),
+            ),
+            (Some(_), Some(_)) => err(
+                p.clone(),
+                "at most one of webhook_url and webhook_url_file must be configured".into(),
+            ),
+            (Some(u), None) if reqwest::Url::parse(u.expose()).is_err() => {
+                err(format!("{p}.webhook_url"), "not a valid URL".into());
+            }
+            _ => {}
+        }
+        tmpl(err, format!("{p}.title"), &c.title);
+        tmpl(err, format!("{p}.message"), &c.message);
+        check_http(err, &p, c.http_config.as_ref());
+    }
+    for (j, c) in r.telegram_configs.iter().enumerate() {
+        let p = format!("{p}.telegram_configs[{j}]");
+        match (&c.bot_token, &c.bot_token_file) {
+            (None, None) => err(
+                format!("{p}.bot_token"),
+                "missing bot_token or bot_token_file".into(),
+            ),
+            (Some(_), Some(_)) => err(
+                p.clone(),
+                "at most one of bot_token and bot_token_file must be configured".into(),
+            ),
+            _ => {}
+        }
+        if c.chat_id == 0 {
+            err(format!("{p}.chat_id"), "missing chat_id".into());
+        }
+        if let Some(m) = &c.parse_mode {
+            if !matches!(m.as_str(), "" | "Markdown" | "MarkdownV2" | "HTML") {
+                err(
+                    format!("{p}.parse_mode"),
+                    "must be Markdown, MarkdownV2, HTML or empty".into(),
+                );
+            }
+        }
+        check_url(err, format!("{p}.api_url"), &c.api_url);
+        tmpl(err, format!("{p}.message"), &c.message);
+        check_http(err, &p, c.http_config.as_ref());
+    }
+}
