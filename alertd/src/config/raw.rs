@@ -135,6 +135,11 @@ pub(crate) struct RawGlobal {
     pub smtp_require_tls: Option<bool>,
     pub slack_api_url: Option<Spanned<Secret>>,
     pub slack_api_url_file: Option<Spanned<String>>,
+    pub pagerduty_url: Option<Spanned<String>>,
+    pub opsgenie_api_url: Option<Spanned<String>>,
+    pub opsgenie_api_key: Option<Spanned<Secret>>,
+    pub opsgenie_api_key_file: Option<Spanned<String>>,
+    pub telegram_api_url: Option<Spanned<String>>,
     pub http_config: Option<Spanned<RawHttpConfig>>,
 }
 

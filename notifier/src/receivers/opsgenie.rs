@@ -142,7 +142,12 @@ impl Opsgenie {
             self.t("message", c.message.as_deref(), DEFAULT_MESSAGE, n),
             MAX_MESSAGE_RUNES,
         );
-        let description = self.t("description", c.description.as_deref(), DEFAULT_DESCRIPTION, n);
+        let description = self.t(
+            "description",
+            c.description.as_deref(),
+            DEFAULT_DESCRIPTION,
+            n,
+        );
         let mut responders = Vec::new();
         for r in &c.responders {
             let id = self.t("responders.id", Some(&r.id), "", n);
@@ -302,7 +307,10 @@ mod tests {
         let b = &r[0].body;
         assert_eq!(b["alias"], alias);
         assert_eq!(b["message"], "[FIRING:1] DiskFull (db)");
-        assert_eq!(b["details"], json!({ "alertname": "DiskFull", "team": "db" }));
+        assert_eq!(
+            b["details"],
+            json!({ "alertname": "DiskFull", "team": "db" })
+        );
         assert_eq!(b["source"], "http://alertd/#/alerts?receiver=og");
         assert_eq!(b["tags"], json!(["a", "b ", "db"]));
         assert_eq!(b["priority"], "P2");
@@ -331,6 +339,9 @@ mod tests {
             c[0].url,
             format!("http://og.local/base/v2/alerts/{alias}/close?identifierType=alias")
         );
-        assert_eq!(c[0].body, json!({ "source": "http://alertd/#/alerts?receiver=og" }));
+        assert_eq!(
+            c[0].body,
+            json!({ "source": "http://alertd/#/alerts?receiver=og" })
+        );
     }
 }

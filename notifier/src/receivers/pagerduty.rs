@@ -85,11 +85,12 @@ impl Pagerduty {
                 c.url.as_deref().unwrap_or(PAGERDUTY_V1_URL),
             )
         } else {
-            let routing_key = read_secret(path, c.routing_key.as_ref(), c.routing_key_file.as_ref())?
-                .ok_or_else(|| BuildError::Invalid {
-                    path: path.to_string(),
-                    message: "missing service or routing key in PagerDuty config".into(),
-                })?;
+            let routing_key =
+                read_secret(path, c.routing_key.as_ref(), c.routing_key_file.as_ref())?
+                    .ok_or_else(|| BuildError::Invalid {
+                        path: path.to_string(),
+                        message: "missing service or routing key in PagerDuty config".into(),
+                    })?;
             (
                 Api::V2 { routing_key },
                 c.url
@@ -109,7 +110,13 @@ impl Pagerduty {
         })
     }
 
-    fn tmpl(&self, name: &str, configured: Option<&str>, default: &str, n: &Notification) -> String {
+    fn tmpl(
+        &self,
+        name: &str,
+        configured: Option<&str>,
+        default: &str,
+        n: &Notification,
+    ) -> String {
         render(&self.templates, name, configured, default, n)
     }
 
@@ -374,12 +381,18 @@ mod tests {
         assert_eq!(m["payload"]["custom_details"]["extra"], "firing");
         assert_eq!(m["links"], json!([{ "href": "http://l", "text": "t" }]));
         assert!(m.get("images").is_none());
-        assert_eq!(build("routing_key: rk\n").message(&note("firing"))["payload"]["severity"], "error");
+        assert_eq!(
+            build("routing_key: rk\n").message(&note("firing"))["payload"]["severity"],
+            "error"
+        );
     }
 
     #[test]
     fn summaries_are_cut_like_alertmanager() {
-        let p = build(&format!("routing_key: rk\ndescription: '{}'\n", "é".repeat(2000)));
+        let p = build(&format!(
+            "routing_key: rk\ndescription: '{}'\n",
+            "é".repeat(2000)
+        ));
         let s = p.message(&note("firing"))["payload"]["summary"]
             .as_str()
             .unwrap()

@@ -13,8 +13,7 @@ use crate::payload::Notification;
 
 use super::config::{TelegramConfig, DEFAULT_TELEGRAM_API_URL};
 use super::{
-    http_client, parse_url, read_secret, render, send_json, truncate_runes, BuildError,
-    SendError,
+    http_client, parse_url, read_secret, render, send_json, truncate_runes, BuildError, SendError,
 };
 
 const MAX_MESSAGE_RUNES: usize = 4096;
@@ -108,7 +107,10 @@ impl Telegram {
         };
         let mut m = Map::new();
         m.insert("chat_id".into(), json!(self.cfg.chat_id.to_string()));
-        m.insert("text".into(), json!(truncate_runes(text, MAX_MESSAGE_RUNES)));
+        m.insert(
+            "text".into(),
+            json!(truncate_runes(text, MAX_MESSAGE_RUNES)),
+        );
         if !self.parse_mode().is_empty() {
             m.insert("parse_mode".into(), json!(self.parse_mode()));
         }
@@ -154,6 +156,9 @@ mod tests {
 
     #[test]
     fn html_is_escaped_as_go_does() {
-        assert_eq!(html_escape("<a href=\"x\">'&+"), "&lt;a href=&#34;x&#34;&gt;&#39;&amp;&#43;");
+        assert_eq!(
+            html_escape("<a href=\"x\">'&+"),
+            "&lt;a href=&#34;x&#34;&gt;&#39;&amp;&#43;"
+        );
     }
 }
