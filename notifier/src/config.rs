@@ -306,6 +306,10 @@ pub struct Receiver {
     pub discord_configs: Vec<crate::receivers::config::DiscordConfig>,
     /// Telegram integrations.
     pub telegram_configs: Vec<crate::receivers::config::TelegramConfig>,
+    /// Microsoft Teams integrations.
+    pub msteams_configs: Vec<crate::receivers::config::MsteamsConfig>,
+    /// ntfy integrations (alertd extension).
+    pub ntfy_configs: Vec<crate::receivers::config::NtfyConfig>,
     /// alertd extension: where a notification goes as well when this receiver keeps failing
     /// for `receiver_failing_after` (another receiver's name).
     pub fallback: Option<String>,
@@ -1132,10 +1136,10 @@ receivers: [{ name: a }]
             .to_string();
         assert!(e.contains("group_wiat"), "{e}");
         assert!(e.contains("line 3") || e.contains("3:"), "{e}");
-        let e = NotifierConfig::from_yaml("receivers:\n  - name: a\n    pagerduty_configs: []\n")
+        let e = NotifierConfig::from_yaml("receivers:\n  - name: a\n    wechat_configs: []\n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("pagerduty_configs"), "{e}");
+        assert!(e.contains("wechat_configs"), "{e}");
         let e = NotifierConfig::from_yaml("route:\n  receiver: a\n  matchers: ['a=~\"(\"']\n")
             .unwrap_err()
             .to_string();

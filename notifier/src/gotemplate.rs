@@ -84,6 +84,33 @@ Alerts Resolved:
 {{ template "__text_alert_list" .Alerts.Resolved }}
 {{ end }}
 {{ end }}
+{{ define "__text_alert_list_markdown" }}{{ range . }}
+Labels:
+{{ range .Labels.SortedPairs }}  - {{ .Name }} = {{ .Value }}
+{{ end }}
+Annotations:
+{{ range .Annotations.SortedPairs }}  - {{ .Name }} = {{ .Value }}
+{{ end }}
+Source: {{ .GeneratorURL }}
+{{ end }}
+{{ end }}
+{{ define "msteams.default.title" }}{{ template "__subject" . }}{{ end }}
+{{ define "msteams.default.text" }}
+{{ if gt (len .Alerts.Firing) 0 }}
+# Alerts Firing:
+{{ template "__text_alert_list_markdown" .Alerts.Firing }}
+{{ end }}
+{{ if gt (len .Alerts.Resolved) 0 }}
+# Alerts Resolved:
+{{ template "__text_alert_list_markdown" .Alerts.Resolved }}
+{{ end }}
+{{ end }}
+{{ define "ntfy.default.title" }}{{ template "__subject" . }}{{ end }}
+{{ define "ntfy.default.message" }}{{ range .Alerts }}{{ if .Annotations.summary }}{{ .Annotations.summary }}{{ else }}{{ .Labels.alertname }}{{ end }}{{ if eq .Status "resolved" }} (resolved){{ end }}
+{{ end }}{{ end }}
+{{ define "ntfy.default.priority" }}{{ if eq .Status "firing" }}high{{ else }}default{{ end }}{{ end }}
+{{ define "ntfy.default.tags" }}{{ if eq .Status "firing" }}rotating_light{{ else }}white_check_mark{{ end }}{{ end }}
+{{ define "ntfy.default.click" }}{{ template "__alertmanagerURL" . }}{{ end }}
 "#;
 
 /// A template file could not be used.

@@ -16,6 +16,8 @@ pub const PAGERDUTY_V1_URL: &str =
     "https://events.pagerduty.com/generic/2010-04-15/create_event.json";
 /// Alertmanager's default `global.opsgenie_api_url`.
 pub const DEFAULT_OPSGENIE_API_URL: &str = "https://api.opsgenie.com/";
+/// ntfy's public server, the default `url` of `ntfy_configs`.
+pub const DEFAULT_NTFY_URL: &str = "https://ntfy.sh";
 /// Alertmanager's default `global.telegram_api_url`.
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 
@@ -203,7 +205,7 @@ pub struct DiscordConfig {
     pub http_config: Option<HttpConfig>,
     /// The webhook URL.
     pub webhook_url: Option<Secret>,
-    /// File holding the webhook URL (Alertmanager 0.26's key).
+    /// File holding the webhook URL (Alertmanager 0.27's key).
     pub webhook_url_file: Option<String>,
     /// Embed title (default `{{ template "discord.default.title" . }}`).
     pub title: Option<String>,
@@ -261,6 +263,91 @@ impl Default for TelegramConfig {
             message: None,
             disable_notifications: false,
             parse_mode: None,
+        }
+    }
+}
+
+/// Microsoft Teams integration (Alertmanager 0.26's `msteams_configs`: an Office 365 connector
+/// card posted to an incoming webhook).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MsteamsConfig {
+    /// Send resolved notifications (default true).
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// HTTP client settings.
+    pub http_config: Option<HttpConfig>,
+    /// The incoming webhook URL.
+    pub webhook_url: Option<Secret>,
+    /// File holding the webhook URL (Alertmanager 0.27's key).
+    pub webhook_url_file: Option<String>,
+    /// Card title (default `{{ template "msteams.default.title" . }}`).
+    pub title: Option<String>,
+    /// Card text, Markdown (default `{{ template "msteams.default.text" . }}`).
+    pub text: Option<String>,
+}
+
+impl Default for MsteamsConfig {
+    fn default() -> Self {
+        MsteamsConfig {
+            send_resolved: true,
+            http_config: None,
+            webhook_url: None,
+            webhook_url_file: None,
+            title: None,
+            text: None,
+        }
+    }
+}
+
+/// ntfy integration (alertd's own `ntfy_configs`): ntfy's JSON publish API (`POST` to the server
+/// root with `topic`, `title`, `message`, `priority`, `tags`, `click`, `markdown`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NtfyConfig {
+    /// Send resolved notifications (default true).
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// HTTP client settings (`basic_auth` for a user and password).
+    pub http_config: Option<HttpConfig>,
+    /// The server (default `https://ntfy.sh`).
+    pub url: Option<String>,
+    /// The topic (templated; required).
+    pub topic: Option<String>,
+    /// An access token (`tk_...`), sent as `Authorization: Bearer`.
+    pub access_token: Option<Secret>,
+    /// File holding the access token.
+    pub access_token_file: Option<String>,
+    /// Title (default `{{ template "ntfy.default.title" . }}`).
+    pub title: Option<String>,
+    /// Message (default `{{ template "ntfy.default.message" . }}`: each alert's summary).
+    pub message: Option<String>,
+    /// Priority: `min`, `low`, `default`, `high`, `max`/`urgent` or 1..5 (default
+    /// `{{ template "ntfy.default.priority" . }}`: high while firing, default when resolved).
+    pub priority: Option<String>,
+    /// Tags, comma-separated (default `{{ template "ntfy.default.tags" . }}`).
+    pub tags: Option<String>,
+    /// Link opened on click (default `{{ template "ntfy.default.click" . }}`).
+    pub click: Option<String>,
+    /// Render the message as Markdown.
+    pub markdown: bool,
+}
+
+impl Default for NtfyConfig {
+    fn default() -> Self {
+        NtfyConfig {
+            send_resolved: true,
+            http_config: None,
+            url: None,
+            topic: None,
+            access_token: None,
+            access_token_file: None,
+            title: None,
+            message: None,
+            priority: None,
+            tags: None,
+            click: None,
+            markdown: false,
         }
     }
 }
@@ -442,6 +529,58 @@ pub(crate) fn validate(
         }
         check_url(err, format!("{p}.api_url"), &c.api_url);
         tmpl(err, format!("{p}.message"), &c.message);
+        check_http(err, &p, c.http_config.as_ref());
+    }
+    for (j, c) in r.msteams_configs.iter().enumerate() {
+        let p = format!("{p}.msteams_configs[{j}]");
+        match (&c.webhook_url, &c.webhook_url_file) {
+            (None, None) => err(
+                format!("{p}.webhook_url"),
+                "missing webhook_url or webhook_url_file".into(),
+            ),
+            (Some(_), Some(_)) => err(
+                p.clone(),
+                "at most one of webhook_url and webhook_url_file must be configured".into(),
+            ),
+            (Some(u), None) if reqwest::Url::parse(u.expose()).is_err() => {
+                err(format!("{p}.webhook_url"), "not a valid URL".into());
+            }
+            _ => {}
+        }
+        tmpl(err, format!("{p}.title"), &c.title);
+        tmpl(err, format!("{p}.text"), &c.text);
+        check_http(err, &p, c.http_config.as_ref());
+    }
+    for (j, c) in r.ntfy_configs.iter().enumerate() {
+        let p = format!("{p}.ntfy_configs[{j}]");
+        if c.topic.as_deref().is_none_or(|t| t.trim().is_empty()) {
+            err(format!("{p}.topic"), "missing topic".into());
+        }
+        at_most_one(
+            err,
+            &p,
+            ("access_token", c.access_token.is_some()),
+            ("access_token_file", c.access_token_file.is_some()),
+        );
+        check_url(err, format!("{p}.url"), &c.url);
+        if let Some(pr) = &c.priority {
+            if !pr.contains("{{") && crate::receivers::ntfy::priority(pr).is_none() {
+                err(
+                    format!("{p}.priority"),
+                    format!("{pr:?} is not one of min, low, default, high, max, urgent, 1..5"),
+                );
+            }
+        }
+        for (k, v) in [
+            ("topic", &c.topic),
+            ("title", &c.title),
+            ("message", &c.message),
+            ("priority", &c.priority),
+            ("tags", &c.tags),
+            ("click", &c.click),
+        ] {
+            tmpl(err, format!("{p}.{k}"), v);
+        }
         check_http(err, &p, c.http_config.as_ref());
     }
 }

@@ -5,6 +5,8 @@
 pub mod config;
 pub mod discord;
 pub mod email;
+pub mod msteams;
+pub mod ntfy;
 pub mod opsgenie;
 pub mod pagerduty;
 pub mod slack;
@@ -111,6 +113,10 @@ pub enum Kind {
     Discord(discord::Discord),
     /// Telegram.
     Telegram(telegram::Telegram),
+    /// Microsoft Teams.
+    Msteams(msteams::Msteams),
+    /// ntfy.
+    Ntfy(ntfy::Ntfy),
 }
 
 /// One configured integration of a receiver.
@@ -119,7 +125,7 @@ pub struct Integration {
     /// The receiver's name.
     pub receiver: String,
     /// Position among the receiver's integrations (all kinds, in webhook, Slack, email,
-    /// PagerDuty, Opsgenie, Discord, Telegram order).
+    /// PagerDuty, Opsgenie, Discord, Telegram, MS Teams, ntfy order).
     pub index: usize,
     /// Whether resolved alerts are sent.
     pub send_resolved: bool,
@@ -146,6 +152,8 @@ impl Integration {
             Kind::Opsgenie(_) => "opsgenie",
             Kind::Discord(_) => "discord",
             Kind::Telegram(_) => "telegram",
+            Kind::Msteams(_) => "msteams",
+            Kind::Ntfy(_) => "ntfy",
         }
     }
 
@@ -181,6 +189,8 @@ impl Integration {
             Kind::Opsgenie(o) => o.send(n).await.map(|()| None),
             Kind::Discord(d) => d.send(n).await.map(|()| None),
             Kind::Telegram(t) => t.send(n).await.map(|()| None),
+            Kind::Msteams(m) => m.send(n).await.map(|()| None),
+            Kind::Ntfy(m) => m.send(n).await.map(|()| None),
         }
     }
 }
@@ -507,6 +517,16 @@ pub fn build_all(
             let path = format!("receivers[{ri}].telegram_configs[{j}]");
             let t = telegram::Telegram::new(&path, c, g, timeout, templates.clone())?;
             push(Kind::Telegram(t), c.send_resolved);
+        }
+        for (j, c) in r.msteams_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].msteams_configs[{j}]");
+            let m = msteams::Msteams::new(&path, c, timeout, templates.clone())?;
+            push(Kind::Msteams(m), c.send_resolved);
+        }
+        for (j, c) in r.ntfy_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].ntfy_configs[{j}]");
+            let m = ntfy::Ntfy::new(&path, c, timeout, templates.clone())?;
+            push(Kind::Ntfy(m), c.send_resolved);
         }
         out.insert(r.name.clone(), v);
     }
