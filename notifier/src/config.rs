@@ -121,6 +121,14 @@ pub struct Global {
     pub opsgenie_api_key_file: Option<String>,
     /// Default Telegram Bot API URL (`https://api.telegram.org`).
     pub telegram_api_url: Option<String>,
+    /// Default Webex messages URL (`https://webexapis.com/v1/messages`).
+    pub webex_api_url: Option<String>,
+    /// Default VictorOps API URL.
+    pub victorops_api_url: Option<String>,
+    /// Default VictorOps API key.
+    pub victorops_api_key: Option<Secret>,
+    /// File holding the default VictorOps API key.
+    pub victorops_api_key_file: Option<String>,
 }
 
 impl Default for Global {
@@ -145,6 +153,10 @@ impl Default for Global {
             opsgenie_api_key: None,
             opsgenie_api_key_file: None,
             telegram_api_url: None,
+            webex_api_url: None,
+            victorops_api_url: None,
+            victorops_api_key: None,
+            victorops_api_key_file: None,
         }
     }
 }
@@ -310,6 +322,10 @@ pub struct Receiver {
     pub msteams_configs: Vec<crate::receivers::config::MsteamsConfig>,
     /// ntfy integrations (alertd extension).
     pub ntfy_configs: Vec<crate::receivers::config::NtfyConfig>,
+    /// Webex integrations.
+    pub webex_configs: Vec<crate::receivers::config::WebexConfig>,
+    /// VictorOps integrations.
+    pub victorops_configs: Vec<crate::receivers::config::VictoropsConfig>,
     /// alertd extension: where a notification goes as well when this receiver keeps failing
     /// for `receiver_failing_after` (another receiver's name).
     pub fallback: Option<String>,

@@ -1,10 +1,10 @@
 //! Receivers compared with Alertmanager: Debian's `prometheus-alertmanager` (0.25) and alertd run
-//! the same receiver configuration (PagerDuty, Opsgenie, Discord, Telegram) whose API URLs point
+//! the same receiver configuration (PagerDuty, Opsgenie, Discord, Telegram, Webex, VictorOps) whose API URLs point
 //! at local recording servers; the same alerts are posted to both through the API v2 (firing,
 //! then resolved); each integration's requests (method, path and query, `Content-Type` and
 //! `Authorization`, the JSON body) must be the same. The only normalisation: Alertmanager names
 //! itself `Alertmanager` where alertd says `alertd` (`__alertmanager`: PagerDuty's default
-//! `client` and `source`).
+//! `client` and `source`, VictorOps's `monitoring_tool`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -137,6 +137,16 @@ receivers:
       - api_url: http://127.0.0.1:{sink}/tg
         bot_token: tg-token
         chat_id: 42
+    webex_configs:
+      - api_url: http://127.0.0.1:{sink}/webex/v1/messages
+        room_id: room-1
+        http_config: {{ authorization: {{ credentials: webex-token }} }}
+    victorops_configs:
+      - api_url: http://127.0.0.1:{sink}/vo/
+        api_key: vo-key
+        routing_key: '{{{{ .CommonLabels.team }}}}'
+        message_type: WARNING
+        custom_fields: {{ runbook: '{{{{ .CommonAnnotations.runbook }}}}' }}
 "#
     ) + &format!("  opsgenie_api_key_file: {ok:?}\n")
 }
@@ -163,7 +173,7 @@ fn normalised(log: &Log, from_alertmanager: bool) -> Vec<(String, String, String
         .map(|r| {
             let mut body: Value = serde_json::from_str(&r.body).unwrap_or(json!(r.body));
             if from_alertmanager {
-                for p in ["/client", "/payload/source"] {
+                for p in ["/client", "/payload/source", "/monitoring_tool"] {
                     if let Some(x) = body.pointer_mut(p) {
                         if x == "Alertmanager" {
                             *x = json!("alertd");
@@ -270,8 +280,9 @@ fn receivers_send_what_alertmanager_sends() {
         }
         json!([a])
     };
-    // Firing: PagerDuty 1, Opsgenie 3 (create, message, description), Discord 1, Telegram 1.
-    const FIRING: usize = 6;
+    // Firing: PagerDuty 1, Opsgenie 3 (create, message, description), Discord, Telegram, Webex
+    // and VictorOps 1 each.
+    const FIRING: usize = 8;
     post_alerts(am_port, &alert(None));
     post_alerts(port, &alert(None));
     for (who, log) in [("alertmanager", &am_log), ("alertd", &ad_log)] {
@@ -287,8 +298,8 @@ fn receivers_send_what_alertmanager_sends() {
             std::fs::read_to_string(am_dir.join("log")).unwrap_or_default()
         );
     }
-    // Resolved: PagerDuty, Opsgenie close, Discord, Telegram.
-    const ALL: usize = FIRING + 4;
+    // Resolved: PagerDuty, Opsgenie close, Discord, Telegram, Webex, VictorOps.
+    const ALL: usize = FIRING + 6;
     let ended = "2026-01-01T00:10:00Z";
     post_alerts(am_port, &alert(Some(ended)));
     post_alerts(port, &alert(Some(ended)));

@@ -150,6 +150,12 @@ pub struct GlobalConfig {
     pub opsgenie_api_key: Option<SecretSource>,
     /// Default Telegram Bot API URL.
     pub telegram_api_url: Option<String>,
+    /// Default Webex messages URL.
+    pub webex_api_url: Option<String>,
+    /// Default VictorOps API URL.
+    pub victorops_api_url: Option<String>,
+    /// Default VictorOps API key (`victorops_api_key` or `victorops_api_key_file`).
+    pub victorops_api_key: Option<SecretSource>,
     /// Default HTTP client settings of receivers.
     pub http_config: HttpClientConfig,
 }
@@ -633,6 +639,7 @@ impl Validator<'_> {
         let (smtp_auth_password, smtp_auth_password_file) = split(&g.smtp_auth_password);
         let (slack_api_url, slack_api_url_file) = split(&g.slack_api_url);
         let (opsgenie_api_key, opsgenie_api_key_file) = split(&g.opsgenie_api_key);
+        let (victorops_api_key, victorops_api_key_file) = split(&g.victorops_api_key);
         let (smtp_auth_secret, smtp_auth_secret_file) = split(&g.smtp_auth_secret);
         let global = notifier::config::Global {
             resolve_timeout: g.resolve_timeout,
@@ -654,6 +661,10 @@ impl Validator<'_> {
             opsgenie_api_key,
             opsgenie_api_key_file,
             telegram_api_url: g.telegram_api_url.clone(),
+            webex_api_url: g.webex_api_url.clone(),
+            victorops_api_url: g.victorops_api_url.clone(),
+            victorops_api_key,
+            victorops_api_key_file,
         };
         let route_key = raw.route.0;
         let route_at = raw.route.1.as_ref().map(|r| r.referenced).or(route_key);
@@ -937,6 +948,11 @@ impl Validator<'_> {
             g.opsgenie_api_key,
             g.opsgenie_api_key_file,
         );
+        let victorops_api_key = self.secret(
+            "global.victorops_api_key",
+            g.victorops_api_key,
+            g.victorops_api_key_file,
+        );
         let mut url = |key: &str, u: Option<Spanned<String>>| {
             let u = u?;
             if is_http_url(&u.value) {
@@ -955,6 +971,8 @@ impl Validator<'_> {
         let pagerduty_url = url("pagerduty_url", g.pagerduty_url);
         let opsgenie_api_url = url("opsgenie_api_url", g.opsgenie_api_url);
         let telegram_api_url = url("telegram_api_url", g.telegram_api_url);
+        let webex_api_url = url("webex_api_url", g.webex_api_url);
+        let victorops_api_url = url("victorops_api_url", g.victorops_api_url);
         let http_config = match g.http_config {
             Some(h) => self.http_config("global.http_config", h),
             None => HttpClientConfig {
@@ -983,6 +1001,9 @@ impl Validator<'_> {
             opsgenie_api_url,
             opsgenie_api_key,
             telegram_api_url,
+            webex_api_url,
+            victorops_api_url,
+            victorops_api_key,
             http_config,
         }
     }

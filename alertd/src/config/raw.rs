@@ -140,6 +140,10 @@ pub(crate) struct RawGlobal {
     pub opsgenie_api_key: Option<Spanned<Secret>>,
     pub opsgenie_api_key_file: Option<Spanned<String>>,
     pub telegram_api_url: Option<Spanned<String>>,
+    pub webex_api_url: Option<Spanned<String>>,
+    pub victorops_api_url: Option<Spanned<String>>,
+    pub victorops_api_key: Option<Spanned<Secret>>,
+    pub victorops_api_key_file: Option<Spanned<String>>,
     pub http_config: Option<Spanned<RawHttpConfig>>,
 }
 

@@ -18,6 +18,11 @@ pub const PAGERDUTY_V1_URL: &str =
 pub const DEFAULT_OPSGENIE_API_URL: &str = "https://api.opsgenie.com/";
 /// ntfy's public server, the default `url` of `ntfy_configs`.
 pub const DEFAULT_NTFY_URL: &str = "https://ntfy.sh";
+/// Alertmanager's default `global.webex_api_url`.
+pub const DEFAULT_WEBEX_API_URL: &str = "https://webexapis.com/v1/messages";
+/// Alertmanager's default `global.victorops_api_url`.
+pub const DEFAULT_VICTOROPS_API_URL: &str =
+    "https://alert.victorops.com/integrations/generic/20131114/alert/";
 /// Alertmanager's default `global.telegram_api_url`.
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 
@@ -352,6 +357,83 @@ impl Default for NtfyConfig {
     }
 }
 
+/// Webex integration (Alertmanager's `webex_configs`; the bot token goes in
+/// `http_config.authorization`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebexConfig {
+    /// Send resolved notifications (default true).
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// HTTP client settings (required: `authorization`).
+    pub http_config: Option<HttpConfig>,
+    /// Messages URL (default `global.webex_api_url`).
+    pub api_url: Option<String>,
+    /// Markdown message (default `{{ template "webex.default.message" . }}`).
+    pub message: Option<String>,
+    /// The room.
+    pub room_id: String,
+}
+
+impl Default for WebexConfig {
+    fn default() -> Self {
+        WebexConfig {
+            send_resolved: true,
+            http_config: None,
+            api_url: None,
+            message: None,
+            room_id: String::new(),
+        }
+    }
+}
+
+/// VictorOps (Splunk On-Call) integration (Alertmanager's `victorops_configs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VictoropsConfig {
+    /// Send resolved notifications (default true).
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// HTTP client settings.
+    pub http_config: Option<HttpConfig>,
+    /// API key (default `global.victorops_api_key`).
+    pub api_key: Option<Secret>,
+    /// File holding the API key.
+    pub api_key_file: Option<String>,
+    /// API URL (default `global.victorops_api_url`).
+    pub api_url: Option<String>,
+    /// Routing key (templated; required).
+    pub routing_key: String,
+    /// `CRITICAL` (default), `WARNING` or `INFO` while firing.
+    pub message_type: Option<String>,
+    /// State message (default `{{ template "victorops.default.state_message" . }}`).
+    pub state_message: Option<String>,
+    /// Display name (default `{{ template "victorops.default.entity_display_name" . }}`).
+    pub entity_display_name: Option<String>,
+    /// Monitoring tool (default `{{ template "victorops.default.monitoring_tool" . }}`).
+    pub monitoring_tool: Option<String>,
+    /// More fields of the event.
+    pub custom_fields: BTreeMap<String, String>,
+}
+
+impl Default for VictoropsConfig {
+    fn default() -> Self {
+        VictoropsConfig {
+            send_resolved: true,
+            http_config: None,
+            api_key: None,
+            api_key_file: None,
+            api_url: None,
+            routing_key: String::new(),
+            message_type: None,
+            state_message: None,
+            entity_display_name: None,
+            monitoring_tool: None,
+            custom_fields: BTreeMap::new(),
+        }
+    }
+}
+
 fn check_url(err: &mut impl FnMut(String, String), path: String, u: &Option<String>) {
     if let Some(u) = u {
         match reqwest::Url::parse(u) {
@@ -580,6 +662,77 @@ pub(crate) fn validate(
             ("click", &c.click),
         ] {
             tmpl(err, format!("{p}.{k}"), v);
+        }
+        check_http(err, &p, c.http_config.as_ref());
+    }
+    for (j, c) in r.webex_configs.iter().enumerate() {
+        let p = format!("{p}.webex_configs[{j}]");
+        if c.room_id.is_empty() {
+            err(format!("{p}.room_id"), "missing room_id".into());
+        }
+        if c.http_config
+            .as_ref()
+            .and_then(|h| h.authorization.as_ref())
+            .is_none()
+        {
+            err(
+                format!("{p}.http_config.authorization"),
+                "missing http_config.authorization (the bot token)".into(),
+            );
+        }
+        check_url(err, format!("{p}.api_url"), &c.api_url);
+        tmpl(err, format!("{p}.message"), &c.message);
+        check_http(err, &p, c.http_config.as_ref());
+    }
+    for (j, c) in r.victorops_configs.iter().enumerate() {
+        let p = format!("{p}.victorops_configs[{j}]");
+        if c.routing_key.is_empty() {
+            err(format!("{p}.routing_key"), "missing routing_key".into());
+        }
+        at_most_one(
+            err,
+            &p,
+            ("api_key", c.api_key.is_some()),
+            ("api_key_file", c.api_key_file.is_some()),
+        );
+        if c.api_key.is_none()
+            && c.api_key_file.is_none()
+            && g.victorops_api_key.is_none()
+            && g.victorops_api_key_file.is_none()
+        {
+            err(
+                format!("{p}.api_key"),
+                "no api_key, api_key_file or global victorops_api_key".into(),
+            );
+        }
+        for k in [
+            "routing_key",
+            "message_type",
+            "state_message",
+            "entity_display_name",
+            "monitoring_tool",
+            "entity_id",
+            "entity_state",
+        ] {
+            if c.custom_fields.contains_key(k) {
+                err(
+                    format!("{p}.custom_fields.{k}"),
+                    "conflicts with a field alertd sets".into(),
+                );
+            }
+        }
+        check_url(err, format!("{p}.api_url"), &c.api_url);
+        for (k, v) in [
+            ("routing_key", &Some(c.routing_key.clone())),
+            ("message_type", &c.message_type),
+            ("state_message", &c.state_message),
+            ("entity_display_name", &c.entity_display_name),
+            ("monitoring_tool", &c.monitoring_tool),
+        ] {
+            tmpl(err, format!("{p}.{k}"), v);
+        }
+        for (k, v) in &c.custom_fields {
+            tmpl(err, format!("{p}.custom_fields.{k}"), &Some(v.clone()));
         }
         check_http(err, &p, c.http_config.as_ref());
     }

@@ -11,6 +11,8 @@ pub mod opsgenie;
 pub mod pagerduty;
 pub mod slack;
 pub mod telegram;
+pub mod victorops;
+pub mod webex;
 pub mod webhook;
 
 use std::num::NonZeroU32;
@@ -117,6 +119,10 @@ pub enum Kind {
     Msteams(msteams::Msteams),
     /// ntfy.
     Ntfy(ntfy::Ntfy),
+    /// Webex.
+    Webex(webex::Webex),
+    /// VictorOps.
+    Victorops(victorops::Victorops),
 }
 
 /// One configured integration of a receiver.
@@ -125,7 +131,7 @@ pub struct Integration {
     /// The receiver's name.
     pub receiver: String,
     /// Position among the receiver's integrations (all kinds, in webhook, Slack, email,
-    /// PagerDuty, Opsgenie, Discord, Telegram, MS Teams, ntfy order).
+    /// PagerDuty, Opsgenie, Discord, Telegram, MS Teams, ntfy, Webex, VictorOps order).
     pub index: usize,
     /// Whether resolved alerts are sent.
     pub send_resolved: bool,
@@ -154,6 +160,8 @@ impl Integration {
             Kind::Telegram(_) => "telegram",
             Kind::Msteams(_) => "msteams",
             Kind::Ntfy(_) => "ntfy",
+            Kind::Webex(_) => "webex",
+            Kind::Victorops(_) => "victorops",
         }
     }
 
@@ -191,6 +199,8 @@ impl Integration {
             Kind::Telegram(t) => t.send(n).await.map(|()| None),
             Kind::Msteams(m) => m.send(n).await.map(|()| None),
             Kind::Ntfy(m) => m.send(n).await.map(|()| None),
+            Kind::Webex(w) => w.send(n).await.map(|()| None),
+            Kind::Victorops(v) => v.send(n).await.map(|()| None),
         }
     }
 }
@@ -224,6 +234,27 @@ pub(crate) fn truncate_runes(s: String, max: usize) -> String {
         return s.chars().take(max).collect();
     }
     let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Alertmanager's `TruncateInBytes`: at most `max` bytes, ending in `…` when cut.
+pub(crate) fn truncate_bytes(s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    if max <= 3 {
+        return if max == 3 {
+            "…".into()
+        } else {
+            ".".repeat(max)
+        };
+    }
+    let mut cut = max - 3;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out = s[..cut].to_string();
     out.push('…');
     out
 }
@@ -527,6 +558,16 @@ pub fn build_all(
             let path = format!("receivers[{ri}].ntfy_configs[{j}]");
             let m = ntfy::Ntfy::new(&path, c, timeout, templates.clone())?;
             push(Kind::Ntfy(m), c.send_resolved);
+        }
+        for (j, c) in r.webex_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].webex_configs[{j}]");
+            let w = webex::Webex::new(&path, c, g, timeout, templates.clone())?;
+            push(Kind::Webex(w), c.send_resolved);
+        }
+        for (j, c) in r.victorops_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].victorops_configs[{j}]");
+            let v = victorops::Victorops::new(&path, c, g, timeout, templates.clone())?;
+            push(Kind::Victorops(v), c.send_resolved);
         }
         out.insert(r.name.clone(), v);
     }
