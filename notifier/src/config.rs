@@ -326,6 +326,8 @@ pub struct Receiver {
     pub webex_configs: Vec<crate::receivers::config::WebexConfig>,
     /// VictorOps integrations.
     pub victorops_configs: Vec<crate::receivers::config::VictoropsConfig>,
+    /// Pushover integrations.
+    pub pushover_configs: Vec<crate::receivers::config::PushoverConfig>,
     /// alertd extension: where a notification goes as well when this receiver keeps failing
     /// for `receiver_failing_after` (another receiver's name).
     pub fallback: Option<String>,

@@ -23,6 +23,8 @@ pub const DEFAULT_WEBEX_API_URL: &str = "https://webexapis.com/v1/messages";
 /// Alertmanager's default `global.victorops_api_url`.
 pub const DEFAULT_VICTOROPS_API_URL: &str =
     "https://alert.victorops.com/integrations/generic/20131114/alert/";
+/// Pushover's messages API (fixed in Alertmanager; alertd's `api_url` can change it).
+pub const DEFAULT_PUSHOVER_API_URL: &str = "https://api.pushover.net/1/messages.json";
 /// Alertmanager's default `global.telegram_api_url`.
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 
@@ -434,6 +436,68 @@ impl Default for VictoropsConfig {
     }
 }
 
+/// Pushover integration (Alertmanager's `pushover_configs`, with 0.26's `_file` keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushoverConfig {
+    /// Send resolved notifications (default true).
+    #[serde(default = "yes")]
+    pub send_resolved: bool,
+    /// HTTP client settings.
+    pub http_config: Option<HttpConfig>,
+    /// The recipient's user key.
+    pub user_key: Option<Secret>,
+    /// File holding the user key.
+    pub user_key_file: Option<String>,
+    /// The application token.
+    pub token: Option<Secret>,
+    /// File holding the application token.
+    pub token_file: Option<String>,
+    /// Title (default `{{ template "pushover.default.title" . }}`).
+    pub title: Option<String>,
+    /// Message (default `{{ template "pushover.default.message" . }}`).
+    pub message: Option<String>,
+    /// Supplementary URL (default `{{ template "pushover.default.url" . }}`).
+    pub url: Option<String>,
+    /// Title of the URL.
+    pub url_title: Option<String>,
+    /// Sound.
+    pub sound: Option<String>,
+    /// Priority (default `{{ if eq .Status "firing" }}2{{ else }}0{{ end }}`).
+    pub priority: Option<String>,
+    /// Retry interval of emergency messages (default 1m).
+    pub retry: model::Duration,
+    /// Expiry of emergency messages (default 1h).
+    pub expire: model::Duration,
+    /// The message is HTML.
+    pub html: bool,
+    /// alertd: the messages API URL (default `https://api.pushover.net/1/messages.json`).
+    pub api_url: Option<String>,
+}
+
+impl Default for PushoverConfig {
+    fn default() -> Self {
+        PushoverConfig {
+            send_resolved: true,
+            http_config: None,
+            user_key: None,
+            user_key_file: None,
+            token: None,
+            token_file: None,
+            title: None,
+            message: None,
+            url: None,
+            url_title: None,
+            sound: None,
+            priority: None,
+            retry: model::Duration::from_secs(60),
+            expire: model::Duration::from_secs(3600),
+            html: false,
+            api_url: None,
+        }
+    }
+}
+
 fn check_url(err: &mut impl FnMut(String, String), path: String, u: &Option<String>) {
     if let Some(u) = u {
         match reqwest::Url::parse(u) {
@@ -733,6 +797,30 @@ pub(crate) fn validate(
         }
         for (k, v) in &c.custom_fields {
             tmpl(err, format!("{p}.custom_fields.{k}"), &Some(v.clone()));
+        }
+        check_http(err, &p, c.http_config.as_ref());
+    }
+    for (j, c) in r.pushover_configs.iter().enumerate() {
+        let p = format!("{p}.pushover_configs[{j}]");
+        for (k, inline, file) in [
+            ("user_key", c.user_key.is_some(), c.user_key_file.is_some()),
+            ("token", c.token.is_some(), c.token_file.is_some()),
+        ] {
+            if !inline && !file {
+                err(format!("{p}.{k}"), format!("missing {k} or {k}_file"));
+            }
+            at_most_one(err, &p, (k, inline), (&format!("{k}_file"), file));
+        }
+        check_url(err, format!("{p}.api_url"), &c.api_url);
+        for (k, v) in [
+            ("title", &c.title),
+            ("message", &c.message),
+            ("url", &c.url),
+            ("url_title", &c.url_title),
+            ("sound", &c.sound),
+            ("priority", &c.priority),
+        ] {
+            tmpl(err, format!("{p}.{k}"), v);
         }
         check_http(err, &p, c.http_config.as_ref());
     }

@@ -9,6 +9,7 @@ pub mod msteams;
 pub mod ntfy;
 pub mod opsgenie;
 pub mod pagerduty;
+pub mod pushover;
 pub mod slack;
 pub mod telegram;
 pub mod victorops;
@@ -123,6 +124,8 @@ pub enum Kind {
     Webex(webex::Webex),
     /// VictorOps.
     Victorops(victorops::Victorops),
+    /// Pushover.
+    Pushover(pushover::Pushover),
 }
 
 /// One configured integration of a receiver.
@@ -131,7 +134,7 @@ pub struct Integration {
     /// The receiver's name.
     pub receiver: String,
     /// Position among the receiver's integrations (all kinds, in webhook, Slack, email,
-    /// PagerDuty, Opsgenie, Discord, Telegram, MS Teams, ntfy, Webex, VictorOps order).
+    /// PagerDuty, Opsgenie, Discord, Telegram, MS Teams, ntfy, Webex, VictorOps, Pushover order).
     pub index: usize,
     /// Whether resolved alerts are sent.
     pub send_resolved: bool,
@@ -162,6 +165,7 @@ impl Integration {
             Kind::Ntfy(_) => "ntfy",
             Kind::Webex(_) => "webex",
             Kind::Victorops(_) => "victorops",
+            Kind::Pushover(_) => "pushover",
         }
     }
 
@@ -201,6 +205,7 @@ impl Integration {
             Kind::Ntfy(m) => m.send(n).await.map(|()| None),
             Kind::Webex(w) => w.send(n).await.map(|()| None),
             Kind::Victorops(v) => v.send(n).await.map(|()| None),
+            Kind::Pushover(p) => p.send(n).await.map(|()| None),
         }
     }
 }
@@ -568,6 +573,11 @@ pub fn build_all(
             let path = format!("receivers[{ri}].victorops_configs[{j}]");
             let v = victorops::Victorops::new(&path, c, g, timeout, templates.clone())?;
             push(Kind::Victorops(v), c.send_resolved);
+        }
+        for (j, c) in r.pushover_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].pushover_configs[{j}]");
+            let p = pushover::Pushover::new(&path, c, timeout, templates.clone())?;
+            push(Kind::Pushover(p), c.send_resolved);
         }
         out.insert(r.name.clone(), v);
     }

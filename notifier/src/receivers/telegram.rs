@@ -39,7 +39,7 @@ impl std::fmt::Debug for Telegram {
 
 /// Go's `html/template` escaping of text (`HTMLEscapeString` plus the characters
 /// `html/template` escapes in text: `'`, `"`, `+`, NUL).
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
