@@ -825,3 +825,102 @@ pub(crate) fn validate(
         check_http(err, &p, c.http_config.as_ref());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::NotifierConfig;
+
+    /// Receivers as Alertmanager's documentation writes them load unchanged, with its defaults.
+    #[test]
+    fn alertmanager_receiver_configs_load_with_their_defaults() {
+        let c = NotifierConfig::from_yaml(
+            r#"
+route: { receiver: all }
+receivers:
+  - name: all
+    pagerduty_configs:
+      - routing_key: rk
+        severity: '{{ .CommonLabels.severity }}'
+        links: [{ href: 'http://x', text: x }]
+        images: [{ src: 'http://i', alt: a, href: 'http://h' }]
+      - service_key_file: /etc/alertd/pd
+    opsgenie_configs:
+      - api_key: k
+        responders: [{ name: ops, type: team }, { id: '{{ .CommonLabels.id }}', type: '{{ .CommonLabels.t }}' }]
+        priority: P1
+        tags: a,b
+        update_alerts: true
+    discord_configs: [{ webhook_url: 'https://discord.com/api/webhooks/1/x' }]
+    telegram_configs: [{ bot_token: t, chat_id: -100123, parse_mode: MarkdownV2 }]
+    msteams_configs: [{ webhook_url: 'https://example.webhook.office.com/x' }]
+    webex_configs:
+      - room_id: r
+        http_config: { authorization: { credentials: c } }
+    victorops_configs: [{ api_key: k, routing_key: team }]
+    pushover_configs: [{ user_key: u, token: t, expire: 2h }]
+    ntfy_configs: [{ url: 'https://ntfy.example.com', topic: alerts, access_token_file: /t }]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.validate(), vec![]);
+        let r = &c.receivers[0];
+        assert!(r.pagerduty_configs[0].send_resolved && r.opsgenie_configs[0].send_resolved);
+        assert!(r.discord_configs[0].send_resolved && r.telegram_configs[0].send_resolved);
+        assert!(r.webex_configs[0].send_resolved && r.victorops_configs[0].send_resolved);
+        assert!(r.pushover_configs[0].send_resolved && r.msteams_configs[0].send_resolved);
+        assert_eq!(r.pushover_configs[0].retry, model::Duration::from_secs(60));
+        assert_eq!(
+            r.pushover_configs[0].expire,
+            model::Duration::from_secs(7200)
+        );
+        // Secrets print as <secret>.
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(!json.contains("\"rk\""), "{json}");
+        assert!(!json.contains("office.com"), "{json}");
+    }
+
+    #[test]
+    fn invalid_receivers_are_reported_at_their_paths() {
+        let c = NotifierConfig::from_yaml(
+            r#"
+route: { receiver: all }
+receivers:
+  - name: all
+    pagerduty_configs: [{}, { routing_key: a, routing_key_file: b }]
+    opsgenie_configs: [{ responders: [{ type: team }, { name: x, type: crew }] }]
+    discord_configs: [{}]
+    telegram_configs: [{ bot_token: t, parse_mode: html }]
+    webex_configs: [{}]
+    victorops_configs: [{ api_key: k, custom_fields: { entity_id: x } }]
+    pushover_configs: [{ token: t }]
+    ntfy_configs: [{ priority: loud }]
+"#,
+        )
+        .unwrap();
+        let errs: Vec<String> = c.validate().iter().map(ToString::to_string).collect();
+        let want = [
+            "receivers[0].pagerduty_configs[0]: missing service or routing key",
+            "receivers[0].pagerduty_configs[1]: at most one of routing_key and routing_key_file",
+            "receivers[0].opsgenie_configs[0].api_key: no api_key",
+            "receivers[0].opsgenie_configs[0].responders[0]: a responder needs",
+            "receivers[0].opsgenie_configs[0].responders[1].type: \"crew\" is not one of",
+            "receivers[0].discord_configs[0].webhook_url: missing webhook_url",
+            "receivers[0].telegram_configs[0].chat_id: missing chat_id",
+            "receivers[0].telegram_configs[0].parse_mode: must be",
+            "receivers[0].webex_configs[0].room_id: missing room_id",
+            "receivers[0].webex_configs[0].http_config.authorization: missing",
+            "receivers[0].victorops_configs[0].routing_key: missing routing_key",
+            "receivers[0].victorops_configs[0].custom_fields.entity_id: conflicts",
+            "receivers[0].pushover_configs[0].user_key: missing user_key",
+            "receivers[0].ntfy_configs[0].topic: missing topic",
+            "receivers[0].ntfy_configs[0].priority: \"loud\" is not one of",
+        ];
+        for w in want {
+            assert!(
+                errs.iter().any(|e| e.starts_with(w)),
+                "missing {w:?} in {errs:#?}"
+            );
+        }
+        assert_eq!(errs.len(), want.len(), "{errs:#?}");
+    }
+}
