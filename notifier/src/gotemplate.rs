@@ -10,7 +10,8 @@
 //! Go calls methods on that data (`.Alerts.Firing`, `.Labels.SortedPairs`, `.Names`,
 //! `.Values`, `.CommonLabels.Remove .GroupLabels.Names`); gtmpl has no methods, so those
 //! selectors are rewritten into function calls before parsing. Alertmanager's `__subject`,
-//! `__alertmanagerURL`, `__text_alert_list` and `*.default.*` templates are predefined.
+//! `__alertmanagerURL`, `__text_alert_list` and `*.default.*` templates are predefined (the
+//! receivers' defaults as in Alertmanager 0.25's `template/default.tmpl`, 0.26's for Teams).
 //!
 //! Known differences: `range` over a label map visits keys in arbitrary order (Go sorts them;
 //! use `.SortedPairs` for a stable order), and time values are strings (no `.StartsAt.Format`).

@@ -1,6 +1,8 @@
 //! The integrations that deliver notifications: webhook (Alertmanager's JSON), Slack (incoming
-//! webhook or bot) and email (SMTP with lettre). Each integration reports whether a failure is
-//! worth retrying and how long the peer asked to wait (`Retry-After`).
+//! webhook or bot), email (SMTP with lettre), and Alertmanager's PagerDuty, Opsgenie, Discord,
+//! Telegram, Microsoft Teams, Webex, VictorOps and Pushover requests, plus ntfy. Each
+//! integration reports whether a failure is worth retrying and how long the peer asked to wait
+//! (`Retry-After`). [`build_all`] is the one place a receiver type is registered.
 
 pub mod config;
 pub mod discord;
