@@ -658,3 +658,53 @@ fn ping_rate_limit_has_defaults_and_checks_its_numbers() {
         "a.yaml:2:29: `api.ping_rate_limit.burst`: expected a non-negative integer (fits in u64)"
     );
 }
+
+#[test]
+fn receiver_globals_are_passed_to_the_notifier_and_checked_with_positions() {
+    let c = parse_str(
+        "\
+global:
+  pagerduty_url: http://pd.local/v2/enqueue
+  opsgenie_api_key_file: /etc/alertd/og
+  opsgenie_api_url: http://og.local/
+  telegram_api_url: http://tg.local
+  webex_api_url: http://webex.local/v1/messages
+  victorops_api_key: vo
+  victorops_api_url: http://vo.local/
+route: { receiver: r }
+receivers:
+  - name: r
+    pagerduty_configs: [{ routing_key: k }]
+    opsgenie_configs: [{}]
+    victorops_configs: [{ routing_key: team }]
+",
+        "a.yaml",
+    )
+    .unwrap();
+    let g = &c.notifier.global;
+    assert_eq!(
+        g.pagerduty_url.as_deref(),
+        Some("http://pd.local/v2/enqueue")
+    );
+    assert_eq!(g.opsgenie_api_key_file.as_deref(), Some("/etc/alertd/og"));
+    assert_eq!(g.opsgenie_api_url.as_deref(), Some("http://og.local/"));
+    assert_eq!(g.telegram_api_url.as_deref(), Some("http://tg.local"));
+    assert_eq!(
+        g.webex_api_url.as_deref(),
+        Some("http://webex.local/v1/messages")
+    );
+    assert_eq!(g.victorops_api_key.as_ref().map(|s| s.expose()), Some("vo"));
+    let e = errs(
+        "global:\n  pagerduty_url: pd.local\n  opsgenie_api_key: a\n  opsgenie_api_key_file: b\n",
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("a.yaml:2:18: `global.pagerduty_url`: expected")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.contains("at most one of `global.opsgenie_api_key`")),
+        "{e:?}"
+    );
+}
