@@ -83,10 +83,12 @@ impl Pushover {
     /// The query string Alertmanager sends for `n` (it holds the token and user key).
     pub fn query(&self, n: &Notification) -> String {
         let c = &self.cfg;
-        let mut message = self.t("message", c.message.as_deref(), DEFAULT_MESSAGE, n);
-        if c.html {
-            message = super::telegram::html_escape(&message);
-        }
+        let message = if c.html {
+            let e = super::telegram::html_escaped(n);
+            self.t("message", c.message.as_deref(), DEFAULT_MESSAGE, &e)
+        } else {
+            self.t("message", c.message.as_deref(), DEFAULT_MESSAGE, n)
+        };
         let message = truncate_runes(message, MAX_MESSAGE_RUNES);
         let message = match message.trim() {
             "" => "(no details)".to_string(),

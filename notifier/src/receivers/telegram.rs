@@ -1,7 +1,8 @@
 //! Telegram: Alertmanager's `telegram_configs` request, the Bot API's `sendMessage` as the
 //! telebot library Alertmanager uses sends it (a JSON object of strings: `chat_id`, `text`,
-//! `parse_mode`, `disable_web_page_preview`, `disable_notification` when set). The message is
-//! HTML-escaped when `parse_mode` is `HTML` (Alertmanager's default) and cut to 4096 characters.
+//! `parse_mode`, `disable_web_page_preview`, `disable_notification` when set). With `parse_mode`
+//! `HTML` (Alertmanager's default) the values the template inserts are HTML-escaped, as Go's
+//! `html/template` does, and the template's own text (tags) is kept; cut to 4096 characters.
 
 use std::sync::Arc;
 
@@ -56,6 +57,30 @@ pub(crate) fn html_escape(s: &str) -> String {
     out
 }
 
+/// `n` with every text a template can print HTML-escaped, so that rendering it gives what Go's
+/// `html/template` gives (it escapes the values actions insert, not the template's own text).
+pub(crate) fn html_escaped(n: &Notification) -> Notification {
+    let labels = |l: &model::Labels| {
+        model::Labels::from_pairs(
+            l.iter()
+                .map(|l| (html_escape(&l.name), html_escape(&l.value)))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let mut e = n.clone();
+    e.receiver = html_escape(&n.receiver);
+    e.external_url = html_escape(&n.external_url);
+    e.group_labels = labels(&n.group_labels);
+    e.common_labels = labels(&n.common_labels);
+    e.common_annotations = labels(&n.common_annotations);
+    for a in &mut e.alerts {
+        a.labels = labels(&a.labels);
+        a.annotations = labels(&a.annotations);
+        a.generator_url = html_escape(&a.generator_url);
+    }
+    e
+}
+
 impl Telegram {
     /// Builds the integration (reads `bot_token_file`).
     pub fn new(
@@ -93,17 +118,23 @@ impl Telegram {
 
     /// The `sendMessage` parameters for `n`.
     pub fn message(&self, n: &Notification) -> Value {
-        let text = render(
-            &self.templates,
-            "message",
-            self.cfg.message.as_deref(),
-            DEFAULT_MESSAGE,
-            n,
-        );
         let text = if self.parse_mode() == "HTML" {
-            html_escape(&text)
+            let e = html_escaped(n);
+            render(
+                &self.templates,
+                "message",
+                self.cfg.message.as_deref(),
+                DEFAULT_MESSAGE,
+                &e,
+            )
         } else {
-            text
+            render(
+                &self.templates,
+                "message",
+                self.cfg.message.as_deref(),
+                DEFAULT_MESSAGE,
+                n,
+            )
         };
         let mut m = Map::new();
         m.insert("chat_id".into(), json!(self.cfg.chat_id.to_string()));
@@ -153,6 +184,38 @@ impl Telegram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn html_mode_escapes_values_and_keeps_the_templates_tags() {
+        let c: TelegramConfig = serde_saphyr::from_str(
+            "bot_token: t\nchat_id: 1\nmessage: '<b>{{ .CommonLabels.x }}</b>'\n",
+        )
+        .unwrap();
+        let t = Telegram::new(
+            "t",
+            &c,
+            &Global::default(),
+            std::time::Duration::from_secs(1),
+            Arc::new(Templates::load(&[], None).unwrap()),
+        )
+        .unwrap();
+        let n = Notification::new(
+            "r",
+            "{}:{}",
+            model::Labels::from_pairs([("x", "a<b")]),
+            vec![crate::payload::NotifiedAlert {
+                status: "firing".into(),
+                labels: model::Labels::from_pairs([("x", "a<b")]),
+                annotations: model::Labels::empty(),
+                starts_at: String::new(),
+                ends_at: String::new(),
+                generator_url: String::new(),
+                fingerprint: String::new(),
+            }],
+            "http://alertd",
+        );
+        assert_eq!(t.message(&n)["text"], "<b>a&lt;b</b>");
+    }
 
     #[test]
     fn html_is_escaped_as_go_does() {
