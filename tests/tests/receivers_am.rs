@@ -337,3 +337,82 @@ fn receivers_send_what_alertmanager_sends() {
     }
     assert!(am_reqs.iter().any(|r| r.4["event_action"] == "resolve"));
 }
+
+/// The receivers Alertmanager 0.25 lacks or cannot be pointed at a local server (Teams, ntfy,
+/// Pushover) go through the real daemon too; their formats are checked in the notifier's unit
+/// tests against the published ones.
+#[test]
+fn teams_ntfy_and_pushover_are_delivered_by_the_daemon() {
+    let work = tempfile::tempdir().unwrap();
+    let (sink, log) = recorder();
+    let token = work.path().join("ntfy_token");
+    std::fs::write(&token, "tk_secret\n").unwrap();
+    let port = free_port();
+    let cfg = format!(
+        r#"api: {{ listen: 127.0.0.1:{port} }}
+storage: {{ path: {data:?} }}
+global: {{ external_url: http://ext.example }}
+route: {{ receiver: all, group_by: [alertname], group_wait: 1s, group_interval: 1s }}
+receivers:
+  - name: all
+    msteams_configs: [{{ webhook_url: 'http://127.0.0.1:{sink}/teams' }}]
+    ntfy_configs:
+      - {{ url: 'http://127.0.0.1:{sink}/', topic: alerts, access_token_file: {token:?} }}
+    pushover_configs:
+      - {{ user_key: u, token: t, api_url: 'http://127.0.0.1:{sink}/1/messages.json' }}
+"#,
+        data = work.path().join("data"),
+    );
+    let d = start(port, &cfg, &[]).unwrap();
+    post_alerts(
+        port,
+        &json!([{ "labels": { "alertname": "DiskFull" }, "annotations": { "summary": "full" } }]),
+    );
+    let got = wait_for(Duration::from_secs(20), || {
+        let g = log.lock().unwrap().clone();
+        (g.len() >= 3).then_some(g)
+    })
+    .unwrap_or_else(|| panic!("{:#?}\n{}", log.lock().unwrap(), d.log()));
+    let find = |p: &str| {
+        got.iter()
+            .find(|r| r.target.starts_with(p))
+            .unwrap_or_else(|| panic!("no request to {p}: {got:#?}"))
+    };
+    let teams: Value = serde_json::from_str(&find("/teams").body).unwrap();
+    assert_eq!(teams["type"], "MessageCard");
+    assert_eq!(teams["title"], "[FIRING:1] DiskFull ");
+    assert_eq!(teams["themeColor"], "8C1A1A");
+    let ntfy = got
+        .iter()
+        .find(|r| r.target == "/")
+        .unwrap_or_else(|| panic!("no ntfy request: {got:#?}"));
+    assert_eq!(ntfy.authorization, "Bearer tk_secret");
+    assert_eq!(ntfy.content_type, "application/json");
+    let body: Value = serde_json::from_str(&ntfy.body).unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "topic": "alerts",
+            "title": "[FIRING:1] DiskFull",
+            "message": "full",
+            "priority": 4,
+            "tags": ["rotating_light"],
+            "click": "http://ext.example/#/alerts?receiver=all",
+        })
+    );
+    let po = find("/1/messages.json?");
+    assert_eq!(
+        (po.method.as_str(), po.content_type.as_str()),
+        ("POST", "text/plain")
+    );
+    assert!(po.body.is_empty());
+    assert!(
+        po.target.contains("&priority=2&retry=60&")
+            && po
+                .target
+                .contains("&title=%5BFIRING%3A1%5D+DiskFull+&token=t&")
+            && po.target.ends_with("&user=u"),
+        "{}",
+        po.target
+    );
+}
