@@ -111,6 +111,24 @@ pub struct Global {
     pub slack_api_url_file: Option<String>,
     /// Default HTTP client settings.
     pub http_config: Option<HttpConfig>,
+    /// Default PagerDuty Events API v2 URL (`https://events.pagerduty.com/v2/enqueue`).
+    pub pagerduty_url: Option<String>,
+    /// Default Opsgenie API URL (`https://api.opsgenie.com/`).
+    pub opsgenie_api_url: Option<String>,
+    /// Default Opsgenie API key.
+    pub opsgenie_api_key: Option<Secret>,
+    /// File holding the default Opsgenie API key.
+    pub opsgenie_api_key_file: Option<String>,
+    /// Default Telegram Bot API URL (`https://api.telegram.org`).
+    pub telegram_api_url: Option<String>,
+    /// Default Webex messages URL (`https://webexapis.com/v1/messages`).
+    pub webex_api_url: Option<String>,
+    /// Default VictorOps API URL.
+    pub victorops_api_url: Option<String>,
+    /// Default VictorOps API key.
+    pub victorops_api_key: Option<Secret>,
+    /// File holding the default VictorOps API key.
+    pub victorops_api_key_file: Option<String>,
 }
 
 impl Default for Global {
@@ -130,6 +148,15 @@ impl Default for Global {
             slack_api_url: None,
             slack_api_url_file: None,
             http_config: None,
+            pagerduty_url: None,
+            opsgenie_api_url: None,
+            opsgenie_api_key: None,
+            opsgenie_api_key_file: None,
+            telegram_api_url: None,
+            webex_api_url: None,
+            victorops_api_url: None,
+            victorops_api_key: None,
+            victorops_api_key_file: None,
         }
     }
 }
@@ -291,52 +318,42 @@ pub struct Receiver {
     pub email_configs: Vec<EmailConfig>,
     /// Webhook integrations.
     pub webhook_configs: Vec<WebhookConfig>,
+    /// PagerDuty integrations.
+    pub pagerduty_configs: Vec<crate::receivers::config::PagerdutyConfig>,
+    /// Opsgenie integrations.
+    pub opsgenie_configs: Vec<crate::receivers::config::OpsgenieConfig>,
+    /// Discord integrations.
+    pub discord_configs: Vec<crate::receivers::config::DiscordConfig>,
+    /// Telegram integrations.
+    pub telegram_configs: Vec<crate::receivers::config::TelegramConfig>,
+    /// Microsoft Teams integrations.
+    pub msteams_configs: Vec<crate::receivers::config::MsteamsConfig>,
+    /// ntfy integrations (alertd extension).
+    pub ntfy_configs: Vec<crate::receivers::config::NtfyConfig>,
+    /// Webex integrations.
+    pub webex_configs: Vec<crate::receivers::config::WebexConfig>,
+    /// VictorOps integrations.
+    pub victorops_configs: Vec<crate::receivers::config::VictoropsConfig>,
+    /// Pushover integrations.
+    pub pushover_configs: Vec<crate::receivers::config::PushoverConfig>,
     /// alertd extension: where a notification goes as well when this receiver keeps failing
     /// for `receiver_failing_after` (another receiver's name).
     pub fallback: Option<String>,
-    /// Alertmanager 0.25's other receiver types, read only so that validation can name them
-    /// (`receiver "X": pagerduty_configs is not supported yet`).
-    #[serde(skip_serializing)]
-    pub discord_configs: Option<Unsupported>,
-    /// Not supported yet (see `discord_configs`).
-    #[serde(skip_serializing)]
-    pub pagerduty_configs: Option<Unsupported>,
-    /// Not supported yet (see `discord_configs`).
-    #[serde(skip_serializing)]
-    pub opsgenie_configs: Option<Unsupported>,
-    /// Not supported yet (see `discord_configs`).
+    /// Alertmanager 0.25's receiver types alertd lacks, read only so that validation can name
+    /// them (`receiver "X": wechat_configs is not supported yet`).
     #[serde(skip_serializing)]
     pub wechat_configs: Option<Unsupported>,
-    /// Not supported yet (see `discord_configs`).
-    #[serde(skip_serializing)]
-    pub pushover_configs: Option<Unsupported>,
-    /// Not supported yet (see `discord_configs`).
-    #[serde(skip_serializing)]
-    pub victorops_configs: Option<Unsupported>,
-    /// Not supported yet (see `discord_configs`).
+    /// Not supported yet (see `wechat_configs`).
     #[serde(skip_serializing)]
     pub sns_configs: Option<Unsupported>,
-    /// Not supported yet (see `discord_configs`).
-    #[serde(skip_serializing)]
-    pub telegram_configs: Option<Unsupported>,
-    /// Not supported yet (see `discord_configs`).
-    #[serde(skip_serializing)]
-    pub webex_configs: Option<Unsupported>,
 }
 
 impl Receiver {
     /// The Alertmanager receiver types this receiver uses that alertd does not have.
     pub fn unsupported_types(&self) -> Vec<&'static str> {
         [
-            ("discord_configs", &self.discord_configs),
-            ("pagerduty_configs", &self.pagerduty_configs),
-            ("opsgenie_configs", &self.opsgenie_configs),
             ("wechat_configs", &self.wechat_configs),
-            ("pushover_configs", &self.pushover_configs),
-            ("victorops_configs", &self.victorops_configs),
             ("sns_configs", &self.sns_configs),
-            ("telegram_configs", &self.telegram_configs),
-            ("webex_configs", &self.webex_configs),
         ]
         .into_iter()
         .filter(|(_, v)| v.is_some())
@@ -611,7 +628,7 @@ pub struct ConfigError {
 }
 
 /// Checks a templated field against the configured template files.
-fn check_template(
+pub(crate) fn check_template(
     err: &mut impl FnMut(String, String),
     templates: &Option<crate::gotemplate::Templates>,
     path: String,
@@ -669,8 +686,8 @@ impl NotifierConfig {
                 err(
                     format!("{p}.{t}"),
                     format!(
-                        "receiver {:?}: {t} is not supported yet (this version has \
-                         email_configs, slack_configs and webhook_configs)",
+                        "receiver {:?}: {t} is not supported yet (see the README's list of \
+                         receiver types)",
                         r.name
                     ),
                 );
@@ -797,6 +814,7 @@ impl NotifierConfig {
                     }
                 }
             }
+            crate::receivers::config::validate(&mut err, &templates, &self.global, &p, r);
             for (j, w) in r.webhook_configs.iter().enumerate() {
                 let p = format!("{p}.webhook_configs[{j}]");
                 match (&w.url, &w.url_file) {
@@ -966,7 +984,7 @@ impl NotifierConfig {
     }
 }
 
-fn check_http(err: &mut impl FnMut(String, String), p: &str, h: Option<&HttpConfig>) {
+pub(crate) fn check_http(err: &mut impl FnMut(String, String), p: &str, h: Option<&HttpConfig>) {
     let Some(h) = h else { return };
     if h.tls_config
         .as_ref()
@@ -1246,23 +1264,23 @@ receivers: [{ name: a }]
     #[test]
     fn alertmanager_receiver_types_alertd_lacks_are_named() {
         let c = NotifierConfig::from_yaml(
-            "route: { receiver: pd }\nreceivers:\n  - name: pd\n    pagerduty_configs: \
-             [{ routing_key: k }]\n    opsgenie_configs: [{}]\n",
+            "route: { receiver: w }\nreceivers:\n  - name: w\n    wechat_configs: \
+             [{ corp_id: k }]\n    sns_configs: [{}]\n",
         )
         .unwrap();
         let errs: Vec<String> = c.validate().iter().map(ToString::to_string).collect();
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(
             errs[0].starts_with(
-                "receivers[0].pagerduty_configs: receiver \"pd\": pagerduty_configs is not \
-                 supported yet"
+                "receivers[0].wechat_configs: receiver \"w\": wechat_configs is not supported \
+                 yet"
             ),
             "{errs:?}"
         );
-        assert!(errs[1].contains("opsgenie_configs is not supported yet"));
+        assert!(errs[1].contains("sns_configs is not supported yet"));
         // Not echoed in the configuration shown by /api/v2/status.
         let yaml = serde_json::to_string(&c).unwrap();
-        assert!(!yaml.contains("pagerduty"), "{yaml}");
+        assert!(!yaml.contains("wechat"), "{yaml}");
     }
 
     #[test]

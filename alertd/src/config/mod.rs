@@ -181,6 +181,20 @@ pub struct GlobalConfig {
     pub smtp_require_tls: bool,
     /// Default Slack webhook URL (`slack_api_url` or `slack_api_url_file`).
     pub slack_api_url: Option<SecretSource>,
+    /// Default PagerDuty Events API v2 URL.
+    pub pagerduty_url: Option<String>,
+    /// Default Opsgenie API URL.
+    pub opsgenie_api_url: Option<String>,
+    /// Default Opsgenie API key (`opsgenie_api_key` or `opsgenie_api_key_file`).
+    pub opsgenie_api_key: Option<SecretSource>,
+    /// Default Telegram Bot API URL.
+    pub telegram_api_url: Option<String>,
+    /// Default Webex messages URL.
+    pub webex_api_url: Option<String>,
+    /// Default VictorOps API URL.
+    pub victorops_api_url: Option<String>,
+    /// Default VictorOps API key (`victorops_api_key` or `victorops_api_key_file`).
+    pub victorops_api_key: Option<SecretSource>,
     /// Default HTTP client settings of receivers.
     pub http_config: HttpClientConfig,
 }
@@ -794,6 +808,8 @@ impl Validator<'_> {
         };
         let (smtp_auth_password, smtp_auth_password_file) = split(&g.smtp_auth_password);
         let (slack_api_url, slack_api_url_file) = split(&g.slack_api_url);
+        let (opsgenie_api_key, opsgenie_api_key_file) = split(&g.opsgenie_api_key);
+        let (victorops_api_key, victorops_api_key_file) = split(&g.victorops_api_key);
         let (smtp_auth_secret, smtp_auth_secret_file) = split(&g.smtp_auth_secret);
         let global = notifier::config::Global {
             resolve_timeout: g.resolve_timeout,
@@ -810,6 +826,15 @@ impl Validator<'_> {
             slack_api_url,
             slack_api_url_file,
             http_config: notifier_http_config(&g.http_config),
+            pagerduty_url: g.pagerduty_url.clone(),
+            opsgenie_api_url: g.opsgenie_api_url.clone(),
+            opsgenie_api_key,
+            opsgenie_api_key_file,
+            telegram_api_url: g.telegram_api_url.clone(),
+            webex_api_url: g.webex_api_url.clone(),
+            victorops_api_url: g.victorops_api_url.clone(),
+            victorops_api_key,
+            victorops_api_key_file,
         };
         let route_key = raw.route.0;
         let route_at = raw.route.1.as_ref().map(|r| r.referenced).or(route_key);
@@ -1074,12 +1099,42 @@ impl Validator<'_> {
             g.slack_api_url,
             g.slack_api_url_file,
         );
+        let opsgenie_api_key = self.secret(
+            "global.opsgenie_api_key",
+            g.opsgenie_api_key,
+            g.opsgenie_api_key_file,
+        );
+        let victorops_api_key = self.secret(
+            "global.victorops_api_key",
+            g.victorops_api_key,
+            g.victorops_api_key_file,
+        );
+        let mut url = |key: &str, u: Option<Spanned<String>>| {
+            let u = u?;
+            if is_http_url(&u.value) {
+                Some(u.value)
+            } else {
+                self.err(
+                    u.referenced,
+                    format!(
+                        "`global.{key}`: expected an absolute http:// or https:// URL, got {:?}",
+                        u.value
+                    ),
+                );
+                None
+            }
+        };
+        let pagerduty_url = url("pagerduty_url", g.pagerduty_url);
+        let opsgenie_api_url = url("opsgenie_api_url", g.opsgenie_api_url);
+        let telegram_api_url = url("telegram_api_url", g.telegram_api_url);
+        let webex_api_url = url("webex_api_url", g.webex_api_url);
+        let victorops_api_url = url("victorops_api_url", g.victorops_api_url);
         for (key, kind, at) in unsupported {
             self.err(
                 at,
                 format!(
-                    "`global.{key}`: {kind} receivers are not supported yet (this version has \
-                     email, slack and webhook receivers)"
+                    "`global.{key}`: {kind} receivers are not supported yet (see the README's list of \
+                     receiver types)"
                 ),
             );
         }
@@ -1107,6 +1162,13 @@ impl Validator<'_> {
             smtp_auth_secret,
             smtp_require_tls: g.smtp_require_tls.unwrap_or(true),
             slack_api_url,
+            pagerduty_url,
+            opsgenie_api_url,
+            opsgenie_api_key,
+            telegram_api_url,
+            webex_api_url,
+            victorops_api_url,
+            victorops_api_key,
             http_config,
         }
     }

@@ -135,21 +135,21 @@ pub(crate) struct RawGlobal {
     pub smtp_require_tls: Option<bool>,
     pub slack_api_url: Option<Spanned<Secret>>,
     pub slack_api_url_file: Option<Spanned<String>>,
+    pub pagerduty_url: Option<Spanned<String>>,
+    pub opsgenie_api_url: Option<Spanned<String>>,
+    pub opsgenie_api_key: Option<Spanned<Secret>>,
+    pub opsgenie_api_key_file: Option<Spanned<String>>,
+    pub telegram_api_url: Option<Spanned<String>>,
+    pub webex_api_url: Option<Spanned<String>>,
+    pub victorops_api_url: Option<Spanned<String>>,
+    pub victorops_api_key: Option<Spanned<Secret>>,
+    pub victorops_api_key_file: Option<Spanned<String>>,
     pub http_config: Option<Spanned<RawHttpConfig>>,
-    // Alertmanager 0.25's defaults for receiver types this version lacks: read so that the
-    // validator names them (`RawGlobal::unsupported`).
-    pub pagerduty_url: Option<Spanned<Unsupported>>,
-    pub opsgenie_api_url: Option<Spanned<Unsupported>>,
-    pub opsgenie_api_key: Option<Spanned<Unsupported>>,
-    pub opsgenie_api_key_file: Option<Spanned<Unsupported>>,
+    // Alertmanager 0.25's global keys for a receiver type this version lacks (wechat): read so
+    // that the validator names them (`RawGlobal::unsupported`).
     pub wechat_api_url: Option<Spanned<Unsupported>>,
     pub wechat_api_secret: Option<Spanned<Unsupported>>,
     pub wechat_api_corp_id: Option<Spanned<Unsupported>>,
-    pub victorops_api_url: Option<Spanned<Unsupported>>,
-    pub victorops_api_key: Option<Spanned<Unsupported>>,
-    pub victorops_api_key_file: Option<Spanned<Unsupported>>,
-    pub telegram_api_url: Option<Spanned<Unsupported>>,
-    pub webex_api_url: Option<Spanned<Unsupported>>,
 }
 
 impl RawGlobal {
@@ -157,26 +157,9 @@ impl RawGlobal {
     /// their positions and the type's name.
     pub fn unsupported(&self) -> Vec<(&'static str, &'static str, Location)> {
         [
-            ("pagerduty_url", "pagerduty", &self.pagerduty_url),
-            ("opsgenie_api_url", "opsgenie", &self.opsgenie_api_url),
-            ("opsgenie_api_key", "opsgenie", &self.opsgenie_api_key),
-            (
-                "opsgenie_api_key_file",
-                "opsgenie",
-                &self.opsgenie_api_key_file,
-            ),
             ("wechat_api_url", "wechat", &self.wechat_api_url),
             ("wechat_api_secret", "wechat", &self.wechat_api_secret),
             ("wechat_api_corp_id", "wechat", &self.wechat_api_corp_id),
-            ("victorops_api_url", "victorops", &self.victorops_api_url),
-            ("victorops_api_key", "victorops", &self.victorops_api_key),
-            (
-                "victorops_api_key_file",
-                "victorops",
-                &self.victorops_api_key_file,
-            ),
-            ("telegram_api_url", "telegram", &self.telegram_api_url),
-            ("webex_api_url", "webex", &self.webex_api_url),
         ]
         .into_iter()
         .filter_map(|(k, t, v)| v.as_ref().map(|v| (k, t, v.referenced)))

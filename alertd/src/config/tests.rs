@@ -667,31 +667,31 @@ fn alertmanager_receiver_types_and_global_keys_alertd_lacks_are_named_at_their_p
     let e = errs(
         "\
 global:
-  opsgenie_api_key: k
-  victorops_api_key: k
-route: { receiver: pd }
+  wechat_api_secret: k
+  wechat_api_corp_id: c
+route: { receiver: w }
 receivers:
-  - name: pd
-    pagerduty_configs: [{ routing_key: k }]
+  - name: w
+    wechat_configs: [{ agent_id: k }]
 ",
     );
     let all = e.join("\n");
     assert!(
         all.contains(
-            "a.yaml:2:21: `global.opsgenie_api_key`: opsgenie receivers are not supported yet"
+            "a.yaml:2:22: `global.wechat_api_secret`: wechat receivers are not supported yet"
         ),
         "{all}"
     );
     assert!(
         all.contains(
-            "a.yaml:3:22: `global.victorops_api_key`: victorops receivers are not supported yet"
+            "a.yaml:3:23: `global.wechat_api_corp_id`: wechat receivers are not supported yet"
         ),
         "{all}"
     );
     assert!(
         all.contains(
-            "a.yaml:6:5: `receivers[0].pagerduty_configs`: receiver \"pd\": pagerduty_configs is \
-             not supported yet"
+            "a.yaml:6:5: `receivers[0].wechat_configs`: receiver \"w\": wechat_configs is not \
+             supported yet"
         ),
         "{all}"
     );
@@ -858,4 +858,54 @@ fn connection_limits_and_api_limits_have_defaults_and_check_their_values() {
         ]
     );
     assert!(one("api:\n  limits: { alerts: 2 }\n").contains("unknown key `alerts` in `api.limits`"));
+}
+
+#[test]
+fn receiver_globals_are_passed_to_the_notifier_and_checked_with_positions() {
+    let c = parse_str(
+        "\
+global:
+  pagerduty_url: http://pd.local/v2/enqueue
+  opsgenie_api_key_file: /etc/alertd/og
+  opsgenie_api_url: http://og.local/
+  telegram_api_url: http://tg.local
+  webex_api_url: http://webex.local/v1/messages
+  victorops_api_key: vo
+  victorops_api_url: http://vo.local/
+route: { receiver: r }
+receivers:
+  - name: r
+    pagerduty_configs: [{ routing_key: k }]
+    opsgenie_configs: [{}]
+    victorops_configs: [{ routing_key: team }]
+",
+        "a.yaml",
+    )
+    .unwrap();
+    let g = &c.notifier.global;
+    assert_eq!(
+        g.pagerduty_url.as_deref(),
+        Some("http://pd.local/v2/enqueue")
+    );
+    assert_eq!(g.opsgenie_api_key_file.as_deref(), Some("/etc/alertd/og"));
+    assert_eq!(g.opsgenie_api_url.as_deref(), Some("http://og.local/"));
+    assert_eq!(g.telegram_api_url.as_deref(), Some("http://tg.local"));
+    assert_eq!(
+        g.webex_api_url.as_deref(),
+        Some("http://webex.local/v1/messages")
+    );
+    assert_eq!(g.victorops_api_key.as_ref().map(|s| s.expose()), Some("vo"));
+    let e = errs(
+        "global:\n  pagerduty_url: pd.local\n  opsgenie_api_key: a\n  opsgenie_api_key_file: b\n",
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("a.yaml:2:18: `global.pagerduty_url`: expected")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.contains("at most one of `global.opsgenie_api_key`")),
+        "{e:?}"
+    );
 }

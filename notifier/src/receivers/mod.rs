@@ -1,9 +1,21 @@
 //! The integrations that deliver notifications: webhook (Alertmanager's JSON), Slack (incoming
-//! webhook or bot) and email (SMTP with lettre). Each integration reports whether a failure is
-//! worth retrying and how long the peer asked to wait (`Retry-After`).
+//! webhook or bot), email (SMTP with lettre), and Alertmanager's PagerDuty, Opsgenie, Discord,
+//! Telegram, Microsoft Teams, Webex, VictorOps and Pushover requests, plus ntfy. Each
+//! integration reports whether a failure is worth retrying and how long the peer asked to wait
+//! (`Retry-After`). [`build_all`] is the one place a receiver type is registered.
 
+pub mod config;
+pub mod discord;
 pub mod email;
+pub mod msteams;
+pub mod ntfy;
+pub mod opsgenie;
+pub mod pagerduty;
+pub mod pushover;
 pub mod slack;
+pub mod telegram;
+pub mod victorops;
+pub mod webex;
 pub mod webhook;
 
 use std::num::NonZeroU32;
@@ -98,6 +110,24 @@ pub enum Kind {
     Slack(Box<slack::Slack>),
     /// Email.
     Email(email::Email),
+    /// PagerDuty.
+    Pagerduty(Box<pagerduty::Pagerduty>),
+    /// Opsgenie.
+    Opsgenie(Box<opsgenie::Opsgenie>),
+    /// Discord.
+    Discord(discord::Discord),
+    /// Telegram.
+    Telegram(telegram::Telegram),
+    /// Microsoft Teams.
+    Msteams(msteams::Msteams),
+    /// ntfy.
+    Ntfy(ntfy::Ntfy),
+    /// Webex.
+    Webex(webex::Webex),
+    /// VictorOps.
+    Victorops(victorops::Victorops),
+    /// Pushover.
+    Pushover(pushover::Pushover),
 }
 
 /// One configured integration of a receiver.
@@ -105,7 +135,8 @@ pub enum Kind {
 pub struct Integration {
     /// The receiver's name.
     pub receiver: String,
-    /// Position among the receiver's integrations (all kinds, in webhook, Slack, email order).
+    /// Position among the receiver's integrations (all kinds, in webhook, Slack, email,
+    /// PagerDuty, Opsgenie, Discord, Telegram, MS Teams, ntfy, Webex, VictorOps, Pushover order).
     pub index: usize,
     /// Whether resolved alerts are sent.
     pub send_resolved: bool,
@@ -128,6 +159,15 @@ impl Integration {
             Kind::Webhook(_) => "webhook",
             Kind::Slack(_) => "slack",
             Kind::Email(_) => "email",
+            Kind::Pagerduty(_) => "pagerduty",
+            Kind::Opsgenie(_) => "opsgenie",
+            Kind::Discord(_) => "discord",
+            Kind::Telegram(_) => "telegram",
+            Kind::Msteams(_) => "msteams",
+            Kind::Ntfy(_) => "ntfy",
+            Kind::Webex(_) => "webex",
+            Kind::Victorops(_) => "victorops",
+            Kind::Pushover(_) => "pushover",
         }
     }
 
@@ -159,8 +199,120 @@ impl Integration {
             Kind::Webhook(w) => w.send(n).await.map(|()| None),
             Kind::Slack(s) => s.send(n, thread).await,
             Kind::Email(e) => e.send(n).await.map(|()| None),
+            Kind::Pagerduty(p) => p.send(n).await.map(|()| None),
+            Kind::Opsgenie(o) => o.send(n).await.map(|()| None),
+            Kind::Discord(d) => d.send(n).await.map(|()| None),
+            Kind::Telegram(t) => t.send(n).await.map(|()| None),
+            Kind::Msteams(m) => m.send(n).await.map(|()| None),
+            Kind::Ntfy(m) => m.send(n).await.map(|()| None),
+            Kind::Webex(w) => w.send(n).await.map(|()| None),
+            Kind::Victorops(v) => v.send(n).await.map(|()| None),
+            Kind::Pushover(p) => p.send(n).await.map(|()| None),
         }
     }
+}
+
+/// Renders a templated field with Alertmanager's semantics: the configured text, or `default`
+/// (one of Alertmanager's default template references) when unset. A template that fails at
+/// send time is logged and the default rendered instead, so the notification still goes out.
+pub(crate) fn render(
+    t: &crate::gotemplate::Templates,
+    name: &str,
+    configured: Option<&str>,
+    default: &str,
+    n: &Notification,
+) -> String {
+    let text = configured.unwrap_or(default);
+    match t.render(name, text, n) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(receiver = %n.receiver, "{e}; sending the default text instead");
+            t.render(name, default, n).unwrap_or_default()
+        }
+    }
+}
+
+/// Alertmanager's `TruncateInRunes`: at most `max` characters, the last one `…` when cut.
+pub(crate) fn truncate_runes(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s;
+    }
+    if max <= 3 {
+        return s.chars().take(max).collect();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Alertmanager's `TruncateInBytes`: at most `max` bytes, ending in `…` when cut.
+pub(crate) fn truncate_bytes(s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    if max <= 3 {
+        return if max == 3 {
+            "…".into()
+        } else {
+            ".".repeat(max)
+        };
+    }
+    let mut cut = max - 3;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out = s[..cut].to_string();
+    out.push('…');
+    out
+}
+
+/// Alertmanager's `Key.Hash()`: the SHA-256 of the group key, in lower-case hex.
+pub fn group_key_hash(group_key: &str) -> String {
+    use std::fmt::Write;
+    let d = ring::digest::digest(&ring::digest::SHA256, group_key.as_bytes());
+    let mut s = String::with_capacity(64);
+    for b in d.as_ref() {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Sends one JSON request as Alertmanager's `notify.PostJSON` does (its `Content-Type`; the
+/// `http_config` authorization), and classifies the answer.
+pub(crate) async fn send_json(
+    client: &reqwest::Client,
+    auth: Option<&(String, String)>,
+    method: reqwest::Method,
+    url: &str,
+    extra: Option<(&str, &str)>,
+    body: &serde_json::Value,
+) -> Result<String, SendError> {
+    let body = serde_json::to_vec(body).map_err(|e| SendError::Permanent(e.to_string()))?;
+    let mut req = client
+        .request(method, url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::USER_AGENT, "alertd")
+        .body(body);
+    if let Some((k, v)) = auth {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    if let Some((k, v)) = extra {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.map_err(transport_error)?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    classify(status, &headers, &text)?;
+    Ok(text)
+}
+
+/// A URL of the config, checked when the receiver is built.
+pub(crate) fn parse_url(path: &str, u: &str) -> Result<reqwest::Url, BuildError> {
+    reqwest::Url::parse(u.trim()).map_err(|e| BuildError::Invalid {
+        path: path.to_string(),
+        message: format!("not a valid URL: {e}"),
+    })
 }
 
 /// Installs rustls' ring crypto provider as the process default (once): reqwest and lettre both
@@ -380,6 +532,62 @@ pub fn build_all(
                 limiter: None,
             }));
             idx += 1;
+        }
+        let mut push = |kind: Kind, send_resolved: bool| {
+            v.push(Arc::new(Integration {
+                receiver: r.name.clone(),
+                index: idx,
+                send_resolved,
+                kind,
+                limiter: None,
+            }));
+            idx += 1;
+        };
+        let g = &cfg.global;
+        for (j, c) in r.pagerduty_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].pagerduty_configs[{j}]");
+            let p = pagerduty::Pagerduty::new(&path, c, g, timeout, templates.clone())?;
+            push(Kind::Pagerduty(Box::new(p)), c.send_resolved);
+        }
+        for (j, c) in r.opsgenie_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].opsgenie_configs[{j}]");
+            let o = opsgenie::Opsgenie::new(&path, c, g, timeout, templates.clone())?;
+            push(Kind::Opsgenie(Box::new(o)), c.send_resolved);
+        }
+        for (j, c) in r.discord_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].discord_configs[{j}]");
+            let d = discord::Discord::new(&path, c, g, timeout, templates.clone())?;
+            push(Kind::Discord(d), c.send_resolved);
+        }
+        for (j, c) in r.telegram_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].telegram_configs[{j}]");
+            let t = telegram::Telegram::new(&path, c, g, timeout, templates.clone())?;
+            push(Kind::Telegram(t), c.send_resolved);
+        }
+        for (j, c) in r.msteams_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].msteams_configs[{j}]");
+            let m = msteams::Msteams::new(&path, c, timeout, templates.clone())?;
+            push(Kind::Msteams(m), c.send_resolved);
+        }
+        for (j, c) in r.ntfy_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].ntfy_configs[{j}]");
+            let m = ntfy::Ntfy::new(&path, c, timeout, templates.clone())?;
+            push(Kind::Ntfy(m), c.send_resolved);
+        }
+        for (j, c) in r.webex_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].webex_configs[{j}]");
+            let w = webex::Webex::new(&path, c, g, timeout, templates.clone())?;
+            push(Kind::Webex(w), c.send_resolved);
+        }
+        for (j, c) in r.victorops_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].victorops_configs[{j}]");
+            let v = victorops::Victorops::new(&path, c, g, timeout, templates.clone())?;
+            push(Kind::Victorops(v), c.send_resolved);
+        }
+        for (j, c) in r.pushover_configs.iter().enumerate() {
+            let path = format!("receivers[{ri}].pushover_configs[{j}]");
+            let p = pushover::Pushover::new(&path, c, timeout, templates.clone())?;
+            push(Kind::Pushover(p), c.send_resolved);
         }
         out.insert(r.name.clone(), v);
     }
