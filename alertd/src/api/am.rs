@@ -174,21 +174,31 @@ async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
         Err(e) => return parse_error(e),
     };
     let cfg = app.config();
-    if let Err(e) = limits::check_posted(&posted, &cfg.api.limits) {
+    if let Err(e) = limits::check_count(posted.len(), &cfg.api.limits) {
         return string_error(e.status, e.message);
     }
-    let now = app.clock().now_ms();
-    let mut alerts = Vec::new();
     let mut errors = Vec::new();
+    // The alerts with valid names, and their positions in the request.
+    let (mut valid, mut at) = (Vec::with_capacity(posted.len()), Vec::new());
     for (i, v) in posted.into_iter().enumerate() {
         if let Some(e) = invalid_names(&v) {
             errors.push(format!("alert {i}: {e}"));
             continue;
         }
-        let p: PostableAlert = match serde_json::from_value(v) {
-            Ok(p) => p,
+        match serde_json::from_value::<PostableAlert>(v) {
+            Ok(p) => {
+                valid.push(p);
+                at.push(i);
+            }
             Err(e) => return parse_error(e),
-        };
+        }
+    }
+    if let Err(e) = limits::check_posted(&valid, &cfg.api.limits) {
+        return string_error(e.status, e.message);
+    }
+    let now = app.clock().now_ms();
+    let mut alerts = Vec::new();
+    for (i, p) in at.into_iter().zip(valid) {
         match p.into_alert(now) {
             Ok(a) => alerts.push(a),
             Err(e) => errors.push(format!("alert {i}: {e}")),

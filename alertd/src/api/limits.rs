@@ -32,16 +32,22 @@ fn too_large(message: String) -> OverLimit {
 
 /// Checks the alerts of one `POST /api/v2/alerts` against `l` (before anything is stored).
 pub fn check_posted(posted: &[PostableAlert], l: &ApiLimits) -> Result<(), OverLimit> {
-    if posted.len() > l.alerts_per_request as usize {
-        return Err(too_large(format!(
-            "{} alerts in one request, over api.limits.alerts_per_request ({})",
-            posted.len(),
-            l.alerts_per_request
-        )));
-    }
+    check_count(posted.len(), l)?;
     for (i, a) in posted.iter().enumerate() {
         check_set(i, "label", &a.labels, l.label_value_bytes, l)?;
         check_set(i, "annotation", &a.annotations, l.annotation_bytes, l)?;
+    }
+    Ok(())
+}
+
+/// The number of alerts in one request against `alerts_per_request` (checked before each alert
+/// is decoded).
+pub fn check_count(n: usize, l: &ApiLimits) -> Result<(), OverLimit> {
+    if n > l.alerts_per_request as usize {
+        return Err(too_large(format!(
+            "{n} alerts in one request, over api.limits.alerts_per_request ({})",
+            l.alerts_per_request
+        )));
     }
     Ok(())
 }
