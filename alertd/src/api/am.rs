@@ -77,21 +77,48 @@ fn filter_error(e: FilterError) -> Response {
 
 /// The configuration as Alertmanager shows it in `/api/v2/status`: the notification sections
 /// (`global` defaults, `route`, `receivers`, `inhibit_rules`, `time_intervals`, `templates`) as
-/// YAML, secrets as `<secret>`, without alertd's `escalations` (so `amtool config routes` can
-/// parse it).
+/// YAML, secrets as `<secret>`, without alertd's own keys (`escalations`, a route's `escalation`, a
+/// receiver's `ntfy_configs` and `fallback`) so that `amtool config routes` can parse it.
 pub fn alertmanager_config_yaml(cfg: &notifier::config::NotifierConfig) -> String {
-    fn prune(v: &mut serde_json::Value) {
+    fn prune_nulls(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(m) => {
-                m.retain(|k, v| !v.is_null() && k != "escalation" && k != "escalations");
-                m.values_mut().for_each(prune);
+                m.retain(|_, v| !v.is_null());
+                m.values_mut().for_each(prune_nulls);
             }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(prune),
+            serde_json::Value::Array(a) => a.iter_mut().for_each(prune_nulls),
             _ => {}
         }
     }
+    /// Drops a route's `escalation` here and in every child route.
+    fn prune_route(v: &mut serde_json::Value) {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("escalation");
+            if let Some(serde_json::Value::Array(children)) = m.get_mut("routes") {
+                children.iter_mut().for_each(prune_route);
+            }
+        }
+    }
     let mut v = serde_json::to_value(cfg).unwrap_or_default();
-    prune(&mut v);
+    prune_nulls(&mut v);
+    if let Some(m) = v.as_object_mut() {
+        m.remove("escalations");
+        if let Some(r) = m.get_mut("route") {
+            prune_route(r);
+        }
+        // alertd's own receiver keys are left out, and so are empty integration lists (as
+        // Alertmanager prints them): amtool decodes this text strictly and refuses any key its
+        // version does not know.
+        if let Some(serde_json::Value::Array(receivers)) = m.get_mut("receivers") {
+            for r in receivers.iter_mut().filter_map(|r| r.as_object_mut()) {
+                r.retain(|k, v| {
+                    k != "ntfy_configs"
+                        && k != "fallback"
+                        && !(k.ends_with("_configs") && v.as_array().is_some_and(|a| a.is_empty()))
+                });
+            }
+        }
+    }
     if let Some(g) = v.get_mut("global").and_then(|g| g.as_object_mut()) {
         // Not an Alertmanager key (Alertmanager takes it from --web.external-url).
         g.remove("external_url");
