@@ -16,7 +16,7 @@ use model::Labels;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::addr::Chosen;
-use super::{Failure, FailureKind, Outcome, SeriesBuf};
+use super::{run_until, Failure, FailureKind, Outcome, SeriesBuf};
 use crate::config::{host_port_or, DnsProbeConfig, DnsTransport, RrValidator};
 
 /// Response codes by name (miekg/dns's names, which blackbox's `valid_rcodes` use).
@@ -239,19 +239,10 @@ impl DnsProbe {
     pub(crate) async fn run(&self, deadline: tokio::time::Instant) -> Outcome {
         let started = Instant::now();
         let mut found = Found::default();
-        let failure = match tokio::time::timeout_at(deadline, self.exec(&mut found, deadline)).await
-        {
-            Ok(Ok(())) => None,
-            Ok(Err(f)) => Some(f),
-            Err(_) => Some(Failure::new(
-                FailureKind::Timeout,
-                format!(
-                    "no answer from {} within {:.3}s",
-                    self.cfg.target,
-                    started.elapsed().as_secs_f64()
-                ),
-            )),
-        };
+        let failure = run_until(deadline, started, self.exec(&mut found, deadline), |secs| {
+            format!("no answer from {} within {:.3}s", self.cfg.target, secs)
+        })
+        .await;
         let mut b = SeriesBuf::new(&self.base);
         b.push_result(started, &failure);
         let resolve = found.chosen.as_ref().map_or(0.0, |c| c.lookup_seconds);

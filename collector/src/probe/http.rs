@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::tlsutil::{push_tls_series, TlsClient, TlsInfo};
-use super::{Failure, FailureKind, Outcome, SeriesBuf};
+use super::{run_until, Failure, FailureKind, Outcome, SeriesBuf};
 use crate::config::{resolve_secret, Authorization, BasicAuth, HttpProbeConfig, IpProtocol};
 
 /// Series every run writes (name, phase), in the order of the values in `run`.
@@ -199,14 +199,10 @@ impl HttpProbe {
     pub(crate) async fn run(&self, deadline: tokio::time::Instant) -> Outcome {
         let started = Instant::now();
         let mut st = State::default();
-        let failure = match tokio::time::timeout_at(deadline, self.exec(&mut st, deadline)).await {
-            Ok(Ok(())) => None,
-            Ok(Err(f)) => Some(f),
-            Err(_) => Some(Failure::new(
-                FailureKind::Timeout,
-                format!("timed out after {:.3}s", started.elapsed().as_secs_f64()),
-            )),
-        };
+        let failure = run_until(deadline, started, self.exec(&mut st, deadline), |secs| {
+            format!("timed out after {:.3}s", secs)
+        })
+        .await;
         let values = [
             if failure.is_none() { 1.0 } else { 0.0 },
             started.elapsed().as_secs_f64(),

@@ -24,7 +24,7 @@ use nix::sys::socket::{
 use tokio::io::Interest;
 
 use super::addr::Chosen;
-use super::{Failure, FailureKind, Outcome, SeriesBuf};
+use super::{run_until, Failure, FailureKind, Outcome, SeriesBuf};
 use crate::config::IcmpProbeConfig;
 
 /// The echo data blackbox sends (and pads with zeros to `payload_size`).
@@ -83,19 +83,10 @@ impl IcmpProbe {
     pub(crate) async fn run(&self, deadline: tokio::time::Instant) -> Outcome {
         let started = Instant::now();
         let mut found = Found::default();
-        let failure = match tokio::time::timeout_at(deadline, self.exec(&mut found, deadline)).await
-        {
-            Ok(Ok(())) => None,
-            Ok(Err(f)) => Some(f),
-            Err(_) => Some(Failure::new(
-                FailureKind::Timeout,
-                format!(
-                    "no echo reply from {} within {:.3}s",
-                    self.cfg.target,
-                    started.elapsed().as_secs_f64()
-                ),
-            )),
-        };
+        let failure = run_until(deadline, started, self.exec(&mut found, deadline), |secs| {
+            format!("no echo reply from {} within {:.3}s", self.cfg.target, secs)
+        })
+        .await;
         let mut b = SeriesBuf::new(&self.base);
         b.push_result(started, &failure);
         let resolve = found.chosen.as_ref().map_or(0.0, |c| c.lookup_seconds);

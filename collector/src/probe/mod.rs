@@ -99,6 +99,24 @@ impl Failure {
     }
 }
 
+/// Runs a probe's steps until `deadline`: `None` when they succeed, their failure, or a timeout
+/// whose message `timed_out` writes from the seconds since `started`.
+pub(crate) async fn run_until(
+    deadline: tokio::time::Instant,
+    started: std::time::Instant,
+    steps: impl std::future::Future<Output = Result<(), Failure>>,
+    timed_out: impl FnOnce(f64) -> String,
+) -> Option<Failure> {
+    match tokio::time::timeout_at(deadline, steps).await {
+        Ok(Ok(())) => None,
+        Ok(Err(f)) => Some(f),
+        Err(_) => Some(Failure::new(
+            FailureKind::Timeout,
+            timed_out(started.elapsed().as_secs_f64()),
+        )),
+    }
+}
+
 /// What one run produced: fully labelled series values, and the failure if any.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Outcome {

@@ -15,7 +15,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWrite
 use super::addr::Chosen;
 use super::http::connect;
 use super::tlsutil::{push_tls_series, TlsClient, TlsInfo};
-use super::{Failure, FailureKind, Outcome, SeriesBuf};
+use super::{run_until, Failure, FailureKind, Outcome, SeriesBuf};
 use crate::config::{split_host_port, TcpProbeConfig};
 
 /// Longest line read (Go's `bufio.Scanner` default, which blackbox uses).
@@ -95,15 +95,10 @@ impl TcpProbe {
     pub(crate) async fn run(&self, deadline: tokio::time::Instant) -> Outcome {
         let started = Instant::now();
         let mut found = Found::default();
-        let failure = match tokio::time::timeout_at(deadline, self.exec(&mut found, deadline)).await
-        {
-            Ok(Ok(())) => None,
-            Ok(Err(f)) => Some(f),
-            Err(_) => Some(Failure::new(
-                FailureKind::Timeout,
-                format!("timed out after {:.3}s", started.elapsed().as_secs_f64()),
-            )),
-        };
+        let failure = run_until(deadline, started, self.exec(&mut found, deadline), |secs| {
+            format!("timed out after {:.3}s", secs)
+        })
+        .await;
         let mut b = SeriesBuf::new(&self.base);
         b.push_result(started, &failure);
         if let Some(c) = &found.chosen {

@@ -516,6 +516,23 @@ fn at_most_one(err: &mut impl FnMut(String, String), p: &str, a: (&str, bool), b
     }
 }
 
+/// A setting that must be given once, inline or as its `_file` twin.
+fn required_twin(err: &mut impl FnMut(String, String), p: &str, k: &str, inline: bool, file: bool) {
+    if !inline && !file {
+        err(format!("{p}.{k}"), format!("missing {k} or {k}_file"));
+    }
+    at_most_one(err, p, (k, inline), (&format!("{k}_file"), file));
+}
+
+/// A webhook URL given inline must parse (one from a file is read when the receiver is built).
+fn check_inline_url(err: &mut impl FnMut(String, String), p: &str, u: &Option<Secret>) {
+    if u.as_ref()
+        .is_some_and(|u| reqwest::Url::parse(u.expose()).is_err())
+    {
+        err(format!("{p}.webhook_url"), "not a valid URL".into());
+    }
+}
+
 /// Checks the receiver types of this module in `r` (at `receivers[i]` = `p`).
 pub(crate) fn validate(
     err: &mut impl FnMut(String, String),
@@ -631,19 +648,10 @@ pub(crate) fn validate(
     }
     for (j, c) in r.discord_configs.iter().enumerate() {
         let p = format!("{p}.discord_configs[{j}]");
-        match (&c.webhook_url, &c.webhook_url_file) {
-            (None, None) => err(
-                format!("{p}.webhook_url"),
-                "missing webhook_url or webhook_url_file".into(),
-            ),
-            (Some(_), Some(_)) => err(
-                p.clone(),
-                "at most one of webhook_url and webhook_url_file must be configured".into(),
-            ),
-            (Some(u), None) if reqwest::Url::parse(u.expose()).is_err() => {
-                err(format!("{p}.webhook_url"), "not a valid URL".into());
-            }
-            _ => {}
+        let (inline, file) = (c.webhook_url.is_some(), c.webhook_url_file.is_some());
+        required_twin(err, &p, "webhook_url", inline, file);
+        if !file {
+            check_inline_url(err, &p, &c.webhook_url);
         }
         tmpl(err, format!("{p}.title"), &c.title);
         tmpl(err, format!("{p}.message"), &c.message);
@@ -651,17 +659,13 @@ pub(crate) fn validate(
     }
     for (j, c) in r.telegram_configs.iter().enumerate() {
         let p = format!("{p}.telegram_configs[{j}]");
-        match (&c.bot_token, &c.bot_token_file) {
-            (None, None) => err(
-                format!("{p}.bot_token"),
-                "missing bot_token or bot_token_file".into(),
-            ),
-            (Some(_), Some(_)) => err(
-                p.clone(),
-                "at most one of bot_token and bot_token_file must be configured".into(),
-            ),
-            _ => {}
-        }
+        required_twin(
+            err,
+            &p,
+            "bot_token",
+            c.bot_token.is_some(),
+            c.bot_token_file.is_some(),
+        );
         if c.chat_id == 0 {
             err(format!("{p}.chat_id"), "missing chat_id".into());
         }
@@ -679,19 +683,10 @@ pub(crate) fn validate(
     }
     for (j, c) in r.msteams_configs.iter().enumerate() {
         let p = format!("{p}.msteams_configs[{j}]");
-        match (&c.webhook_url, &c.webhook_url_file) {
-            (None, None) => err(
-                format!("{p}.webhook_url"),
-                "missing webhook_url or webhook_url_file".into(),
-            ),
-            (Some(_), Some(_)) => err(
-                p.clone(),
-                "at most one of webhook_url and webhook_url_file must be configured".into(),
-            ),
-            (Some(u), None) if reqwest::Url::parse(u.expose()).is_err() => {
-                err(format!("{p}.webhook_url"), "not a valid URL".into());
-            }
-            _ => {}
+        let (inline, file) = (c.webhook_url.is_some(), c.webhook_url_file.is_some());
+        required_twin(err, &p, "webhook_url", inline, file);
+        if !file {
+            check_inline_url(err, &p, &c.webhook_url);
         }
         tmpl(err, format!("{p}.title"), &c.title);
         tmpl(err, format!("{p}.text"), &c.text);
@@ -806,10 +801,7 @@ pub(crate) fn validate(
             ("user_key", c.user_key.is_some(), c.user_key_file.is_some()),
             ("token", c.token.is_some(), c.token_file.is_some()),
         ] {
-            if !inline && !file {
-                err(format!("{p}.{k}"), format!("missing {k} or {k}_file"));
-            }
-            at_most_one(err, &p, (k, inline), (&format!("{k}_file"), file));
+            required_twin(err, &p, k, inline, file);
         }
         check_url(err, format!("{p}.api_url"), &c.api_url);
         for (k, v) in [
