@@ -359,6 +359,9 @@ fn rewrite(text: &str) -> String {
         }
         v
     });
+    static REMOVE: OnceLock<Regex> = OnceLock::new();
+    let remove =
+        REMOVE.get_or_init(|| Regex::new(&format!(r"{CHAIN}\.Remove\b")).expect("valid regex"));
     // Only inside actions.
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -379,7 +382,6 @@ fn rewrite(text: &str) -> String {
                 break;
             }
         }
-        let remove = Regex::new(&format!(r"{CHAIN}\.Remove\b")).expect("valid regex");
         action = remove.replace_all(&action, "__remove $1").into_owned();
         out.push_str(&action);
         rest = &after[end..];
