@@ -7,6 +7,7 @@
 pub mod alert;
 pub mod api;
 pub mod clock;
+pub mod config;
 pub mod duration;
 pub mod gotemplate;
 pub mod labels;

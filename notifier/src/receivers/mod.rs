@@ -83,7 +83,8 @@ pub enum BuildError {
     },
 }
 
-/// Reads a secret given inline or through its `_file` twin (trailing newline removed).
+/// Reads a secret given inline or through its `_file` twin (`model::secret::read_file`: one
+/// trailing line break removed).
 pub(crate) fn read_secret(
     path: &str,
     inline: Option<&Secret>,
@@ -93,12 +94,13 @@ pub(crate) fn read_secret(
         return Ok(Some(s.clone()));
     }
     let Some(f) = file else { return Ok(None) };
-    let text = std::fs::read_to_string(f).map_err(|e| BuildError::SecretFile {
-        path: path.to_string(),
-        file: f.clone(),
-        error: e.to_string(),
-    })?;
-    Ok(Some(Secret::new(text.trim_end_matches(['\r', '\n']))))
+    model::secret::read_file(std::path::Path::new(f))
+        .map(Some)
+        .map_err(|e| BuildError::SecretFile {
+            path: path.to_string(),
+            file: f.clone(),
+            error: e.source.to_string(),
+        })
 }
 
 /// The kind of an integration.
