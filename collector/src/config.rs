@@ -248,59 +248,8 @@ fn default_max_redirects() -> u32 {
     10
 }
 
-/// Prometheus-style `tls_config`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM file with the CA certificates to trust (default: the Mozilla root set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate (with `key_file`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert_file: Option<PathBuf>,
-    /// PEM client key (with `cert_file`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<PathBuf>,
-    /// Name sent as SNI and verified against the certificate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_name: Option<String>,
-    /// Accept any certificate (expiry series are still reported).
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
-}
-
-/// `authorization:` (Prometheus `http_config`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Authorization {
-    /// Scheme (default `Bearer`).
-    #[serde(default = "default_bearer", rename = "type")]
-    pub kind: String,
-    /// The credentials inline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<Secret>,
-    /// A file holding the credentials (trailing newline trimmed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_file: Option<PathBuf>,
-}
-
-fn default_bearer() -> String {
-    "Bearer".to_string()
-}
-
-/// `basic_auth:` (Prometheus `http_config`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuth {
-    /// The user name.
-    pub username: String,
-    /// The password inline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<Secret>,
-    /// A file holding the password (trailing newline trimmed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<PathBuf>,
-}
+/// Prometheus's `tls_config`, `authorization` and `basic_auth` (one definition in `model`).
+pub use model::http::{Authorization, BasicAuth, TlsConfig};
 
 /// STARTTLS protocols of the `tls` probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -800,6 +749,9 @@ fn check_auth(
         }
     }
     if let Some(b) = basic {
+        if b.username.is_empty() {
+            errs.push(format!("{at}.basic_auth"), "username is required");
+        }
         match (&b.password, &b.password_file) {
             (Some(_), Some(_)) => errs.push(
                 format!("{at}.basic_auth"),

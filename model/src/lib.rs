@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod duration;
 pub mod gotemplate;
+pub mod http;
 pub mod labels;
 pub mod matcher;
 pub mod sample;

@@ -253,69 +253,8 @@ impl Route {
     }
 }
 
-/// HTTP client settings (Prometheus `http_config` subset).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    /// Follow redirects (default true).
-    pub follow_redirects: Option<bool>,
-    /// Allow HTTP/2 (`false` forces HTTP/1.1).
-    pub enable_http2: Option<bool>,
-    /// `Authorization` header.
-    pub authorization: Option<Authorization>,
-    /// Basic auth.
-    pub basic_auth: Option<BasicAuth>,
-    /// Bearer token (older form).
-    pub bearer_token: Option<Secret>,
-    /// File holding the bearer token (older form).
-    pub bearer_token_file: Option<String>,
-    /// TLS settings.
-    pub tls_config: Option<TlsConfig>,
-    /// HTTP proxy for every request (`http://user:pass@proxy:3128`; a secret: it may hold a
-    /// password).
-    pub proxy_url: Option<Secret>,
-}
-
-/// `authorization:` of an HTTP config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Authorization {
-    /// Scheme (default `Bearer`).
-    #[serde(rename = "type")]
-    pub type_: Option<String>,
-    /// Credentials.
-    pub credentials: Option<Secret>,
-    /// File holding the credentials.
-    pub credentials_file: Option<String>,
-}
-
-/// `basic_auth:` of an HTTP config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BasicAuth {
-    /// User name.
-    pub username: String,
-    /// Password.
-    pub password: Option<Secret>,
-    /// File holding the password.
-    pub password_file: Option<String>,
-}
-
-/// TLS settings (Prometheus `tls_config`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// PEM file of CAs to trust.
-    pub ca_file: Option<String>,
-    /// Client certificate (not supported yet: refused by validation).
-    pub cert_file: Option<String>,
-    /// Client key (not supported yet: refused by validation).
-    pub key_file: Option<String>,
-    /// Server name to verify.
-    pub server_name: Option<String>,
-    /// Skip certificate verification.
-    pub insecure_skip_verify: bool,
-}
+/// Prometheus's `http_config` and its parts (one definition in `model`).
+pub use model::http::{Authorization, BasicAuth, HttpConfig, TlsConfig};
 
 /// A named receiver with its integrations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

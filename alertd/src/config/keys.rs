@@ -69,7 +69,7 @@ fn schema() -> Vec<(&'static str, &'static [&'static str])> {
         ),
         (
             "global.http_config.tls_config",
-            fields_of::<raw::RawTlsConfig>(),
+            fields_of::<model::http::TlsConfig>(),
         ),
         ("storage", fields_of::<raw::RawStorage>()),
         ("api", fields_of::<raw::RawApi>()),

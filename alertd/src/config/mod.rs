@@ -206,20 +206,8 @@ pub struct BasicAuth {
     pub password: Option<SecretSource>,
 }
 
-/// Prometheus's `tls_config`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct TlsConfig {
-    /// CA certificates to trust (PEM).
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate (PEM).
-    pub cert_file: Option<PathBuf>,
-    /// Client key (PEM).
-    pub key_file: Option<PathBuf>,
-    /// Server name to verify (SNI).
-    pub server_name: Option<String>,
-    /// Skip certificate verification.
-    pub insecure_skip_verify: bool,
-}
+/// Prometheus's `tls_config` (one definition in `model`).
+pub use model::http::TlsConfig;
 
 /// The embedded store's engine (`sled` or `redb`).
 pub use store::Engine as StorageEngine;
@@ -658,17 +646,16 @@ fn notifier_http_config(h: &HttpClientConfig) -> Option<notifier::config::HttpCo
     }
     let split = |s: &Option<SecretSource>| match s {
         Some(SecretSource::Inline(v)) => (Some(v.clone()), None),
-        Some(SecretSource::File(p)) => (None, Some(p.display().to_string())),
+        Some(SecretSource::File(p)) => (None, Some(p.clone())),
         None => (None, None),
     };
-    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
     Some(notifier::config::HttpConfig {
         follow_redirects: Some(h.follow_redirects),
         enable_http2: Some(h.enable_http2),
         authorization: h.authorization.as_ref().map(|a| {
             let (credentials, credentials_file) = split(&a.credentials);
             notifier::config::Authorization {
-                type_: Some(a.kind.clone()),
+                kind: a.kind.clone(),
                 credentials,
                 credentials_file,
             }
@@ -683,13 +670,7 @@ fn notifier_http_config(h: &HttpClientConfig) -> Option<notifier::config::HttpCo
         }),
         bearer_token: None,
         bearer_token_file: None,
-        tls_config: Some(notifier::config::TlsConfig {
-            ca_file: path(&h.tls_config.ca_file),
-            cert_file: path(&h.tls_config.cert_file),
-            key_file: path(&h.tls_config.key_file),
-            server_name: h.tls_config.server_name.clone(),
-            insecure_skip_verify: h.tls_config.insecure_skip_verify,
-        }),
+        tls_config: Some(h.tls_config.clone()),
         proxy_url: h.proxy_url.clone(),
     })
 }
@@ -1245,17 +1226,10 @@ impl Validator<'_> {
                 );
             }
         }
-        let t = h.tls_config.unwrap_or_default();
         HttpClientConfig {
             authorization,
             basic_auth,
-            tls_config: TlsConfig {
-                ca_file: t.ca_file.map(PathBuf::from),
-                cert_file: t.cert_file.map(PathBuf::from),
-                key_file: t.key_file.map(PathBuf::from),
-                server_name: t.server_name,
-                insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
-            },
+            tls_config: h.tls_config.unwrap_or_default(),
             proxy_url: h.proxy_url.map(|p| p.value),
             follow_redirects: h.follow_redirects.unwrap_or(true),
             enable_http2: h.enable_http2.unwrap_or(true),

@@ -320,7 +320,7 @@ impl RawGlobal {
 pub(crate) struct RawHttpConfig {
     pub authorization: Option<Spanned<RawAuthorization>>,
     pub basic_auth: Option<Spanned<RawBasicAuth>>,
-    pub tls_config: Option<RawTlsConfig>,
+    pub tls_config: Option<model::http::TlsConfig>,
     pub proxy_url: Option<Spanned<Secret>>,
     pub follow_redirects: Option<bool>,
     pub enable_http2: Option<bool>,
@@ -343,17 +343,6 @@ pub(crate) struct RawBasicAuth {
     pub username: Option<String>,
     pub password: Option<Spanned<Secret>>,
     pub password_file: Option<Spanned<String>>,
-}
-
-/// `tls_config:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawTlsConfig {
-    pub ca_file: Option<String>,
-    pub cert_file: Option<String>,
-    pub key_file: Option<String>,
-    pub server_name: Option<String>,
-    pub insecure_skip_verify: Option<bool>,
 }
 
 /// `storage:` as written.
