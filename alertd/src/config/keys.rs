@@ -58,14 +58,14 @@ fn schema() -> Vec<(&'static str, &'static [&'static str])> {
     vec![
         ("", raw::TOP_LEVEL_KEYS),
         ("global", fields_of::<raw::RawGlobal>()),
-        ("global.http_config", fields_of::<raw::RawHttpConfig>()),
+        ("global.http_config", fields_of::<model::http::HttpConfig>()),
         (
             "global.http_config.authorization",
-            fields_of::<raw::RawAuthorization>(),
+            fields_of::<model::http::Authorization>(),
         ),
         (
             "global.http_config.basic_auth",
-            fields_of::<raw::RawBasicAuth>(),
+            fields_of::<model::http::BasicAuth>(),
         ),
         (
             "global.http_config.tls_config",
@@ -137,6 +137,6 @@ mod tests {
                 "wal_fsync_interval"
             ]
         );
-        assert!(fields_of::<raw::RawAuthorization>().contains(&"type"));
+        assert!(fields_of::<model::http::Authorization>().contains(&"type"));
     }
 }

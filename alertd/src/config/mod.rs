@@ -29,8 +29,8 @@ use tree::Node;
 
 use crate::secret::{Secret, SecretSource};
 use raw::{
-    RawApi, RawApiLimits, RawConfig, RawConnections, RawGlobal, RawHttpConfig, RawPingRateLimit,
-    RawStorage, RawWatchdog,
+    RawApi, RawApiLimits, RawConfig, RawConnections, RawGlobal, RawPingRateLimit, RawStorage,
+    RawWatchdog,
 };
 
 pub use model::config::{ConfigError, ConfigErrors, ConfigPath};
@@ -1146,7 +1146,7 @@ impl Validator<'_> {
             );
         }
         let http_config = match g.http_config {
-            Some(h) => self.http_config("global.http_config", h),
+            Some(h) => self.http_config("global.http_config", h.value),
             None => HttpClientConfig {
                 follow_redirects: true,
                 enable_http2: true,
@@ -1180,45 +1180,61 @@ impl Validator<'_> {
         }
     }
 
-    fn http_config(&mut self, key: &str, h: Spanned<RawHttpConfig>) -> HttpClientConfig {
-        let h = h.value;
-        if let (Some(_), Some(b)) = (&h.authorization, &h.basic_auth) {
+    /// `http_config` (the shared `model::http` type), positions from the tree.
+    fn http_config(&mut self, key: &str, h: model::http::HttpConfig) -> HttpClientConfig {
+        let tree = self.tree;
+        let at = |p: &str| tree.value_at(&ConfigPath::from(format!("{key}.{p}")));
+        fn spanned<T>(v: T, l: Location) -> Spanned<T> {
+            Spanned::new(v, l, l)
+        }
+        let file = |f: Option<PathBuf>, p: &str| f.map(|f| spanned(f.display().to_string(), at(p)));
+        if let (Some(_), Some(_)) = (&h.authorization, &h.basic_auth) {
             self.err(
-                b.referenced,
+                at("basic_auth"),
                 format!("`{key}`: at most one of `authorization` and `basic_auth` may be set"),
             );
         }
-        let authorization = h.authorization.map(|a| {
-            let a = a.value;
-            Authorization {
-                kind: a.kind.unwrap_or_else(|| "Bearer".to_string()),
-                credentials: self.secret(
-                    &format!("{key}.authorization.credentials"),
-                    a.credentials,
-                    a.credentials_file,
-                ),
-            }
+        // The older form, as in Prometheus: `bearer_token` is `authorization` of type Bearer.
+        let legacy = (h.bearer_token.is_some() || h.bearer_token_file.is_some()).then(|| {
+            (
+                model::http::Authorization::default(),
+                h.bearer_token.map(|s| spanned(s, at("bearer_token"))),
+                file(h.bearer_token_file, "bearer_token_file"),
+                "bearer_token",
+            )
         });
+        let explicit = h.authorization.map(|a| {
+            let inline = a
+                .credentials
+                .clone()
+                .map(|s| spanned(s, at("authorization.credentials")));
+            let f = file(a.credentials_file.clone(), "authorization.credentials_file");
+            (a, inline, f, "authorization.credentials")
+        });
+        let authorization = explicit
+            .or(legacy)
+            .map(|(a, inline, f, name)| Authorization {
+                kind: a.kind,
+                credentials: self.secret(&format!("{key}.{name}"), inline, f),
+            });
         let basic_auth = h.basic_auth.map(|b| {
-            let b_at = b.referenced;
-            let b = b.value;
-            let username = b.username.unwrap_or_default();
-            if username.is_empty() {
-                self.err(b_at, format!("`{key}.basic_auth`: `username` is required"));
+            if b.username.is_empty() {
+                self.err(
+                    at("basic_auth"),
+                    format!("`{key}.basic_auth`: `username` is required"),
+                );
             }
+            let inline = b.password.map(|s| spanned(s, at("basic_auth.password")));
+            let f = file(b.password_file, "basic_auth.password_file");
             BasicAuth {
-                username,
-                password: self.secret(
-                    &format!("{key}.basic_auth.password"),
-                    b.password,
-                    b.password_file,
-                ),
+                username: b.username,
+                password: self.secret(&format!("{key}.basic_auth.password"), inline, f),
             }
         });
         if let Some(p) = &h.proxy_url {
-            if !is_http_url(p.value.expose()) {
+            if !is_http_url(p.expose()) {
                 self.err(
-                    p.referenced,
+                    at("proxy_url"),
                     format!(
                         "`{key}.proxy_url`: expected an absolute http:// or https:// URL \
                          (value not shown: it may hold a password)"
@@ -1230,7 +1246,7 @@ impl Validator<'_> {
             authorization,
             basic_auth,
             tls_config: h.tls_config.unwrap_or_default(),
-            proxy_url: h.proxy_url.map(|p| p.value),
+            proxy_url: h.proxy_url,
             follow_redirects: h.follow_redirects.unwrap_or(true),
             enable_http2: h.enable_http2.unwrap_or(true),
         }

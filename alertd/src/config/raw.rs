@@ -291,7 +291,7 @@ pub(crate) struct RawGlobal {
     pub victorops_api_url: Option<Spanned<String>>,
     pub victorops_api_key: Option<Spanned<Secret>>,
     pub victorops_api_key_file: Option<Spanned<String>>,
-    pub http_config: Option<Spanned<RawHttpConfig>>,
+    pub http_config: Option<Spanned<model::http::HttpConfig>>,
     // Alertmanager 0.25's global keys for a receiver type this version lacks (wechat): read so
     // that the validator names them (`RawGlobal::unsupported`).
     pub wechat_api_url: Option<Spanned<Unsupported>>,
@@ -312,37 +312,6 @@ impl RawGlobal {
         .filter_map(|(k, t, v)| v.as_ref().map(|v| (k, t, v.referenced)))
         .collect()
     }
-}
-
-/// Prometheus's `http_config` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawHttpConfig {
-    pub authorization: Option<Spanned<RawAuthorization>>,
-    pub basic_auth: Option<Spanned<RawBasicAuth>>,
-    pub tls_config: Option<model::http::TlsConfig>,
-    pub proxy_url: Option<Spanned<Secret>>,
-    pub follow_redirects: Option<bool>,
-    pub enable_http2: Option<bool>,
-}
-
-/// `authorization:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAuthorization {
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub credentials: Option<Spanned<Secret>>,
-    pub credentials_file: Option<Spanned<String>>,
-}
-
-/// `basic_auth:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawBasicAuth {
-    pub username: Option<String>,
-    pub password: Option<Spanned<Secret>>,
-    pub password_file: Option<Spanned<String>>,
 }
 
 /// `storage:` as written.

@@ -972,3 +972,26 @@ fn null_match_re_is_empty() {
     assert!(c.notifier.route.routes[0].match_re.0.is_empty());
     assert_eq!(c.notifier.route.routes[1].match_re.0[0].value, "");
 }
+
+/// `global.http_config` is the shared `model::http::HttpConfig`: its older `bearer_token` form
+/// is an `authorization` of type Bearer, as in Prometheus.
+#[test]
+fn global_http_config_takes_the_older_bearer_token() {
+    let c = parse_str(
+        "global:\n  http_config:\n    bearer_token_file: /etc/alertd/token\n",
+        "a.yaml",
+    )
+    .unwrap();
+    let a = c.global.http_config.authorization.unwrap();
+    assert_eq!(a.kind, "Bearer");
+    assert_eq!(
+        a.credentials,
+        Some(SecretSource::File("/etc/alertd/token".into()))
+    );
+    let e = one("global:\n  http_config:\n    bearer_token: a\n    bearer_token_file: b\n");
+    assert_eq!(
+        e,
+        "a.yaml:4:24: at most one of `global.http_config.bearer_token` and \
+         `global.http_config.bearer_token_file` may be set"
+    );
+}

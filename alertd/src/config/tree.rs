@@ -185,6 +185,19 @@ impl Node {
         at
     }
 
+    /// Where the value at `path` itself starts (a mapping's first key, a list's first item, a
+    /// scalar); [`Node::locate`] when the path leads past what is written.
+    pub fn value_at(&self, path: &ConfigPath) -> Location {
+        let mut node = self;
+        for seg in path.segments() {
+            match node.child(seg) {
+                Some(n) => node = n,
+                None => return self.locate(path),
+            }
+        }
+        node.at
+    }
+
     /// The path of the node (or mapping key) written at `at`; else of the last node that
     /// starts before it. The root when nothing matches.
     pub fn path_at(&self, at: Location) -> ConfigPath {
