@@ -248,59 +248,8 @@ fn default_max_redirects() -> u32 {
     10
 }
 
-/// Prometheus-style `tls_config`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM file with the CA certificates to trust (default: the Mozilla root set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate (with `key_file`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cert_file: Option<PathBuf>,
-    /// PEM client key (with `cert_file`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_file: Option<PathBuf>,
-    /// Name sent as SNI and verified against the certificate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub server_name: Option<String>,
-    /// Accept any certificate (expiry series are still reported).
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
-}
-
-/// `authorization:` (Prometheus `http_config`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Authorization {
-    /// Scheme (default `Bearer`).
-    #[serde(default = "default_bearer", rename = "type")]
-    pub kind: String,
-    /// The credentials inline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<Secret>,
-    /// A file holding the credentials (trailing newline trimmed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_file: Option<PathBuf>,
-}
-
-fn default_bearer() -> String {
-    "Bearer".to_string()
-}
-
-/// `basic_auth:` (Prometheus `http_config`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuth {
-    /// The user name.
-    pub username: String,
-    /// The password inline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<Secret>,
-    /// A file holding the password (trailing newline trimmed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<PathBuf>,
-}
+/// Prometheus's `tls_config`, `authorization` and `basic_auth` (one definition in `model`).
+pub use model::http::{Authorization, BasicAuth, TlsConfig};
 
 /// STARTTLS protocols of the `tls` probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -707,23 +656,15 @@ fn default_grace() -> Duration {
     Duration::from_secs(3600)
 }
 
-/// One semantic configuration error, located by its path in the file (`probes[2].http.url`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct ConfigError {
-    /// Where: e.g. `probes[2].timeout`.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
+/// One semantic configuration error, located by its path in the file (`probes[2].http.url`);
+/// the loader finds its position.
+pub use model::config::PathError as ConfigError;
 
-/// Reads a secret from a `_file`, trimming one trailing newline.
+/// Reads a secret from a `_file` (`model::secret::read_file`: one trailing line break removed).
 pub(crate) fn read_secret_file(path: &Path) -> Result<String, String> {
-    let s = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let s = s.strip_suffix('\n').unwrap_or(&s);
-    let s = s.strip_suffix('\r').unwrap_or(s);
-    Ok(s.to_string())
+    model::secret::read_file(path)
+        .map(|s| s.expose().to_string())
+        .map_err(|e| format!("cannot read {}: {}", path.display(), e.source))
 }
 
 /// Resolves an inline-or-file secret.
@@ -742,11 +683,8 @@ pub(crate) fn resolve_secret(
 struct Errs(Vec<ConfigError>);
 
 impl Errs {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigError {
-            path: path.into(),
-            message: message.into(),
-        });
+    fn push(&mut self, path: impl Into<model::config::ConfigPath>, message: impl Into<String>) {
+        self.0.push(ConfigError::new(path, message));
     }
 }
 
@@ -811,6 +749,9 @@ fn check_auth(
         }
     }
     if let Some(b) = basic {
+        if b.username.is_empty() {
+            errs.push(format!("{at}.basic_auth"), "username is required");
+        }
         match (&b.password, &b.password_file) {
             (Some(_), Some(_)) => errs.push(
                 format!("{at}.basic_auth"),
@@ -865,7 +806,10 @@ fn check_interval(errs: &mut Errs, at: &str, interval: Duration, timeout: Durati
 fn check_regexes(errs: &mut Errs, at: &str, field: &str, res: &[String]) {
     for (i, r) in res.iter().enumerate() {
         if let Err(e) = regex::Regex::new(r) {
-            errs.push(format!("{at}.{field}[{i}]"), format!("invalid regexp: {e}"));
+            errs.push(
+                format!("{at}.{field}[{i}]"),
+                format!("invalid regexp {r:?}: {}", model::matcher::regex_error(&e)),
+            );
         }
     }
 }
@@ -950,7 +894,13 @@ fn check_tcp(errs: &mut Errs, at: &str, t: &TcpProbeConfig) {
         let at = format!("{at}.query_response[{i}]");
         if let Some(e) = &q.expect {
             if let Err(err) = regex::Regex::new(e) {
-                errs.push(format!("{at}.expect"), format!("invalid regexp: {err}"));
+                errs.push(
+                    format!("{at}.expect"),
+                    format!(
+                        "invalid regexp {e:?}: {}",
+                        model::matcher::regex_error(&err)
+                    ),
+                );
             }
         }
         if q.send.as_deref().is_some_and(|s| s.contains(['\n', '\r'])) {

@@ -399,10 +399,7 @@ fn build(cfgs: &[HeartbeatConfig], now: Timestamp) -> Result<Vec<Beat>, Vec<Conf
     for (i, c) in cfgs.iter().enumerate() {
         match Beat::new(c, now) {
             Ok(b) => beats.push(b),
-            Err(message) => errs.push(ConfigError {
-                path: format!("heartbeats[{i}]"),
-                message,
-            }),
+            Err(message) => errs.push(ConfigError::new(format!("heartbeats[{i}]"), message)),
         }
     }
     if errs.is_empty() {

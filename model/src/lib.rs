@@ -7,8 +7,10 @@
 pub mod alert;
 pub mod api;
 pub mod clock;
+pub mod config;
 pub mod duration;
 pub mod gotemplate;
+pub mod http;
 pub mod labels;
 pub mod matcher;
 pub mod sample;

@@ -95,6 +95,20 @@ impl std::hash::Hash for Matcher {
     }
 }
 
+/// A regex engine's complaint on one line: `unclosed group` rather than the multi-line
+/// report that echoes the pattern with a caret under it.
+pub fn regex_error(e: &regex::Error) -> String {
+    match e {
+        regex::Error::Syntax(s) => s
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("error: "))
+            .unwrap_or(s)
+            .to_string(),
+        other => other.to_string(),
+    }
+}
+
 impl Matcher {
     /// A matcher; compiles the anchored regex for `=~`/`!~`.
     pub fn new(
@@ -104,12 +118,15 @@ impl Matcher {
     ) -> Result<Self, MatcherError> {
         let (name, value) = (name.into(), value.into());
         let re = if op.is_regex() {
-            Some(
-                Regex::new(&format!("^(?:{value})$")).map_err(|e| MatcherError::Regex {
+            Some(Regex::new(&format!("^(?:{value})$")).map_err(|e| {
+                MatcherError::Regex {
                     regex: value.clone(),
-                    reason: e.to_string(),
-                })?,
-            )
+                    // The user's own regex, not the anchored form alertd compiles.
+                    reason: Regex::new(&value)
+                        .err()
+                        .map_or_else(|| regex_error(&e), |e| regex_error(&e)),
+                }
+            })?)
         } else {
             None
         };
@@ -402,6 +419,15 @@ mod tests {
         assert_eq!((m.op, m.value.as_str()), (MatchOp::NotEqual, "b\"c"));
         let m: Matcher = r#"path=~"/var/\d+""#.parse().unwrap();
         assert!(m.matches_value("/var/12"));
+    }
+
+    #[test]
+    fn a_bad_regex_is_reported_as_written() {
+        let e = Matcher::new("a", MatchOp::Regex, "(unclosed").unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("\"(unclosed\""), "{text}");
+        assert!(!text.contains("^(?:"), "{text}");
+        assert!(text.ends_with("unclosed group"), "{text}");
     }
 
     #[test]

@@ -63,13 +63,24 @@ impl Serialize for RegexMap {
 }
 impl<'de> Deserialize<'de> for RegexMap {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let m = BTreeMap::<String, String>::deserialize(d)?;
         let mut out = Vec::new();
-        for (k, v) in m {
+        for (k, v) in null_as_empty_map(d)? {
             out.push(Matcher::new(k, MatchOp::Regex, v).map_err(serde::de::Error::custom)?);
         }
         Ok(RegexMap(out))
     }
+}
+
+/// A legacy `match`/`match_re` map read as Alertmanager reads it: a null map is empty, a null
+/// value the empty string (`match_re: { severity: }` matches a missing or empty label).
+pub(crate) fn null_as_empty_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let m = Option::<BTreeMap<String, Option<String>>>::deserialize(d)?;
+    Ok(m.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect())
 }
 
 fn equal_matchers(m: &BTreeMap<String, String>) -> Vec<Matcher> {
@@ -196,7 +207,7 @@ pub struct Route {
     /// Matchers (`severity="critical"`).
     pub matchers: MatcherList,
     /// Legacy equality matchers.
-    #[serde(rename = "match")]
+    #[serde(rename = "match", deserialize_with = "null_as_empty_map")]
     pub match_: BTreeMap<String, String>,
     /// Legacy regex matchers.
     pub match_re: RegexMap,
@@ -242,69 +253,8 @@ impl Route {
     }
 }
 
-/// HTTP client settings (Prometheus `http_config` subset).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    /// Follow redirects (default true).
-    pub follow_redirects: Option<bool>,
-    /// Allow HTTP/2 (`false` forces HTTP/1.1).
-    pub enable_http2: Option<bool>,
-    /// `Authorization` header.
-    pub authorization: Option<Authorization>,
-    /// Basic auth.
-    pub basic_auth: Option<BasicAuth>,
-    /// Bearer token (older form).
-    pub bearer_token: Option<Secret>,
-    /// File holding the bearer token (older form).
-    pub bearer_token_file: Option<String>,
-    /// TLS settings.
-    pub tls_config: Option<TlsConfig>,
-    /// HTTP proxy for every request (`http://user:pass@proxy:3128`; a secret: it may hold a
-    /// password).
-    pub proxy_url: Option<Secret>,
-}
-
-/// `authorization:` of an HTTP config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Authorization {
-    /// Scheme (default `Bearer`).
-    #[serde(rename = "type")]
-    pub type_: Option<String>,
-    /// Credentials.
-    pub credentials: Option<Secret>,
-    /// File holding the credentials.
-    pub credentials_file: Option<String>,
-}
-
-/// `basic_auth:` of an HTTP config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BasicAuth {
-    /// User name.
-    pub username: String,
-    /// Password.
-    pub password: Option<Secret>,
-    /// File holding the password.
-    pub password_file: Option<String>,
-}
-
-/// TLS settings (Prometheus `tls_config`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// PEM file of CAs to trust.
-    pub ca_file: Option<String>,
-    /// Client certificate (not supported yet: refused by validation).
-    pub cert_file: Option<String>,
-    /// Client key (not supported yet: refused by validation).
-    pub key_file: Option<String>,
-    /// Server name to verify.
-    pub server_name: Option<String>,
-    /// Skip certificate verification.
-    pub insecure_skip_verify: bool,
-}
+/// Prometheus's `http_config` and its parts (one definition in `model`).
+pub use model::http::{Authorization, BasicAuth, HttpConfig, TlsConfig};
 
 /// A named receiver with its integrations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -559,10 +509,12 @@ pub struct InhibitRule {
     /// Matchers for target alerts.
     pub target_matchers: MatcherList,
     /// Legacy source equality matchers.
+    #[serde(deserialize_with = "null_as_empty_map")]
     pub source_match: BTreeMap<String, String>,
     /// Legacy source regex matchers.
     pub source_match_re: RegexMap,
     /// Legacy target equality matchers.
+    #[serde(deserialize_with = "null_as_empty_map")]
     pub target_match: BTreeMap<String, String>,
     /// Legacy target regex matchers.
     pub target_match_re: RegexMap,
@@ -617,15 +569,9 @@ pub struct EscalationTier {
     pub receivers: Vec<String>,
 }
 
-/// One semantic problem of a configuration, with the path of the offending key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct ConfigError {
-    /// Where (`route.routes[1].receiver`).
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
+/// One semantic problem of a configuration, with the path of the offending key
+/// (`route.routes[1].receiver`); the loader finds its position.
+pub use model::config::PathError as ConfigError;
 
 /// Checks a templated field against the configured template files.
 pub(crate) fn check_template(
@@ -662,7 +608,7 @@ impl NotifierConfig {
     /// unsupported features. Returns every problem found (empty when the config is valid).
     pub fn validate(&self) -> Vec<ConfigError> {
         let mut errs = Vec::new();
-        let mut err = |path: String, message: String| errs.push(ConfigError { path, message });
+        let mut err = |path: String, message: String| errs.push(ConfigError::new(path, message));
 
         let templates = match crate::gotemplate::Templates::load(&self.templates, None) {
             Ok(t) => Some(t),
@@ -964,19 +910,19 @@ impl NotifierConfig {
             for (key, names) in legacy {
                 for l in names {
                     if !model::labels::is_valid_label_name(l) {
-                        errs.push(ConfigError {
-                            path: format!("inhibit_rules[{i}].{key}"),
-                            message: format!("invalid label name {l:?}"),
-                        });
+                        errs.push(ConfigError::new(
+                            format!("inhibit_rules[{i}].{key}"),
+                            format!("invalid label name {l:?}"),
+                        ));
                     }
                 }
             }
             for l in &r.equal {
                 if !model::labels::is_valid_label_name(l) {
-                    errs.push(ConfigError {
-                        path: format!("inhibit_rules[{i}].equal"),
-                        message: format!("invalid label name {l:?}"),
-                    });
+                    errs.push(ConfigError::new(
+                        format!("inhibit_rules[{i}].equal"),
+                        format!("invalid label name {l:?}"),
+                    ));
                 }
             }
         }
@@ -1027,12 +973,8 @@ struct RouteCheck<'a> {
 
 impl RouteCheck<'_> {
     fn check(&self, r: &Route, path: &str, errs: &mut Vec<ConfigError>) {
-        let mut err = |p: &str, message: String| {
-            errs.push(ConfigError {
-                path: format!("{path}{p}"),
-                message,
-            })
-        };
+        let mut err =
+            |p: &str, message: String| errs.push(ConfigError::new(format!("{path}{p}"), message));
         if let Some(rc) = &r.receiver {
             if !self.receivers.contains(rc.as_str()) {
                 err(".receiver", format!("unknown receiver {rc:?}"));

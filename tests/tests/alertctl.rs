@@ -57,6 +57,61 @@ fn check_config_prints_every_error_with_position_and_no_secret() {
     assert!(!out.contains("sup3rs3cret") && !err.contains("sup3rs3cret"));
 }
 
+/// Issue 15: three independent errors in three sections (a probe's unknown key, a bad
+/// duration, a bad route regex) are printed in one run, each at its own node, with a readable
+/// path and the regex as written; `-o json` carries the path too.
+#[test]
+fn check_config_prints_three_independent_errors_at_their_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "three.yaml",
+        "\
+storage:
+  retention: 5x
+probes:
+  - name: ok
+    http: { url: 'http://127.0.0.1:1/' }
+  - name: web
+    intervall: 30s
+    http: { url: 'http://127.0.0.1:1/' }
+route:
+  receiver: r
+  routes:
+    - receiver: r
+      match_re: { job: '(unclosed' }
+receivers:
+  - name: r
+",
+    );
+    let (code, out, err) = alertctl(&["check", "config", &bad], &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(
+        lines[0].starts_with(&format!("{bad}:2:14: `storage.retention`: ")),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{bad}:7:5: unknown key `intervall` in `probes[1]`; allowed keys: "
+        )),
+        "{out}"
+    );
+    assert!(lines[2].starts_with(&format!("{bad}:13:")), "{out}");
+    assert!(lines[2].contains("`route.routes[0].match_re"), "{out}");
+    assert!(lines[2].contains("\"(unclosed\""), "{out}");
+    assert!(!out.contains("^(?:") && !out.contains("`?"), "{out}");
+    assert_eq!(lines[3], format!("{bad}: invalid (3 errors)"));
+
+    let (_, out, _) = alertctl(&["check", "config", "-o", "json", &bad], &[]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let errors = v["files"][0]["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 3, "{out}");
+    assert_eq!(errors[1]["path"], "probes[1].intervall");
+    assert_eq!(errors[1]["line"], 7);
+}
+
 #[test]
 fn check_config_json_output_and_flags_after_subcommand() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,69 +4,12 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::{Location, Spanned};
+use model::config::ConfigPath;
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+use serde_saphyr::Location;
 
 use super::raw;
-
-/// A YAML node with the positions of its keys; scalars are not kept.
-#[derive(Debug)]
-enum Node {
-    Scalar,
-    Seq,
-    Map(Vec<(Spanned<String>, Node)>),
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Node;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any YAML value")
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
-                Ok(Node::Scalar)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Node, E> {
-                Ok(Node::Scalar)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
-                d.deserialize_any(V)
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Node, E> {
-                Ok(Node::Scalar)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Node, E> {
-                Ok(Node::Scalar)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Node, E> {
-                Ok(Node::Scalar)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Node, E> {
-                Ok(Node::Scalar)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Node, E> {
-                Ok(Node::Scalar)
-            }
-            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Node, E> {
-                Ok(Node::Scalar)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
-                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                Ok(Node::Seq)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(k) = map.next_key::<Spanned<String>>()? {
-                    entries.push((k, map.next_value::<Node>()?));
-                }
-                Ok(Node::Map(entries))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
+use super::tree::Node;
 
 /// The field names serde's derive gives `T` (captured by a deserializer that only records the
 /// `fields` argument of `deserialize_struct`).
@@ -115,18 +58,18 @@ fn schema() -> Vec<(&'static str, &'static [&'static str])> {
     vec![
         ("", raw::TOP_LEVEL_KEYS),
         ("global", fields_of::<raw::RawGlobal>()),
-        ("global.http_config", fields_of::<raw::RawHttpConfig>()),
+        ("global.http_config", fields_of::<model::http::HttpConfig>()),
         (
             "global.http_config.authorization",
-            fields_of::<raw::RawAuthorization>(),
+            fields_of::<model::http::Authorization>(),
         ),
         (
             "global.http_config.basic_auth",
-            fields_of::<raw::RawBasicAuth>(),
+            fields_of::<model::http::BasicAuth>(),
         ),
         (
             "global.http_config.tls_config",
-            fields_of::<raw::RawTlsConfig>(),
+            fields_of::<model::http::TlsConfig>(),
         ),
         ("storage", fields_of::<raw::RawStorage>()),
         ("api", fields_of::<raw::RawApi>()),
@@ -138,51 +81,41 @@ fn schema() -> Vec<(&'static str, &'static [&'static str])> {
     ]
 }
 
-/// Every unknown key in `text` with its position and message; empty when the text cannot be
-/// read as YAML at all (the typed parse reports that).
-pub(crate) fn unknown_keys(text: &str) -> Vec<(Location, String)> {
-    let Ok(root) = serde_saphyr::from_str::<Node>(text) else {
-        return Vec::new();
-    };
+/// Every unknown key of the document with its position, path and message.
+pub(crate) fn unknown_keys(root: &Node) -> Vec<(Location, ConfigPath, String)> {
     let schema = schema();
     let mut out = Vec::new();
-    walk(&root, "", &schema, &mut out);
+    walk(root, &ConfigPath::root(), &schema, &mut out);
     out
 }
 
 fn walk(
     node: &Node,
-    path: &str,
+    path: &ConfigPath,
     schema: &[(&str, &'static [&'static str])],
-    out: &mut Vec<(Location, String)>,
+    out: &mut Vec<(Location, ConfigPath, String)>,
 ) {
-    let Node::Map(entries) = node else { return };
-    let Some((_, allowed)) = schema.iter().find(|(p, _)| *p == path) else {
+    let dotted = path.to_string();
+    let Some((_, allowed)) = schema.iter().find(|(p, _)| *p == dotted) else {
         return;
     };
-    for (key, child) in entries {
-        if !allowed.contains(&key.value.as_str()) {
-            let msg = if path.is_empty() {
+    for (key, key_at, child) in node.entries() {
+        let child_path = path.key(key.clone());
+        if !allowed.contains(&key.as_str()) {
+            let msg = if path.is_root() {
                 format!(
-                    "unknown top-level key `{}`; allowed keys: {}",
-                    key.value,
+                    "unknown top-level key `{key}`; allowed keys: {}",
                     allowed.join(", ")
                 )
             } else {
                 format!(
-                    "unknown key `{}` in `{path}`; allowed keys: {}",
-                    key.value,
+                    "unknown key `{key}` in `{dotted}`; allowed keys: {}",
                     allowed.join(", ")
                 )
             };
-            out.push((key.referenced, msg));
+            out.push((*key_at, child_path, msg));
             continue;
         }
-        let child_path = if path.is_empty() {
-            key.value.clone()
-        } else {
-            format!("{path}.{}", key.value)
-        };
         walk(child, &child_path, schema, out);
     }
 }
@@ -204,6 +137,6 @@ mod tests {
                 "wal_fsync_interval"
             ]
         );
-        assert!(fields_of::<raw::RawAuthorization>().contains(&"type"));
+        assert!(fields_of::<model::http::Authorization>().contains(&"type"));
     }
 }

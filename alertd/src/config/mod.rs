@@ -1,16 +1,23 @@
 //! `alertd.yaml`: parsing (serde-saphyr, unknown keys refused) and validation.
 //!
-//! Loading happens in two steps. The YAML/serde step checks syntax, key names and value types
-//! and stops at the first error it meets (serde cannot continue after one), except that every
-//! unknown *top-level* key is reported. The validation step then checks values (durations,
-//! addresses, URLs, label names, mutually exclusive keys, sections not implemented yet) and
-//! reports all errors it finds. Every error is `FILE:LINE:COL: message`.
+//! Loading reports every error of a file in one run, sorted by position, each as
+//! `FILE:LINE:COL: message` at the offending node itself ([`model::config::ConfigError`]):
+//!
+//! 1. The document is read into a tree of positions ([`tree`]); a YAML syntax error stops here.
+//! 2. Every unknown key of alertd's own sections is found on the tree ([`keys`]).
+//! 3. The typed (serde) parse. When it fails, each top-level section, and each item of a list
+//!    section, is parsed on its own ([`raw::check_section`]), so that one schema error does not
+//!    hide another; each error's path is read off the tree at its position.
+//! 4. Validation (durations, addresses, URLs, references between sections, ...) of what parsed:
+//!    alertd's sections here, the collector's and notifier's by their own `validate()`, whose
+//!    paths are looked up in the tree. A stage whose sections failed to parse is not validated
+//!    (its errors would follow from the parse error).
 
 mod keys;
 mod raw;
+mod tree;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -18,51 +25,15 @@ use std::path::{Path, PathBuf};
 use model::Duration;
 use serde::Serialize;
 use serde_saphyr::{Location, MessageFormatter, Spanned};
+use tree::Node;
 
 use crate::secret::{Secret, SecretSource};
 use raw::{
-    RawApi, RawApiLimits, RawConfig, RawConnections, RawGlobal, RawHttpConfig, RawPingRateLimit,
-    RawStorage, RawWatchdog,
+    RawApi, RawApiLimits, RawConfig, RawConnections, RawGlobal, RawPingRateLimit, RawStorage,
+    RawWatchdog,
 };
 
-/// One configuration error at a position in a file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConfigError {
-    /// The file, as given by the caller.
-    pub file: String,
-    /// 1-based line (0 when unknown).
-    pub line: u64,
-    /// 1-based column (0 when unknown).
-    pub column: u64,
-    /// What is wrong and what was expected.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
-        )
-    }
-}
-
-/// Every error found in one configuration file (never empty).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
+pub use model::config::{ConfigError, ConfigErrors, ConfigPath};
 
 /// Why a configuration file could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -235,20 +206,8 @@ pub struct BasicAuth {
     pub password: Option<SecretSource>,
 }
 
-/// Prometheus's `tls_config`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct TlsConfig {
-    /// CA certificates to trust (PEM).
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate (PEM).
-    pub cert_file: Option<PathBuf>,
-    /// Client key (PEM).
-    pub key_file: Option<PathBuf>,
-    /// Server name to verify (SNI).
-    pub server_name: Option<String>,
-    /// Skip certificate verification.
-    pub insecure_skip_verify: bool,
-}
+/// Prometheus's `tls_config` (one definition in `model`).
+pub use model::http::TlsConfig;
 
 /// The embedded store's engine (`sled` or `redb`).
 pub use store::Engine as StorageEngine;
@@ -429,6 +388,7 @@ fn load_tokens(config: &mut Config, path: &Path) -> Result<(), ConfigErrors> {
             file: path.display().to_string(),
             line: config.api.tokens_file_at.0,
             column: config.api.tokens_file_at.1,
+            path: ConfigPath::from("api.tokens_file"),
             message,
         }])
     };
@@ -511,6 +471,7 @@ fn check_rule_files(config: &Config, path: &Path) -> Result<(), ConfigErrors> {
                     };
                     ConfigError {
                         message: full.strip_prefix(&prefix).unwrap_or(&full).to_string(),
+                        path: ConfigPath::root(),
                         file,
                         line: e.line,
                         column: e.column,
@@ -523,95 +484,111 @@ fn check_rule_files(config: &Config, path: &Path) -> Result<(), ConfigErrors> {
 
 /// Parses and validates configuration `text`; `file` names it in errors.
 pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
-    let mut path = String::new();
-    raw::CURRENT_SECTION.with(|c| c.set(None));
-    let parsed: Result<RawConfig, serde_saphyr::Error> =
-        serde_saphyr::with_deserializer_from_str(text, |de| {
-            serde_path_to_error::deserialize(de).map_err(|e| {
-                let section = raw::CURRENT_SECTION.with(|c| c.get());
-                path = clean_path(&e.path().to_string(), section);
-                e.into_inner()
-            })
-        });
+    let tree = match Node::parse(text) {
+        Ok(t) => t,
+        // Not YAML: nothing else can be read.
+        Err(e) => {
+            let empty = Node::parse("").unwrap_or_else(|_| unreachable!("empty text parses"));
+            return Err(ConfigErrors(vec![schema_error(file, &empty, &e)]));
+        }
+    };
     let mut v = Validator {
         file,
+        tree: &tree,
         errors: Vec::new(),
+        skip_collector: false,
+        skip_notifier: false,
     };
-    // Every unknown key, not only the first one serde stops at.
-    for (at, msg) in keys::unknown_keys(text) {
-        v.err(at, msg);
+    // Every unknown key of alertd's own sections, not only the first one serde stops at.
+    for (at, path, msg) in keys::unknown_keys(&tree) {
+        v.push(at, path, msg);
     }
-    let config = match parsed {
+    let config = match serde_saphyr::from_str::<RawConfig>(text) {
         Ok(raw) => Some(v.config(raw)),
-        Err(e) => {
-            let err = yaml_error(file, &path, &e);
-            // The pre-pass may already have reported the unknown key serde stopped at.
-            if !v
-                .errors
+        Err(whole) => {
+            let failed = v.schema_errors(text, &whole);
+            v.skip_collector = ["global", "probes", "scrape_configs", "heartbeats"]
                 .iter()
-                .any(|x| (x.line, x.column) == (err.line, err.column))
-            {
-                v.errors.push(err);
+                .any(|s| failed.iter().any(|f| f == s));
+            v.skip_notifier = [
+                "global",
+                "route",
+                "receivers",
+                "inhibit_rules",
+                "time_intervals",
+            ]
+            .iter()
+            .chain(&["mute_time_intervals", "escalations", "templates"])
+            .any(|s| failed.iter().any(|f| f == s));
+            // What parsed is still validated, so that one run shows every error.
+            let rest = serde_saphyr::with_deserializer_from_str(text, |d| {
+                serde::de::DeserializeSeed::deserialize(raw::RawSeed { skip: &failed }, d)
+            });
+            if let Ok(raw) = rest {
+                v.config(raw);
             }
             None
         }
     };
-    v.errors.sort_by_key(|e| (e.line, e.column));
-    v.errors.dedup();
+    let mut errors = v.errors;
+    errors.sort_by(|a, b| (a.line, a.column, &a.message).cmp(&(b.line, b.column, &b.message)));
+    errors.dedup();
+    // The pre-pass and the typed parse may both report one unknown key.
+    errors.dedup_by(|a, b| {
+        (a.line, a.column, &a.path) == (b.line, b.column, &b.path)
+            && a.message.starts_with("unknown ")
+            && b.message.starts_with("unknown ")
+    });
     match config {
-        Some(c) if v.errors.is_empty() => Ok(c),
-        _ => Err(ConfigErrors(v.errors)),
+        Some(c) if errors.is_empty() => Ok(c),
+        _ if errors.is_empty() => Err(ConfigErrors(vec![ConfigError {
+            file: file.to_string(),
+            line: 0,
+            column: 0,
+            path: ConfigPath::root(),
+            message: "invalid configuration".into(),
+        }])),
+        _ => Err(ConfigErrors(errors)),
     }
 }
 
-/// Drops the `value` segments that `Spanned` wrappers add to serde paths and names the
-/// top-level section that serde could only show as `?`.
-fn clean_path(p: &str, section: Option<&str>) -> String {
-    p.split('.')
-        .filter(|s| *s != "value")
-        .enumerate()
-        .map(|(i, s)| match (i, s, section) {
-            (0, "?", Some(sec)) => sec,
-            _ => s,
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-fn yaml_error(file: &str, path: &str, e: &serde_saphyr::Error) -> ConfigError {
-    let (line, column) = e
-        .location()
-        .map(|l| (l.line(), l.column()))
-        .unwrap_or((0, 0));
+/// A serde-saphyr error as a [`ConfigError`]: at the error's own position, its path read off
+/// the tree.
+fn schema_error(file: &str, tree: &Node, e: &serde_saphyr::Error) -> ConfigError {
+    let at = e.location().unwrap_or(Location::UNKNOWN);
+    let path = tree.path_at(at);
+    let (line, column) = (at.line(), at.column());
     let inner = e.without_snippet();
     let message = match inner {
         serde_saphyr::Error::SerdeUnknownField {
             field, expected, ..
         } => {
-            let parent = path.rsplit_once('.').map(|(p, _)| p).unwrap_or("");
-            let parent = parent.trim_end_matches(|c: char| c == ']' || c.is_ascii_digit());
-            let parent = parent.trim_end_matches('[');
+            // The position is the unknown key's own: its path ends in it.
+            let parent = match path.segments().last() {
+                Some(model::config::Segment::Key(k)) if k == field => path.parent(),
+                _ => path.clone(),
+            };
+            let parent = parent.to_string();
             format!(
                 "unknown key `{field}` in `{}`; allowed keys: {}",
                 if parent.is_empty() {
                     "(top level)"
                 } else {
-                    parent
+                    &parent
                 },
                 expected.join(", ")
             )
         }
         other => {
             let msg = friendly_message(other);
-            let top_level = path.chars().all(|c| c == '.' || c == '?');
-            if top_level
+            if path.is_root()
                 && matches!(other, serde_saphyr::Error::Unexpected { expected, .. } if *expected == "mapping start")
             {
                 format!(
                     "expected a mapping with the top-level keys {}",
                     raw::TOP_LEVEL_KEYS.join(", ")
                 )
-            } else if top_level {
+            } else if path.is_root() {
                 msg
             } else {
                 format!("`{path}`: {msg}")
@@ -622,6 +599,7 @@ fn yaml_error(file: &str, path: &str, e: &serde_saphyr::Error) -> ConfigError {
         file: file.to_string(),
         line,
         column,
+        path,
         message,
     }
 }
@@ -668,17 +646,16 @@ fn notifier_http_config(h: &HttpClientConfig) -> Option<notifier::config::HttpCo
     }
     let split = |s: &Option<SecretSource>| match s {
         Some(SecretSource::Inline(v)) => (Some(v.clone()), None),
-        Some(SecretSource::File(p)) => (None, Some(p.display().to_string())),
+        Some(SecretSource::File(p)) => (None, Some(p.clone())),
         None => (None, None),
     };
-    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
     Some(notifier::config::HttpConfig {
         follow_redirects: Some(h.follow_redirects),
         enable_http2: Some(h.enable_http2),
         authorization: h.authorization.as_ref().map(|a| {
             let (credentials, credentials_file) = split(&a.credentials);
             notifier::config::Authorization {
-                type_: Some(a.kind.clone()),
+                kind: a.kind.clone(),
                 credentials,
                 credentials_file,
             }
@@ -693,33 +670,17 @@ fn notifier_http_config(h: &HttpClientConfig) -> Option<notifier::config::HttpCo
         }),
         bearer_token: None,
         bearer_token_file: None,
-        tls_config: Some(notifier::config::TlsConfig {
-            ca_file: path(&h.tls_config.ca_file),
-            cert_file: path(&h.tls_config.cert_file),
-            key_file: path(&h.tls_config.key_file),
-            server_name: h.tls_config.server_name.clone(),
-            insecure_skip_verify: h.tls_config.insecure_skip_verify,
-        }),
+        tls_config: Some(h.tls_config.clone()),
         proxy_url: h.proxy_url.clone(),
     })
 }
 
 /// A list section's key position, its items' positions and the items.
-fn split_section<T>(s: raw::Section<T>) -> (Option<Location>, Vec<Location>, Vec<T>) {
-    let items = s.1.unwrap_or_default();
-    let at = items.iter().map(|i| i.referenced).collect();
-    (s.0, at, items.into_iter().map(|i| i.value).collect())
-}
-
-/// Where an error at `path` (e.g. `receivers[2].webhook_configs[0].url`, as a pipeline crate's
-/// `validate()` names it) belongs: the indexed item of its section, else the section's key.
-fn item_location(path: &str, key: Option<Location>, items: &[Location]) -> Location {
-    path.split_once('[')
-        .and_then(|(_, r)| r.split_once(']'))
-        .and_then(|(i, _)| i.parse::<usize>().ok())
-        .and_then(|i| items.get(i).copied())
-        .or(key)
-        .unwrap_or(Location::UNKNOWN)
+fn split_section<T>(s: raw::Section<T>) -> Vec<T> {
+    s.1.unwrap_or_default()
+        .into_iter()
+        .map(|i| i.value)
+        .collect()
 }
 
 /// The notifier's sections as read, with positions.
@@ -735,17 +696,75 @@ struct RawNotifier {
 
 struct Validator<'a> {
     file: &'a str,
+    /// The document's positions.
+    tree: &'a Node,
     errors: Vec<ConfigError>,
+    /// The collector's sections did not parse: their validation would only repeat that.
+    skip_collector: bool,
+    /// The notifier's sections did not parse.
+    skip_notifier: bool,
 }
 
 impl Validator<'_> {
-    fn err(&mut self, at: Location, message: impl Into<String>) {
+    fn push(&mut self, at: Location, path: ConfigPath, message: impl Into<String>) {
         self.errors.push(ConfigError {
             file: self.file.to_string(),
             line: at.line(),
             column: at.column(),
+            path,
             message: message.into(),
         });
+    }
+
+    /// An error at a position (the path is the node written there).
+    fn err(&mut self, at: Location, message: impl Into<String>) {
+        let path = self.tree.path_at(at);
+        self.push(at, path, message);
+    }
+
+    /// A stage's error: at the node its path names, the path leading the message.
+    fn err_path(&mut self, e: model::config::PathError) {
+        let at = self.tree.locate(&e.path);
+        let message = format!("`{}`: {}", e.path, e.message);
+        self.push(at, e.path, message);
+    }
+
+    /// The schema errors of a file whose typed parse failed (`whole`): each section parsed on
+    /// its own, each item of a list section on its own. Returns the sections that failed.
+    fn schema_errors(&mut self, text: &str, whole: &serde_saphyr::Error) -> Vec<String> {
+        let mut failed: Vec<String> = Vec::new();
+        let sections: Vec<(String, usize)> = self
+            .tree
+            .entries()
+            .iter()
+            .map(|(k, _, n)| (k.clone(), n.len()))
+            .collect();
+        for (section, items) in sections {
+            let mut errs = Vec::new();
+            if raw::LIST_SECTIONS.contains(&section.as_str()) && items > 0 {
+                for i in 0..items {
+                    if let Err(e) = raw::check_section(text, &section, Some(i)) {
+                        errs.push(e);
+                    }
+                }
+            } else if let Err(e) = raw::check_section(text, &section, None) {
+                errs.push(e);
+            }
+            if !errs.is_empty() {
+                failed.push(section);
+            }
+            for e in errs {
+                let err = schema_error(self.file, self.tree, &e);
+                self.errors.push(err);
+            }
+        }
+        if failed.is_empty() {
+            // Not tied to one section (e.g. a second document): the whole parse's error.
+            let err = schema_error(self.file, self.tree, whole);
+            self.errors.push(err);
+            failed = self.tree.entries().iter().map(|e| e.0.clone()).collect();
+        }
+        failed
     }
 
     fn config(&mut self, raw: RawConfig) -> Config {
@@ -836,15 +855,13 @@ impl Validator<'_> {
             victorops_api_key,
             victorops_api_key_file,
         };
-        let route_key = raw.route.0;
-        let route_at = raw.route.1.as_ref().map(|r| r.referenced).or(route_key);
         let route = raw.route.1.map(|r| r.value).unwrap_or_default();
-        let (rc_key, rc_at, receivers) = split_section(raw.receivers);
-        let (ih_key, ih_at, inhibit_rules) = split_section(raw.inhibit_rules);
-        let (ti_key, ti_at, time_intervals) = split_section(raw.time_intervals);
-        let (mt_key, mt_at, mute_time_intervals) = split_section(raw.mute_time_intervals);
-        let (es_key, es_at, escalations) = split_section(raw.escalations);
-        let (tp_key, tp_at, templates) = split_section(raw.templates);
+        let receivers = split_section(raw.receivers);
+        let inhibit_rules = split_section(raw.inhibit_rules);
+        let time_intervals = split_section(raw.time_intervals);
+        let mute_time_intervals = split_section(raw.mute_time_intervals);
+        let escalations = split_section(raw.escalations);
+        let templates = split_section(raw.templates);
         let cfg = notifier::config::NotifierConfig {
             global,
             route,
@@ -867,40 +884,35 @@ impl Validator<'_> {
         // Without receivers and with an empty route, nothing is routed: alerts are only logged.
         let configured =
             !cfg.receivers.is_empty() || cfg.route != notifier::config::Route::default();
-        let mut errs = if configured {
+        let mut errs = if configured && !self.skip_notifier {
             cfg.validate()
         } else {
             Vec::new()
         };
         if configured && smtp_auth_secret_file.is_some() {
-            errs.push(notifier::config::ConfigError {
-                path: "global.smtp_auth_secret_file".into(),
-                message: "is not supported by the notifier in this version; use smtp_auth_secret"
-                    .into(),
-            });
+            errs.push(notifier::config::ConfigError::new(
+                "global.smtp_auth_secret_file",
+                "is not supported by the notifier in this version; use smtp_auth_secret",
+            ));
         }
+        let has_route = self.tree.entries().iter().any(|e| e.0 == "route");
         for e in errs {
-            let head = e.path.split(['[', '.']).next().unwrap_or("");
-            let (key, list): (Option<Location>, &[Location]) = match head {
-                "receivers" => (rc_key, &rc_at),
-                "inhibit_rules" => (ih_key, &ih_at),
-                "time_intervals" => (ti_key, &ti_at),
-                "mute_time_intervals" => (mt_key, &mt_at),
-                "escalations" => (es_key, &es_at),
-                "templates" => (tp_key, &tp_at),
+            if e.path.section() == Some("route") && !has_route {
                 // Without a `route` key, a route error belongs to the `receivers` section.
-                _ => (route_at.or(rc_key), &[]),
-            };
-            self.err(
-                item_location(&e.path, key, list),
-                format!("`{}`: {}", e.path, e.message),
-            );
+                let at = (self.tree.entries().iter())
+                    .find(|e| e.0 == "receivers")
+                    .map_or(Location::UNKNOWN, |e| e.1);
+                let message = format!("`{}`: {}", e.path, e.message);
+                self.push(at, e.path, message);
+            } else {
+                self.err_path(e);
+            }
         }
         cfg
     }
 
     /// The collector's sections, validated by the collector itself; its errors (which name a
-    /// path such as `probes[2].timeout`) are placed at that list item's position.
+    /// path such as `probes[2].timeout`) are placed at that node.
     fn collector(
         &mut self,
         global: &GlobalConfig,
@@ -908,9 +920,9 @@ impl Validator<'_> {
         scrapes: raw::Section<collector::config::ScrapeConfig>,
         heartbeats: raw::Section<collector::config::HeartbeatConfig>,
     ) -> collector::config::CollectorConfig {
-        let (p_key, p_at, probes) = split_section(probes);
-        let (s_key, s_at, scrape_configs) = split_section(scrapes);
-        let (h_key, h_at, heartbeats) = split_section(heartbeats);
+        let probes = split_section(probes);
+        let scrape_configs = split_section(scrapes);
+        let heartbeats = split_section(heartbeats);
         let cfg = collector::config::CollectorConfig {
             probes,
             scrape_configs,
@@ -920,17 +932,12 @@ impl Validator<'_> {
                 timeout: global.scrape_timeout,
             },
         };
+        if self.skip_collector {
+            return cfg;
+        }
         if let Err(errs) = cfg.validate() {
             for e in errs {
-                let (key, items) = match e.path.split(['[', '.']).next().unwrap_or("") {
-                    "probes" => (p_key, &p_at),
-                    "scrape_configs" => (s_key, &s_at),
-                    _ => (h_key, &h_at),
-                };
-                self.err(
-                    item_location(&e.path, key, items),
-                    format!("`{}`: {}", e.path, e.message),
-                );
+                self.err_path(e);
             }
         }
         cfg
@@ -1139,7 +1146,7 @@ impl Validator<'_> {
             );
         }
         let http_config = match g.http_config {
-            Some(h) => self.http_config("global.http_config", h),
+            Some(h) => self.http_config("global.http_config", h.value),
             None => HttpClientConfig {
                 follow_redirects: true,
                 enable_http2: true,
@@ -1173,45 +1180,61 @@ impl Validator<'_> {
         }
     }
 
-    fn http_config(&mut self, key: &str, h: Spanned<RawHttpConfig>) -> HttpClientConfig {
-        let h = h.value;
-        if let (Some(_), Some(b)) = (&h.authorization, &h.basic_auth) {
+    /// `http_config` (the shared `model::http` type), positions from the tree.
+    fn http_config(&mut self, key: &str, h: model::http::HttpConfig) -> HttpClientConfig {
+        let tree = self.tree;
+        let at = |p: &str| tree.value_at(&ConfigPath::from(format!("{key}.{p}")));
+        fn spanned<T>(v: T, l: Location) -> Spanned<T> {
+            Spanned::new(v, l, l)
+        }
+        let file = |f: Option<PathBuf>, p: &str| f.map(|f| spanned(f.display().to_string(), at(p)));
+        if let (Some(_), Some(_)) = (&h.authorization, &h.basic_auth) {
             self.err(
-                b.referenced,
+                at("basic_auth"),
                 format!("`{key}`: at most one of `authorization` and `basic_auth` may be set"),
             );
         }
-        let authorization = h.authorization.map(|a| {
-            let a = a.value;
-            Authorization {
-                kind: a.kind.unwrap_or_else(|| "Bearer".to_string()),
-                credentials: self.secret(
-                    &format!("{key}.authorization.credentials"),
-                    a.credentials,
-                    a.credentials_file,
-                ),
-            }
+        // The older form, as in Prometheus: `bearer_token` is `authorization` of type Bearer.
+        let legacy = (h.bearer_token.is_some() || h.bearer_token_file.is_some()).then(|| {
+            (
+                model::http::Authorization::default(),
+                h.bearer_token.map(|s| spanned(s, at("bearer_token"))),
+                file(h.bearer_token_file, "bearer_token_file"),
+                "bearer_token",
+            )
         });
+        let explicit = h.authorization.map(|a| {
+            let inline = a
+                .credentials
+                .clone()
+                .map(|s| spanned(s, at("authorization.credentials")));
+            let f = file(a.credentials_file.clone(), "authorization.credentials_file");
+            (a, inline, f, "authorization.credentials")
+        });
+        let authorization = explicit
+            .or(legacy)
+            .map(|(a, inline, f, name)| Authorization {
+                kind: a.kind,
+                credentials: self.secret(&format!("{key}.{name}"), inline, f),
+            });
         let basic_auth = h.basic_auth.map(|b| {
-            let b_at = b.referenced;
-            let b = b.value;
-            let username = b.username.unwrap_or_default();
-            if username.is_empty() {
-                self.err(b_at, format!("`{key}.basic_auth`: `username` is required"));
+            if b.username.is_empty() {
+                self.err(
+                    at("basic_auth"),
+                    format!("`{key}.basic_auth`: `username` is required"),
+                );
             }
+            let inline = b.password.map(|s| spanned(s, at("basic_auth.password")));
+            let f = file(b.password_file, "basic_auth.password_file");
             BasicAuth {
-                username,
-                password: self.secret(
-                    &format!("{key}.basic_auth.password"),
-                    b.password,
-                    b.password_file,
-                ),
+                username: b.username,
+                password: self.secret(&format!("{key}.basic_auth.password"), inline, f),
             }
         });
         if let Some(p) = &h.proxy_url {
-            if !is_http_url(p.value.expose()) {
+            if !is_http_url(p.expose()) {
                 self.err(
-                    p.referenced,
+                    at("proxy_url"),
                     format!(
                         "`{key}.proxy_url`: expected an absolute http:// or https:// URL \
                          (value not shown: it may hold a password)"
@@ -1219,18 +1242,11 @@ impl Validator<'_> {
                 );
             }
         }
-        let t = h.tls_config.unwrap_or_default();
         HttpClientConfig {
             authorization,
             basic_auth,
-            tls_config: TlsConfig {
-                ca_file: t.ca_file.map(PathBuf::from),
-                cert_file: t.cert_file.map(PathBuf::from),
-                key_file: t.key_file.map(PathBuf::from),
-                server_name: t.server_name,
-                insecure_skip_verify: t.insecure_skip_verify.unwrap_or(false),
-            },
-            proxy_url: h.proxy_url.map(|p| p.value),
+            tls_config: h.tls_config.unwrap_or_default(),
+            proxy_url: h.proxy_url,
             follow_redirects: h.follow_redirects.unwrap_or(true),
             enable_http2: h.enable_http2.unwrap_or(true),
         }

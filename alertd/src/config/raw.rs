@@ -5,7 +5,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use std::marker::PhantomData;
+
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
@@ -31,13 +35,6 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "watchdog",
     "templates",
 ];
-
-thread_local! {
-    /// The top-level key whose value is being read, so that a serde error path (which cannot
-    /// see through the span-carrying keys) can be completed.
-    pub(crate) static CURRENT_SECTION: std::cell::Cell<Option<&'static str>> =
-        const { std::cell::Cell::new(None) };
-}
 
 /// A list section: where its key is, and its items with their positions.
 pub(crate) type Section<T> = (Option<Location>, Option<Vec<Spanned<T>>>);
@@ -66,8 +63,21 @@ pub(crate) struct RawConfig {
 
 impl<'de> Deserialize<'de> for RawConfig {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
+        RawSeed { skip: &[] }.deserialize(d)
+    }
+}
+
+/// Reads the whole file except the top-level sections in `skip` (read as absent): what is left
+/// to validate once those sections failed their own parse.
+pub(crate) struct RawSeed<'a> {
+    pub skip: &'a [String],
+}
+
+impl<'de> DeserializeSeed<'de> for RawSeed<'_> {
+    type Value = RawConfig;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RawConfig, D::Error> {
+        struct V<'a>(&'a [String]);
+        impl<'de> Visitor<'de> for V<'_> {
             type Value = RawConfig;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a mapping with the top-level keys ")?;
@@ -80,8 +90,10 @@ impl<'de> Deserialize<'de> for RawConfig {
                 let mut cfg = RawConfig::default();
                 while let Some(key) = map.next_key::<Spanned<String>>()? {
                     let at = key.referenced;
-                    let known = TOP_LEVEL_KEYS.iter().find(|k| **k == key.value).copied();
-                    CURRENT_SECTION.with(|c| c.set(known));
+                    if self.0.contains(&key.value) {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
                     match key.value.as_str() {
                         "global" => cfg.global = map.next_value()?,
                         "storage" => cfg.storage = map.next_value()?,
@@ -109,7 +121,142 @@ impl<'de> Deserialize<'de> for RawConfig {
                 Ok(cfg)
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(self.skip))
+    }
+}
+
+/// Reads only one top-level section of the file (or, for a list section, only its item
+/// `item`) as its type, ignoring everything else: so that one section's schema error does not
+/// hide another's. The error, if any, is serde-saphyr's (with its position).
+pub(crate) fn check_section(
+    text: &str,
+    section: &str,
+    item: Option<usize>,
+) -> Result<(), serde_saphyr::Error> {
+    fn one<T: DeserializeOwned>(
+        text: &str,
+        section: &str,
+        item: Option<usize>,
+    ) -> Result<(), serde_saphyr::Error> {
+        serde_saphyr::with_deserializer_from_str(text, |d| {
+            Only::<T> {
+                section,
+                item,
+                ty: PhantomData,
+            }
+            .deserialize(d)
+        })
+    }
+    match section {
+        "global" => one::<RawGlobal>(text, section, item),
+        "storage" => one::<RawStorage>(text, section, item),
+        "api" => one::<RawApi>(text, section, item),
+        "watchdog" => one::<RawWatchdog>(text, section, item),
+        "route" => one::<Route>(text, section, item),
+        "probes" => one::<ProbeConfig>(text, section, item),
+        "scrape_configs" => one::<ScrapeConfig>(text, section, item),
+        "heartbeats" => one::<HeartbeatConfig>(text, section, item),
+        "rule_files" | "templates" => one::<String>(text, section, item),
+        "receivers" => one::<Receiver>(text, section, item),
+        "inhibit_rules" => one::<InhibitRule>(text, section, item),
+        "time_intervals" | "mute_time_intervals" => one::<NamedTimeInterval>(text, section, item),
+        "escalations" => one::<Escalation>(text, section, item),
+        _ => Ok(()),
+    }
+}
+
+/// The top-level sections that hold a list.
+pub(crate) const LIST_SECTIONS: &[&str] = &[
+    "probes",
+    "scrape_configs",
+    "heartbeats",
+    "rule_files",
+    "receivers",
+    "inhibit_rules",
+    "time_intervals",
+    "mute_time_intervals",
+    "escalations",
+    "templates",
+];
+
+struct Only<'a, T> {
+    section: &'a str,
+    item: Option<usize>,
+    ty: PhantomData<T>,
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Only<'_, T> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for Only<'_, T> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key != self.section {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            match self.item {
+                None => {
+                    map.next_value::<Option<T>>()?;
+                }
+                Some(i) => map.next_value_seed(Item::<T> {
+                    index: i,
+                    ty: PhantomData,
+                })?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads item `index` of a list as `T`, skipping the others.
+struct Item<T> {
+    index: usize,
+    ty: PhantomData<T>,
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Item<T> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for Item<T> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0;
+        loop {
+            let more = if i == self.index {
+                seq.next_element::<T>()?.is_some()
+            } else {
+                seq.next_element::<IgnoredAny>()?.is_some()
+            };
+            if !more {
+                return Ok(());
+            }
+            i += 1;
+        }
     }
 }
 
@@ -144,7 +291,7 @@ pub(crate) struct RawGlobal {
     pub victorops_api_url: Option<Spanned<String>>,
     pub victorops_api_key: Option<Spanned<Secret>>,
     pub victorops_api_key_file: Option<Spanned<String>>,
-    pub http_config: Option<Spanned<RawHttpConfig>>,
+    pub http_config: Option<Spanned<model::http::HttpConfig>>,
     // Alertmanager 0.25's global keys for a receiver type this version lacks (wechat): read so
     // that the validator names them (`RawGlobal::unsupported`).
     pub wechat_api_url: Option<Spanned<Unsupported>>,
@@ -165,48 +312,6 @@ impl RawGlobal {
         .filter_map(|(k, t, v)| v.as_ref().map(|v| (k, t, v.referenced)))
         .collect()
     }
-}
-
-/// Prometheus's `http_config` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawHttpConfig {
-    pub authorization: Option<Spanned<RawAuthorization>>,
-    pub basic_auth: Option<Spanned<RawBasicAuth>>,
-    pub tls_config: Option<RawTlsConfig>,
-    pub proxy_url: Option<Spanned<Secret>>,
-    pub follow_redirects: Option<bool>,
-    pub enable_http2: Option<bool>,
-}
-
-/// `authorization:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAuthorization {
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    pub credentials: Option<Spanned<Secret>>,
-    pub credentials_file: Option<Spanned<String>>,
-}
-
-/// `basic_auth:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawBasicAuth {
-    pub username: Option<String>,
-    pub password: Option<Spanned<Secret>>,
-    pub password_file: Option<Spanned<String>>,
-}
-
-/// `tls_config:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawTlsConfig {
-    pub ca_file: Option<String>,
-    pub cert_file: Option<String>,
-    pub key_file: Option<String>,
-    pub server_name: Option<String>,
-    pub insecure_skip_verify: Option<bool>,
 }
 
 /// `storage:` as written.

@@ -243,11 +243,14 @@ escalations: []
         "a.yaml:14:11: `api.listen`: expected IP:PORT such as 127.0.0.1:9797",
         "a.yaml:19:5: `probes[0]`: exactly one of http, tls, disk, postgres, mysql, tcp, dns, icmp, grpc must be set",
         "a.yaml:20:14: `heartbeats[0]`: one of period or schedule is required",
-        "a.yaml:21:8: `route.receiver`: unknown receiver \"x\"",
+        "a.yaml:21:20: `route.receiver`: unknown receiver \"x\"",
     ];
     assert_eq!(e.len(), want.len(), "{e:#?}");
     for (got, want) in e.iter().zip(want) {
-        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+        assert!(
+            got.starts_with(want),
+            "got {got:?}\nwant prefix {want:?}\n{e:#?}"
+        );
     }
 }
 
@@ -431,7 +434,10 @@ foo: 1
     ];
     assert_eq!(e.len(), starts.len(), "{e:#?}");
     for (got, want) in e.iter().zip(starts) {
-        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+        assert!(
+            got.starts_with(want),
+            "got {got:?}\nwant prefix {want:?}\n{e:#?}"
+        );
     }
 }
 
@@ -471,7 +477,7 @@ heartbeats:
 ";
     let e = errs(y);
     assert_eq!(e.len(), 2, "{e:#?}");
-    assert!(e[0].starts_with("a.yaml:6:5: `probes[1]"), "{e:#?}");
+    assert!(e[0].starts_with("a.yaml:6:11: `probes[1].name`"), "{e:#?}");
     assert!(
         e.iter()
             .any(|x| x.contains("duplicate") || x.contains("web")),
@@ -541,7 +547,7 @@ fn template_files_are_relative_to_the_config_and_checked() {
         [dir.path().join("tmpl/*.tmpl").display().to_string()]
     );
 
-    // A broken field is reported at its receiver.
+    // A broken field is reported at the field itself.
     std::fs::write(
         &cfg,
         yaml.replace("range .Alerts", "range .Alerts | nosuch"),
@@ -552,7 +558,7 @@ fn template_files_are_relative_to_the_config_and_checked() {
         other => panic!("{other:?}"),
     };
     assert_eq!(e.0.len(), 1, "{e}");
-    assert_eq!(e.0[0].line, 4, "{e}");
+    assert_eq!(e.0[0].line, 8, "{e}");
     assert!(
         e.0[0]
             .message
@@ -690,7 +696,7 @@ receivers:
     );
     assert!(
         all.contains(
-            "a.yaml:6:5: `receivers[0].wechat_configs`: receiver \"w\": wechat_configs is not \
+            "a.yaml:7:5: `receivers[0].wechat_configs`: receiver \"w\": wechat_configs is not \
              supported yet"
         ),
         "{all}"
@@ -799,26 +805,29 @@ probes:
 ";
     let e = errs(y);
     let want = [
-        "a.yaml:2:5: `probes[0].tcp.target`: \"nohost\" is not host:port",
-        "a.yaml:2:5: `probes[0].tcp.query_response[0].expect`: invalid regexp",
-        "a.yaml:2:5: `probes[0].tcp.query_response[1].send`: one line",
-        "a.yaml:2:5: `probes[0].tcp.query_response[2]`: a step needs expect, send or starttls",
-        "a.yaml:4:5: `probes[1].dns.target`:",
-        "a.yaml:4:5: `probes[1].dns.query_name`: invalid name \"a..b\"",
-        "a.yaml:4:5: `probes[1].dns.query_type`: unknown query type \"AAAAA\"",
-        "a.yaml:4:5: `probes[1].dns.valid_rcodes[0]`: unknown rcode \"NXDOMAN\"",
-        "a.yaml:4:5: `probes[1].dns.validate_answer_rrs.fail_if_none_matches_regexp[0]`: invalid regexp",
-        "a.yaml:7:5: `probes[2].icmp.target`: \"127.0.0.1:80\" is not a host name or address",
-        "a.yaml:7:5: `probes[2].icmp.payload_size`: at most 65000 bytes",
-        "a.yaml:7:5: `probes[2].icmp.ttl`: must be 1-255",
-        "a.yaml:9:5: `probes[3].grpc.target`:",
-        "a.yaml:9:5: `probes[3].grpc.tls_config.ca_file`: cannot read /nonexistent/ca.pem",
-        "a.yaml:9:5: `probes[3].grpc.tls_config`: set, but tls is false",
+        "a.yaml:3:20: `probes[0].tcp.target`: \"nohost\" is not host:port",
+        "a.yaml:3:57: `probes[0].tcp.query_response[0].expect`: invalid regexp \"(\": unclosed group",
+        "a.yaml:3:72: `probes[0].tcp.query_response[1].send`: one line",
+        "a.yaml:3:82: `probes[0].tcp.query_response[2]`: a step needs expect, send or starttls",
+        "a.yaml:5:20: `probes[1].dns.target`:",
+        "a.yaml:5:50: `probes[1].dns.query_name`: invalid name \"a..b\"",
+        "a.yaml:5:70: `probes[1].dns.query_type`: unknown query type \"AAAAA\"",
+        "a.yaml:5:92: `probes[1].dns.valid_rcodes[0]`: unknown rcode \"NXDOMAN\"",
+        "a.yaml:6:65: `probes[1].dns.validate_answer_rrs.fail_if_none_matches_regexp[0]`: invalid regexp \"[\": unclosed character class",
+        "a.yaml:8:21: `probes[2].icmp.target`: \"127.0.0.1:80\" is not a host name or address",
+        "a.yaml:8:51: `probes[2].icmp.payload_size`: at most 65000 bytes",
+        "a.yaml:8:63: `probes[2].icmp.ttl`: must be 1-255",
+        "a.yaml:10:21: `probes[3].grpc.target`:",
+        "a.yaml:10:41: `probes[3].grpc.tls_config`: set, but tls is false",
+        "a.yaml:10:64: `probes[3].grpc.tls_config.ca_file`: cannot read /nonexistent/ca.pem",
         "a.yaml:11:5: `probes[4]`: exactly one of http, tls, disk, postgres, mysql, tcp, dns, icmp, grpc must be set",
     ];
     assert_eq!(e.len(), want.len(), "{e:#?}");
     for (got, want) in e.iter().zip(want) {
-        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+        assert!(
+            got.starts_with(want),
+            "got {got:?}\nwant prefix {want:?}\n{e:#?}"
+        );
     }
     // Unknown keys of the new kinds are refused at their own position.
     let e = errs("probes:\n  - name: t\n    dns: { target: x, query_name: y, qtype: A }\n");
@@ -907,5 +916,82 @@ receivers:
         e.iter()
             .any(|e| e.contains("at most one of `global.opsgenie_api_key`")),
         "{e:?}"
+    );
+}
+
+/// Issue 15: three independent errors in three sections (an unknown key in a probe, a bad
+/// duration, a bad regex in a route's `match_re`) are all reported in one run, each at its own
+/// node, with a readable path and the user's own regex.
+#[test]
+fn three_independent_errors_are_reported_in_one_run_at_their_nodes() {
+    let y = "\
+storage:
+  retention: 5x
+probes:
+  - name: ok
+    http: { url: 'http://127.0.0.1:1/' }
+  - name: web
+    intervall: 30s
+    http: { url: 'http://127.0.0.1:1/' }
+route:
+  receiver: r
+  routes:
+    - receiver: r
+      match_re: { job: '(unclosed' }
+receivers:
+  - name: r
+";
+    let e = errs(y);
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(
+        e[0].starts_with("a.yaml:2:14: `storage.retention`: "),
+        "{e:#?}"
+    );
+    assert!(
+        e[1].starts_with("a.yaml:7:5: unknown key `intervall` in `probes[1]`"),
+        "{e:#?}"
+    );
+    assert!(e[2].starts_with("a.yaml:13:"), "{e:#?}");
+    assert!(e[2].contains("`route.routes[0].match_re"), "{e:#?}");
+    assert!(e[2].contains("(unclosed"), "{e:#?}");
+    assert!(!e[2].contains("^(?:"), "{e:#?}");
+    assert!(
+        !e.iter().any(|m| m.contains('?') && m.contains("`?")),
+        "{e:#?}"
+    );
+    // The structured form carries the path as segments.
+    let errs = parse_str(y, "a.yaml").unwrap_err();
+    assert_eq!(errs.0[1].path.to_string(), "probes[1].intervall");
+}
+
+/// A null `match_re` (or a null value in it) reads as Alertmanager reads it: empty.
+#[test]
+fn null_match_re_is_empty() {
+    let y = "route:\n  receiver: r\n  routes:\n    - receiver: r\n      match_re:\n    - receiver: r\n      match_re: { job: }\nreceivers:\n  - name: r\n";
+    let c = parse_str(y, "a.yaml").unwrap();
+    assert!(c.notifier.route.routes[0].match_re.0.is_empty());
+    assert_eq!(c.notifier.route.routes[1].match_re.0[0].value, "");
+}
+
+/// `global.http_config` is the shared `model::http::HttpConfig`: its older `bearer_token` form
+/// is an `authorization` of type Bearer, as in Prometheus.
+#[test]
+fn global_http_config_takes_the_older_bearer_token() {
+    let c = parse_str(
+        "global:\n  http_config:\n    bearer_token_file: /etc/alertd/token\n",
+        "a.yaml",
+    )
+    .unwrap();
+    let a = c.global.http_config.authorization.unwrap();
+    assert_eq!(a.kind, "Bearer");
+    assert_eq!(
+        a.credentials,
+        Some(SecretSource::File("/etc/alertd/token".into()))
+    );
+    let e = one("global:\n  http_config:\n    bearer_token: a\n    bearer_token_file: b\n");
+    assert_eq!(
+        e,
+        "a.yaml:4:24: at most one of `global.http_config.bearer_token` and \
+         `global.http_config.bearer_token_file` may be set"
     );
 }

@@ -101,7 +101,7 @@ impl Email {
             if let Some(ca) = &t.ca_file {
                 let pem = std::fs::read(ca).map_err(|e| BuildError::SecretFile {
                     path: format!("{path}.tls_config.ca_file"),
-                    file: ca.clone(),
+                    file: ca.display().to_string(),
                     error: e.to_string(),
                 })?;
                 let cert = Certificate::from_pem(&pem)

@@ -83,22 +83,24 @@ pub enum BuildError {
     },
 }
 
-/// Reads a secret given inline or through its `_file` twin (trailing newline removed).
-pub(crate) fn read_secret(
+/// Reads a secret given inline or through its `_file` twin (`model::secret::read_file`: one
+/// trailing line break removed).
+pub(crate) fn read_secret<F: AsRef<std::path::Path>>(
     path: &str,
     inline: Option<&Secret>,
-    file: Option<&String>,
+    file: Option<&F>,
 ) -> Result<Option<Secret>, BuildError> {
     if let Some(s) = inline {
         return Ok(Some(s.clone()));
     }
     let Some(f) = file else { return Ok(None) };
-    let text = std::fs::read_to_string(f).map_err(|e| BuildError::SecretFile {
-        path: path.to_string(),
-        file: f.clone(),
-        error: e.to_string(),
-    })?;
-    Ok(Some(Secret::new(text.trim_end_matches(['\r', '\n']))))
+    model::secret::read_file(f.as_ref())
+        .map(Some)
+        .map_err(|e| BuildError::SecretFile {
+            path: path.to_string(),
+            file: f.as_ref().display().to_string(),
+            error: e.source.to_string(),
+        })
 }
 
 /// The kind of an integration.
@@ -354,7 +356,7 @@ pub(crate) fn http_client(
             if let Some(ca) = &t.ca_file {
                 let pem = std::fs::read(ca).map_err(|e| BuildError::SecretFile {
                     path: format!("{path}.http_config.tls_config.ca_file"),
-                    file: ca.clone(),
+                    file: ca.display().to_string(),
                     error: e.to_string(),
                 })?;
                 let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
@@ -371,8 +373,10 @@ pub(crate) fn http_client(
         if let Some(a) = &h.authorization {
             let cred = read_secret(path, a.credentials.as_ref(), a.credentials_file.as_ref())?
                 .unwrap_or_default();
-            let ty = a.type_.clone().unwrap_or_else(|| "Bearer".into());
-            auth = Some(("Authorization".into(), format!("{ty} {}", cred.expose())));
+            auth = Some((
+                "Authorization".into(),
+                format!("{} {}", a.kind, cred.expose()),
+            ));
         } else if h.bearer_token.is_some() || h.bearer_token_file.is_some() {
             let cred = read_secret(path, h.bearer_token.as_ref(), h.bearer_token_file.as_ref())?
                 .unwrap_or_default();
