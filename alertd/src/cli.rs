@@ -128,7 +128,7 @@ pub fn init_logging(format: LogFormat, level: LogLevel) {
 /// `max_depth_expressions_fit_in_a_small_stack` runs the deepest accepted expressions on half
 /// of this (tokio's default, 2 MiB, is too small for them in an unoptimised build). Only the
 /// pages a thread touches take memory.
-pub const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+pub const THREAD_STACK_BYTES: usize = 12 * 1024 * 1024;
 
 /// Parses the command line, runs the daemon and returns the process exit code: 0 after a
 /// clean shutdown, 1 when the daemon could not start or failed, 2 on a usage error.

@@ -329,12 +329,12 @@ mod tests {
     /// The stack the recursion below the limit needs: parsing, the support check, instant and
     /// range evaluation and dropping the tree of the deepest accepted expression of every kind
     /// run on a thread of [`STACK`] (in the unoptimised build, whose frames are the largest:
-    /// nested calls need 2 to 4 MiB there, the other kinds 1 to 2 MiB). alertd's runtime
-    /// threads, where queries, rules and templates run, have twice that
+    /// nested calls need 4 to 6 MiB there, the other kinds less). alertd's runtime threads,
+    /// where queries, rules and templates run, have twice that
     /// (`alertd::cli::THREAD_STACK_BYTES`); tokio's default of 2 MiB would not do.
     #[test]
     fn max_depth_expressions_fit_in_a_small_stack() {
-        const STACK: usize = 4 * 1024 * 1024;
+        const STACK: usize = 6 * 1024 * 1024;
         use model::storage::{MemStorage, SeriesStore};
         use model::{Labels, Sample};
         let store = MemStorage::new();
