@@ -183,9 +183,7 @@ async fn ping(
     Query(q): Query<PingQuery>,
     body: Bytes,
 ) -> Response {
-    let Some(c) = app.pipeline().collector() else {
-        return json_error(StatusCode::SERVICE_UNAVAILABLE, "collector not running");
-    };
+    let c = app.pipeline().collector();
     let (name, kind) = match collector::heartbeat::parse_ping_path(&rest) {
         Ok(p) => p,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
@@ -305,15 +303,13 @@ mod tests {
         std::fs::write(&path, yaml).unwrap();
         let config = config::load_file(&path).unwrap();
         let readiness = Arc::new(Readiness::new());
-        let storage = crate::config::StorageConfig {
+        let mut running = config.clone();
+        running.storage = crate::config::StorageConfig {
             path: dir.path().join("data"),
             ..Config::default().storage
         };
         let clock: Arc<dyn model::Clock> = Arc::new(model::FakeClock::new(1_000_000));
-        let mut pipeline = Pipeline::start(&storage, &readiness).unwrap();
-        pipeline
-            .start_collector(&config.collector, clock.clone())
-            .unwrap();
+        let pipeline = Pipeline::start(&running, None, clock.clone(), &readiness).unwrap();
         let app = Arc::new(App::new(path, config, pipeline, readiness, clock));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         (listener, app, dir)
@@ -360,7 +356,7 @@ mod tests {
                            heartbeats:\n  - { name: job, period: 1h }\n";
 
     fn last_body(app: &App) -> Option<String> {
-        let c = app.pipeline().collector().unwrap();
+        let c = app.pipeline().collector();
         c.heartbeats().status()[0].last_body.clone()
     }
 
@@ -531,9 +527,11 @@ mod tests {
     #[tokio::test]
     async fn ready_follows_the_readiness_conditions() {
         let (port, app, _dir) = serve(1024).await;
-        // Opening the pipeline opened the store.
+        // Starting the pipeline opened the store and loaded the rules.
         assert!(app.readiness().is_set(Condition::StoreOpen));
+        assert!(app.readiness().is_set(Condition::RulesLoaded));
         app.readiness().clear(Condition::StoreOpen);
+        app.readiness().clear(Condition::RulesLoaded);
         let (status, body) = request(port, &get("/-/ready")).await;
         assert_eq!(status, 503);
         assert_eq!(

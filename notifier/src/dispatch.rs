@@ -10,7 +10,7 @@
 //! returns.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 
@@ -351,14 +351,9 @@ pub struct Notifier {
     kv: Arc<dyn KvStore>,
     clock: Arc<dyn Clock>,
     opts: NotifierOptions,
-    resolve_timeout: Duration,
-    external_url: String,
-    routes: Vec<RouteNode>,
-    tree: RouteNode,
-    intervals: HashMap<String, Vec<TimeInterval>>,
-    escalations: HashMap<String, Vec<(Duration, Vec<String>)>>,
-    pub(crate) integrations: HashMap<String, Vec<Arc<Integration>>>,
-    fallbacks: HashMap<String, String>,
+    /// What the config sections make; swapped whole by [`Notifier::apply`] while `state` is
+    /// held, so a holder of `state` sees one routing throughout.
+    routing: RwLock<Arc<Routing>>,
     silences: Silences,
     state: Mutex<State>,
     /// When [`Notifier::run`] last finished a pass (ms; `i64::MIN` before the first).
@@ -434,14 +429,36 @@ fn needs_update(
     !acked && e.at < now - repeat.as_millis_i64()
 }
 
-impl Notifier {
-    /// Builds the notifier from a validated config and loads its state from `kv` (so a restart
-    /// resumes group timers, escalations, the notification log, acks, silences and the queue).
-    pub fn new(
+/// What the notifier's config sections make (routes, receivers and their templates, inhibit
+/// rules, time intervals, escalations, `global`): built whole from a validated config, before
+/// anything running changes, and swapped in one step on reload (see [`Notifier::apply`]).
+pub struct Routing {
+    resolve_timeout: Duration,
+    external_url: String,
+    routes: Vec<RouteNode>,
+    tree: RouteNode,
+    intervals: HashMap<String, Vec<TimeInterval>>,
+    escalations: HashMap<String, Vec<(Duration, Vec<String>)>>,
+    pub(crate) integrations: HashMap<String, Vec<Arc<Integration>>>,
+    fallbacks: HashMap<String, String>,
+    inhibit_rules: Vec<crate::config::InhibitRule>,
+}
+
+impl std::fmt::Debug for Routing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routing")
+            .field("routes", &self.routes.len())
+            .field("receivers", &self.integrations.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Routing {
+    /// Validates `cfg` and builds every receiver (templates included); nothing runs yet.
+    fn build(
         cfg: &NotifierConfig,
-        opts: NotifierOptions,
-        kv: Arc<dyn KvStore>,
-        clock: Arc<dyn Clock>,
+        opts: &NotifierOptions,
+        clock: &Arc<dyn Clock>,
     ) -> Result<Self, NotifierError> {
         let errs = cfg.validate();
         if !errs.is_empty() {
@@ -467,6 +484,34 @@ impl Notifier {
                 )
             })
             .collect();
+        Ok(Routing {
+            resolve_timeout: cfg.global.resolve_timeout,
+            external_url: cfg.global.external_url.clone(),
+            routes,
+            tree,
+            intervals,
+            escalations,
+            integrations,
+            fallbacks: cfg
+                .receivers
+                .iter()
+                .filter_map(|r| r.fallback.clone().map(|f| (r.name.clone(), f)))
+                .collect(),
+            inhibit_rules: cfg.inhibit_rules.clone(),
+        })
+    }
+}
+
+impl Notifier {
+    /// Builds the notifier from a validated config and loads its state from `kv` (so a restart
+    /// resumes group timers, escalations, the notification log, acks, silences and the queue).
+    pub fn new(
+        cfg: &NotifierConfig,
+        opts: NotifierOptions,
+        kv: Arc<dyn KvStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, NotifierError> {
+        let routing = Routing::build(cfg, &opts, &clock)?;
         let silences = Silences::open(
             kv.clone(),
             clock.clone(),
@@ -484,7 +529,7 @@ impl Notifier {
             queue_slots: HashMap::new(),
             in_flight: BTreeSet::new(),
             next_id: 1,
-            inhibitor: Inhibitor::new(&cfg.inhibit_rules),
+            inhibitor: Inhibitor::new(&routing.inhibit_rules),
             failing_since: HashMap::new(),
             threads: HashMap::new(),
             schedule: BTreeSet::new(),
@@ -528,18 +573,7 @@ impl Notifier {
             kv,
             clock,
             opts,
-            resolve_timeout: cfg.global.resolve_timeout,
-            external_url: cfg.global.external_url.clone(),
-            routes,
-            tree,
-            intervals,
-            escalations,
-            integrations,
-            fallbacks: cfg
-                .receivers
-                .iter()
-                .filter_map(|r| r.fallback.clone().map(|f| (r.name.clone(), f)))
-                .collect(),
+            routing: RwLock::new(Arc::new(routing)),
             silences,
             state: Mutex::new(st),
             last_pass: std::sync::atomic::AtomicI64::new(i64::MIN),
@@ -564,6 +598,74 @@ impl Notifier {
             n.write(batch)?;
         }
         Ok(n)
+    }
+
+    /// Builds what `cfg` makes (validating it, building every receiver and loading its
+    /// templates) without changing the running notifier: the fallible half of a reload.
+    pub fn prepare(&self, cfg: &NotifierConfig) -> Result<Routing, NotifierError> {
+        Routing::build(cfg, &self.opts, &self.clock)
+    }
+
+    /// Applies a prepared config; cannot fail. Everything the notifier holds carries over: the
+    /// alerts, the notification log, acks, silences, the queue (a message for a receiver that
+    /// is gone is dropped when due, as at startup) and delivery counters. The aggregation
+    /// groups are rebuilt from the held alerts under the new routes, as Alertmanager's new
+    /// dispatcher does on reload; a group that still exists (same route and group key) keeps
+    /// its timers and escalation progress, a new one starts as Alertmanager starts a group (it
+    /// flushes at once when its alert is older than `group_wait`) and the notification log
+    /// keeps it from repeating what was already sent to the same receiver.
+    pub fn apply(&self, routing: Routing) {
+        let now = self.clock.now_ms();
+        let mut st = self.lock();
+        *self.routing.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(routing);
+        let mut kept: HashMap<String, GroupState> = st
+            .groups
+            .drain()
+            .filter(|(_, g)| !g.alerts.is_empty())
+            .map(|(gid, g)| (gid, g.st))
+            .collect();
+        st.member_of.clear();
+        st.schedule.clear();
+        st.escalating.clear();
+        st.orphans.clear();
+        st.inhibitor = Inhibitor::new(&self.routing().inhibit_rules);
+        let mut batch = KvBatch::new();
+        let mut alerts: Vec<Alert> = st.alerts.values().map(|sa| sa.alert.clone()).collect();
+        alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
+        for a in &alerts {
+            st.inhibitor.observe(a);
+            self.route_alert(&mut st, a, now, &mut kept, &mut batch);
+        }
+        // Resolved alerts no group holds any more are forgotten at the next tick.
+        let orphans: Vec<Fingerprint> = st
+            .alerts
+            .keys()
+            .filter(|fp| !st.member_of.contains_key(fp))
+            .copied()
+            .collect();
+        st.orphans = orphans;
+        // Groups that no longer exist are dropped (their notification-log entries stay).
+        for gid in kept.keys() {
+            batch.delete(NS_GROUPS, gid.as_bytes().to_vec());
+        }
+        if let Err(e) = self.write(batch) {
+            tracing::error!(error = %e, "notifier: writing regrouped state after a reload failed");
+        }
+    }
+
+    /// [`Notifier::prepare`] then [`Notifier::apply`]: on error nothing changed.
+    pub fn reload(&self, cfg: &NotifierConfig) -> Result<(), NotifierError> {
+        let routing = self.prepare(cfg)?;
+        self.apply(routing);
+        Ok(())
+    }
+
+    /// The routing in force.
+    pub(crate) fn routing(&self) -> Arc<Routing> {
+        self.routing
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Writes the notifier's own state. When the store cannot take it (a full disk), it waits
@@ -610,8 +712,9 @@ impl Notifier {
         restored: &mut HashMap<String, GroupState>,
         batch: &mut KvBatch,
     ) {
+        let rt = self.routing();
         let fp = a.fingerprint();
-        let nodes = self.tree.match_labels(&a.labels);
+        let nodes = rt.tree.match_labels(&a.labels);
         for node in nodes {
             let key = node.group_key(&a.labels);
             let gid = format!("{}:{}", node.index, key);
@@ -688,6 +791,7 @@ impl Notifier {
             }
         }
         let mut st = self.lock();
+        let rt = self.routing();
         let mut batch = KvBatch::new();
         let mut no_restore = HashMap::new();
         for mut a in alerts {
@@ -696,7 +800,7 @@ impl Notifier {
             }
             let timeout = a.ends_at.is_none();
             if timeout {
-                a.ends_at = Some(now + self.resolve_timeout.as_millis_i64());
+                a.ends_at = Some(now + rt.resolve_timeout.as_millis_i64());
             }
             let fp = a.fingerprint();
             if let Some(old) = st.alerts.get(&fp) {
@@ -764,9 +868,10 @@ impl Notifier {
     }
 
     fn time_muted(&self, node: &RouteNode, now: Timestamp) -> bool {
+        let rt = self.routing();
         let inside = |names: &[String]| {
             names.iter().any(|n| {
-                self.intervals
+                rt.intervals
                     .get(n)
                     .is_some_and(|ivs| crate::timeinterval::any_contains(ivs, now))
             })
@@ -778,11 +883,12 @@ impl Notifier {
 
     /// Receivers of a group now: the route's receiver, or the receivers of every notified tier.
     fn group_receivers(&self, node: &RouteNode, g: &GroupState) -> Vec<String> {
+        let rt = self.routing();
         match node
             .opts
             .escalation
             .as_ref()
-            .and_then(|e| self.escalations.get(e))
+            .and_then(|e| rt.escalations.get(e))
         {
             None => vec![node.opts.receiver.clone()],
             Some(tiers) => {
@@ -813,8 +919,9 @@ impl Notifier {
         batch: &mut KvBatch,
         report: &mut TickReport,
     ) {
+        let rt = self.routing();
         let Some(g) = st.groups.get(gid) else { return };
-        let node = &self.routes[g.route];
+        let node = &rt.routes[g.route];
         if g.alerts.is_empty() {
             // Alertmanager's flush of an empty group sends nothing; its timer runs on.
             if only.is_none() {
@@ -867,7 +974,7 @@ impl Notifier {
                 .opts
                 .escalation
                 .as_ref()
-                .and_then(|e| self.escalations.get(e))
+                .and_then(|e| rt.escalations.get(e))
             {
                 for (i, (after, _)) in tiers.iter().enumerate() {
                     if after.as_millis() == 0 {
@@ -885,7 +992,7 @@ impl Notifier {
         // time is not sent again when its silence ends).
         if !time_muted && !snaps.is_empty() {
             for r in &receivers {
-                let Some(integs) = self.integrations.get(r) else {
+                let Some(integs) = rt.integrations.get(r) else {
                     continue;
                 };
                 for integ in integs {
@@ -912,7 +1019,7 @@ impl Notifier {
                             &group_key,
                             group_labels.clone(),
                             alerts,
-                            &self.external_url,
+                            &rt.external_url,
                         );
                         let q = self.enqueue(st, gid, r, integ.index, n, now, batch);
                         report.queued.push(q);
@@ -1013,6 +1120,7 @@ impl Notifier {
     pub fn tick(&self) -> Result<TickReport, NotifierError> {
         let now = self.clock.now_ms();
         let mut st = self.lock();
+        let rt = self.routing();
         let mut batch = KvBatch::new();
         let mut report = TickReport::default();
 
@@ -1050,12 +1158,12 @@ impl Notifier {
             let Some(g) = st.groups.get(gid) else {
                 continue;
             };
-            let node = &self.routes[g.route];
+            let node = &rt.routes[g.route];
             let Some(tiers) = node
                 .opts
                 .escalation
                 .as_ref()
-                .and_then(|e| self.escalations.get(e))
+                .and_then(|e| rt.escalations.get(e))
             else {
                 continue;
             };
@@ -1173,17 +1281,18 @@ impl Notifier {
     /// delivery), if anything is pending.
     pub fn next_due(&self) -> Option<Timestamp> {
         let st = self.lock();
+        let rt = self.routing();
         let mut t: Option<Timestamp> = None;
         let mut upd = |x: Timestamp| t = Some(t.map_or(x, |y| y.min(x)));
         for g in st.groups.values() {
             upd(g.st.next_flush);
-            let node = &self.routes[g.route];
+            let node = &rt.routes[g.route];
             if let (Some(t0), Some(tiers)) = (
                 g.st.first_notified_at,
                 node.opts
                     .escalation
                     .as_ref()
-                    .and_then(|e| self.escalations.get(e)),
+                    .and_then(|e| rt.escalations.get(e)),
             ) {
                 for (i, (after, _)) in tiers.iter().enumerate() {
                     if !g.st.tiers_notified.contains(&i) {
@@ -1310,6 +1419,7 @@ impl Notifier {
     pub fn alerts(&self) -> Vec<AlertView> {
         let now = self.clock.now_ms();
         let st = self.lock();
+        let rt = self.routing();
         let mut v: Vec<AlertView> = st
             .alerts
             .values()
@@ -1324,12 +1434,12 @@ impl Notifier {
                     .collect();
                 let resolved = sa.alert.is_resolved_at(now);
                 let mut receivers: Vec<String> = Vec::new();
-                for n in self.tree.match_labels(l) {
+                for n in rt.tree.match_labels(l) {
                     let rs = match n
                         .opts
                         .escalation
                         .as_ref()
-                        .and_then(|e| self.escalations.get(e))
+                        .and_then(|e| rt.escalations.get(e))
                     {
                         Some(t) => t.iter().flat_map(|(_, r)| r.clone()).collect(),
                         None => vec![n.opts.receiver.clone()],
@@ -1365,12 +1475,13 @@ impl Notifier {
     /// The aggregation groups.
     pub fn groups(&self) -> Vec<GroupView> {
         let st = self.lock();
+        let rt = self.routing();
         let mut v: Vec<GroupView> = st
             .groups
             .values()
             .filter(|g| !g.alerts.is_empty())
             .map(|g| {
-                let node = &self.routes[g.route];
+                let node = &rt.routes[g.route];
                 GroupView {
                     group_key: g.key.clone(),
                     labels: g.labels.clone(),
@@ -1429,7 +1540,8 @@ impl Notifier {
 
     /// Names of the configured receivers.
     pub fn receiver_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.integrations.keys().cloned().collect();
+        let rt = self.routing();
+        let mut v: Vec<String> = rt.integrations.keys().cloned().collect();
         v.sort();
         v
     }
@@ -1440,7 +1552,8 @@ impl Notifier {
         &self,
         receiver: &str,
     ) -> Result<Vec<(String, Result<(), SendError>)>, NotifierError> {
-        let integs = self.integrations.get(receiver).cloned().ok_or_else(|| {
+        let rt = self.routing();
+        let integs = rt.integrations.get(receiver).cloned().ok_or_else(|| {
             NotifierError::Config(vec![ConfigError {
                 path: "receivers".into(),
                 message: format!("unknown receiver {receiver:?}"),
@@ -1458,7 +1571,7 @@ impl Notifier {
             )]),
             starts_at: now,
             ends_at: None,
-            generator_url: self.external_url.clone(),
+            generator_url: rt.external_url.clone(),
         };
         let key = format!("{{}}:{{alertname=\"AlertdTestNotification\", receiver={receiver:?}}}");
         let n = Notification::new(
@@ -1466,7 +1579,7 @@ impl Notifier {
             &key,
             a.labels.clone(),
             vec![NotifiedAlert::from_alert(&a, now)],
-            &self.external_url,
+            &rt.external_url,
         );
         let mut out = Vec::new();
         let mut batch = KvBatch::new();
@@ -1525,6 +1638,7 @@ impl Notifier {
         let mut deliveries: Vec<Delivery> = Vec::new();
         {
             let mut st = self.lock();
+            let rt = self.routing();
             let mut due: BTreeMap<(String, usize), Vec<u64>> = BTreeMap::new();
             for q in st.queue.values() {
                 if q.next_attempt_at <= now && !st.in_flight.contains(&q.id) {
@@ -1535,7 +1649,7 @@ impl Notifier {
             }
             let mut batch = KvBatch::new();
             for ((receiver, index), ids) in due {
-                let Some(integ) = self
+                let Some(integ) = rt
                     .integrations
                     .get(&receiver)
                     .and_then(|v| v.iter().find(|i| i.index == index))
@@ -1660,6 +1774,7 @@ impl Notifier {
         }
         let now = self.clock.now_ms();
         let mut st = self.lock();
+        let rt = self.routing();
         let mut batch = KvBatch::new();
         let mut self_alerts = Vec::new();
         for (q, integ, r, thread, tk) in results {
@@ -1756,9 +1871,9 @@ impl Notifier {
                             && now - q.created_at
                                 >= self.opts.receiver_failing_after.as_millis_i64()
                         {
-                            if let Some(fb) = self.fallbacks.get(&q.receiver) {
+                            if let Some(fb) = rt.fallbacks.get(&q.receiver) {
                                 nq.fell_back = true;
-                                let integs = self.integrations.get(fb).cloned().unwrap_or_default();
+                                let integs = rt.integrations.get(fb).cloned().unwrap_or_default();
                                 for fi in integs {
                                     let mut note = q.notification.clone();
                                     note.receiver = fb.clone();
@@ -1792,6 +1907,7 @@ impl Notifier {
     /// One message standing for several queued ones (storm control): their firing alerts (at
     /// most `storm_max_alerts`, the rest counted in `truncatedAlerts`).
     fn storm_summary(&self, jobs: &[Arc<QueuedNotification>]) -> Notification {
+        let rt = self.routing();
         let mut seen = BTreeSet::new();
         let mut firing = Vec::new();
         for q in jobs {
@@ -1808,7 +1924,7 @@ impl Notifier {
             "{}:{alertname=\"AlertdStormSummary\"}",
             Labels::from_pairs([("alertname", "AlertdStormSummary")]),
             firing,
-            &self.external_url,
+            &rt.external_url,
         );
         let max = self.opts.storm_max_alerts.max(1);
         if total > max {
@@ -1819,6 +1935,7 @@ impl Notifier {
     }
 
     fn failing_alert(&self, receiver: &str, since: Timestamp, ends: Option<Timestamp>) -> Alert {
+        let rt = self.routing();
         Alert {
             labels: Labels::from_pairs([
                 ("alertname", "AlertdReceiverFailing"),
@@ -1831,7 +1948,7 @@ impl Notifier {
             )]),
             starts_at: since,
             ends_at: ends,
-            generator_url: self.external_url.clone(),
+            generator_url: rt.external_url.clone(),
         }
     }
 

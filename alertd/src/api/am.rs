@@ -60,15 +60,6 @@ fn string_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(message.into())).into_response()
 }
 
-fn notifier(app: &App) -> Result<&Arc<notifier::Notifier>, Response> {
-    app.pipeline().notifier().ok_or_else(|| {
-        object_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the notifier is not running (alertd is starting or stopping)",
-        )
-    })
-}
-
 fn filter_error(e: FilterError) -> Response {
     match e {
         FilterError::Value(m) => string_error(StatusCode::BAD_REQUEST, m),
@@ -167,7 +158,7 @@ fn alert_filter(q: &[(String, String)]) -> Result<AlertFilter, Response> {
 }
 
 async fn get_alerts(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Response, Response> {
-    let n = notifier(&app)?;
+    let n = app.pipeline().notifier();
     let f = alert_filter(&q)?;
     let mut alerts = notifier::api::gettable_alerts(&n.alerts());
     alerts.retain(|a| f.matches(a));
@@ -175,7 +166,7 @@ async fn get_alerts(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Resp
 }
 
 async fn get_groups(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Response, Response> {
-    let n = notifier(&app)?;
+    let n = app.pipeline().notifier();
     let f = alert_filter(&q)?;
     Ok(Json(notifier::api::alert_groups(n, &f)).into_response())
 }
@@ -184,10 +175,7 @@ async fn get_groups(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Resp
 /// others are refused, as Alertmanager does; any refused alert makes the answer a 400 naming it.
 /// A request over `api.limits` is refused whole first ([`limits`]).
 async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let parse_error = |e: serde_json::Error| {
         object_error(
             StatusCode::BAD_REQUEST,
@@ -298,10 +286,7 @@ fn check_silence_id(id: &str) -> Result<(), Response> {
 }
 
 async fn get_silences(State(app): State<Arc<App>>, Query(q): Pairs) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let filter = match parse_filters(
         q.iter()
             .filter(|(k, _)| k == "filter")
@@ -325,10 +310,7 @@ async fn get_silences(State(app): State<Arc<App>>, Query(q): Pairs) -> Response 
 /// `POST /api/v2/silences`: creates a silence, or updates the one named by `id` (on disk before
 /// the answer).
 async fn post_silence(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let p: PostableSilence = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => {
@@ -378,10 +360,7 @@ fn silence_error(e: SilenceError) -> Response {
 }
 
 async fn get_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     if let Err(r) = check_silence_id(&id) {
         return r;
     }
@@ -394,10 +373,7 @@ async fn get_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res
 /// `DELETE /api/v2/silence/{id}`: expires the silence (kept in the list as expired); 404 for
 /// an unknown id.
 async fn delete_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     if let Err(r) = check_silence_id(&id) {
         return r;
     }
@@ -409,10 +385,7 @@ async fn delete_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> 
 }
 
 async fn receivers(State(app): State<Arc<App>>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let v: Vec<ReceiverRef> = n
         .receiver_names()
         .into_iter()

@@ -43,15 +43,6 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(ErrorBody { error: msg.into() })).into_response()
 }
 
-fn notifier(app: &App) -> Result<&Arc<notifier::Notifier>, Response> {
-    app.pipeline().notifier().ok_or_else(|| {
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the notifier is not running (alertd is starting or stopping)",
-        )
-    })
-}
-
 fn notifier_error(e: NotifierError) -> Response {
     match e {
         NotifierError::NothingToAck => error(StatusCode::NOT_FOUND, e.to_string()),
@@ -142,7 +133,7 @@ async fn unack(State(app): State<Arc<App>>, body: Bytes) -> Response {
 }
 
 fn ack_or_unack(app: &App, body: &[u8], remove: bool) -> Result<Response, Response> {
-    let n = notifier(app)?;
+    let n = app.pipeline().notifier();
     let (r, t) = parse_ack_request(body)?;
     let limits = app.config().api.limits;
     if let Err(e) = super::limits::check_ack(&r.author, &r.comment, &limits) {
@@ -160,10 +151,7 @@ fn ack_or_unack(app: &App, body: &[u8], remove: bool) -> Result<Response, Respon
 }
 
 async fn list_acks(State(app): State<Arc<App>>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let labels = labels_by_fingerprint(n);
     let v: Vec<AckInfo> = n
         .acks()
@@ -180,10 +168,7 @@ async fn list_acks(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn ack_log(State(app): State<Arc<App>>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     match n.ack_log() {
         Ok(log) => {
             let v: Vec<AckLogEntry> = log
@@ -213,10 +198,7 @@ struct HistoryQuery {
 /// `GET /api/alertd/v1/history?receiver=&limit=`: delivery attempts, newest first (100 by
 /// default).
 async fn history(State(app): State<Arc<App>>, Query(q): Query<HistoryQuery>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let limit = match q.limit.as_deref().filter(|l| !l.is_empty()) {
         None => 100,
         Some(l) => match l.parse::<usize>() {
@@ -259,10 +241,7 @@ async fn history(State(app): State<Arc<App>>, Query(q): Query<HistoryQuery>) -> 
 /// `AlertdTestNotification`, summary "Test notification from alertd") through every integration
 /// of the receiver now; 200 with each integration's result, 404 for an unknown receiver.
 async fn test_receiver(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     if !n.receiver_names().contains(&name) {
         return error(
             StatusCode::NOT_FOUND,
@@ -290,9 +269,7 @@ async fn test_receiver(State(app): State<Arc<App>>, Path(name): Path<String>) ->
 }
 
 async fn heartbeats(State(app): State<Arc<App>>) -> Response {
-    let Some(c) = app.pipeline().collector() else {
-        return Json(Vec::<HeartbeatInfo>::new()).into_response();
-    };
+    let c = app.pipeline().collector();
     let v: Vec<HeartbeatInfo> = c
         .heartbeats()
         .status()
@@ -311,9 +288,7 @@ async fn heartbeats(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn probes(State(app): State<Arc<App>>) -> Response {
-    let Some(c) = app.pipeline().collector() else {
-        return Json(Vec::<ProbeInfo>::new()).into_response();
-    };
+    let c = app.pipeline().collector();
     let mut v: Vec<ProbeInfo> = c
         .status()
         .into_iter()

@@ -229,7 +229,7 @@ pub struct PendingRow {
 /// Where the alerts on the page come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertSource {
-    /// The notifier (receivers configured).
+    /// The notifier (silences, acks and escalation tiers shown).
     Notifier,
     /// The evaluator's firing alerts (no receivers: no silences, acks or escalations).
     Evaluator,
@@ -300,8 +300,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
     let mut errors = Vec::new();
     let status: HashMap<String, collector::TargetStatus> = pipeline
         .collector()
-        .map(|c| c.status())
-        .unwrap_or_default()
+        .status()
         .into_iter()
         .filter_map(|s| match &s.key {
             collector::TargetKey::Probe(n) => Some((n.clone(), s)),
@@ -311,8 +310,8 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
     let uptimes = ok(&mut errors, data::uptimes(store, now, None), "uptime");
     let notifier = pipeline.notifier();
     let silences: Vec<Silence> = notifier
-        .map(|n| n.silences().list())
-        .unwrap_or_default()
+        .silences()
+        .list()
         .into_iter()
         .filter(|s| s.state_at(now) != SilenceState::Expired)
         .collect();
@@ -470,8 +469,8 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
 
     let heartbeats = pipeline
         .collector()
-        .map(|c| c.heartbeats().status())
-        .unwrap_or_default()
+        .heartbeats()
+        .status()
         .into_iter()
         .map(|h| {
             let grace = config
@@ -488,10 +487,10 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
         })
         .collect();
 
-    let (alerts, alert_source) = match notifier {
-        Some(n) => (notifier_alerts(n, &config, now), AlertSource::Notifier),
-        None => (evaluator_alerts(pipeline), AlertSource::Evaluator),
-    };
+    let (alerts, alert_source) = (
+        notifier_alerts(notifier, &config, now),
+        AlertSource::Notifier,
+    );
 
     Snapshot {
         now,
@@ -724,27 +723,6 @@ fn notifier_alerts(
         .collect()
 }
 
-fn evaluator_alerts(pipeline: &crate::daemon::Pipeline) -> Vec<AlertRow> {
-    let mut out: Vec<AlertRow> = pipeline
-        .rule_groups()
-        .into_iter()
-        .flat_map(|g| g.rules)
-        .flat_map(|r| r.alerts)
-        .filter(|a| a.state == AlertState::Firing)
-        .map(|a| AlertRow {
-            summary: summary(&a.annotations),
-            labels: a.labels,
-            since: a.fired_at.unwrap_or(a.active_at),
-            silenced_by: Vec::new(),
-            inhibited_by: Vec::new(),
-            ack: None,
-            tier: None,
-        })
-        .collect();
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
-    out
-}
-
 /// The evaluator's pending alerts with the time each fires, soonest first.
 pub fn pending_alerts(pipeline: &crate::daemon::Pipeline) -> Vec<PendingRow> {
     let mut out: Vec<PendingRow> = pipeline
@@ -929,11 +907,12 @@ async fn badge(
             badge_response(svg, UPTIME_BADGE_MAX_AGE)
         }
         "status.svg" => {
-            let status = app.pipeline().collector().and_then(|c| {
-                c.status()
-                    .into_iter()
-                    .find(|s| s.key == collector::TargetKey::Probe(probe.clone()))
-            });
+            let status = app
+                .pipeline()
+                .collector()
+                .status()
+                .into_iter()
+                .find(|s| s.key == collector::TargetKey::Probe(probe.clone()));
             let (value, color) = match status.and_then(|s| s.success) {
                 Some(true) => ("up", svg::BadgeColor::Green),
                 Some(false) => ("down", svg::BadgeColor::Red),
@@ -977,16 +956,13 @@ mod tests {
         std::fs::write(&path, yaml).unwrap();
         let config = config::load_file(&path).unwrap();
         let readiness = Arc::new(Readiness::new());
-        let storage = config::StorageConfig {
-            path: dir.path().join("data"),
-            ..config.storage.clone()
-        };
-        let mut pipeline = Pipeline::start(&storage, &readiness).unwrap();
+        // The pipeline runs without targets: the samples below are all the store holds.
+        let mut running = config.clone();
+        running.storage.path = dir.path().join("data");
+        running.collector = Default::default();
         let fake = FakeClock::new(NOW);
         let clock: Arc<dyn model::Clock> = Arc::new(fake.clone());
-        pipeline
-            .start_notifier(&config.notifier, clock.clone())
-            .unwrap();
+        let pipeline = Pipeline::start(&running, None, clock.clone(), &readiness).unwrap();
         let l = Labels::from_pairs([
             ("__name__", "probe_success"),
             ("probe", "web"),
@@ -1152,7 +1128,7 @@ escalations:
 "
         );
         let (_port, app, _dir, _) = serve(&yaml).await;
-        let n = app.pipeline().notifier().expect("notifier runs").clone();
+        let n = app.pipeline().notifier().clone();
         n.silences()
             .set(Silence {
                 id: String::new(),
