@@ -379,7 +379,10 @@ fn rewrite(text: &str) -> String {
                 break;
             }
         }
-        let remove = Regex::new(&format!(r"{CHAIN}\.Remove\b")).expect("valid regex");
+        // Compiled once: per action it made loading the templates take seconds (debug builds).
+        static REMOVE: OnceLock<Regex> = OnceLock::new();
+        let remove =
+            REMOVE.get_or_init(|| Regex::new(&format!(r"{CHAIN}\.Remove\b")).expect("valid regex"));
         action = remove.replace_all(&action, "__remove $1").into_owned();
         out.push_str(&action);
         rest = &after[end..];
