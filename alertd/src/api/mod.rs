@@ -10,6 +10,7 @@ use crate::daemon::App;
 
 pub mod am;
 pub mod auth;
+pub mod error;
 pub mod limits;
 pub mod own;
 pub mod prom;

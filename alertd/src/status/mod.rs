@@ -30,10 +30,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use model::{AlertState, Labels, Silence, SilenceState, Timestamp};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::api::error::ApiError;
 use crate::daemon::App;
 use data::{eq, Counts, MINUTE, WINDOWS};
 
@@ -778,17 +779,14 @@ fn html(body: String) -> Response {
         .into_response()
 }
 
-fn json_error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": msg.into() }))).into_response()
-}
-
 async fn page(State(app): State<Arc<App>>) -> Response {
     match tokio::task::spawn_blocking(move || page_html(&app)).await {
         Ok(body) => html(body),
-        Err(e) => json_error(
+        Err(e) => ApiError::own(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("status page: {e}"),
-        ),
+        )
+        .into_response(),
     }
 }
 
@@ -807,20 +805,23 @@ async fn graph_page(
     let work = tokio::task::spawn_blocking(move || graph::gather(&app, &expr));
     match tokio::time::timeout(GRAPH_TIMEOUT, work).await {
         Ok(Ok(v)) => html(render::graph_page(&v)),
-        Ok(Err(e)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, format!("graph: {e}")),
-        Err(_) => json_error(
+        Ok(Err(e)) => {
+            ApiError::own(StatusCode::INTERNAL_SERVER_ERROR, format!("graph: {e}")).into_response()
+        }
+        Err(_) => ApiError::own(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "the expression took longer than {} s to evaluate",
                 GRAPH_TIMEOUT.as_secs()
             ),
-        ),
+        )
+        .into_response(),
     }
 }
 
 async fn public_page(State(app): State<Arc<App>>, cache: Arc<PublicCache>) -> Response {
     if !app.config().api.public_status {
-        return json_error(StatusCode::NOT_FOUND, "not found: /status");
+        return ApiError::own(StatusCode::NOT_FOUND, "not found: /status").into_response();
     }
     let now = app.clock().now_ms();
     let cached = cache
@@ -840,10 +841,11 @@ async fn public_page(State(app): State<Arc<App>>, cache: Arc<PublicCache>) -> Re
                 body
             }
             Err(e) => {
-                return json_error(
+                return ApiError::own(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("status page: {e}"),
                 )
+                .into_response()
             }
         },
     };
@@ -873,16 +875,18 @@ async fn badge(
 ) -> Response {
     let config = app.config();
     if !config.collector.probes.iter().any(|p| p.name == probe) {
-        return json_error(StatusCode::NOT_FOUND, format!("unknown probe {probe:?}"));
+        return ApiError::own(StatusCode::NOT_FOUND, format!("unknown probe {probe:?}"))
+            .into_response();
     }
     match file.as_str() {
         "uptime.svg" => {
             let window = q.window.as_deref().unwrap_or("30d");
             let Some(i) = WINDOWS.iter().position(|(n, _)| *n == window) else {
-                return json_error(
+                return ApiError::own(
                     StatusCode::BAD_REQUEST,
                     format!("window must be one of 24h, 7d, 30d, 90d, got {window:?}"),
-                );
+                )
+                .into_response();
             };
             let app2 = app.clone();
             let name = probe.clone();
@@ -895,9 +899,13 @@ async fn badge(
             let counts = match counts {
                 Ok(Ok(c)) => c,
                 Ok(Err(e)) => {
-                    return json_error(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}"))
+                    return ApiError::own(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}"))
+                        .into_response()
                 }
-                Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                Err(e) => {
+                    return ApiError::own(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                        .into_response()
+                }
             };
             let label = format!("uptime {window}");
             let svg = match counts.ratio() {
@@ -920,10 +928,11 @@ async fn badge(
             };
             badge_response(svg::badge("status", value, color), STATUS_BADGE_MAX_AGE)
         }
-        other => json_error(
+        other => ApiError::own(
             StatusCode::NOT_FOUND,
             format!("not found: /badge/{probe}/{other} (uptime.svg or status.svg)"),
-        ),
+        )
+        .into_response(),
     }
 }
 
