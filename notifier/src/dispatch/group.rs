@@ -203,8 +203,8 @@ impl Notifier {
                 };
                 for integ in integs {
                     let nk = nflog_key(&group_key, r, &integ.name());
-                    if !needs_update(
-                        st.nflog.get(&nk),
+                    if !st.nflog.needs_update(
+                        &nk,
                         &firing,
                         &resolved,
                         integ.send_resolved,
@@ -230,13 +230,7 @@ impl Notifier {
                         let q = self.enqueue(st, gid, r, integ.index, n, now, batch);
                         report.queued.push(q);
                     }
-                    let e = NflogEntry {
-                        firing: firing.clone(),
-                        resolved: resolved.clone(),
-                        at: now,
-                    };
-                    batch.put(NS_NFLOG, nk.as_bytes().to_vec(), json(&e));
-                    st.nflog.insert(nk, e);
+                    st.nflog.record(nk, &firing, &resolved, now, batch);
                 }
             }
         }

@@ -50,7 +50,7 @@ pub use group::GroupView;
 use group::{Group, GroupState};
 pub use history::HistoryEntry;
 use ingest::StoredAlert;
-use nflog::{needs_update, nflog_key, NflogEntry};
+use nflog::{nflog_key, NotificationLog};
 pub use queue::QueuedNotification;
 
 const NS_ALERTS: &str = "notifier.alerts";
@@ -171,7 +171,7 @@ struct State {
     /// Groups each alert belongs to.
     member_of: HashMap<Fingerprint, Vec<String>>,
     groups: HashMap<String, Group>,
-    nflog: HashMap<String, NflogEntry>,
+    nflog: NotificationLog,
     acks: HashMap<Fingerprint, Ack>,
     queue: BTreeMap<u64, Arc<QueuedNotification>>,
     /// Slot -> id of the queued (not in flight) notification for it.
@@ -324,7 +324,7 @@ impl Notifier {
             alerts: HashMap::new(),
             member_of: HashMap::new(),
             groups: HashMap::new(),
-            nflog: HashMap::new(),
+            nflog: NotificationLog::load(kv.as_ref())?,
             acks: HashMap::new(),
             queue: BTreeMap::new(),
             queue_slots: HashMap::new(),
@@ -343,12 +343,6 @@ impl Notifier {
             st.threads.insert(
                 String::from_utf8_lossy(&k).into_owned(),
                 String::from_utf8_lossy(&v).into_owned(),
-            );
-        }
-        for (k, v) in kv.scan_prefix(NS_NFLOG, b"")? {
-            st.nflog.insert(
-                String::from_utf8_lossy(&k).into_owned(),
-                decode("nflog entry", &v)?,
             );
         }
         for (_, v) in kv.scan_prefix(NS_ACKS, b"")? {
@@ -583,22 +577,9 @@ impl Notifier {
 
     fn gc(&self, st: &mut State, now: Timestamp, batch: &mut KvBatch) -> Result<(), NotifierError> {
         self.silences.gc(now)?;
-        // Entries of live groups are kept (an acknowledged group sends no repeats, so its entry
-        // is not refreshed, and must not be forgotten while it fires).
-        let keep = self.opts.retention.as_millis_i64();
         let live: BTreeSet<&str> = st.groups.values().map(|g| g.key.as_str()).collect();
-        let old: Vec<String> = st
-            .nflog
-            .iter()
-            .filter(|(k, e)| {
-                e.at + keep < now && !live.contains(k.split('\u{0}').next().unwrap_or(""))
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in old {
-            st.nflog.remove(&k);
-            batch.delete(NS_NFLOG, k.into_bytes());
-        }
+        st.nflog
+            .gc(&live, self.opts.retention.as_millis_i64(), now, batch);
         let horizon = now - self.opts.history_retention.as_millis_i64();
         // Both logs are keyed by their big-endian timestamp first: delete up to the horizon.
         for ns in [NS_HISTORY, NS_ACK_LOG] {
