@@ -32,6 +32,59 @@ pub enum AckTarget {
     Group(String),
 }
 
+/// The acknowledgements in force, by alert (kept in the store's `notifier.acks` area).
+#[derive(Debug, Default)]
+pub(super) struct Acks {
+    by_alert: HashMap<Fingerprint, Ack>,
+}
+
+impl Acks {
+    /// The acks as stored.
+    pub(super) fn load(kv: &dyn KvStore) -> Result<Self, NotifierError> {
+        let mut by_alert = HashMap::new();
+        for (_, v) in kv.scan_prefix(NS_ACKS, b"")? {
+            let a: Ack = decode("ack", &v)?;
+            if let Ok(fp) = a.fingerprint.parse() {
+                by_alert.insert(fp, a);
+            }
+        }
+        Ok(Acks { by_alert })
+    }
+
+    /// Whether the alert `fp` is acknowledged.
+    pub(super) fn contains(&self, fp: &Fingerprint) -> bool {
+        self.by_alert.contains_key(fp)
+    }
+
+    /// The ack of the alert `fp`.
+    pub(super) fn get(&self, fp: &Fingerprint) -> Option<&Ack> {
+        self.by_alert.get(fp)
+    }
+
+    /// The acknowledged alerts.
+    pub(super) fn alerts(&self) -> impl Iterator<Item = &Fingerprint> {
+        self.by_alert.keys()
+    }
+
+    /// Every ack, by fingerprint.
+    pub(super) fn list(&self) -> Vec<Ack> {
+        let mut v: Vec<Ack> = self.by_alert.values().cloned().collect();
+        v.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        v
+    }
+
+    fn insert(&mut self, fp: Fingerprint, a: Ack, batch: &mut KvBatch) {
+        batch.put(NS_ACKS, fp_key(fp), json(&a));
+        self.by_alert.insert(fp, a);
+    }
+
+    fn remove(&mut self, fp: Fingerprint, batch: &mut KvBatch) -> Option<Ack> {
+        let a = self.by_alert.remove(&fp)?;
+        batch.delete(NS_ACKS, fp_key(fp));
+        Some(a)
+    }
+}
+
 impl Notifier {
     pub(super) fn clear_ack(
         st: &mut State,
@@ -40,8 +93,7 @@ impl Notifier {
         now: Timestamp,
         batch: &mut KvBatch,
     ) {
-        if let Some(ack) = st.acks.remove(&fp) {
-            batch.delete(NS_ACKS, fp_key(fp));
+        if let Some(ack) = st.acks.remove(fp, batch) {
             let ev = AckEvent {
                 action: "cleared".into(),
                 fingerprint: ack.fingerprint,
@@ -124,13 +176,9 @@ impl Notifier {
                     comment: comment.to_string(),
                     at: now,
                 };
-                batch.put(NS_ACKS, fp_key(fp), json(&a));
-                st.acks.insert(fp, a);
-            } else {
-                if st.acks.remove(&fp).is_none() {
-                    continue;
-                }
-                batch.delete(NS_ACKS, fp_key(fp));
+                st.acks.insert(fp, a, &mut batch);
+            } else if st.acks.remove(fp, &mut batch).is_none() {
+                continue;
             }
             let ev = AckEvent {
                 action: if ack { "ack" } else { "unack" }.into(),
@@ -154,9 +202,7 @@ impl Notifier {
 
     /// Current acknowledgements.
     pub fn acks(&self) -> Vec<Ack> {
-        let mut v: Vec<Ack> = self.lock().acks.values().cloned().collect();
-        v.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-        v
+        self.lock().acks.list()
     }
 
     /// Recorded acks, un-acks and clearings, oldest first.

@@ -79,7 +79,7 @@ impl Notifier {
                     continue;
                 }
                 firing += 1;
-                acked |= st.acks.contains_key(fp);
+                acked |= st.acks.contains(fp);
             }
             if firing == 0 || acked {
                 continue;

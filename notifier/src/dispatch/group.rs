@@ -159,7 +159,7 @@ impl Notifier {
                 resolved.insert(fp.0);
             } else {
                 firing.insert(fp.0);
-                if !st.acks.contains_key(fp) {
+                if !st.acks.contains(fp) {
                     acked = false;
                 }
             }

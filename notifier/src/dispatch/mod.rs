@@ -43,6 +43,7 @@ mod mute;
 mod nflog;
 mod queue;
 
+use acks::Acks;
 pub use acks::{AckEvent, AckTarget};
 use deliver::DeliveryCounts;
 pub use deliver::{DeliveryReport, DeliveryStats};
@@ -172,7 +173,7 @@ struct State {
     member_of: HashMap<Fingerprint, Vec<String>>,
     groups: HashMap<String, Group>,
     nflog: NotificationLog,
-    acks: HashMap<Fingerprint, Ack>,
+    acks: Acks,
     queue: BTreeMap<u64, Arc<QueuedNotification>>,
     /// Slot -> id of the queued (not in flight) notification for it.
     queue_slots: HashMap<String, u64>,
@@ -325,7 +326,7 @@ impl Notifier {
             member_of: HashMap::new(),
             groups: HashMap::new(),
             nflog: NotificationLog::load(kv.as_ref())?,
-            acks: HashMap::new(),
+            acks: Acks::load(kv.as_ref())?,
             queue: BTreeMap::new(),
             queue_slots: HashMap::new(),
             in_flight: BTreeSet::new(),
@@ -344,12 +345,6 @@ impl Notifier {
                 String::from_utf8_lossy(&k).into_owned(),
                 String::from_utf8_lossy(&v).into_owned(),
             );
-        }
-        for (_, v) in kv.scan_prefix(NS_ACKS, b"")? {
-            let a: Ack = decode("ack", &v)?;
-            if let Ok(fp) = a.fingerprint.parse() {
-                st.acks.insert(fp, a);
-            }
         }
         for (_, v) in kv.scan_prefix(NS_QUEUE, b"")? {
             let q: QueuedNotification = decode("queued notification", &v)?;
@@ -509,7 +504,7 @@ impl Notifier {
         // Acks hold until the alert resolves.
         let resolved_acks: Vec<(Fingerprint, Labels)> = st
             .acks
-            .keys()
+            .alerts()
             .filter_map(|fp| match st.alerts.get(fp) {
                 Some(sa) if !sa.alert.is_resolved_at(now) => None,
                 Some(sa) => Some((*fp, sa.alert.labels.clone())),
