@@ -42,7 +42,12 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&path, yaml)?;
     let cfg = config::load_file(&path)?;
     let readiness = Arc::new(Readiness::new());
-    let mut pipeline = Pipeline::start(&cfg.storage, &readiness)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // Seeded before the probes run (their first results would make older samples out of
+    // order): the pipeline starts without targets and the reload below starts them.
+    let mut seeding = cfg.clone();
+    seeding.collector = Default::default();
+    let pipeline = Pipeline::start(&seeding, None, clock.clone(), &readiness)?;
 
     let now = SystemClock.now_ms();
     let started = Instant::now();
@@ -88,16 +93,17 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    pipeline.start_collector(&cfg.collector, clock.clone())?;
+    pipeline.reload(&cfg, None)?;
     let app = App::new(path, cfg, pipeline, readiness, clock);
     // Wait for every probe's first (failing) check.
     let deadline = Instant::now() + Duration::from_secs(30);
     while app
         .pipeline()
         .collector()
-        .map(|c| c.status().iter().filter(|s| s.success.is_some()).count())
-        .unwrap_or(0)
+        .status()
+        .iter()
+        .filter(|s| s.success.is_some())
+        .count()
         < n
     {
         anyhow::ensure!(Instant::now() < deadline, "probes did not run in 30 s");

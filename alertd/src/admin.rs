@@ -15,6 +15,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use crate::api::error::ApiError;
 use crate::config::StorageConfig;
 use crate::daemon::App;
 
@@ -118,18 +119,18 @@ async fn snapshot(State(app): State<Arc<App>>) -> Response {
         }
         Ok(Err(e)) => {
             tracing::error!("store snapshot failed: {e}");
-            error(format!("snapshot failed: {e}"))
+            ApiError::own(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("snapshot failed: {e}"),
+            )
+            .into_response()
         }
-        Err(e) => error(format!("snapshot failed: {e}")),
+        Err(e) => ApiError::own(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("snapshot failed: {e}"),
+        )
+        .into_response(),
     }
-}
-
-fn error(msg: String) -> Response {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(serde_json::json!({ "error": msg })),
-    )
-        .into_response()
 }
 
 /// `alertd snapshot`: opens the store of `storage` (refused while a daemon holds it), writes a

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration as StdDuration;
 
@@ -94,69 +95,148 @@ pub fn effective_notifier_config(
 /// How often retention runs.
 const RETENTION_EVERY: StdDuration = StdDuration::from_secs(3600);
 
-/// The pipeline stages the daemon runs: the store, the collector (probes, scrapes, heartbeats)
-/// writing into it, the evaluator (rule files) reading from it, and the notifier routing the
-/// evaluator's alerts to receivers (without receivers, alerts are logged).
+/// How often the notifier's loop looks for due work when no alert arrives.
+const NOTIFIER_POLL: StdDuration = StdDuration::from_millis(250);
+
+/// The pipeline the daemon runs, built in one step from a validated config by
+/// [`Pipeline::start`]: the store, the notifier, the evaluator (rule files) reading from the
+/// store and sending its alerts to the notifier, and the collector (probes, scrapes,
+/// heartbeats) writing into the store. [`Pipeline::reload`] applies a new config to the same
+/// stages: every stage checks its part first, and only when all accept is any of it applied.
 #[derive(Debug)]
 pub struct Pipeline {
     storage_dir: PathBuf,
     store: store::Store,
-    collector: Option<collector::Collector>,
-    evaluator: Option<Arc<std::sync::Mutex<evaluator::Manager>>>,
-    notifier: Option<Arc<notifier::Notifier>>,
-    /// No receivers are configured: the notifier runs with [`LOG_RECEIVER`] only.
-    log_only: bool,
+    notifier: Arc<notifier::Notifier>,
+    evaluator: Arc<std::sync::Mutex<evaluator::Manager>>,
+    collector: collector::Collector,
+    /// No receivers are configured: alerts are logged (the notifier runs with
+    /// [`LOG_RECEIVER`], which sends nothing). Follows reloads.
+    log_only: Arc<AtomicBool>,
     notifier_task: std::sync::Mutex<Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>>,
 }
 
+/// The evaluator's settings from `global`.
+fn eval_context(config: &Config, store: &store::Store) -> evaluator::EvalContext {
+    let mut ctx = evaluator::EvalContext::new(Arc::new(store.clone()));
+    ctx.kv = Some(Arc::new(store.clone()));
+    ctx.external_labels = model::Labels::from_pairs(config.global.external_labels.clone());
+    ctx.external_url = config.external_url();
+    ctx.default_interval_ms = config.global.evaluation_interval.as_millis_i64();
+    ctx
+}
+
+/// Opens the store from `storage` (recovering checkpointed heads and replaying its log).
+fn open_store(storage: &StorageConfig) -> Result<store::Store, PipelineError> {
+    let opts = store::StoreOptions {
+        path: storage.path.clone(),
+        engine: storage.engine,
+        retention_raw: storage.retention,
+        retention_rollups: storage.rollup_retention,
+        checkpoint_interval: storage.checkpoint_interval,
+        wal_fsync_interval: storage.wal_fsync_interval,
+    };
+    store::Store::open(opts).map_err(|source| PipelineError::Store {
+        path: storage.path.clone(),
+        source,
+    })
+}
+
 impl Pipeline {
-    /// Opens the store from `storage` (recovering checkpointed heads) and marks
-    /// [`crate::readiness::Condition::StoreOpen`].
-    pub fn start(storage: &StorageConfig, readiness: &Readiness) -> Result<Self, PipelineError> {
-        let opts = store::StoreOptions {
-            path: storage.path.clone(),
-            engine: storage.engine,
-            retention_raw: storage.retention,
-            retention_rollups: storage.rollup_retention,
-            checkpoint_interval: storage.checkpoint_interval,
-            wal_fsync_interval: storage.wal_fsync_interval,
-        };
-        let store = store::Store::open(opts).map_err(|source| PipelineError::Store {
-            path: storage.path.clone(),
-            source,
-        })?;
+    /// Builds and starts every stage from `config` (rule files relative to `rules_base`) on
+    /// the current tokio runtime, in order: the store (readiness `StoreOpen`), the notifier over
+    /// the store's state (silences, acks, notification log, queue and escalation timers survive
+    /// restarts), the evaluator with its alert state restored (`RulesLoaded`; `FirstEvalDone`
+    /// is marked by [`run`] once every group has been evaluated), and last the collector.
+    /// Without receivers the notifier still runs (the Alertmanager API, silences and acks need
+    /// it) with one receiver, [`LOG_RECEIVER`], that has no integrations: alerts are logged
+    /// instead of sent.
+    pub fn start(
+        config: &Config,
+        rules_base: Option<&Path>,
+        clock: Arc<dyn Clock>,
+        readiness: &Readiness,
+    ) -> Result<Self, PipelineError> {
+        let store = open_store(&config.storage)?;
         readiness.set(crate::readiness::Condition::StoreOpen);
+
+        let kv: Arc<dyn model::storage::KvStore> = Arc::new(store.clone());
+        let notifier = Arc::new(notifier::Notifier::new(
+            &effective_notifier_config(&config.notifier),
+            notifier::NotifierOptions::default(),
+            kv.clone(),
+            clock.clone(),
+        )?);
+
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<model::Alert>>(1024);
+        let mut evaluator =
+            evaluator::Manager::new(eval_context(config, &store), clock.clone(), tx);
+        evaluator.reload(&config.rule_files, rules_base)?;
+        readiness.set(crate::readiness::Condition::RulesLoaded);
+
+        // The evaluator's alerts pass a logger on their way to the notifier, which logs them
+        // while no receiver is configured.
+        let log_only = Arc::new(AtomicBool::new(config.notifier.receivers.is_empty()));
+        let (fwd_tx, fwd_rx) = tokio::sync::mpsc::channel::<Vec<model::Alert>>(1);
+        tokio::spawn(forward_alerts(rx, fwd_tx, log_only.clone(), clock.clone()));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(notifier.clone().run(Some(fwd_rx), stopped, NOTIFIER_POLL));
+
+        // Heartbeat state (last success, failures, first-configured time) survives restarts.
+        let sink: Arc<dyn model::storage::SeriesStore> = Arc::new(store.clone());
+        let collector = collector::Collector::start_with_state(
+            &config.collector,
+            sink,
+            Some(kv),
+            clock,
+            collector::Options::default(),
+        )?;
         Ok(Pipeline {
-            storage_dir: storage.path.clone(),
+            storage_dir: config.storage.path.clone(),
             store,
-            collector: None,
-            evaluator: None,
-            notifier: None,
-            log_only: false,
-            notifier_task: std::sync::Mutex::new(None),
+            notifier,
+            evaluator: Arc::new(std::sync::Mutex::new(evaluator)),
+            collector,
+            log_only,
+            notifier_task: std::sync::Mutex::new(Some((stop, task))),
         })
     }
 
-    /// Builds the notifier from `cfg` over the store's state (silences, acks, notification log,
-    /// queue and escalation timers survive restarts). Without receivers it still runs (the
-    /// Alertmanager API, silences and acks need it) with one receiver, [`LOG_RECEIVER`], that
-    /// has no integrations: alerts are logged instead of sent.
-    pub fn start_notifier(
-        &mut self,
-        cfg: &notifier::config::NotifierConfig,
-        clock: Arc<dyn Clock>,
-    ) -> Result<(), PipelineError> {
-        self.log_only = cfg.receivers.is_empty();
-        let cfg = effective_notifier_config(cfg);
-        let kv: Arc<dyn model::storage::KvStore> = Arc::new(self.store.clone());
-        let n = notifier::Notifier::new(&cfg, notifier::NotifierOptions::default(), kv, clock)?;
-        self.notifier = Some(Arc::new(n));
+    /// Applies `config` to the running stages: routes, receivers, templates, inhibit rules, time
+    /// intervals and escalations (the notifier keeps its alerts, notification log, silences,
+    /// acks, queue and escalation timers, see [`notifier::Notifier::apply`]), rule files and
+    /// `global`'s evaluation settings (alert state of unchanged rules is kept), and targets
+    /// (unchanged ones keep their schedule). Every stage first checks and builds its part;
+    /// when any refuses, nothing is applied.
+    pub fn reload(&self, config: &Config, rules_base: Option<&Path>) -> Result<(), ReloadError> {
+        let rules = evaluator::RuleSet::load_relative(&config.rule_files, rules_base)
+            .map_err(evaluator::ReloadError::Rules)?;
+        let routing = self
+            .notifier
+            .prepare(&effective_notifier_config(&config.notifier))?;
+        let targets = self.collector.prepare(&config.collector)?;
+        {
+            let mut m = self
+                .evaluator
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let old = m.set_context(eval_context(config, &self.store));
+            if let Err(e) = m.apply(rules) {
+                // Only restoring saved alert state can fail here; the running rules stay.
+                m.set_context(old);
+                return Err(evaluator::ReloadError::Storage(e).into());
+            }
+        }
+        self.notifier.apply(routing);
+        self.log_only
+            .store(config.notifier.receivers.is_empty(), Ordering::Relaxed);
+        self.collector.apply(targets);
         Ok(())
     }
 
-    /// The notifier, once started.
-    pub fn notifier(&self) -> Option<&Arc<notifier::Notifier>> {
-        self.notifier.as_ref()
+    /// The notifier.
+    pub fn notifier(&self) -> &Arc<notifier::Notifier> {
+        &self.notifier
     }
 
     /// Stops the notifier's loop (it finishes the delivery in flight) and waits for it.
@@ -177,143 +257,30 @@ impl Pipeline {
         }
     }
 
-    /// Loads the rule files (relative to `base`) and starts evaluating them on the current tokio
-    /// runtime; alert state is restored from the store. Marks
-    /// [`crate::readiness::Condition::RulesLoaded`], and `FirstEvalDone` once every group has
-    /// been evaluated once. Firing and resolved alerts are logged (receivers come with the
-    /// notifier).
-    pub fn start_evaluator(
-        &mut self,
-        config: &Config,
-        base: Option<&Path>,
-        clock: Arc<dyn Clock>,
-        readiness: &Arc<Readiness>,
-    ) -> Result<(), PipelineError> {
-        let mut ctx = evaluator::EvalContext::new(Arc::new(self.store.clone()));
-        ctx.kv = Some(Arc::new(self.store.clone()));
-        ctx.external_labels = model::Labels::from_pairs(config.global.external_labels.clone());
-        ctx.external_url = config.external_url();
-        ctx.default_interval_ms = config.global.evaluation_interval.as_millis_i64();
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<model::Alert>>(1024);
-        let mut manager = evaluator::Manager::new(ctx, clock.clone(), tx);
-        manager.reload(&config.rule_files, base)?;
-        readiness.set(crate::readiness::Condition::RulesLoaded);
-        match &self.notifier {
-            Some(n) if self.log_only => {
-                // No receivers: log the evaluator's alerts and hand them to the notifier so
-                // the API shows them (and silences/acks apply); nothing is sent.
-                let (stop, stopped) = watch::channel(false);
-                let poll = StdDuration::from_millis(250);
-                let handle = tokio::spawn(n.clone().run(None, stopped, poll));
-                let n = n.clone();
-                tokio::spawn(async move {
-                    while let Some(alerts) = rx.recv().await {
-                        let now = clock.now_ms();
-                        for a in &alerts {
-                            let state = if a.is_resolved_at(now) {
-                                "resolved"
-                            } else {
-                                "firing"
-                            };
-                            info!(alert = %a.labels, state, "alert (no receivers configured)");
-                        }
-                        if let Err(e) = n.ingest_eventually(alerts) {
-                            error!(error = %e, "ingesting alerts failed");
-                        }
-                    }
-                });
-                *self
-                    .notifier_task
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some((stop, handle));
-            }
-            Some(n) => {
-                let (stop, stopped) = watch::channel(false);
-                let poll = StdDuration::from_millis(250);
-                let handle = tokio::spawn(n.clone().run(Some(rx), stopped, poll));
-                *self
-                    .notifier_task
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some((stop, handle));
-            }
-            None => {
-                tokio::spawn(async move {
-                    while let Some(alerts) = rx.recv().await {
-                        let now = clock.now_ms();
-                        for a in alerts {
-                            let state = if a.is_resolved_at(now) {
-                                "resolved"
-                            } else {
-                                "firing"
-                            };
-                            info!(alert = %a.labels, state, "alert (no receivers configured)");
-                        }
-                    }
-                });
-            }
-        }
-        self.evaluator = Some(Arc::new(std::sync::Mutex::new(manager)));
-        Ok(())
-    }
-
     /// Whether every rule group has been evaluated at least once (true without groups).
     pub fn rules_evaluated(&self) -> bool {
-        self.evaluator.as_ref().is_some_and(|m| {
-            m.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .status()
-                .iter()
-                .all(|g| g.last_evaluation.is_some())
-        })
+        self.rule_groups()
+            .iter()
+            .all(|g| g.last_evaluation.is_some())
     }
 
-    /// The rule manager, once started (shared with the metrics).
-    pub fn evaluator(&self) -> Option<&Arc<std::sync::Mutex<evaluator::Manager>>> {
-        self.evaluator.as_ref()
+    /// The rule manager (shared with the metrics).
+    pub fn evaluator(&self) -> &Arc<std::sync::Mutex<evaluator::Manager>> {
+        &self.evaluator
     }
 
-    /// A snapshot of every rule group, rule and alert (empty before the evaluator starts), for
-    /// `/api/v1/rules` and `/api/v1/alerts`.
+    /// A snapshot of every rule group, rule and alert, for `/api/v1/rules` and
+    /// `/api/v1/alerts`.
     pub fn rule_groups(&self) -> Vec<evaluator::GroupStatus> {
-        self.evaluator.as_ref().map_or_else(Vec::new, |m| {
-            m.lock().unwrap_or_else(PoisonError::into_inner).status()
-        })
+        self.evaluator
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .status()
     }
 
-    /// Applies new rule files; on any error the running rules stay.
-    fn reload_rules(&self, config: &Config, base: Option<&Path>) -> Result<(), ReloadError> {
-        if let Some(m) = &self.evaluator {
-            m.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .reload(&config.rule_files, base)?;
-        }
-        Ok(())
-    }
-
-    /// Starts every probe, scrape and heartbeat of `cfg` on the current tokio runtime, writing
-    /// into the store.
-    pub fn start_collector(
-        &mut self,
-        cfg: &collector::config::CollectorConfig,
-        clock: Arc<dyn Clock>,
-    ) -> Result<(), PipelineError> {
-        let sink: Arc<dyn model::storage::SeriesStore> = Arc::new(self.store.clone());
-        // Heartbeat state (last success, failures, first-configured time) survives restarts.
-        let kv: Arc<dyn model::storage::KvStore> = Arc::new(self.store.clone());
-        let c = collector::Collector::start_with_state(
-            cfg,
-            sink,
-            Some(kv),
-            clock,
-            collector::Options::default(),
-        )?;
-        self.collector = Some(c);
-        Ok(())
-    }
-
-    /// The running collector, once started.
-    pub fn collector(&self) -> Option<&collector::Collector> {
-        self.collector.as_ref()
+    /// The running collector.
+    pub fn collector(&self) -> &collector::Collector {
+        &self.collector
     }
 
     /// The storage directory in use.
@@ -346,6 +313,32 @@ impl Pipeline {
     }
 }
 
+/// Passes the evaluator's alerts on to the notifier, logging each while `log_only` holds.
+async fn forward_alerts(
+    mut rx: tokio::sync::mpsc::Receiver<Vec<model::Alert>>,
+    tx: tokio::sync::mpsc::Sender<Vec<model::Alert>>,
+    log_only: Arc<AtomicBool>,
+    clock: Arc<dyn Clock>,
+) {
+    while let Some(alerts) = rx.recv().await {
+        if log_only.load(Ordering::Relaxed) {
+            let now = clock.now_ms();
+            for a in &alerts {
+                let state = if a.is_resolved_at(now) {
+                    "resolved"
+                } else {
+                    "firing"
+                };
+                info!(alert = %a.labels, state, "alert (no receivers configured)");
+            }
+        }
+        if tx.send(alerts).await.is_err() {
+            // The notifier stopped (shutdown).
+            return;
+        }
+    }
+}
+
 /// Why a reload was refused; the running configuration stays in force.
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -355,6 +348,9 @@ pub enum ReloadError {
     /// The rule files could not be applied (the running rules stay).
     #[error("{0}")]
     Rules(#[from] evaluator::ReloadError),
+    /// The notifier refused the new sections (a receiver or template could not be built).
+    #[error("{0}")]
+    Notifier(#[from] notifier::NotifierError),
     /// The collector could not apply the new targets (nothing was changed).
     #[error("{0}")]
     Collector(#[from] collector::CollectorError),
@@ -540,13 +536,6 @@ impl App {
                 new.storage.path.display().to_string(),
             ));
         }
-        if new.notifier != old.notifier {
-            return Err(restart(
-                "route/receivers/inhibit_rules/time_intervals/escalations",
-                "the running sections".into(),
-                "changed sections".into(),
-            ));
-        }
         if new.storage.engine != old.storage.engine {
             return Err(restart(
                 "storage.engine",
@@ -554,8 +543,7 @@ impl App {
                 new.storage.engine.to_string(),
             ));
         }
-        // The store and the evaluator take these when they start; a reload must not pretend
-        // to apply them.
+        // The store takes these when it opens; a reload must not pretend to apply them.
         if new.storage != old.storage {
             return Err(restart(
                 "storage",
@@ -563,21 +551,8 @@ impl App {
                 format!("{:?}", new.storage),
             ));
         }
-        if new.global.evaluation_interval != old.global.evaluation_interval
-            || new.global.external_labels != old.global.external_labels
-            || new.global.external_url != old.global.external_url
-        {
-            return Err(restart(
-                "global.evaluation_interval/external_labels/external_url",
-                "the running values".into(),
-                "changed values".into(),
-            ));
-        }
         self.pipeline
-            .reload_rules(&new, config::rules_base(&self.config_path))?;
-        if let Some(c) = self.pipeline.collector() {
-            c.reconcile(&new.collector)?;
-        }
+            .reload(&new, config::rules_base(&self.config_path))?;
         self.pings.configure(&new.api.ping_rate_limit);
         *self.config.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(new);
         Ok(())
@@ -635,19 +610,15 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
         })?;
     let local = listener.local_addr().map_err(DaemonError::Serve)?;
     let readiness = Arc::new(Readiness::new());
-    let mut pipeline = Pipeline::start(&config.storage, &readiness)?;
-    pipeline.start_notifier(&config.notifier, clock.clone())?;
-    pipeline.start_evaluator(
+    // The collector starts last, right before the server runs: a probe of alertd's own API
+    // (the quickstart has one) connects to the bound listener and is answered as soon as the
+    // server starts.
+    let pipeline = Pipeline::start(
         &config,
         config::rules_base(&config_path),
         clock.clone(),
         &readiness,
     )?;
-    // The collector comes last, right before the server runs: a probe of alertd's own API
-    // (the quickstart has one) connects to the bound listener and is answered as soon as the
-    // server starts, instead of timing out while the notifier and rules start (over a second
-    // on a loaded machine).
-    pipeline.start_collector(&config.collector, clock.clone())?;
     let app = Arc::new(App::new(
         config_path.clone(),
         config,
@@ -781,12 +752,11 @@ mod tests {
         std::fs::write(&path, yaml).unwrap();
         let config = config::load_file(&path).unwrap();
         let readiness = Arc::new(Readiness::new());
-        let storage = StorageConfig {
-            path: dir.join("data"),
-            ..config.storage.clone()
-        };
-        let pipeline = Pipeline::start(&storage, &readiness).unwrap();
-        App::new(path, config, pipeline, readiness, Arc::new(clock))
+        let mut running = config.clone();
+        running.storage.path = dir.join("data");
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        let pipeline = Pipeline::start(&running, None, clock.clone(), &readiness).unwrap();
+        App::new(path, config, pipeline, readiness, clock)
     }
 
     fn gauges(app: &App) -> (String, String) {
@@ -846,25 +816,28 @@ mod tests {
             );
             assert_eq!(*app.config(), Config::default());
         }
-        // Settings taken at start are refused too.
-        for (yaml, key) in [
-            ("storage:\n  retention: 7d\n", "storage"),
-            (
-                "global:\n  evaluation_interval: 1m\n",
-                "global.evaluation_interval/external_labels/external_url",
-            ),
-        ] {
-            std::fs::write(app.config_path(), yaml).unwrap();
-            let err = app.reload().await.unwrap_err();
-            assert!(
-                matches!(err, ReloadError::NeedsRestart { key: k, .. } if k == key),
-                "{err}"
-            );
-        }
-        // Restart-free settings apply: the collector's default interval follows `global`.
-        std::fs::write(app.config_path(), "global:\n  scrape_interval: 30s\n").unwrap();
+        // Settings the store takes when it opens are refused too.
+        std::fs::write(app.config_path(), "storage:\n  retention: 7d\n").unwrap();
+        let err = app.reload().await.unwrap_err();
+        assert!(
+            matches!(err, ReloadError::NeedsRestart { key: "storage", .. }),
+            "{err}"
+        );
+        // Restart-free settings apply: the collector's default interval follows `global`, and
+        // so do the evaluator's and the notifier's settings, routes and receivers.
+        std::fs::write(
+            app.config_path(),
+            "global:\n  scrape_interval: 30s\n  evaluation_interval: 1m\n  external_url: https://alertd.example/\n\
+             route: { receiver: ops }\nreceivers: [{ name: ops }]\n",
+        )
+        .unwrap();
         app.reload().await.unwrap();
         assert_eq!(app.config().global.scrape_interval, "30s".parse().unwrap());
+        assert_eq!(
+            app.config().global.evaluation_interval,
+            "1m".parse().unwrap()
+        );
+        assert_eq!(app.pipeline().notifier().receiver_names(), ["ops"]);
     }
 
     #[test]
@@ -872,11 +845,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a-file");
         std::fs::write(&file, "x").unwrap();
-        let storage = StorageConfig {
-            path: file.join("sub"),
-            ..Config::default().storage
-        };
-        let err = Pipeline::start(&storage, &Readiness::new()).unwrap_err();
+        let mut config = Config::default();
+        config.storage.path = file.join("sub");
+        let clock: Arc<dyn Clock> = Arc::new(model::FakeClock::new(0));
+        let err = Pipeline::start(&config, None, clock, &Readiness::new()).unwrap_err();
         assert!(
             err.to_string().starts_with("store at ") && err.to_string().contains("a-file/sub"),
             "{err}"

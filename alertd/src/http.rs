@@ -11,10 +11,11 @@ use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 
 use tower_http::catch_panic::CatchPanicLayer;
 
+use crate::api::error::ApiError;
 use crate::daemon::App;
 use crate::metrics::{to_text_format, wants_openmetrics, CONTENT_TYPE, TEXT_CONTENT_TYPE};
 
@@ -59,10 +60,11 @@ async fn limit_body(State(max): State<u64>, req: Request, next: Next) -> Respons
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(n) if n > max => json_error(
+        Some(n) if n > max => ApiError::own(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("request body of {n} bytes is larger than api.max_body_bytes ({max})"),
-        ),
+        )
+        .into_response(),
         _ => next.run(req).await,
     }
 }
@@ -76,14 +78,11 @@ fn panic_response(payload: Box<dyn std::any::Any + Send + 'static>) -> Response 
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown cause".into());
     tracing::error!("a request handler panicked: {why}");
-    json_error(
+    ApiError::own(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal error: the request handler failed (see alertd's log)",
     )
-}
-
-fn json_error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": msg.into() }))).into_response()
+    .into_response()
 }
 
 async fn healthy() -> &'static str {
@@ -126,10 +125,11 @@ async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             to_text_format(&text),
         )
             .into_response(),
-        Err(_) => json_error(
+        Err(_) => ApiError::own(
             StatusCode::INTERNAL_SERVER_ERROR,
             "failed to encode metrics",
-        ),
+        )
+        .into_response(),
     }
 }
 
@@ -155,14 +155,15 @@ async fn limit_pings(State(app): State<Arc<App>>, req: Request, next: Next) -> R
         Err(limited) => {
             let secs = limited.retry_after_secs();
             let l = limited.limit;
-            let mut resp = json_error(
+            let mut resp = ApiError::own(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
                     "too many pings from this address: api.ping_rate_limit allows a burst of {} \
                      and then {} per second; retry after {secs}s",
                     l.burst, l.per_second
                 ),
-            );
+            )
+            .into_response();
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
             resp
@@ -183,21 +184,20 @@ async fn ping(
     Query(q): Query<PingQuery>,
     body: Bytes,
 ) -> Response {
-    let Some(c) = app.pipeline().collector() else {
-        return json_error(StatusCode::SERVICE_UNAVAILABLE, "collector not running");
-    };
+    let c = app.pipeline().collector();
     let (name, kind) = match collector::heartbeat::parse_ping_path(&rest) {
         Ok(p) => p,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => return ApiError::own(StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
     let (name, heartbeats) = (name.to_string(), c.heartbeats().clone());
     // The semaphore is never closed. The permit goes with the write, which finishes even if
     // the client has gone.
     let Ok(writing) = PING_WRITERS.acquire().await else {
-        return json_error(
+        return ApiError::own(
             StatusCode::INTERNAL_SERVER_ERROR,
             "recording the ping failed",
-        );
+        )
+        .into_response();
     };
     let done = tokio::task::spawn_blocking(move || {
         let _writing = writing;
@@ -205,29 +205,31 @@ async fn ping(
     })
     .await;
     let Ok(result) = done else {
-        return json_error(
+        return ApiError::own(
             StatusCode::INTERNAL_SERVER_ERROR,
             "recording the ping failed",
-        );
+        )
+        .into_response();
     };
     match result {
         Ok(_) => (StatusCode::OK, "OK\n").into_response(),
         Err(e @ collector::heartbeat::PingError::NotFound(_)) => {
-            json_error(StatusCode::NOT_FOUND, e.to_string())
+            ApiError::own(StatusCode::NOT_FOUND, e.to_string()).into_response()
         }
-        Err(e) => json_error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => ApiError::own(StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }
 
 async fn not_found(uri: Uri) -> Response {
-    json_error(StatusCode::NOT_FOUND, format!("not found: {}", uri.path()))
+    ApiError::own(StatusCode::NOT_FOUND, format!("not found: {}", uri.path())).into_response()
 }
 
 async fn method_not_allowed() -> Response {
-    json_error(
+    ApiError::own(
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed for this path",
     )
+    .into_response()
 }
 
 async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
@@ -305,15 +307,13 @@ mod tests {
         std::fs::write(&path, yaml).unwrap();
         let config = config::load_file(&path).unwrap();
         let readiness = Arc::new(Readiness::new());
-        let storage = crate::config::StorageConfig {
+        let mut running = config.clone();
+        running.storage = crate::config::StorageConfig {
             path: dir.path().join("data"),
             ..Config::default().storage
         };
         let clock: Arc<dyn model::Clock> = Arc::new(model::FakeClock::new(1_000_000));
-        let mut pipeline = Pipeline::start(&storage, &readiness).unwrap();
-        pipeline
-            .start_collector(&config.collector, clock.clone())
-            .unwrap();
+        let pipeline = Pipeline::start(&running, None, clock.clone(), &readiness).unwrap();
         let app = Arc::new(App::new(path, config, pipeline, readiness, clock));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         (listener, app, dir)
@@ -360,7 +360,7 @@ mod tests {
                            heartbeats:\n  - { name: job, period: 1h }\n";
 
     fn last_body(app: &App) -> Option<String> {
-        let c = app.pipeline().collector().unwrap();
+        let c = app.pipeline().collector();
         c.heartbeats().status()[0].last_body.clone()
     }
 
@@ -531,9 +531,11 @@ mod tests {
     #[tokio::test]
     async fn ready_follows_the_readiness_conditions() {
         let (port, app, _dir) = serve(1024).await;
-        // Opening the pipeline opened the store.
+        // Starting the pipeline opened the store and loaded the rules.
         assert!(app.readiness().is_set(Condition::StoreOpen));
+        assert!(app.readiness().is_set(Condition::RulesLoaded));
         app.readiness().clear(Condition::StoreOpen);
+        app.readiness().clear(Condition::RulesLoaded);
         let (status, body) = request(port, &get("/-/ready")).await;
         assert_eq!(status, 503);
         assert_eq!(

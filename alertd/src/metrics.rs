@@ -160,14 +160,13 @@ impl Metrics {
 
     /// Exports the pipeline's own counters, read at every scrape: rule groups (evaluations,
     /// failures, duration, missed iterations), collector runs by kind, and the notifier's queue
-    /// length and delivery attempts. Parts that are not running export nothing (the queue
-    /// length is 0 without a notifier).
+    /// length and delivery attempts.
     pub fn register_pipeline(&mut self, p: &crate::daemon::Pipeline) {
         self.registry
             .register_collector(Box::new(PipelineCollector {
-                rules: p.evaluator().cloned(),
-                runs: p.collector().map(collector::Collector::run_counters),
-                notifier: p.notifier().cloned(),
+                rules: p.evaluator().clone(),
+                runs: p.collector().run_counters(),
+                notifier: p.notifier().clone(),
             }));
     }
 
@@ -335,9 +334,9 @@ impl Collector for PingLimitCollector {
 
 /// Reads the evaluator's, collector's and notifier's counters when `/metrics` is encoded.
 struct PipelineCollector {
-    rules: Option<std::sync::Arc<std::sync::Mutex<evaluator::Manager>>>,
-    runs: Option<collector::RunCounters>,
-    notifier: Option<std::sync::Arc<notifier::Notifier>>,
+    rules: std::sync::Arc<std::sync::Mutex<evaluator::Manager>>,
+    runs: collector::RunCounters,
+    notifier: std::sync::Arc<notifier::Notifier>,
 }
 
 impl std::fmt::Debug for PipelineCollector {
@@ -369,7 +368,8 @@ type DeliveryLabels = [(&'static str, String); 2];
 impl Collector for PipelineCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         let e = &mut encoder;
-        if let Some(m) = &self.rules {
+        {
+            let m = &self.rules;
             let stats = m
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -445,7 +445,8 @@ impl Collector for PipelineCollector {
                 &gauge(|g| g.rules as f64),
             )?;
         }
-        if let Some(runs) = &self.runs {
+        {
+            let runs = &self.runs;
             let snap = runs.snapshot();
             let l = |k: &str| -> RuleLabels { [("kind", k.to_string())] };
             let counter =
@@ -478,7 +479,7 @@ impl Collector for PipelineCollector {
                 &secs,
             )?;
         }
-        let queue = self.notifier.as_ref().map_or(0, |n| n.queue_len());
+        let queue = self.notifier.queue_len();
         let g = ConstGauge::new(i64::try_from(queue).unwrap_or(i64::MAX));
         g.encode(e.encode_descriptor(
             "alertd_notification_queue_length",
@@ -486,7 +487,8 @@ impl Collector for PipelineCollector {
             None,
             g.metric_type(),
         )?)?;
-        if let Some(n) = &self.notifier {
+        {
+            let n = &self.notifier;
             let stats = n.delivery_stats();
             let l = |d: &notifier::DeliveryStats| -> DeliveryLabels {
                 [

@@ -9,9 +9,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use notifier::interactions::InteractionError;
 
+use crate::api::error::ApiError;
 use crate::daemon::App;
 
 /// The path Slack posts interactions to.
@@ -30,12 +31,7 @@ async fn interaction(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
             .unwrap_or_default()
             .to_string()
     };
-    let Some(n) = app.pipeline().notifier().cloned() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "no receivers are configured, so there is nothing to acknowledge".into(),
-        );
-    };
+    let n = app.pipeline().notifier().clone();
     let ts = header("x-slack-request-timestamp");
     let sig = header("x-slack-signature");
     let result = tokio::task::spawn_blocking({
@@ -57,19 +53,17 @@ async fn interaction(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
             StatusCode::OK.into_response()
         }
         Ok(Err(e @ (InteractionError::BadSignature | InteractionError::Stale))) => {
-            error(StatusCode::UNAUTHORIZED, e.to_string())
+            ApiError::own(StatusCode::UNAUTHORIZED, e.to_string()).into_response()
         }
-        Ok(Err(e @ InteractionError::NotConfigured)) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Ok(Err(e @ InteractionError::NotConfigured)) => {
+            ApiError::own(StatusCode::NOT_FOUND, e.to_string()).into_response()
+        }
         Ok(Err(e @ InteractionError::BadPayload(_))) => {
-            error(StatusCode::BAD_REQUEST, e.to_string())
+            ApiError::own(StatusCode::BAD_REQUEST, e.to_string()).into_response()
         }
         Ok(Err(e @ InteractionError::Notifier(_))) => {
-            error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            ApiError::own(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
         }
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => ApiError::own(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
-}
-
-fn error(status: StatusCode, msg: String) -> Response {
-    (status, Json(serde_json::json!({ "error": msg }))).into_response()
 }

@@ -98,10 +98,8 @@ pub async fn run(app: Arc<App>) {
         };
         let dir = app.pipeline().storage_dir().to_path_buf();
         if let Some(a) = alert(&health, failing_since, &dir, now) {
-            if let Some(n) = app.pipeline().notifier() {
-                if let Err(e) = n.ingest_eventually(vec![a]) {
-                    warn!("raising AlertdStoreFailing failed: {e}");
-                }
+            if let Err(e) = app.pipeline().notifier().ingest_eventually(vec![a]) {
+                warn!("raising AlertdStoreFailing failed: {e}");
             }
         }
         failing_since = health.failing_since;

@@ -41,7 +41,7 @@ impl Pulse {
     pub fn of(app: &App) -> Pulse {
         let cfg = app.config();
         let pipeline = app.pipeline();
-        let collector = pipeline.collector().and_then(|c| {
+        let collector = Some(pipeline.collector()).and_then(|c| {
             let status = c.status();
             if status.is_empty() {
                 return None;
@@ -72,7 +72,7 @@ impl Pulse {
                 })
                 .collect(),
             collector,
-            notifier: pipeline.notifier().map(|n| n.last_pass_at()),
+            notifier: Some(pipeline.notifier().last_pass_at()),
             store_failing: {
                 let h = pipeline.store().health();
                 h.failing_since

@@ -409,6 +409,11 @@ fn build(cfgs: &[HeartbeatConfig], now: Timestamp) -> Result<Vec<Beat>, Vec<Conf
     }
 }
 
+/// Checks `cfgs` as [`Heartbeats::reconcile`] would, without applying them.
+pub(crate) fn check(cfgs: &[HeartbeatConfig]) -> Result<(), Vec<ConfigError>> {
+    build(cfgs, 0).map(|_| ())
+}
+
 impl Heartbeats {
     /// A tracker for `cfgs`; every heartbeat's first deadline counts from now.
     pub fn new(

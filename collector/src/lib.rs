@@ -169,6 +169,21 @@ fn build_specs(cfg: &CollectorConfig, clock: &Arc<dyn Clock>) -> Result<Vec<Spec
     Ok(specs)
 }
 
+/// A checked collector config with its targets built ([`Collector::prepare`]).
+pub struct Prepared {
+    specs: Vec<Spec>,
+    heartbeats: Vec<config::HeartbeatConfig>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("targets", &self.specs.len())
+            .field("heartbeats", &self.heartbeats.len())
+            .finish()
+    }
+}
+
 impl Collector {
     /// Validates `cfg` and starts every target on the current tokio runtime (must be called
     /// inside one). Results are appended to `store`.
@@ -212,10 +227,30 @@ impl Collector {
     /// Applies a reloaded config: only fully valid configs are applied (on error nothing
     /// changes). Unchanged targets keep running on their schedule.
     pub fn reconcile(&self, cfg: &CollectorConfig) -> Result<ReconcileSummary, CollectorError> {
+        let prepared = self.prepare(cfg)?;
+        Ok(self.apply(prepared))
+    }
+
+    /// Checks `cfg` and builds its targets without changing what runs: the fallible half of
+    /// [`Collector::reconcile`], so a daemon can check every stage before applying any.
+    pub fn prepare(&self, cfg: &CollectorConfig) -> Result<Prepared, CollectorError> {
         let specs = build_specs(cfg, &self.clock)?;
-        self.heartbeats
-            .reconcile(&cfg.heartbeats)
-            .map_err(CollectorError::Invalid)?;
+        heartbeat::check(&cfg.heartbeats).map_err(CollectorError::Invalid)?;
+        Ok(Prepared {
+            specs,
+            heartbeats: cfg.heartbeats.clone(),
+        })
+    }
+
+    /// Applies what [`Collector::prepare`] built.
+    pub fn apply(&self, prepared: Prepared) -> ReconcileSummary {
+        let Prepared { specs, heartbeats } = prepared;
+        if let Err(errs) = self.heartbeats.reconcile(&heartbeats) {
+            // Checked by `prepare`; kept running as they were.
+            for e in errs {
+                tracing::error!(error = %e, "collector: heartbeat not applied");
+            }
+        }
         let (started, restarted, stopped) = self.scheduler.reconcile(specs);
         tracing::info!(
             started,
@@ -223,11 +258,11 @@ impl Collector {
             stopped,
             "collector: configuration applied"
         );
-        Ok(ReconcileSummary {
+        ReconcileSummary {
             started,
             restarted,
             stopped,
-        })
+        }
     }
 
     /// The last result of every scheduled target, sorted by key.

@@ -137,6 +137,12 @@ impl Manager {
         }
     }
 
+    /// Replaces the evaluation context (external labels and URL, default interval) that the
+    /// groups take from the next [`Manager::apply`] on; returns the one it replaces.
+    pub fn set_context(&mut self, ctx: EvalContext) -> EvalContext {
+        std::mem::replace(&mut self.ctx, ctx)
+    }
+
     /// Replaces the running groups with `rules` (first start or reload). Alert state of rules
     /// that still exist (same file, group, name and expression) is kept; on first start it is
     /// restored from the KV store. Must be called inside a tokio runtime.

@@ -68,7 +68,8 @@ pub struct Interaction {
 impl Notifier {
     /// Signing secrets of the Slack integrations that show the button.
     fn slack_signing_secrets(&self) -> Vec<(hmac::Key, reqwest::Client)> {
-        self.integrations
+        self.routing()
+            .integrations
             .values()
             .flatten()
             .filter_map(|i| match &i.kind {

@@ -19,7 +19,8 @@
 //!    and [`Notifier::groups`] (shown through [`api::GettableAlert`]), [`Notifier::history`],
 //!    [`Notifier::queued`], [`Notifier::test_receiver`].
 //!
-//! A config reload is a new `Notifier` over the same `KvStore` once the old one has stopped.
+//! A config reload is [`Notifier::reload`] (or [`Notifier::prepare`], which can fail and changes
+//! nothing, then [`Notifier::apply`]): the same notifier, with its state, under the new sections.
 
 pub mod api;
 pub mod config;
@@ -36,5 +37,5 @@ pub mod timeinterval;
 
 pub use dispatch::{
     Ack, AckEvent, AckTarget, AlertView, DeliveryReport, DeliveryStats, GroupView, HistoryEntry,
-    Notifier, NotifierError, NotifierOptions, QueuedNotification, TickReport,
+    Notifier, NotifierError, NotifierOptions, QueuedNotification, Routing, TickReport,
 };

@@ -848,3 +848,54 @@ receivers: [{ name: hook, webhook_configs: [{ url: 'http://127.0.0.1:9/hook' }] 
     );
     assert!(at(&n, &c, T0 + 4 * S).is_empty());
 }
+
+#[test]
+fn reload_keeps_timers_nflog_acks_and_silences_and_regroups_under_new_routes() {
+    let c = FakeClock::new(T0);
+    let n = notifier(BASIC, Arc::new(MemStorage::new()), &c);
+    n.ingest(vec![
+        alert(&[("alertname", "Down"), ("instance", "a")], T0, FAR),
+        alert(&[("alertname", "Slow"), ("instance", "b")], T0, FAR),
+    ])
+    .unwrap();
+    assert_eq!(summary(&at(&n, &c, T0 + 30 * S)), ["hook a:f", "hook b:f"]);
+    n.ack(
+        &AckTarget::Matchers("alertname=Slow".parse().unwrap()),
+        "al",
+        "",
+    )
+    .unwrap();
+
+    // A refused config changes nothing.
+    let bad = NotifierConfig::from_yaml("route: { receiver: nobody }\n").unwrap();
+    assert!(n.reload(&bad).is_err());
+    assert_eq!(n.receiver_names(), ["hook", "quiet"]);
+
+    // The same routes plus a child route for `Slow` to `quiet`, and a new receiver.
+    let changed = BASIC.replace(
+        "  repeat_interval: 4h\n",
+        "  repeat_interval: 4h\n  routes: [{ matchers: [alertname=Slow], receiver: quiet }]\n",
+    )
+        + "  - name: extra\n    webhook_configs: [{ url: 'http://127.0.0.1:9/extra' }]\n";
+    c.set_ms(T0 + M);
+    n.reload(&NotifierConfig::from_yaml(&changed).unwrap())
+        .unwrap();
+    assert_eq!(n.receiver_names(), ["extra", "hook", "quiet"]);
+    // `Slow` moved to a new group of the child route: as in Alertmanager, its alert is older
+    // than group_wait, so the new group flushes at once, to its new receiver. `Down`'s group is
+    // unchanged and keeps its timer (next flush at 30s + 5m): nothing is sent for it now.
+    assert_eq!(summary(&at(&n, &c, T0 + M)), ["quiet b:f"]);
+    assert!(at(&n, &c, T0 + 5 * M).is_empty());
+    // The group interval of `Down`'s group runs on from before the reload, and the
+    // notification log (kept) finds nothing new to send.
+    assert!(at(&n, &c, T0 + 30 * S + 5 * M).is_empty());
+    // The ack carried over.
+    assert_eq!(n.acks().len(), 1);
+
+    // Back to the first routes: `Slow` returns to its old group key, which the notification
+    // log remembers for `hook` (acked: no repeat).
+    c.set_ms(T0 + 10 * M);
+    n.reload(&NotifierConfig::from_yaml(BASIC).unwrap())
+        .unwrap();
+    assert!(at(&n, &c, T0 + 10 * M).is_empty());
+}

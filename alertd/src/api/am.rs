@@ -25,11 +25,12 @@ use axum::{Json, Router};
 use model::api::{
     api_time, parse_filters, silence_matches_filter, sort_silences, AlertFilter,
     AlertmanagerConfig, AlertmanagerStatus, ClusterStatus, FilterError, GettableSilence,
-    PostSilenceResponse, PostableAlert, PostableSilence, ReceiverRef, V2Error, VersionInfo,
+    PostSilenceResponse, PostableAlert, PostableSilence, ReceiverRef, VersionInfo,
 };
 use notifier::silences::SilenceError;
 
 use super::limits;
+use crate::api::error::ApiError;
 use crate::daemon::App;
 
 /// The routes of the Alertmanager API v2.
@@ -46,32 +47,9 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/v2/receivers", get(receivers))
 }
 
-/// Alertmanager's error object (malformed requests).
-pub fn object_error(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = V2Error {
-        code: status.as_u16(),
-        message: message.into(),
-    };
-    (status, Json(body)).into_response()
-}
-
-/// Alertmanager's handler error: a JSON string.
-fn string_error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(message.into())).into_response()
-}
-
-fn notifier(app: &App) -> Result<&Arc<notifier::Notifier>, Response> {
-    app.pipeline().notifier().ok_or_else(|| {
-        object_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the notifier is not running (alertd is starting or stopping)",
-        )
-    })
-}
-
 fn filter_error(e: FilterError) -> Response {
     match e {
-        FilterError::Value(m) => string_error(StatusCode::BAD_REQUEST, m),
+        FilterError::Value(m) => ApiError::am_string(StatusCode::BAD_REQUEST, m).into_response(),
     }
 }
 
@@ -167,7 +145,7 @@ fn alert_filter(q: &[(String, String)]) -> Result<AlertFilter, Response> {
 }
 
 async fn get_alerts(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Response, Response> {
-    let n = notifier(&app)?;
+    let n = app.pipeline().notifier();
     let f = alert_filter(&q)?;
     let mut alerts = notifier::api::gettable_alerts(&n.alerts());
     alerts.retain(|a| f.matches(a));
@@ -175,7 +153,7 @@ async fn get_alerts(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Resp
 }
 
 async fn get_groups(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Response, Response> {
-    let n = notifier(&app)?;
+    let n = app.pipeline().notifier();
     let f = alert_filter(&q)?;
     Ok(Json(notifier::api::alert_groups(n, &f)).into_response())
 }
@@ -184,15 +162,13 @@ async fn get_groups(State(app): State<Arc<App>>, Query(q): Pairs) -> Result<Resp
 /// others are refused, as Alertmanager does; any refused alert makes the answer a 400 naming it.
 /// A request over `api.limits` is refused whole first ([`limits`]).
 async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let parse_error = |e: serde_json::Error| {
-        object_error(
+        ApiError::am(
             StatusCode::BAD_REQUEST,
             format!("parsing alerts body failed: {e}"),
         )
+        .into_response()
     };
     // Each alert separately: one with an invalid label name is refused by itself with a JSON
     // string, as Alertmanager's validation does, not the whole body as malformed.
@@ -202,7 +178,7 @@ async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
     };
     let cfg = app.config();
     if let Err(e) = limits::check_count(posted.len(), &cfg.api.limits) {
-        return string_error(e.status, e.message);
+        return ApiError::am_string(e.status, e.message).into_response();
     }
     let mut errors = Vec::new();
     // The alerts with valid names, and their positions in the request.
@@ -221,7 +197,7 @@ async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
         }
     }
     if let Err(e) = limits::check_posted(&valid, &cfg.api.limits) {
-        return string_error(e.status, e.message);
+        return ApiError::am_string(e.status, e.message).into_response();
     }
     let now = app.clock().now_ms();
     let mut alerts = Vec::new();
@@ -236,20 +212,21 @@ async fn post_alerts(State(app): State<Arc<App>>, body: Bytes) -> Response {
         .api_alerts()
         .admit(&alerts, now, resolve_ms, cfg.api.limits.api_alerts)
     {
-        return string_error(e.status, e.message);
+        return ApiError::am_string(e.status, e.message).into_response();
     }
     if !alerts.is_empty() {
         if let Err(e) = n.ingest(alerts) {
-            return string_error(
+            return ApiError::am_string(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("storing alerts failed: {e}"),
-            );
+            )
+            .into_response();
         }
     }
     if errors.is_empty() {
         StatusCode::OK.into_response()
     } else {
-        string_error(StatusCode::BAD_REQUEST, errors.join("; "))
+        ApiError::am_string(StatusCode::BAD_REQUEST, errors.join("; ")).into_response()
     }
 }
 
@@ -290,25 +267,23 @@ fn check_silence_id(id: &str) -> Result<(), Response> {
     if is_uuid(id) {
         return Ok(());
     }
-    let body = V2Error {
-        code: 601,
-        message: format!("silenceID in path must be of type uuid: {id:?}"),
-    };
-    Err((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+    Err(ApiError::am_code(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        601,
+        format!("silenceID in path must be of type uuid: {id:?}"),
+    )
+    .into_response())
 }
 
 async fn get_silences(State(app): State<Arc<App>>, Query(q): Pairs) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let filter = match parse_filters(
         q.iter()
             .filter(|(k, _)| k == "filter")
             .map(|(_, v)| v.as_str()),
     ) {
         Ok(f) => f,
-        Err(e) => return string_error(StatusCode::BAD_REQUEST, e.0),
+        Err(e) => return ApiError::am_string(StatusCode::BAD_REQUEST, e.0).into_response(),
     };
     let now = app.clock().now_ms();
     let mut v: Vec<GettableSilence> = n
@@ -325,40 +300,41 @@ async fn get_silences(State(app): State<Arc<App>>, Query(q): Pairs) -> Response 
 /// `POST /api/v2/silences`: creates a silence, or updates the one named by `id` (on disk before
 /// the answer).
 async fn post_silence(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let p: PostableSilence = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => {
-            return object_error(
+            return ApiError::am(
                 StatusCode::BAD_REQUEST,
                 format!("parsing silence body failed: {e}"),
             )
+            .into_response()
         }
     };
     if p.matchers.is_empty() {
-        return object_error(
+        return ApiError::am(
             StatusCode::UNPROCESSABLE_ENTITY,
             "matchers in body should have at least 1 items",
-        );
+        )
+        .into_response();
     }
     let s = match p.into_silence() {
         Ok(s) => s,
-        Err(e) => return string_error(StatusCode::BAD_REQUEST, e.0),
+        Err(e) => return ApiError::am_string(StatusCode::BAD_REQUEST, e.0).into_response(),
     };
     if s.starts_at >= s.ends_at {
-        return string_error(
+        return ApiError::am_string(
             StatusCode::BAD_REQUEST,
             "failed to create silence: start time must be before end time",
-        );
+        )
+        .into_response();
     }
     if s.ends_at < app.clock().now_ms() {
-        return string_error(
+        return ApiError::am_string(
             StatusCode::BAD_REQUEST,
             "failed to create silence: end time can't be in the past",
-        );
+        )
+        .into_response();
     }
     match n.silences().set(s) {
         Ok(id) => Json(PostSilenceResponse { silence_id: id }).into_response(),
@@ -374,14 +350,11 @@ fn silence_error(e: SilenceError) -> Response {
         }
         SilenceError::Storage(_) | SilenceError::Corrupt(..) => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    string_error(status, e.to_string())
+    ApiError::am_string(status, e.to_string()).into_response()
 }
 
 async fn get_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     if let Err(r) = check_silence_id(&id) {
         return r;
     }
@@ -394,10 +367,7 @@ async fn get_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Res
 /// `DELETE /api/v2/silence/{id}`: expires the silence (kept in the list as expired); 404 for
 /// an unknown id.
 async fn delete_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     if let Err(r) = check_silence_id(&id) {
         return r;
     }
@@ -409,10 +379,7 @@ async fn delete_silence(State(app): State<Arc<App>>, Path(id): Path<String>) -> 
 }
 
 async fn receivers(State(app): State<Arc<App>>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let v: Vec<ReceiverRef> = n
         .receiver_names()
         .into_iter()

@@ -72,7 +72,7 @@ fn bearer(v: &HeaderValue) -> Option<&str> {
 
 fn unauthorized(path: &str, message: &str) -> Response {
     let mut r = if path.starts_with("/api/v2/") {
-        crate::api::am::object_error(StatusCode::UNAUTHORIZED, message)
+        crate::api::error::ApiError::am(StatusCode::UNAUTHORIZED, message).into_response()
     } else if path.starts_with("/api/v1/") {
         (
             StatusCode::UNAUTHORIZED,

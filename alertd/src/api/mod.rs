@@ -8,10 +8,11 @@ use axum::Router;
 
 use crate::daemon::App;
 
-pub mod am;
-pub mod auth;
-pub mod limits;
-pub mod own;
+pub(crate) mod am;
+pub(crate) mod auth;
+pub(crate) mod error;
+pub(crate) mod limits;
+pub(crate) mod own;
 pub mod prom;
 
 /// Every route of this module, merged into the router by `http::router`.

@@ -17,12 +17,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use model::api::{
-    api_time, parse_filters, AckInfo, AckLogEntry, AckRequest, AckResponse, AlertRef, ErrorBody,
+    api_time, parse_filters, AckInfo, AckLogEntry, AckRequest, AckResponse, AlertRef,
     HeartbeatInfo, HistoryItem, IntegrationResult, ProbeInfo, TestReceiverResponse,
 };
 use model::Fingerprint;
 use notifier::{AckTarget, NotifierError};
 
+use crate::api::error::ApiError;
 use crate::daemon::App;
 
 /// The routes of alertd's own API.
@@ -39,24 +40,17 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/alertd/v1/probes", get(probes))
 }
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(ErrorBody { error: msg.into() })).into_response()
-}
-
-fn notifier(app: &App) -> Result<&Arc<notifier::Notifier>, Response> {
-    app.pipeline().notifier().ok_or_else(|| {
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the notifier is not running (alertd is starting or stopping)",
-        )
-    })
-}
-
 fn notifier_error(e: NotifierError) -> Response {
     match e {
-        NotifierError::NothingToAck => error(StatusCode::NOT_FOUND, e.to_string()),
-        NotifierError::InvalidAlert(_) => error(StatusCode::BAD_REQUEST, e.to_string()),
-        other => error(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        NotifierError::NothingToAck => {
+            ApiError::own(StatusCode::NOT_FOUND, e.to_string()).into_response()
+        }
+        NotifierError::InvalidAlert(_) => {
+            ApiError::own(StatusCode::BAD_REQUEST, e.to_string()).into_response()
+        }
+        other => {
+            ApiError::own(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()).into_response()
+        }
     }
 }
 
@@ -99,12 +93,14 @@ pub fn ack_target(r: &AckRequest) -> Result<AckTarget, String> {
 }
 
 fn parse_ack_request(body: &[u8]) -> Result<(AckRequest, AckTarget), Response> {
-    let r: AckRequest = serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid ack request: {e}")))?;
+    let r: AckRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::own(StatusCode::BAD_REQUEST, format!("invalid ack request: {e}")).into_response()
+    })?;
     if r.author.trim().is_empty() {
-        return Err(error(StatusCode::BAD_REQUEST, "`author` is required"));
+        return Err(ApiError::own(StatusCode::BAD_REQUEST, "`author` is required").into_response());
     }
-    let t = ack_target(&r).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+    let t =
+        ack_target(&r).map_err(|e| ApiError::own(StatusCode::BAD_REQUEST, e).into_response())?;
     Ok((r, t))
 }
 
@@ -142,11 +138,11 @@ async fn unack(State(app): State<Arc<App>>, body: Bytes) -> Response {
 }
 
 fn ack_or_unack(app: &App, body: &[u8], remove: bool) -> Result<Response, Response> {
-    let n = notifier(app)?;
+    let n = app.pipeline().notifier();
     let (r, t) = parse_ack_request(body)?;
     let limits = app.config().api.limits;
     if let Err(e) = super::limits::check_ack(&r.author, &r.comment, &limits) {
-        return Err(error(e.status, e.message));
+        return Err(ApiError::own(e.status, e.message).into_response());
     }
     let done = if remove {
         n.unack(&t, &r.author, &r.comment)
@@ -160,10 +156,7 @@ fn ack_or_unack(app: &App, body: &[u8], remove: bool) -> Result<Response, Respon
 }
 
 async fn list_acks(State(app): State<Arc<App>>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let labels = labels_by_fingerprint(n);
     let v: Vec<AckInfo> = n
         .acks()
@@ -180,10 +173,7 @@ async fn list_acks(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn ack_log(State(app): State<Arc<App>>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     match n.ack_log() {
         Ok(log) => {
             let v: Vec<AckLogEntry> = log
@@ -213,19 +203,17 @@ struct HistoryQuery {
 /// `GET /api/alertd/v1/history?receiver=&limit=`: delivery attempts, newest first (100 by
 /// default).
 async fn history(State(app): State<Arc<App>>, Query(q): Query<HistoryQuery>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     let limit = match q.limit.as_deref().filter(|l| !l.is_empty()) {
         None => 100,
         Some(l) => match l.parse::<usize>() {
             Ok(l) if l > 0 => l,
             _ => {
-                return error(
+                return ApiError::own(
                     StatusCode::BAD_REQUEST,
                     format!("`limit` must be a positive integer, got {l:?}"),
                 )
+                .into_response()
             }
         },
     };
@@ -259,18 +247,16 @@ async fn history(State(app): State<Arc<App>>, Query(q): Query<HistoryQuery>) -> 
 /// `AlertdTestNotification`, summary "Test notification from alertd") through every integration
 /// of the receiver now; 200 with each integration's result, 404 for an unknown receiver.
 async fn test_receiver(State(app): State<Arc<App>>, Path(name): Path<String>) -> Response {
-    let n = match notifier(&app) {
-        Ok(n) => n,
-        Err(r) => return r,
-    };
+    let n = app.pipeline().notifier();
     if !n.receiver_names().contains(&name) {
-        return error(
+        return ApiError::own(
             StatusCode::NOT_FOUND,
             format!(
                 "unknown receiver {name:?} (configured: {})",
                 n.receiver_names().join(", ")
             ),
-        );
+        )
+        .into_response();
     }
     match n.test_receiver(&name).await {
         Ok(results) => Json(TestReceiverResponse {
@@ -290,9 +276,7 @@ async fn test_receiver(State(app): State<Arc<App>>, Path(name): Path<String>) ->
 }
 
 async fn heartbeats(State(app): State<Arc<App>>) -> Response {
-    let Some(c) = app.pipeline().collector() else {
-        return Json(Vec::<HeartbeatInfo>::new()).into_response();
-    };
+    let c = app.pipeline().collector();
     let v: Vec<HeartbeatInfo> = c
         .heartbeats()
         .status()
@@ -311,9 +295,7 @@ async fn heartbeats(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn probes(State(app): State<Arc<App>>) -> Response {
-    let Some(c) = app.pipeline().collector() else {
-        return Json(Vec::<ProbeInfo>::new()).into_response();
-    };
+    let c = app.pipeline().collector();
     let mut v: Vec<ProbeInfo> = c
         .status()
         .into_iter()

@@ -96,7 +96,7 @@ impl ErrorType {
     }
 }
 
-/// An error answer: `{"status":"error","errorType":...,"error":...}`.
+/// An error of the Prometheus API, answered in its envelope by [`super::error::ApiError`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     kind: ErrorType,
@@ -125,13 +125,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        // Prometheus's key order: status, errorType, error.
-        let body = format!(
-            "{{\"status\":\"error\",\"errorType\":\"{}\",\"error\":{}}}",
-            self.kind.name(),
-            Json::from(self.message)
-        );
-        json_response(self.status.unwrap_or_else(|| self.kind.status()), body)
+        let status = self.status.unwrap_or_else(|| self.kind.status());
+        super::error::ApiError::prometheus(status, self.kind.name(), self.message).into_response()
     }
 }
 

@@ -30,10 +30,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use model::{AlertState, Labels, Silence, SilenceState, Timestamp};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::api::error::ApiError;
 use crate::daemon::App;
 use data::{eq, Counts, MINUTE, WINDOWS};
 
@@ -229,7 +230,7 @@ pub struct PendingRow {
 /// Where the alerts on the page come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertSource {
-    /// The notifier (receivers configured).
+    /// The notifier (silences, acks and escalation tiers shown).
     Notifier,
     /// The evaluator's firing alerts (no receivers: no silences, acks or escalations).
     Evaluator,
@@ -300,8 +301,7 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
     let mut errors = Vec::new();
     let status: HashMap<String, collector::TargetStatus> = pipeline
         .collector()
-        .map(|c| c.status())
-        .unwrap_or_default()
+        .status()
         .into_iter()
         .filter_map(|s| match &s.key {
             collector::TargetKey::Probe(n) => Some((n.clone(), s)),
@@ -311,8 +311,8 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
     let uptimes = ok(&mut errors, data::uptimes(store, now, None), "uptime");
     let notifier = pipeline.notifier();
     let silences: Vec<Silence> = notifier
-        .map(|n| n.silences().list())
-        .unwrap_or_default()
+        .silences()
+        .list()
         .into_iter()
         .filter(|s| s.state_at(now) != SilenceState::Expired)
         .collect();
@@ -470,8 +470,8 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
 
     let heartbeats = pipeline
         .collector()
-        .map(|c| c.heartbeats().status())
-        .unwrap_or_default()
+        .heartbeats()
+        .status()
         .into_iter()
         .map(|h| {
             let grace = config
@@ -488,10 +488,10 @@ pub fn gather(app: &App, scope: Scope) -> Snapshot {
         })
         .collect();
 
-    let (alerts, alert_source) = match notifier {
-        Some(n) => (notifier_alerts(n, &config, now), AlertSource::Notifier),
-        None => (evaluator_alerts(pipeline), AlertSource::Evaluator),
-    };
+    let (alerts, alert_source) = (
+        notifier_alerts(notifier, &config, now),
+        AlertSource::Notifier,
+    );
 
     Snapshot {
         now,
@@ -724,27 +724,6 @@ fn notifier_alerts(
         .collect()
 }
 
-fn evaluator_alerts(pipeline: &crate::daemon::Pipeline) -> Vec<AlertRow> {
-    let mut out: Vec<AlertRow> = pipeline
-        .rule_groups()
-        .into_iter()
-        .flat_map(|g| g.rules)
-        .flat_map(|r| r.alerts)
-        .filter(|a| a.state == AlertState::Firing)
-        .map(|a| AlertRow {
-            summary: summary(&a.annotations),
-            labels: a.labels,
-            since: a.fired_at.unwrap_or(a.active_at),
-            silenced_by: Vec::new(),
-            inhibited_by: Vec::new(),
-            ack: None,
-            tier: None,
-        })
-        .collect();
-    out.sort_by(|a, b| a.labels.cmp(&b.labels));
-    out
-}
-
 /// The evaluator's pending alerts with the time each fires, soonest first.
 pub fn pending_alerts(pipeline: &crate::daemon::Pipeline) -> Vec<PendingRow> {
     let mut out: Vec<PendingRow> = pipeline
@@ -800,17 +779,14 @@ fn html(body: String) -> Response {
         .into_response()
 }
 
-fn json_error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": msg.into() }))).into_response()
-}
-
 async fn page(State(app): State<Arc<App>>) -> Response {
     match tokio::task::spawn_blocking(move || page_html(&app)).await {
         Ok(body) => html(body),
-        Err(e) => json_error(
+        Err(e) => ApiError::own(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("status page: {e}"),
-        ),
+        )
+        .into_response(),
     }
 }
 
@@ -829,20 +805,23 @@ async fn graph_page(
     let work = tokio::task::spawn_blocking(move || graph::gather(&app, &expr));
     match tokio::time::timeout(GRAPH_TIMEOUT, work).await {
         Ok(Ok(v)) => html(render::graph_page(&v)),
-        Ok(Err(e)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, format!("graph: {e}")),
-        Err(_) => json_error(
+        Ok(Err(e)) => {
+            ApiError::own(StatusCode::INTERNAL_SERVER_ERROR, format!("graph: {e}")).into_response()
+        }
+        Err(_) => ApiError::own(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "the expression took longer than {} s to evaluate",
                 GRAPH_TIMEOUT.as_secs()
             ),
-        ),
+        )
+        .into_response(),
     }
 }
 
 async fn public_page(State(app): State<Arc<App>>, cache: Arc<PublicCache>) -> Response {
     if !app.config().api.public_status {
-        return json_error(StatusCode::NOT_FOUND, "not found: /status");
+        return ApiError::own(StatusCode::NOT_FOUND, "not found: /status").into_response();
     }
     let now = app.clock().now_ms();
     let cached = cache
@@ -862,10 +841,11 @@ async fn public_page(State(app): State<Arc<App>>, cache: Arc<PublicCache>) -> Re
                 body
             }
             Err(e) => {
-                return json_error(
+                return ApiError::own(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("status page: {e}"),
                 )
+                .into_response()
             }
         },
     };
@@ -895,16 +875,18 @@ async fn badge(
 ) -> Response {
     let config = app.config();
     if !config.collector.probes.iter().any(|p| p.name == probe) {
-        return json_error(StatusCode::NOT_FOUND, format!("unknown probe {probe:?}"));
+        return ApiError::own(StatusCode::NOT_FOUND, format!("unknown probe {probe:?}"))
+            .into_response();
     }
     match file.as_str() {
         "uptime.svg" => {
             let window = q.window.as_deref().unwrap_or("30d");
             let Some(i) = WINDOWS.iter().position(|(n, _)| *n == window) else {
-                return json_error(
+                return ApiError::own(
                     StatusCode::BAD_REQUEST,
                     format!("window must be one of 24h, 7d, 30d, 90d, got {window:?}"),
-                );
+                )
+                .into_response();
             };
             let app2 = app.clone();
             let name = probe.clone();
@@ -917,9 +899,13 @@ async fn badge(
             let counts = match counts {
                 Ok(Ok(c)) => c,
                 Ok(Err(e)) => {
-                    return json_error(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}"))
+                    return ApiError::own(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}"))
+                        .into_response()
                 }
-                Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+                Err(e) => {
+                    return ApiError::own(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                        .into_response()
+                }
             };
             let label = format!("uptime {window}");
             let svg = match counts.ratio() {
@@ -929,11 +915,12 @@ async fn badge(
             badge_response(svg, UPTIME_BADGE_MAX_AGE)
         }
         "status.svg" => {
-            let status = app.pipeline().collector().and_then(|c| {
-                c.status()
-                    .into_iter()
-                    .find(|s| s.key == collector::TargetKey::Probe(probe.clone()))
-            });
+            let status = app
+                .pipeline()
+                .collector()
+                .status()
+                .into_iter()
+                .find(|s| s.key == collector::TargetKey::Probe(probe.clone()));
             let (value, color) = match status.and_then(|s| s.success) {
                 Some(true) => ("up", svg::BadgeColor::Green),
                 Some(false) => ("down", svg::BadgeColor::Red),
@@ -941,10 +928,11 @@ async fn badge(
             };
             badge_response(svg::badge("status", value, color), STATUS_BADGE_MAX_AGE)
         }
-        other => json_error(
+        other => ApiError::own(
             StatusCode::NOT_FOUND,
             format!("not found: /badge/{probe}/{other} (uptime.svg or status.svg)"),
-        ),
+        )
+        .into_response(),
     }
 }
 
@@ -977,16 +965,13 @@ mod tests {
         std::fs::write(&path, yaml).unwrap();
         let config = config::load_file(&path).unwrap();
         let readiness = Arc::new(Readiness::new());
-        let storage = config::StorageConfig {
-            path: dir.path().join("data"),
-            ..config.storage.clone()
-        };
-        let mut pipeline = Pipeline::start(&storage, &readiness).unwrap();
+        // The pipeline runs without targets: the samples below are all the store holds.
+        let mut running = config.clone();
+        running.storage.path = dir.path().join("data");
+        running.collector = Default::default();
         let fake = FakeClock::new(NOW);
         let clock: Arc<dyn model::Clock> = Arc::new(fake.clone());
-        pipeline
-            .start_notifier(&config.notifier, clock.clone())
-            .unwrap();
+        let pipeline = Pipeline::start(&running, None, clock.clone(), &readiness).unwrap();
         let l = Labels::from_pairs([
             ("__name__", "probe_success"),
             ("probe", "web"),
@@ -1152,7 +1137,7 @@ escalations:
 "
         );
         let (_port, app, _dir, _) = serve(&yaml).await;
-        let n = app.pipeline().notifier().expect("notifier runs").clone();
+        let n = app.pipeline().notifier().clone();
         n.silences()
             .set(Silence {
                 id: String::new(),

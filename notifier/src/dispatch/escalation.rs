@@ -1,0 +1,93 @@
+//! Escalation: tiers of receivers notified while a group keeps firing unacknowledged.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl Notifier {
+    /// Receivers of a group now: the route's receiver, or the receivers of every notified tier.
+    pub(super) fn group_receivers(&self, node: &RouteNode, g: &GroupState) -> Vec<String> {
+        let rt = self.routing();
+        match node
+            .opts
+            .escalation
+            .as_ref()
+            .and_then(|e| rt.escalations.get(e))
+        {
+            None => vec![node.opts.receiver.clone()],
+            Some(tiers) => {
+                let mut v: Vec<String> = Vec::new();
+                for (i, (_, rs)) in tiers.iter().enumerate() {
+                    if g.tiers_notified.contains(&i) {
+                        for r in rs {
+                            if !v.contains(r) {
+                                v.push(r.clone());
+                            }
+                        }
+                    }
+                }
+                v
+            }
+        }
+    }
+
+    /// Notifies the escalation tiers whose time has come, of groups that still fire,
+    /// unacknowledged and not muted.
+    pub(super) fn escalate_due(
+        &self,
+        st: &mut State,
+        now: Timestamp,
+        batch: &mut KvBatch,
+        report: &mut TickReport,
+    ) {
+        let rt = self.routing();
+        let mut escalate: Vec<(String, usize, Vec<String>)> = Vec::new();
+        for gid in &st.escalating {
+            let Some(g) = st.groups.get(gid) else {
+                continue;
+            };
+            let node = &rt.routes[g.route];
+            let Some(tiers) = node
+                .opts
+                .escalation
+                .as_ref()
+                .and_then(|e| rt.escalations.get(e))
+            else {
+                continue;
+            };
+            let Some(t0) = g.st.first_notified_at else {
+                continue;
+            };
+            for (i, (after, rs)) in tiers.iter().enumerate() {
+                if !g.st.tiers_notified.contains(&i) && now >= t0 + after.as_millis_i64() {
+                    escalate.push((gid.clone(), i, rs.clone()));
+                }
+            }
+        }
+        escalate.sort();
+        for (gid, tier, rs) in escalate {
+            let Some(g) = st.groups.get(&gid) else {
+                continue;
+            };
+            // A tier fires only while the group fires, unacknowledged and not muted.
+            let mut firing = 0;
+            let mut acked = false; // any acknowledged firing alert halts the escalation
+            for fp in &g.alerts {
+                let Some(sa) = st.alerts.get(fp) else {
+                    continue;
+                };
+                if sa.alert.is_resolved_at(now) || self.muted(st, &sa.alert.labels, now) {
+                    continue;
+                }
+                firing += 1;
+                acked |= st.acks.contains(fp);
+            }
+            if firing == 0 || acked {
+                continue;
+            }
+            if let Some(g) = st.groups.get_mut(&gid) {
+                g.st.tiers_notified.insert(tier);
+            }
+            self.flush(st, &gid, now, Some(&rs), batch, report);
+        }
+    }
+}
