@@ -23,7 +23,7 @@
 //!
 //! | key | value |
 //! | --- | --- |
-//! | `M` name | store metadata: `format` = `alertd-store/2`, `engine` = `sled` or `redb` |
+//! | `M` name | store metadata: `format` = `alertd-store/3`, `engine` = `sled` or `redb` |
 //! | `S` id | the series' labels (`count (len name len value)*`, varints) |
 //! | `L` id | last time of the series' newest persisted raw chunk, 5 m and 1 h block (3 × i64) |
 //! | `H` id | format 1 only: the series' head checkpoint, now in the heads file (read once, then deleted) |
@@ -45,16 +45,21 @@
 //!
 //! # Chunk format
 //!
-//! Gorilla compression with a decimal mode (see `codec.rs`): a `u16 BE` header (format bit and
-//! row count), then a bit stream with the first timestamp and value as 64 raw bits each, then
-//! per sample a delta-of-delta timestamp (`0`, `10`+14, `110`+17, `1110`+20, `1111`+64 bits)
-//! and the value: `0` equal to the previous one, `10` + the change of its decimal mantissa
-//! (values exporters print with a few decimals, such as `50.37` = 5037 at scale 2, are exact
-//! as such), `11` + the XOR with the previous value (Gorilla). Every value round-trips bit for
-//! bit, so NaN payloads such as the staleness marker ([`model::sample::STALE_NAN_BITS`])
-//! survive. Blocks of format 1 (Gorilla only) are still read. A chunk closes at 120 samples or
-//! when a sample falls in the next aligned 2 h window (so a 15 s series gets four chunks of 120
-//! samples per 2 h, a 60 s series one chunk of 120).
+//! Delta-of-delta timestamps and compressed value columns (see `codec.rs`). Version 3 (written
+//! since store format 3): a `u16 BE` header (two version bits, row count), a flags byte, the
+//! first timestamp (`i64 BE`); then for a series at a regular interval only the interval (a
+//! varint: no bits per sample), else a separate timestamp stream (`0` for an unchanged delta,
+//! buckets of 14, 17, 20 or 64 bits); then the value stream: the first row's 64 raw bits, and
+//! per later row `0` + a run length (Elias gamma) for rows equal to the previous one, or `1` +
+//! the changed value: while the series' values are decimal (`50.37` = 5037 at scale 2, integer
+//! counters at scale 0), the delta-of-delta of that integer in an adaptive width (the widest of
+//! the last four, with an escape), else the XOR with the previous value in a window whose
+//! leading zeros are rounded down to one of eight classes (Chimp's idea: values whose XOR has
+//! a few leading zeros fewer still fit it). Every value round-trips bit for bit, so NaN
+//! payloads such as the staleness marker ([`model::sample::STALE_NAN_BITS`]) survive. Blocks
+//! of versions 1 (Gorilla) and 2 (decimal mode in one interleaved stream) are still read. A
+//! chunk closes at 120 samples or when a sample falls in the next aligned 2 h window (so a
+//! 15 s series gets four chunks of 120 samples per 2 h, a 60 s series one chunk of 120).
 //!
 //! Rollups use the same codec with four columns (count, min, max, sum) per bucket; buckets are
 //! aligned to multiples of 5 m and 1 h since the epoch and are updated as samples arrive
