@@ -21,8 +21,8 @@
 //!
 //! - Decimal: both sides derive the decimal state `(n, scale)` of the previous value (below);
 //!   the value is `n'` at the same scale, written as the zigzagged `(n' - n) - previous delta`:
-//!   `0` + that in `k` bits, `k` the widest of the last four such values, or `1` + 6 bits length
-//!   + the bits (a counter growing at a steady rate costs 3 bits a sample).
+//!   `0` + that in `k` bits, `k` the widest of the last four such values, or `1` + 6 bits
+//!   length and the bits (a counter growing at a steady rate costs 3 bits a sample).
 //! - XOR (`v ^ previous`): `0` + the bits inside the current window, or `1` + 3 bits leading-zero
 //!   class ([`LEAD_CLASSES`]) + 6 bits length (0 = 64) + the bits; a new window keeps the
 //!   trailing zeros only above [`TRAIL_KEEP`]. Rounding the leading zeros down lets the next
@@ -40,8 +40,8 @@
 //!   length (0 = 64) + the meaningful bits);
 //! - version 2: `0` = equal to the previous value; `10` + a decimal delta (the change of `n`,
 //!   zigzag-encoded in `0`+5, `10`+8, `110`+12, `1110`+20, `11110`+32 or `11111`+64 bits); `11`
-//!   + the XOR with the previous value as in version 1 without its first bit (`0` = previous
-//!   window, `1` = new window).
+//!   then the XOR with the previous value as in version 1 without its first bit (`0` =
+//!   previous window, `1` = new window).
 //!
 //! # The decimal state
 //!

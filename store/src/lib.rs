@@ -11,7 +11,8 @@
 //!
 //! `types` (the public types), `state` (the in-memory heads, their images, loading on open),
 //! `query` (raw and rollup selects merging memory and disk), `checkpoint` (the background
-//! thread, writing closed chunks and the heads file), `retention`, `upgrade` (format metadata,
+//! thread, writing closed chunks and the heads file), `blocks` (closed windows moved into block
+//! files, the registry of committed blocks), `block` (the block file), `retention`, `upgrade` (format metadata,
 //! older formats opened in place), `kv` (the key-value area), `health` (write failures per
 //! sink); below them `engine` (redb and sled behind one trait), `keys`, `codec`, `heads` (the
 //! heads file) and `index`. `lib.rs` holds [`Store`] itself: open, append, backup, close.
@@ -29,12 +30,13 @@
 //! | `H` id | format 1 only: the series' head checkpoint, now in the heads file (read once, then deleted) |
 //! | `C` window id last_t | a closed raw chunk; `window`: the aligned 2 h window it lies in |
 //! | `R` res window id last_t | a closed rollup block (res 0 = 5 m in 4 h windows, 1 = 1 h in 1 d windows) |
+//! | `B` kind window seq | a committed block file (kind 0 raw, 1 5 m, 2 1 h; seq `u32 BE`) → its size |
 //! | `K` namespace `0x00` key | the key-value area ([`model::storage::KvStore`]) |
 //!
 //! Data keys are time-major: the chunks written by one flush all fall in the newest window(s),
 //! at the end of the keyspace, instead of one insertion per series spread over the whole tree
-//! (measured with redb: that layout rewrote most of the tree on every flush). Older windows
-//! are never rewritten, and retention deletes whole windows with one range scan. A query scans,
+//! (measured with redb: that layout rewrote most of the tree on every flush). Closed windows
+//! leave the engine for block files (see "Blocks"). A query scans,
 //! per window in its range, one key range covering the selected ids when they are dense, else
 //! one range per id, and decodes only chunks overlapping the range.
 //!
@@ -112,11 +114,41 @@
 //! persisted samples are used only up to the first sample still held in memory, so nothing is
 //! returned twice.
 //!
+//! # Blocks
+//!
+//! The `C` and `R` records are a staging area: when a window has closed (it ended at least one
+//! window length before the newest sample of the store, so every series has moved past it),
+//! the next flush moves it into one immutable block file in `blocks/`, named
+//! `kind_window_seq.blk` (see `block.rs` for the layout): per series, ascending ids, its chunks
+//! of the window merged into as few chunks as they fit (one per series for a 2 h window at 15 s:
+//! the per-chunk header and first value are paid once), then a series index (id delta, data
+//! length, CRC-32 of the data) and a footer with the index's place and a CRC-32 of header and
+//! index. A chunk that closes after its window's block was written (a series silent for hours)
+//! waits in the engine again and goes into the window's next block (`seq` + 1).
+//!
+//! The switch is crash-safe without any half state being visible: the block is written to a
+//! `.tmp` name, synced, renamed and the directory synced; then one engine batch deletes the
+//! window's chunks and records the block (`B` key). On open, the blocks recorded are the blocks;
+//! a block file without a record (a crash between the rename and the batch: the engine still
+//! holds its chunks) and `.tmp` files are deleted. Queries hold the registry's read lock across
+//! their block and engine reads and the switch holds its write lock, so a query sees a window's
+//! chunks in the engine or in its block, never in both or neither. A query reads each block's
+//! index (checked against its CRC) and the data of the wanted series only (nearby series in
+//! one read). A block whose index fails its checksum, or a series whose data does, is logged
+//! (`store: block unreadable` / `fails its checksum`) and left out of the result; the rest of
+//! the data is served. A recorded block that cannot be opened is logged on open and left out.
+//!
+//! Rollups go the same way (4 h windows of 5 m buckets, 1 d windows of 1 h buckets): a rollup
+//! window of 10,000 series is one file instead of 10,000 records. The key-value area stays in
+//! the engine. What remains in the engine of the series data is only the last one or two
+//! windows of each kind, so its B-tree stays small.
+//!
 //! # Retention
 //!
 //! [`Store::apply_retention`] deletes every raw window that ended before `now - retention_raw`
 //! (default 30 d) and every rollup window that ended before `now - retention_rollups` (default
-//! 365 d), so data is kept up to one window (2 h raw, 4 h / 1 d rollups) longer than asked. It
+//! 365 d) — whole block files (their `B` records first, then the files; a file left by a crash
+//! in between has no record and goes on the next open) and the chunks still in the engine — so data is kept up to one window (2 h raw, 4 h / 1 d rollups) longer than asked. It
 //! trims the in-memory heads the same way, drops series with nothing left (`S`, `L` and the
 //! index entries), then asks the engine to give space back: redb needs `compact()`, which
 //! the store calls; sled has no such call and reclaims segments by itself, and its files do not
@@ -129,6 +161,8 @@
 
 pub mod engine;
 
+mod block;
+mod blocks;
 mod checkpoint;
 mod codec;
 mod heads;
@@ -208,6 +242,8 @@ struct Inner {
     wal: Mutex<wal::Writer>,
     /// Serialises writers of series data (checkpoints, early flushes, retention).
     flush_lock: Mutex<()>,
+    /// Committed block files and the windows whose chunks wait in the engine.
+    blocks: blocks::Registry,
     counters: Counters,
     /// See [`Store::set_max_pending_bytes`].
     max_pending: AtomicUsize,
@@ -240,6 +276,7 @@ impl Store {
     pub fn open(opts: StoreOptions) -> Result<Store, StoreError> {
         let engine = open_engine(opts.engine, &opts.path)?;
         check_meta(engine.as_ref(), &opts.path)?;
+        let blocks = blocks::load(engine.as_ref(), &opts.path)?;
         let mut state = load_state(engine.as_ref(), &opts.path)?;
         let replayed = state.replay_wal(&opts.path)?;
         let wal = wal::Writer::open(&opts.path)?;
@@ -253,6 +290,7 @@ impl Store {
             opts,
             state: Mutex::new(state),
             flush_lock: Mutex::new(()),
+            blocks: blocks::Registry::new(blocks),
             counters: Counters {
                 wal_replayed_samples: AtomicU64::new(replayed.samples),
                 wal_dropped_bytes: AtomicU64::new(replayed.dropped_bytes),
@@ -394,6 +432,7 @@ impl Store {
             let _guard = lock(&self.inner.flush_lock);
             self.inner.flush_locked(FlushScope::All)?;
             heads::copy(&self.inner.opts.path, &partial)?;
+            self.inner.backup_blocks(&partial)?;
             self.inner.engine.backup_to(&partial)?
         };
         std::fs::rename(&partial, dest).map_err(io(dest))?;
