@@ -193,7 +193,11 @@ fn crash_loop(engine: Engine, step: i64) {
         for s in store.select(&[], 0, i64::MAX).unwrap() {
             let j: usize = s.labels.get("j").unwrap().parse().unwrap();
             for x in &s.samples {
-                assert_eq!(x.v, value((x.t / step) as u64, j), "{engine}: corrupt sample");
+                assert_eq!(
+                    x.v,
+                    value((x.t / step) as u64, j),
+                    "{engine}: corrupt sample"
+                );
             }
             assert!(
                 s.samples.windows(2).all(|w| w[0].t < w[1].t),
