@@ -117,7 +117,8 @@
 //! # Blocks
 //!
 //! The `C` and `R` records are a staging area: when a window has closed (it ended at least one
-//! window length before the newest sample of the store, so every series has moved past it),
+//! window length before the newest sample of the store, taken no later than an hour past the
+//! wall clock so one series stamped in the future cannot close them early),
 //! the next flush moves it into one immutable block file in `blocks/`, named
 //! `kind_window_seq.blk` (see `block.rs` for the layout): per series, ascending ids, its chunks
 //! of the window merged into as few chunks as they fit (one per series for a 2 h window at 15 s:
