@@ -1,5 +1,6 @@
 //! Prints how much of a store directory each kind of record takes (keys + values, before the
-//! engine's own overhead): `cargo run --release -p store --example inspect -- DIR [redb|sled]`.
+//! engine's own overhead) and what the block files take per kind (`raw`, `5m`, `1h`):
+//! `cargo run --release -p store --example inspect -- DIR [redb|sled]`.
 
 use std::collections::BTreeMap;
 
@@ -25,5 +26,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         vb += v;
     }
     println!("all  {n:>7}  {kb:>9}  {vb:>11}  ({} bytes)", kb + vb);
+    let mut blocks: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    if let Ok(entries) = std::fs::read_dir(std::path::Path::new(&dir).join("blocks")) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let kind = name.split('_').next().unwrap_or("?").to_string();
+            let b = blocks.entry(kind).or_default();
+            b.0 += 1;
+            b.1 += e.metadata().map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    println!("block files  count  bytes");
+    for (kind, (c, b)) in &blocks {
+        println!("{kind:<11}  {c:>5}  {b}");
+    }
     Ok(())
 }

@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{PoisonError, Weak};
 
+use crate::block::Kind;
 use crate::engine::BatchOp;
 use crate::health::Sink;
 use crate::kv::OnFailure;
@@ -122,6 +123,7 @@ impl Inner {
         // A checkpoint also cuts the write-ahead log at this moment: its images hold everything
         // appended before, so the segments before the cut go once its heads file is in place.
         let mut wal_cut = None;
+        let mut staged = std::collections::BTreeSet::new();
         let mut chosen: std::collections::VecDeque<u64> = {
             let mut st = lock(&self.state);
             match scope {
@@ -163,6 +165,7 @@ impl Inner {
                     let mut last = s.persisted_last;
                     for c in &s.pending {
                         let w = window_of(c.first_t, KEY_WINDOW_MS);
+                        staged.insert((Kind::Raw, w));
                         bytes += c.bytes.len();
                         ops.push(BatchOp::Put(
                             keys::block_key(&[keys::CHUNK], w, id, c.last_t),
@@ -173,6 +176,7 @@ impl Inner {
                     for (r, res) in s.rollups.iter().zip(Resolution::ALL) {
                         for c in &r.pending {
                             let w = window_of(c.first_t, res.window_ms());
+                            staged.insert((Kind::of(res), w));
                             bytes += c.bytes.len();
                             ops.push(BatchOp::Put(
                                 keys::block_key(&[keys::ROLLUP, res.idx() as u8], w, id, c.last_t),
@@ -205,6 +209,10 @@ impl Inner {
                 continue;
             }
             let result = self.engine.write(&ops);
+            if result.is_ok() {
+                self.blocks.write().staged.append(&mut staged);
+            }
+            staged.clear();
             let mut st = lock(&self.state);
             if let Err(e) = result {
                 for m in marks {
@@ -256,6 +264,11 @@ impl Inner {
                 let removed = lock(&self.wal).remove_before(cut);
                 self.engine.record_wal(removed);
             }
+        }
+        // Closed windows into block files. A failure leaves their chunks in the engine, where
+        // queries find them, and is tried again at the next flush.
+        if let Err(e) = self.engine.record(Sink::Engine, self.compact_closed()) {
+            tracing::error!(error = %e, "store: writing a block failed; its chunks stay in the database");
         }
         Ok(())
     }

@@ -11,7 +11,8 @@
 //!
 //! `types` (the public types), `state` (the in-memory heads, their images, loading on open),
 //! `query` (raw and rollup selects merging memory and disk), `checkpoint` (the background
-//! thread, writing closed chunks and the heads file), `retention`, `upgrade` (format metadata,
+//! thread, writing closed chunks and the heads file), `blocks` (closed windows moved into block
+//! files, the registry of committed blocks), `block` (the block file), `retention`, `upgrade` (format metadata,
 //! older formats opened in place), `kv` (the key-value area), `health` (write failures per
 //! sink); below them `engine` (redb and sled behind one trait), `keys`, `codec`, `heads` (the
 //! heads file) and `index`. `lib.rs` holds [`Store`] itself: open, append, backup, close.
@@ -23,18 +24,19 @@
 //!
 //! | key | value |
 //! | --- | --- |
-//! | `M` name | store metadata: `format` = `alertd-store/2`, `engine` = `sled` or `redb` |
+//! | `M` name | store metadata: `format` = `alertd-store/3`, `engine` = `sled` or `redb` |
 //! | `S` id | the series' labels (`count (len name len value)*`, varints) |
 //! | `L` id | last time of the series' newest persisted raw chunk, 5 m and 1 h block (3 × i64) |
 //! | `H` id | format 1 only: the series' head checkpoint, now in the heads file (read once, then deleted) |
 //! | `C` window id last_t | a closed raw chunk; `window`: the aligned 2 h window it lies in |
 //! | `R` res window id last_t | a closed rollup block (res 0 = 5 m in 4 h windows, 1 = 1 h in 1 d windows) |
+//! | `B` kind window seq | a committed block file (kind 0 raw, 1 5 m, 2 1 h; seq `u32 BE`) → its size |
 //! | `K` namespace `0x00` key | the key-value area ([`model::storage::KvStore`]) |
 //!
 //! Data keys are time-major: the chunks written by one flush all fall in the newest window(s),
 //! at the end of the keyspace, instead of one insertion per series spread over the whole tree
-//! (measured with redb: that layout rewrote most of the tree on every flush). Older windows
-//! are never rewritten, and retention deletes whole windows with one range scan. A query scans,
+//! (measured with redb: that layout rewrote most of the tree on every flush). Closed windows
+//! leave the engine for block files (see "Blocks"). A query scans,
 //! per window in its range, one key range covering the selected ids when they are dense, else
 //! one range per id, and decodes only chunks overlapping the range.
 //!
@@ -45,16 +47,21 @@
 //!
 //! # Chunk format
 //!
-//! Gorilla compression with a decimal mode (see `codec.rs`): a `u16 BE` header (format bit and
-//! row count), then a bit stream with the first timestamp and value as 64 raw bits each, then
-//! per sample a delta-of-delta timestamp (`0`, `10`+14, `110`+17, `1110`+20, `1111`+64 bits)
-//! and the value: `0` equal to the previous one, `10` + the change of its decimal mantissa
-//! (values exporters print with a few decimals, such as `50.37` = 5037 at scale 2, are exact
-//! as such), `11` + the XOR with the previous value (Gorilla). Every value round-trips bit for
-//! bit, so NaN payloads such as the staleness marker ([`model::sample::STALE_NAN_BITS`])
-//! survive. Blocks of format 1 (Gorilla only) are still read. A chunk closes at 120 samples or
-//! when a sample falls in the next aligned 2 h window (so a 15 s series gets four chunks of 120
-//! samples per 2 h, a 60 s series one chunk of 120).
+//! Delta-of-delta timestamps and compressed value columns (see `codec.rs`). Version 3 (written
+//! since store format 3): a `u16 BE` header (two version bits, row count), a flags byte, the
+//! first timestamp (`i64 BE`); then for a series at a regular interval only the interval (a
+//! varint: no bits per sample), else a separate timestamp stream (`0` for an unchanged delta,
+//! buckets of 14, 17, 20 or 64 bits); then the value stream: the first row's 64 raw bits, and
+//! per later row `0` + a run length (Elias gamma) for rows equal to the previous one, or `1` +
+//! the changed value: while the series' values are decimal (`50.37` = 5037 at scale 2, integer
+//! counters at scale 0), the delta-of-delta of that integer in an adaptive width (the widest of
+//! the last four, with an escape), else the XOR with the previous value in a window whose
+//! leading zeros are rounded down to one of eight classes (Chimp's idea: values whose XOR has
+//! a few leading zeros fewer still fit it). Every value round-trips bit for bit, so NaN
+//! payloads such as the staleness marker ([`model::sample::STALE_NAN_BITS`]) survive. Blocks
+//! of versions 1 (Gorilla) and 2 (decimal mode in one interleaved stream) are still read. A
+//! chunk closes at 120 samples or when a sample falls in the next aligned 2 h window (so a
+//! 15 s series gets four chunks of 120 samples per 2 h, a 60 s series one chunk of 120).
 //!
 //! Rollups use the same codec with four columns (count, min, max, sum) per bucket; buckets are
 //! aligned to multiples of 5 m and 1 h since the epoch and are updated as samples arrive
@@ -107,11 +114,42 @@
 //! persisted samples are used only up to the first sample still held in memory, so nothing is
 //! returned twice.
 //!
+//! # Blocks
+//!
+//! The `C` and `R` records are a staging area: when a window has closed (it ended at least one
+//! window length before the newest sample of the store, taken no later than an hour past the
+//! wall clock so one series stamped in the future cannot close them early),
+//! the next flush moves it into one immutable block file in `blocks/`, named
+//! `kind_window_seq.blk` (see `block.rs` for the layout): per series, ascending ids, its chunks
+//! of the window merged into as few chunks as they fit (one per series for a 2 h window at 15 s:
+//! the per-chunk header and first value are paid once), then a series index (id delta, data
+//! length, CRC-32 of the data) and a footer with the index's place and a CRC-32 of header and
+//! index. A chunk that closes after its window's block was written (a series silent for hours)
+//! waits in the engine again and goes into the window's next block (`seq` + 1).
+//!
+//! The switch is crash-safe without any half state being visible: the block is written to a
+//! `.tmp` name, synced, renamed and the directory synced; then one engine batch deletes the
+//! window's chunks and records the block (`B` key). On open, the blocks recorded are the blocks;
+//! a block file without a record (a crash between the rename and the batch: the engine still
+//! holds its chunks) and `.tmp` files are deleted. Queries hold the registry's read lock across
+//! their block and engine reads and the switch holds its write lock, so a query sees a window's
+//! chunks in the engine or in its block, never in both or neither. A query reads each block's
+//! index (checked against its CRC) and the data of the wanted series only (nearby series in
+//! one read). A block whose index fails its checksum, or a series whose data does, is logged
+//! (`store: block unreadable` / `fails its checksum`) and left out of the result; the rest of
+//! the data is served. A recorded block that cannot be opened is logged on open and left out.
+//!
+//! Rollups go the same way (4 h windows of 5 m buckets, 1 d windows of 1 h buckets): a rollup
+//! window of 10,000 series is one file instead of 10,000 records. The key-value area stays in
+//! the engine. What remains in the engine of the series data is only the last one or two
+//! windows of each kind, so its B-tree stays small.
+//!
 //! # Retention
 //!
 //! [`Store::apply_retention`] deletes every raw window that ended before `now - retention_raw`
 //! (default 30 d) and every rollup window that ended before `now - retention_rollups` (default
-//! 365 d), so data is kept up to one window (2 h raw, 4 h / 1 d rollups) longer than asked. It
+//! 365 d) — whole block files (their `B` records first, then the files; a file left by a crash
+//! in between has no record and goes on the next open) and the chunks still in the engine — so data is kept up to one window (2 h raw, 4 h / 1 d rollups) longer than asked. It
 //! trims the in-memory heads the same way, drops series with nothing left (`S`, `L` and the
 //! index entries), then asks the engine to give space back: redb needs `compact()`, which
 //! the store calls; sled has no such call and reclaims segments by itself, and its files do not
@@ -124,6 +162,8 @@
 
 pub mod engine;
 
+mod block;
+mod blocks;
 mod checkpoint;
 mod codec;
 mod heads;
@@ -203,6 +243,8 @@ struct Inner {
     wal: Mutex<wal::Writer>,
     /// Serialises writers of series data (checkpoints, early flushes, retention).
     flush_lock: Mutex<()>,
+    /// Committed block files and the windows whose chunks wait in the engine.
+    blocks: blocks::Registry,
     counters: Counters,
     /// See [`Store::set_max_pending_bytes`].
     max_pending: AtomicUsize,
@@ -235,6 +277,7 @@ impl Store {
     pub fn open(opts: StoreOptions) -> Result<Store, StoreError> {
         let engine = open_engine(opts.engine, &opts.path)?;
         check_meta(engine.as_ref(), &opts.path)?;
+        let blocks = blocks::load(engine.as_ref(), &opts.path)?;
         let mut state = load_state(engine.as_ref(), &opts.path)?;
         let replayed = state.replay_wal(&opts.path)?;
         let wal = wal::Writer::open(&opts.path)?;
@@ -248,6 +291,7 @@ impl Store {
             opts,
             state: Mutex::new(state),
             flush_lock: Mutex::new(()),
+            blocks: blocks::Registry::new(blocks),
             counters: Counters {
                 wal_replayed_samples: AtomicU64::new(replayed.samples),
                 wal_dropped_bytes: AtomicU64::new(replayed.dropped_bytes),
@@ -389,6 +433,7 @@ impl Store {
             let _guard = lock(&self.inner.flush_lock);
             self.inner.flush_locked(FlushScope::All)?;
             heads::copy(&self.inner.opts.path, &partial)?;
+            self.inner.backup_blocks(&partial)?;
             self.inner.engine.backup_to(&partial)?
         };
         std::fs::rename(&partial, dest).map_err(io(dest))?;

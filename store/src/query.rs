@@ -6,11 +6,12 @@ use std::sync::Arc;
 use model::clock::Timestamp;
 use model::{Labels, Matcher, Sample};
 
+use crate::block::Kind;
 use crate::codec::block_first_t;
 use crate::state::{
     corrupt, push_buckets, push_samples, window_of, CHUNK_WINDOW_MS, KEY_WINDOW_MS,
 };
-use crate::{keys, lock, Bucket, Resolution, RollupSeries, Store, StoreError};
+use crate::{keys, lock, Bucket, Inner, Resolution, RollupSeries, Store, StoreError};
 use model::storage::Series;
 
 impl Store {
@@ -46,7 +47,7 @@ impl Store {
         };
         let merged = self.merge_with_disk(
             snapshot,
-            &[keys::CHUNK],
+            Kind::Raw,
             (CHUNK_WINDOW_MS, KEY_WINDOW_MS),
             (start, end),
             push_samples,
@@ -66,7 +67,7 @@ impl Store {
     pub(crate) fn merge_with_disk<T>(
         &self,
         snapshot: Vec<(u64, Arc<Labels>, Vec<T>, i64)>,
-        prefix: &[u8],
+        kind: Kind,
         (span, window): (i64, i64),
         (start, end): (Timestamp, Timestamp),
         decode_block: fn(&[u8], &mut Vec<T>) -> Result<(), StoreError>,
@@ -76,7 +77,7 @@ impl Store {
             .iter()
             .map(|(id, _, _, mem_first)| (*id, end.min(mem_first.saturating_sub(1))))
             .collect();
-        let mut disk = self.persisted_blocks(prefix, span, window, &wanted, start)?;
+        let mut disk = self.persisted_blocks(kind, span, window, &wanted, start)?;
         let mut result = Vec::new();
         for (id, labels, mem, _) in snapshot {
             let hi = wanted
@@ -105,7 +106,7 @@ impl Store {
     /// Blocks never cross a `span` boundary and are keyed by the `window` of their first row.
     pub(crate) fn persisted_blocks(
         &self,
-        prefix: &[u8],
+        kind: Kind,
         span: i64,
         window: i64,
         wanted: &[(u64, i64)],
@@ -113,18 +114,41 @@ impl Store {
     ) -> Result<HashMap<u64, Vec<Vec<u8>>>, StoreError> {
         let mut out: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
         let wanted: Vec<(u64, i64)> = wanted.iter().copied().filter(|w| w.1 >= start).collect();
+        // Held until the engine was read too: a window moving into a block meanwhile is seen
+        // in one place, never in both or neither.
+        let reg = self.inner.blocks.read();
+        Inner::block_chunks(&reg, kind, &wanted, start, &mut out);
+        let prefix = &kind.prefix()[..];
+        self.engine_chunks(prefix, span, window, &wanted, start, &mut out)?;
+        drop(reg);
+        for chunks in out.values_mut() {
+            chunks.sort_by_key(|c| block_first_t(c).unwrap_or(i64::MIN));
+        }
+        Ok(out)
+    }
+
+    /// The chunks of [`Store::persisted_blocks`] still in the engine.
+    fn engine_chunks(
+        &self,
+        prefix: &[u8],
+        span: i64,
+        window: i64,
+        wanted: &[(u64, i64)],
+        start: i64,
+        out: &mut HashMap<u64, Vec<Vec<u8>>>,
+    ) -> Result<(), StoreError> {
         let (Some(min_id), Some(max_id)) = (
             wanted.iter().map(|w| w.0).min(),
             wanted.iter().map(|w| w.0).max(),
         ) else {
-            return Ok(out);
+            return Ok(());
         };
         let max_hi = wanted.iter().map(|w| w.1).max().unwrap_or(start);
         let engine = &self.inner.engine;
         let plen = prefix.len();
         // Only windows that exist on disk: clamp the range to the first and last stored ones.
         let Some(end_key) = keys::prefix_end(prefix) else {
-            return Ok(out);
+            return Ok(());
         };
         let mut first_w = None;
         engine.scan(prefix, &end_key, &mut |k, _| {
@@ -135,7 +159,7 @@ impl Store {
             .last(prefix, &end_key)?
             .and_then(|(k, _)| keys::parse_block_key(&k, plen).map(|x| x.0));
         let (Some(first_w), Some(last_w)) = (first_w, last_w) else {
-            return Ok(out);
+            return Ok(());
         };
         let mut w = window_of(start, span).max(first_w);
         let w_end = window_of(max_hi, window).min(last_w);
@@ -192,7 +216,7 @@ impl Store {
         }
         match err {
             Some(e) => Err(e),
-            None => Ok(out),
+            None => Ok(()),
         }
     }
 
@@ -229,7 +253,7 @@ impl Store {
         };
         let merged = self.merge_with_disk(
             snapshot,
-            &[keys::ROLLUP, res as u8],
+            Kind::of(resolution),
             (resolution.window_ms(), resolution.window_ms()),
             (start, end),
             push_buckets,

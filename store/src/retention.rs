@@ -2,6 +2,7 @@
 
 use model::clock::Timestamp;
 
+use crate::block::Kind;
 use crate::checkpoint::FlushScope;
 use crate::codec::BlockEncoder;
 use crate::engine::BatchOp;
@@ -103,6 +104,11 @@ impl Inner {
             })?;
             report.rollup_blocks_deleted += ops.len() as u64;
             self.write_deletes(&mut ops)?;
+        }
+        // Whole block files of expired windows.
+        report.block_files_deleted += self.drop_blocks_before(Kind::Raw, cut_raw)?;
+        for res in Resolution::ALL {
+            report.block_files_deleted += self.drop_blocks_before(Kind::of(res), cut_roll)?;
         }
         // 4. Drop series with nothing left in memory or on disk.
         {

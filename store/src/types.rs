@@ -301,6 +301,8 @@ pub struct RetentionReport {
     pub chunks_deleted: u64,
     /// Rollup blocks deleted from disk.
     pub rollup_blocks_deleted: u64,
+    /// Block files deleted (each holds one closed window of every series).
+    pub block_files_deleted: u64,
     /// Series removed because nothing was left of them.
     pub series_dropped: u64,
 }

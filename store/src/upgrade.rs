@@ -6,10 +6,12 @@ use crate::engine::{BatchOp, KvEngine};
 use crate::{keys, Engine, StoreError};
 
 /// The format this version writes.
-pub(crate) const FORMAT: &str = "alertd-store/2";
-/// Formats this version opens and upgrades: format 1 kept the heads as `H` records in the
-/// engine and wrote only version 1 blocks; both are still read.
-const UPGRADABLE: &[&str] = &["alertd-store/1"];
+pub(crate) const FORMAT: &str = "alertd-store/3";
+/// Formats this version opens and upgrades in place: format 1 kept the heads as `H` records in
+/// the engine and wrote only version 1 blocks; format 2 wrote version 2 blocks (the decimal
+/// mode in one interleaved stream). Blocks of every version are still read, and new ones are
+/// written in version 3, so nothing is rewritten on upgrade.
+const UPGRADABLE: &[&str] = &["alertd-store/1", "alertd-store/2"];
 
 pub(crate) fn check_meta(engine: &dyn KvEngine, path: &Path) -> Result<(), StoreError> {
     let key = |name: &str| {

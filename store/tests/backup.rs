@@ -36,8 +36,9 @@ fn all(store: &Store) -> Vec<(Labels, Vec<Sample>)> {
 fn backup_under_write_load_opens_with_all_acknowledged_data(engine: Engine) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(opts(engine, &dir.path().join("data"))).unwrap();
-    // 20 series × 500 samples: some chunks closed and written, the rest only in the heads.
-    for t in 0..500i64 {
+    // 20 series × 1,500 samples (6 h 15 min): the first windows in block files (written by the
+    // backup's checkpoint), later chunks closed and written, the rest only in the heads.
+    for t in 0..1500i64 {
         let batch: Vec<_> = (0..20)
             .map(|i| {
                 (
@@ -59,7 +60,7 @@ fn backup_under_write_load_opens_with_all_acknowledged_data(engine: Engine) {
     let writer = {
         let (store, stop) = (store.clone(), stop.clone());
         std::thread::spawn(move || {
-            let mut t = 500i64;
+            let mut t = 1500i64;
             while !stop.load(Ordering::Relaxed) {
                 let batch: Vec<_> = (0..20)
                     .map(|i| (series(i), Sample::new(t * 15_000, 1.0)))
@@ -86,12 +87,14 @@ fn backup_under_write_load_opens_with_all_acknowledged_data(engine: Engine) {
     let report = store.backup_to(&dest).unwrap();
     stop.store(true, Ordering::Relaxed);
     let written_to = writer.join().unwrap();
-    assert!(written_to > 520, "the writer ran during the backup");
+    assert!(written_to > 1520, "the writer ran during the backup");
     assert_eq!(report.path, dest);
     assert_eq!(report.engine, engine);
     assert!(report.entries > 20, "{report:?}");
     assert!(report.bytes > 0, "{report:?}");
     assert!(!dest.with_extension("partial").exists());
+    let blocks = std::fs::read_dir(dest.join("blocks")).unwrap().count();
+    assert!(blocks >= 2, "closed windows' block files copied: {blocks}");
 
     // The live store keeps working after the backup.
     store

@@ -3,6 +3,9 @@
 //! `kill -9`s it at random moments (20 times per engine), reopens the store and checks that it
 //! opens, that every acknowledged key-value batch is present, and that every sample whose
 //! append returned is there exactly once (the write-ahead log holds what no checkpoint did).
+//! The same with samples 10 minutes apart: a window closes every few appends and nearly every
+//! flush writes block files, so the kills fall during block writes too; no half block may be
+//! visible and nothing may be lost or doubled.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -16,6 +19,7 @@ use store::{Engine, Store, StoreOptions};
 const ENV_DIR: &str = "ALERTD_STORE_CRASH_DIR";
 const ENV_ENGINE: &str = "ALERTD_STORE_CRASH_ENGINE";
 const ENV_START: &str = "ALERTD_STORE_CRASH_START";
+const ENV_STEP: &str = "ALERTD_STORE_CRASH_STEP_MS";
 const SERIES: usize = 5;
 const ROUNDS: u64 = 20;
 const ROUND_STRIDE: u64 = 1_000_000;
@@ -53,6 +57,7 @@ fn crash_child_process() {
     };
     let engine: Engine = engine.parse().unwrap();
     let start: u64 = start.parse().unwrap();
+    let step: i64 = std::env::var(ENV_STEP).unwrap().parse().unwrap();
     let store = Store::open(opts(engine, &dir)).unwrap();
     // Early flushes of closed chunks (without heads) all the time, between checkpoints.
     store.set_max_pending_bytes(1024);
@@ -63,7 +68,7 @@ fn crash_child_process() {
         b.put("crash-meta", b"last".to_vec(), i.to_be_bytes().to_vec());
         store.write(b).unwrap();
         let batch: Vec<_> = (0..SERIES)
-            .map(|j| (labels(j), Sample::new(i as i64 * 1000, value(i, j))))
+            .map(|j| (labels(j), Sample::new(i as i64 * step, value(i, j))))
             .collect();
         store.append(&batch).unwrap();
         // Both the key-value batch and the samples are acknowledged.
@@ -79,7 +84,7 @@ fn crash_child_process() {
 fn run_child(
     engine: Engine,
     dir: &str,
-    start: u64,
+    (start, step): (u64, i64),
     kill_after: StdDuration,
 ) -> (Option<u64>, Option<u64>) {
     let exe = std::env::current_exe().unwrap();
@@ -93,6 +98,7 @@ fn run_child(
         .env(ENV_DIR, dir)
         .env(ENV_ENGINE, engine.as_str())
         .env(ENV_START, start.to_string())
+        .env(ENV_STEP, step.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -135,7 +141,8 @@ fn run_child(
     (last("ACK "), last("CKPT "))
 }
 
-fn crash_loop(engine: Engine) {
+/// `step`: milliseconds between a series' samples.
+fn crash_loop(engine: Engine, step: i64) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
     let dir = dir.to_str().unwrap();
@@ -143,13 +150,14 @@ fn crash_loop(engine: Engine) {
     // Per round: (first seq, last acknowledged seq).
     let mut rounds: Vec<(u64, u64)> = Vec::new();
     let mut total_replayed = 0;
+    let mut blocks_seen = 0;
     for round in 0..ROUNDS {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let kill_after = StdDuration::from_millis(100 + rng % 900);
         let start = (round + 1) * ROUND_STRIDE;
-        let (acked, ckpt) = run_child(engine, dir, start, kill_after);
+        let (acked, ckpt) = run_child(engine, dir, (start, step), kill_after);
         let acked = acked.expect("at least one acknowledged write");
         rounds.push((start, acked));
 
@@ -170,13 +178,13 @@ fn crash_loop(engine: Engine) {
                 );
             }
             let got = store
-                .select(&[], first as i64 * 1000, last as i64 * 1000)
+                .select(&[], first as i64 * step, last as i64 * step)
                 .unwrap();
             assert_eq!(got.len(), SERIES, "{engine}: series lost");
             for s in &got {
                 let j: usize = s.labels.get("j").unwrap().parse().unwrap();
                 let want: Vec<Sample> = (first..=last)
-                    .map(|i| Sample::new(i as i64 * 1000, value(i, j)))
+                    .map(|i| Sample::new(i as i64 * step, value(i, j)))
                     .collect();
                 assert_eq!(s.samples, want, "{engine}: appended samples of j={j} lost");
             }
@@ -185,33 +193,67 @@ fn crash_loop(engine: Engine) {
         for s in store.select(&[], 0, i64::MAX).unwrap() {
             let j: usize = s.labels.get("j").unwrap().parse().unwrap();
             for x in &s.samples {
-                assert_eq!(x.v, value(x.t as u64 / 1000, j), "{engine}: corrupt sample");
+                assert_eq!(
+                    x.v,
+                    value((x.t / step) as u64, j),
+                    "{engine}: corrupt sample"
+                );
             }
             assert!(
                 s.samples.windows(2).all(|w| w[0].t < w[1].t),
                 "{engine}: duplicated or unordered samples after restore"
             );
         }
+        // Only committed blocks are left: no temporary file, no file without its record.
+        let names = block_files(dir);
+        assert!(
+            names.iter().all(|n| n.ends_with(".blk")),
+            "{engine}: {names:?}"
+        );
+        blocks_seen = blocks_seen.max(names.len());
         let meta = store.get("crash-meta", b"last").unwrap().unwrap();
         assert!(u64::from_be_bytes(meta.try_into().unwrap()) >= acked);
         store.close().unwrap();
         eprintln!(
             "{engine} round {round}: killed after {kill_after:?}, acked up to {acked}, \
-             checkpoint {ckpt:?}, {replayed} samples from the log: ok"
+             checkpoint {ckpt:?}, {replayed} samples from the log, {} block files: ok",
+            names.len()
         );
     }
     assert!(
         total_replayed > 0,
         "{engine}: no kill fell between checkpoints; the log was never needed"
     );
+    if step >= 600_000 {
+        assert!(blocks_seen > 0, "{engine}: no block was ever written");
+    }
+}
+
+fn block_files(dir: &str) -> Vec<String> {
+    match std::fs::read_dir(std::path::Path::new(dir).join("blocks")) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 #[test]
 fn kill_9_loses_nothing_acknowledged_sled() {
-    crash_loop(Engine::Sled);
+    crash_loop(Engine::Sled, 1000);
 }
 
 #[test]
 fn kill_9_loses_nothing_acknowledged_redb() {
-    crash_loop(Engine::Redb);
+    crash_loop(Engine::Redb, 1000);
+}
+
+#[test]
+fn kill_9_during_block_writes_sled() {
+    crash_loop(Engine::Sled, 600_000);
+}
+
+#[test]
+fn kill_9_during_block_writes_redb() {
+    crash_loop(Engine::Redb, 600_000);
 }

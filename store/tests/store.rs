@@ -312,7 +312,25 @@ fn retention_frees_data_and_disk(engine: Engine) {
 
     let r = s.apply_retention(now).unwrap();
     // Raw data before day 3 and rollups before day 2 are gone; the old series entirely.
-    assert!(r.chunks_deleted > 0 && r.rollup_blocks_deleted > 0, "{r:?}");
+    // Closed windows live in block files, which go whole.
+    assert!(r.block_files_deleted > 0, "{r:?}");
+    let blocks: Vec<String> = std::fs::read_dir(dir.path().join("blocks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for name in &blocks {
+        // `kind_window_seq.blk`: no block of a window that ended before its cutoff is left.
+        let mut parts = name.trim_end_matches(".blk").split('_');
+        let (kind, window) = (parts.next().unwrap(), parts.next().unwrap());
+        let window: i64 = window.parse().unwrap();
+        let (len, cut) = match kind {
+            "raw" => (2 * 3_600_000, now - day),
+            "5m" => (4 * 3_600_000, now - 2 * day),
+            _ => (day, now - 2 * day),
+        };
+        assert!(window + len > cut, "{name} survived retention");
+    }
+    assert!(blocks.iter().any(|b| b.starts_with("raw_")), "{blocks:?}");
     assert_eq!(r.series_dropped, 20, "{r:?}");
     assert_eq!(s.stats().series, 20);
     assert!(s.select(&[m(r#"kind="old""#)], 0, now).unwrap().is_empty());
