@@ -8,6 +8,7 @@ pub mod alert;
 pub mod api;
 pub mod clock;
 pub mod duration;
+pub mod gofmt;
 pub mod gotemplate;
 pub mod labels;
 pub mod matcher;

@@ -687,7 +687,7 @@ impl Ctx {
         for s in input {
             let mut k = group_key(&s.labels);
             if op == "count_values" {
-                k.set(count_label.clone(), format_go_float(s.v));
+                k.set(count_label.clone(), model::gofmt::format_f(s.v, None));
             }
             match groups.get_mut(&k) {
                 Some(g) => g.push(s),
@@ -780,21 +780,6 @@ impl Ctx {
             });
         }
         Ok(Val::Vector(out))
-    }
-}
-
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
-pub(crate) fn format_go_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
     }
 }
 

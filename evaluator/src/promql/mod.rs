@@ -10,7 +10,6 @@ pub use eval::{
     instant_query, instant_query_with, range_query, range_query_with, EvalError, InstantSample,
     QueryOptions, RangeSeries, Value, LOOKBACK_MS, MAX_SUBQUERY_STEPS,
 };
-pub(crate) use functions::parse_go_float as parse_go_float_pub;
 pub use functions::{lookup as function, Function, FUNCTIONS};
 
 use promql_parser::parser::Expr;

@@ -1,4 +1,4 @@
-//! Go's `math` functions where Rust's differ in the last bit or on NaN, and Go's float parsing.
+//! Go's `math` functions where Rust's differ in the last bit or on NaN.
 
 /// Go's `math.Max`: NaN if either is NaN (Rust's `max` ignores a NaN), +0 over -0.
 pub(crate) fn go_max(a: f64, b: f64) -> f64 {
@@ -106,16 +106,6 @@ pub(crate) fn go_log2(x: f64) -> f64 {
 pub(crate) fn go_log10(x: f64) -> f64 {
     // Go folds the constant 1/Ln10 exactly: log10(e) rounded once.
     go_log(x) * std::f64::consts::LOG10_E
-}
-
-/// Parses a float as Go's `strconv.ParseFloat` does for `le` labels (`+Inf`, `Inf`, `NaN`...).
-pub(crate) fn parse_go_float(s: &str) -> Option<f64> {
-    match s.to_ascii_lowercase().as_str() {
-        "+inf" | "inf" | "+infinity" | "infinity" => Some(f64::INFINITY),
-        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-        "nan" => Some(f64::NAN),
-        _ => s.parse().ok(),
-    }
 }
 
 #[cfg(test)]

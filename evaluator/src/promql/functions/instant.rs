@@ -6,7 +6,7 @@ use model::{Labels, Timestamp};
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::Expr;
 
-use super::gomath::{go_max, go_min, parse_go_float};
+use super::gomath::{go_max, go_min};
 use super::{drop_name, simple};
 use crate::promql::eval::{Ctx, EvalError, InstantSample, Val};
 
@@ -248,7 +248,7 @@ pub(super) fn histogram_quantile(
     let mut order: Vec<Labels> = Vec::new();
     let mut groups: std::collections::HashMap<Labels, Vec<(f64, f64)>> = Default::default();
     for s in v {
-        let Some(le) = s.labels.get("le").and_then(parse_go_float) else {
+        let Some(le) = s.labels.get("le").and_then(model::gofmt::parse_float) else {
             continue;
         };
         // Grouped by every label but `le` (the metric name too); the name is dropped from the

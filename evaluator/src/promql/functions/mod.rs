@@ -13,7 +13,6 @@ mod gomath;
 mod instant;
 mod range;
 
-pub(crate) use gomath::parse_go_float;
 pub(crate) use range::quantile;
 
 use model::{Sample, Timestamp};
