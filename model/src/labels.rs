@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 /// One label: a name and its value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,8 +25,18 @@ pub enum LabelsError {
 
 /// A set of labels sorted by name. Labels with empty values are dropped, as in Prometheus, where
 /// an empty value and a missing label are the same thing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<Label>);
+///
+/// The labels are shared: a clone is a reference count, and a set is copied when a shared one
+/// is changed ([`Labels::set`], [`Labels::remove`]). Series labels pass through selects and
+/// operators many times per rule evaluation without being copied.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Labels(Arc<Vec<Label>>);
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels::empty()
+    }
+}
 
 /// The stable 64-bit fingerprint of a label set, shown as 16 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -65,8 +76,9 @@ pub fn is_valid_label_name(name: &str) -> bool {
 
 impl Labels {
     /// The empty label set.
-    pub const fn empty() -> Self {
-        Labels(Vec::new())
+    pub fn empty() -> Self {
+        static EMPTY: OnceLock<Arc<Vec<Label>>> = OnceLock::new();
+        Labels(EMPTY.get_or_init(|| Arc::new(Vec::new())).clone())
     }
 
     /// Builds a label set from pairs; later duplicates win, empty values are dropped.
@@ -77,12 +89,12 @@ impl Labels {
             .into_iter()
             .map(|(n, v)| (n.into(), v.into()))
             .collect();
-        Labels(
+        Labels(Arc::new(
             map.into_iter()
                 .filter(|(_, v)| !v.is_empty())
                 .map(|(name, value)| Label { name, value })
                 .collect(),
-        )
+        ))
     }
 
     /// Like [`Labels::from_pairs`], but refuses invalid label names.
@@ -114,11 +126,12 @@ impl Labels {
         let (name, value) = (name.into(), value.into());
         match self.0.binary_search_by(|l| l.name.cmp(&name)) {
             Ok(i) if value.is_empty() => {
-                self.0.remove(i);
+                Arc::make_mut(&mut self.0).remove(i);
             }
-            Ok(i) => self.0[i].value = value,
+            Ok(i) if self.0[i].value == value => {}
+            Ok(i) => Arc::make_mut(&mut self.0)[i].value = value,
             Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(i, Label { name, value }),
+            Err(i) => Arc::make_mut(&mut self.0).insert(i, Label { name, value }),
         }
     }
 
@@ -128,7 +141,7 @@ impl Labels {
             .0
             .binary_search_by(|l| l.name.as_str().cmp(name))
             .ok()?;
-        Some(self.0.remove(i).value)
+        Some(Arc::make_mut(&mut self.0).remove(i).value)
     }
 
     /// The labels in name order.
@@ -148,30 +161,30 @@ impl Labels {
 
     /// Only the named labels (`by (...)`).
     pub fn keep(&self, names: &[impl AsRef<str>]) -> Labels {
-        Labels(
+        Labels(Arc::new(
             self.0
                 .iter()
                 .filter(|l| names.iter().any(|n| n.as_ref() == l.name))
                 .cloned()
                 .collect(),
-        )
+        ))
     }
 
     /// All but the named labels (`without (...)`).
     pub fn drop_names(&self, names: &[impl AsRef<str>]) -> Labels {
-        Labels(
+        Labels(Arc::new(
             self.0
                 .iter()
                 .filter(|l| !names.iter().any(|n| n.as_ref() == l.name))
                 .cloned()
                 .collect(),
-        )
+        ))
     }
 
     /// The Prometheus/Alertmanager fingerprint of this set.
     pub fn fingerprint(&self) -> Fingerprint {
         let mut h = FNV_OFFSET;
-        for l in &self.0 {
+        for l in self.0.iter() {
             h = fnv_add(h, l.name.as_bytes());
             h = fnv_add(h, &[SEPARATOR]);
             h = fnv_add(h, l.value.as_bytes());
@@ -205,7 +218,7 @@ impl serde::Serialize for Labels {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut m = s.serialize_map(Some(self.0.len()))?;
-        for l in &self.0 {
+        for l in self.0.iter() {
             m.serialize_entry(&l.name, &l.value)?;
         }
         m.end()
