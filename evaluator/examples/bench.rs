@@ -173,6 +173,20 @@ impl SeriesStore for IndexedStore {
             .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
         r
     }
+
+    fn select_each(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        f: &mut dyn FnMut(&Labels, &[Sample]),
+    ) -> Result<(), StorageError> {
+        let t0 = Instant::now();
+        self.each_inner(matchers, start, end, f);
+        self.select_ns
+            .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 impl IndexedStore {
@@ -182,6 +196,25 @@ impl IndexedStore {
         start: i64,
         end: i64,
     ) -> Result<Vec<Series>, StorageError> {
+        let mut out = Vec::new();
+        self.each_inner(matchers, start, end, &mut |l, samples| {
+            out.push(Series {
+                labels: l.clone(),
+                samples: samples.to_vec(),
+            })
+        });
+        Ok(out)
+    }
+
+    /// Every matching series with its samples in `[start, end]`, borrowed (`select` copies
+    /// them out of here).
+    fn each_inner(
+        &self,
+        matchers: &[Matcher],
+        start: i64,
+        end: i64,
+        f: &mut dyn FnMut(&Labels, &[Sample]),
+    ) {
         let ix = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         let name = matchers
             .iter()
@@ -191,7 +224,6 @@ impl IndexedStore {
             Some(n) => ix.by_name.get(n).into_iter().collect(),
             None => ix.by_name.values().collect(),
         };
-        let mut out = Vec::new();
         for b in buckets {
             for (l, samples) in b {
                 if !matchers.iter().all(|m| m.matches(l)) {
@@ -200,15 +232,20 @@ impl IndexedStore {
                 let lo = samples.partition_point(|x| x.t < start);
                 let hi = samples.partition_point(|x| x.t <= end);
                 if lo < hi {
-                    out.push(Series {
-                        labels: l.clone(),
-                        samples: samples[lo..hi].to_vec(),
-                    });
+                    f(l, &samples[lo..hi]);
                 }
             }
         }
-        Ok(out)
     }
+}
+
+/// CPU time this thread has used (ns), from `/proc/thread-self/schedstat` (0 where missing):
+/// the machine is shared, so the wall time of a round alone says little.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -229,6 +266,7 @@ fn main() {
         .collect();
     let rounds = ROUNDS;
     let mut round_ms = Vec::new();
+    let mut round_cpu_ms = Vec::new();
     let mut rule_ms = Vec::new();
     let mut firing = 0;
     let mut select_ms = Vec::new();
@@ -237,12 +275,15 @@ fn main() {
         let ts = now + r * STEP_MS;
         store.select_ns.store(0, Ordering::Relaxed);
         let t0 = Instant::now();
+        let cpu0 = thread_cpu_ns();
         for g in &mut states {
             g.eval(ts);
         }
         let el = t0.elapsed().as_secs_f64() * 1000.0;
+        let cpu = (thread_cpu_ns() - cpu0) as f64 / 1e6;
         if r >= 5 {
             round_ms.push(el);
+            round_cpu_ms.push(cpu);
             select_ms.push(store.select_ns.load(Ordering::Relaxed) as f64 / 1e6);
             for g in &states {
                 rule_ms.extend(g.rules.iter().map(|x| x.evaluation_seconds * 1000.0));
@@ -255,6 +296,7 @@ fn main() {
             .count();
     }
     round_ms.sort_by(f64::total_cmp);
+    round_cpu_ms.sort_by(f64::total_cmp);
     rule_ms.sort_by(f64::total_cmp);
     select_ms.sort_by(f64::total_cmp);
     let series = store.select(&[], 0, i64::MAX).map(|s| s.len()).unwrap_or(0);
@@ -265,6 +307,12 @@ fn main() {
         pct(&round_ms, 0.5),
         round_ms[0],
         round_ms[round_ms.len() - 1]
+    );
+    println!(
+        "CPU time per round (this thread): median {:.2} ms, min {:.2} ms, max {:.2} ms",
+        pct(&round_cpu_ms, 0.5),
+        round_cpu_ms[0],
+        round_cpu_ms[round_cpu_ms.len() - 1]
     );
     println!(
         "of which in the store's select (copying series out): median {:.2} ms",

@@ -90,7 +90,8 @@ fn template_with_funcs(name: &str) -> Template {
     t
 }
 
-use model::gotemplate::precheck;
+use model::gofmt::{format_e, format_f, format_g};
+use model::gotemplate::{self, precheck};
 
 mod syntax;
 
@@ -206,7 +207,7 @@ impl Expander {
 /// fractions and print differently from Go; `printf` and the comparison functions here convert
 /// them back.
 fn float_value(v: f64) -> Value {
-    Value::String(go_format_g(v, None))
+    Value::String(format_g(v, None))
 }
 
 fn num_of(v: &Value) -> Option<f64> {
@@ -215,7 +216,7 @@ fn num_of(v: &Value) -> Option<f64> {
             .as_f64()
             .or_else(|| n.as_i64().map(|i| i as f64))
             .or_else(|| n.as_u64().map(|u| u as f64)),
-        Value::String(s) => crate::promql::parse_go_float_pub(s),
+        Value::String(s) => model::gofmt::parse_float(s),
         Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
         _ => None,
     }
@@ -330,22 +331,9 @@ fn printf(a: &[Value]) -> Result<Value, FuncError> {
             'f' | 'F' | 'e' | 'g' => match num_of(arg) {
                 Some(f) => {
                     let s = match verb {
-                        'e' => {
-                            let s = format!("{:.*e}", prec.unwrap_or(6), f);
-                            let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
-                            let e: i32 = e.parse().unwrap_or(0);
-                            format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
-                        }
-                        'g' => go_format_g(f, prec),
-                        _ if f.is_nan() => "NaN".into(),
-                        _ if f.is_infinite() => {
-                            if f > 0.0 {
-                                "+Inf".into()
-                            } else {
-                                "-Inf".into()
-                            }
-                        }
-                        _ => format!("{:.*}", prec.unwrap_or(6), f),
+                        'e' => format_e(f, Some(prec.unwrap_or(6))),
+                        'g' => format_g(f, prec),
+                        _ => format_f(f, Some(prec.unwrap_or(6))),
                     };
                     if plus && f >= 0.0 {
                         format!("+{s}")
@@ -420,65 +408,8 @@ fn s(v: impl Into<String>) -> Result<Value, FuncError> {
     Ok(Value::String(v.into()))
 }
 
-/// Go's `strconv.FormatFloat(v, 'g', prec, 64)` / `fmt.Sprintf("%.<prec>g")` (`None`: shortest).
-pub fn go_format_g(v: f64, prec: Option<usize>) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let sign = if v.is_sign_negative() { "-" } else { "" };
-    if v == 0.0 {
-        return format!("{sign}0");
-    }
-    let e = match prec {
-        None => format!("{:e}", v.abs()),
-        Some(p) => format!("{:.*e}", p.max(1) - 1, v.abs()),
-    };
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let mut digits: String = mant.chars().filter(char::is_ascii_digit).collect();
-    while digits.len() > 1 && digits.ends_with('0') {
-        digits.pop();
-    }
-    let nd = digits.len() as i32;
-    let dp = exp + 1;
-    let eprec = match prec {
-        None => 6,
-        Some(p) => {
-            let p = p.max(1) as i32;
-            if p > nd && nd >= dp {
-                nd
-            } else {
-                p
-            }
-        }
-    };
-    let body = if exp < -4 || exp >= eprec {
-        let mut m = digits[..1].to_string();
-        if nd > 1 {
-            m.push('.');
-            m.push_str(&digits[1..]);
-        }
-        let es = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{es}{:02}", exp.abs())
-    } else if dp <= 0 {
-        format!("0.{}{digits}", "0".repeat((-dp) as usize))
-    } else if dp >= nd {
-        format!("{digits}{}", "0".repeat((dp - nd) as usize))
-    } else {
-        format!("{}.{}", &digits[..dp as usize], &digits[dp as usize..])
-    };
-    format!("{sign}{body}")
-}
-
 fn g4(v: f64) -> String {
-    go_format_g(v, Some(4))
+    format_g(v, Some(4))
 }
 
 fn humanize(a: &[Value]) -> Result<Value, FuncError> {
@@ -590,26 +521,15 @@ fn str_arg(v: &Value) -> Result<String, FuncError> {
 }
 
 fn title(a: &[Value]) -> Result<Value, FuncError> {
-    let t = str_arg(one("title", a)?)?;
-    let mut out = String::with_capacity(t.len());
-    let mut prev_letter = false;
-    for c in t.chars() {
-        if !prev_letter && c.is_alphabetic() {
-            out.extend(c.to_uppercase());
-        } else {
-            out.push(c);
-        }
-        prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
-    }
-    s(out)
+    s(gotemplate::strings_title(&str_arg(one("title", a)?)?))
 }
 
 fn to_upper(a: &[Value]) -> Result<Value, FuncError> {
-    s(str_arg(one("toUpper", a)?)?.to_uppercase())
+    s(gotemplate::to_upper(&str_arg(one("toUpper", a)?)?))
 }
 
 fn to_lower(a: &[Value]) -> Result<Value, FuncError> {
-    s(str_arg(one("toLower", a)?)?.to_lowercase())
+    s(gotemplate::to_lower(&str_arg(one("toLower", a)?)?))
 }
 
 fn query(a: &[Value]) -> Result<Value, FuncError> {
@@ -698,17 +618,18 @@ fn match_re(a: &[Value]) -> Result<Value, FuncError> {
     if a.len() != 2 {
         return Err(FuncError::ExactlyXArgs("match".into(), 2));
     }
-    let re = regex::Regex::new(&str_arg(&a[0])?).map_err(|e| ferr(e.to_string()))?;
-    Ok(Value::Bool(re.is_match(&str_arg(&a[1])?)))
+    gotemplate::regex_match(&str_arg(&a[0])?, &str_arg(&a[1])?)
+        .map(Value::Bool)
+        .map_err(|e| ferr(e.to_string()))
 }
 
 fn re_replace_all(a: &[Value]) -> Result<Value, FuncError> {
     if a.len() != 3 {
         return Err(FuncError::ExactlyXArgs("reReplaceAll".into(), 3));
     }
-    let re = regex::Regex::new(&str_arg(&a[0])?).map_err(|e| ferr(e.to_string()))?;
-    s(re.replace_all(&str_arg(&a[2])?, str_arg(&a[1])?.as_str())
-        .into_owned())
+    gotemplate::re_replace_all(&str_arg(&a[0])?, &str_arg(&a[1])?, &str_arg(&a[2])?)
+        .map(Value::String)
+        .map_err(|e| ferr(e.to_string()))
 }
 
 fn args(a: &[Value]) -> Result<Value, FuncError> {
@@ -841,18 +762,6 @@ mod tests {
             got == "HOST-1:9100|NODE|" || got == "NODE|HOST-1:9100|",
             "{got}"
         );
-    }
-
-    #[test]
-    fn go_g_formatting_matches_go() {
-        assert_eq!(go_format_g(1e6, None), "1e+06");
-        assert_eq!(go_format_g(123456.0, None), "123456");
-        assert_eq!(go_format_g(0.5, None), "0.5");
-        assert_eq!(go_format_g(0.00001, None), "1e-05");
-        assert_eq!(go_format_g(1234.5678, Some(4)), "1235");
-        assert_eq!(go_format_g(12345.0, Some(4)), "1.234e+04");
-        assert_eq!(go_format_g(100.0, Some(4)), "100");
-        assert_eq!(go_format_g(0.000123, Some(4)), "0.000123");
     }
 
     #[test]

@@ -216,7 +216,7 @@ fn parse_metric(s: &str) -> Result<Labels, String> {
 }
 
 fn parse_number(s: &str) -> Result<f64, String> {
-    crate::promql::parse_go_float_pub(s).ok_or_else(|| format!("invalid number {s:?}"))
+    model::gofmt::parse_float(s).ok_or_else(|| format!("invalid number {s:?}"))
 }
 
 /// The most values [`expand_values`] returns (`_x1000000000` would otherwise allocate

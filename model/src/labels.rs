@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 /// One label: a name and its value.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,8 +25,69 @@ pub enum LabelsError {
 
 /// A set of labels sorted by name. Labels with empty values are dropped, as in Prometheus, where
 /// an empty value and a missing label are the same thing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Labels(Vec<Label>);
+///
+/// The labels are shared: a clone is a reference count, and a set is copied when a shared one
+/// is changed ([`Labels::set`], [`Labels::remove`]); removing the first label of a shared set
+/// (`__name__`, which PromQL drops from most results) copies nothing either. Series labels pass
+/// through selects and operators many times per rule evaluation without being copied.
+#[derive(Clone)]
+pub struct Labels {
+    /// The labels, of which the first `skip` are not part of this set.
+    all: Arc<Vec<Label>>,
+    skip: usize,
+}
+
+impl Labels {
+    fn new(v: Vec<Label>) -> Self {
+        Labels {
+            all: Arc::new(v),
+            skip: 0,
+        }
+    }
+
+    fn as_slice(&self) -> &[Label] {
+        &self.all[self.skip..]
+    }
+}
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels::empty()
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Labels").field(&self.as_slice()).finish()
+    }
+}
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        (Arc::ptr_eq(&self.all, &other.all) && self.skip == other.skip)
+            || self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Labels {}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
 
 /// The stable 64-bit fingerprint of a label set, shown as 16 hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -65,8 +127,12 @@ pub fn is_valid_label_name(name: &str) -> bool {
 
 impl Labels {
     /// The empty label set.
-    pub const fn empty() -> Self {
-        Labels(Vec::new())
+    pub fn empty() -> Self {
+        static EMPTY: OnceLock<Arc<Vec<Label>>> = OnceLock::new();
+        Labels {
+            all: EMPTY.get_or_init(|| Arc::new(Vec::new())).clone(),
+            skip: 0,
+        }
     }
 
     /// Builds a label set from pairs; later duplicates win, empty values are dropped.
@@ -77,7 +143,7 @@ impl Labels {
             .into_iter()
             .map(|(n, v)| (n.into(), v.into()))
             .collect();
-        Labels(
+        Labels::new(
             map.into_iter()
                 .filter(|(_, v)| !v.is_empty())
                 .map(|(name, value)| Label { name, value })
@@ -90,18 +156,22 @@ impl Labels {
         pairs: impl IntoIterator<Item = (N, V)>,
     ) -> Result<Self, LabelsError> {
         let l = Self::from_pairs(pairs);
-        match l.0.iter().find(|l| !is_valid_label_name(&l.name)) {
-            Some(bad) => Err(LabelsError::InvalidName(bad.name.clone())),
+        let bad = l
+            .iter()
+            .find(|l| !is_valid_label_name(&l.name))
+            .map(|bad| bad.name.clone());
+        match bad {
+            Some(name) => Err(LabelsError::InvalidName(name)),
             None => Ok(l),
         }
     }
 
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|l| l.name.as_str().cmp(name))
+        let l = self.as_slice();
+        l.binary_search_by(|l| l.name.as_str().cmp(name))
             .ok()
-            .map(|i| self.0[i].value.as_str())
+            .map(|i| l[i].value.as_str())
     }
 
     /// The value of `name`, or `""` when absent (Prometheus semantics).
@@ -112,45 +182,57 @@ impl Labels {
     /// Sets `name` to `value` (removes it when `value` is empty).
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
         let (name, value) = (name.into(), value.into());
-        match self.0.binary_search_by(|l| l.name.cmp(&name)) {
+        let skip = self.skip;
+        match self.as_slice().binary_search_by(|l| l.name.cmp(&name)) {
             Ok(i) if value.is_empty() => {
-                self.0.remove(i);
+                self.remove_at(i);
             }
-            Ok(i) => self.0[i].value = value,
+            Ok(i) if self.as_slice()[i].value == value => {}
+            Ok(i) => Arc::make_mut(&mut self.all)[skip + i].value = value,
             Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(i, Label { name, value }),
+            Err(i) => Arc::make_mut(&mut self.all).insert(skip + i, Label { name, value }),
         }
     }
 
     /// Removes `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
         let i = self
-            .0
+            .as_slice()
             .binary_search_by(|l| l.name.as_str().cmp(name))
             .ok()?;
-        Some(self.0.remove(i).value)
+        Some(self.remove_at(i))
+    }
+
+    /// Removes the label at `i` of the set; the first one of a shared set is hidden, not copied.
+    fn remove_at(&mut self, i: usize) -> String {
+        if i == 0 && Arc::get_mut(&mut self.all).is_none() {
+            let value = self.all[self.skip].value.clone();
+            self.skip += 1;
+            return value;
+        }
+        let skip = self.skip;
+        Arc::make_mut(&mut self.all).remove(skip + i).value
     }
 
     /// The labels in name order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &Label> + '_ {
-        self.0.iter()
+        self.as_slice().iter()
     }
 
     /// Number of labels.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_slice().len()
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_slice().is_empty()
     }
 
     /// Only the named labels (`by (...)`).
     pub fn keep(&self, names: &[impl AsRef<str>]) -> Labels {
-        Labels(
-            self.0
-                .iter()
+        Labels::new(
+            self.iter()
                 .filter(|l| names.iter().any(|n| n.as_ref() == l.name))
                 .cloned()
                 .collect(),
@@ -159,9 +241,8 @@ impl Labels {
 
     /// All but the named labels (`without (...)`).
     pub fn drop_names(&self, names: &[impl AsRef<str>]) -> Labels {
-        Labels(
-            self.0
-                .iter()
+        Labels::new(
+            self.iter()
                 .filter(|l| !names.iter().any(|n| n.as_ref() == l.name))
                 .cloned()
                 .collect(),
@@ -171,7 +252,7 @@ impl Labels {
     /// The Prometheus/Alertmanager fingerprint of this set.
     pub fn fingerprint(&self) -> Fingerprint {
         let mut h = FNV_OFFSET;
-        for l in &self.0 {
+        for l in self.iter() {
             h = fnv_add(h, l.name.as_bytes());
             h = fnv_add(h, &[SEPARATOR]);
             h = fnv_add(h, l.value.as_bytes());
@@ -185,7 +266,7 @@ impl fmt::Display for Labels {
     /// Prometheus notation: `{a="1", b="2"}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("{")?;
-        for (i, l) in self.0.iter().enumerate() {
+        for (i, l) in self.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -204,8 +285,8 @@ impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Labels {
 impl serde::Serialize for Labels {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for l in &self.0 {
+        let mut m = s.serialize_map(Some(self.len()))?;
+        for l in self.iter() {
             m.serialize_entry(&l.name, &l.value)?;
         }
         m.end()
@@ -223,6 +304,51 @@ impl<'de> serde::Deserialize<'de> for Labels {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Removing the first label of a shared set hides it instead of copying the set; the
+    /// result behaves as a set without it everywhere (equality, order, hash, changes).
+    #[test]
+    fn shared_sets_copy_on_change_and_hide_a_removed_first_label() {
+        use std::hash::{BuildHasher, RandomState};
+        let a = Labels::from_pairs([("__name__", "up"), ("job", "a"), ("x", "1")]);
+        let mut b = a.clone();
+        assert_eq!(b.remove("__name__").as_deref(), Some("up"));
+        assert!(
+            Arc::ptr_eq(&a.all, &b.all),
+            "the first label was hidden, not copied"
+        );
+        let plain = Labels::from_pairs([("job", "a"), ("x", "1")]);
+        assert_eq!(b, plain);
+        assert_eq!(b.cmp(&plain), std::cmp::Ordering::Equal);
+        let h = RandomState::new();
+        assert_eq!(h.hash_one(&b), h.hash_one(&plain));
+        assert_eq!(b.fingerprint(), plain.fingerprint());
+        assert_eq!(b.to_string(), "{job=\"a\", x=\"1\"}");
+        assert_eq!(b.get("__name__"), None);
+        assert_eq!(
+            (b.len(), b.iter().next().map(|l| l.name.as_str())),
+            (2, Some("job"))
+        );
+        b.set("job", "b");
+        b.set("a", "0");
+        assert_eq!(
+            b,
+            Labels::from_pairs([("a", "0"), ("job", "b"), ("x", "1")])
+        );
+        assert_eq!(b.remove("x").as_deref(), Some("1"));
+        assert_eq!(b, Labels::from_pairs([("a", "0"), ("job", "b")]));
+        // the original is untouched
+        assert_eq!(a.get("__name__"), Some("up"));
+        assert_eq!(a.len(), 3);
+        // a set of its own is changed in place
+        let mut c = Labels::from_pairs([("__name__", "up"), ("job", "a")]);
+        c.remove("__name__");
+        assert_eq!((c.skip, c.all.len()), (0, 1));
+        assert_eq!(
+            format!("{c:?}"),
+            format!("{:?}", Labels::from_pairs([("job", "a")]))
+        );
+    }
 
     #[test]
     fn fingerprint_equals_alertmanager() {

@@ -43,6 +43,23 @@ pub trait SeriesStore: Send + Sync {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Vec<Series>, StorageError>;
+    /// The series [`SeriesStore::select`] returns, handed to `f` one by one and borrowed
+    /// (labels, and the samples in `[start, end]` in time order), so that a caller that needs
+    /// only part of them (an instant selector: the latest sample) copies only that part. `f`
+    /// must not call back into the store. A store holding its samples in memory overrides this
+    /// to copy nothing; the default goes through [`SeriesStore::select`].
+    fn select_each(
+        &self,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+        f: &mut dyn FnMut(&Labels, &[Sample]),
+    ) -> Result<(), StorageError> {
+        for s in self.select(matchers, start, end)? {
+            f(&s.labels, &s.samples);
+        }
+        Ok(())
+    }
 }
 
 /// One operation of a [`KvBatch`].
@@ -155,18 +172,35 @@ impl SeriesStore for MemStorage {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Vec<Series>, StorageError> {
+        let mut out = Vec::new();
+        self.select_each(matchers, start, end, &mut |labels, samples| {
+            out.push(Series {
+                labels: labels.clone(),
+                samples: samples.to_vec(),
+            });
+        })?;
+        Ok(out)
+    }
+
+    fn select_each(
+        &self,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+        f: &mut dyn FnMut(&Labels, &[Sample]),
+    ) -> Result<(), StorageError> {
         let s = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(s.iter()
-            .filter(|(l, _)| matchers.iter().all(|m| m.matches(l)))
-            .filter_map(|(l, samples)| {
-                let lo = samples.partition_point(|x| x.t < start);
-                let hi = samples.partition_point(|x| x.t <= end);
-                (lo < hi).then(|| Series {
-                    labels: l.clone(),
-                    samples: samples[lo..hi].to_vec(),
-                })
-            })
-            .collect())
+        for (l, samples) in s.iter() {
+            if !matchers.iter().all(|m| m.matches(l)) {
+                continue;
+            }
+            let lo = samples.partition_point(|x| x.t < start);
+            let hi = samples.partition_point(|x| x.t <= end);
+            if lo < hi {
+                f(l, &samples[lo..hi]);
+            }
+        }
+        Ok(())
     }
 }
 

@@ -6,23 +6,13 @@ use serde::{Deserialize, Serialize};
 use model::{Alert, Labels, Timestamp};
 
 /// Formats ms since the epoch as Go's `time.Time` JSON (RFC 3339, fraction without trailing
-/// zeros, `Z`).
+/// zeros, `Z`): [`model::gofmt::rfc3339`].
 pub fn go_time(ms: Timestamp) -> String {
-    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
-        return "0001-01-01T00:00:00Z".into();
-    };
-    let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
-    let frac = ms.rem_euclid(1000);
-    if frac == 0 {
-        format!("{base}Z")
-    } else {
-        let f = format!("{frac:03}");
-        format!("{base}.{}Z", f.trim_end_matches('0'))
-    }
+    model::gofmt::rfc3339(ms)
 }
 
 /// Go's zero time, used for `endsAt` of firing alerts.
-pub const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+pub use model::gofmt::GO_ZERO_TIME;
 
 /// One alert of a notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

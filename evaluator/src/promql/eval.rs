@@ -133,11 +133,18 @@ impl Default for QueryOptions {
     }
 }
 
-/// A selector's fetched series; `once` when the query evaluates it at a single time (its
-/// data can then be moved out instead of copied).
-struct Fetched {
-    series: std::cell::RefCell<Vec<Series>>,
-    once: bool,
+/// A selector's fetched data. A selector the query evaluates at a single time (an instant
+/// query, outside subqueries) keeps only what that evaluation reads, copied from the store's
+/// own samples ([`SeriesStore::select_each`]): an instant selector each series' latest sample,
+/// a range selector each series' window without stale markers. Either is moved out when read.
+enum Fetched {
+    /// An instant selector evaluated once: each series' latest sample in the lookback window.
+    Latest(std::cell::RefCell<Vec<(Labels, Sample)>>),
+    /// A range selector evaluated once: each series' samples in the range, stale markers
+    /// dropped, series without samples left out.
+    Window(std::cell::RefCell<Vec<RangeSeries>>),
+    /// A selector evaluated at several times: the samples every evaluation needs.
+    All(Vec<Series>),
 }
 
 /// Per-query state: the fetched data of every selector and the query's time range.
@@ -234,12 +241,13 @@ impl Ctx {
         Ok(ctx)
     }
 
-    /// Fetches `vs` for evaluation times in `[lo, hi]` looking back `window` ms.
+    /// Fetches `vs` for evaluation times in `[lo, hi]` looking back `window` ms; `range` for a
+    /// range selector.
     fn fetch_selector(
         &mut self,
         store: &dyn SeriesStore,
         vs: &VectorSelector,
-        window: i64,
+        (window, range): (i64, bool),
         (lo, hi): (Timestamp, Timestamp),
         once: bool,
     ) -> Result<(), EvalError> {
@@ -249,18 +257,38 @@ impl Ctx {
             None => (lo, hi),
         };
         let matchers = selector_matchers(vs)?;
-        let series = store.select(
-            &matchers,
+        let (from, to) = (
             lo.saturating_sub(off).saturating_sub(window),
             hi.saturating_sub(off),
-        )?;
-        self.data.insert(
-            key(vs),
-            Fetched {
-                series: std::cell::RefCell::new(series),
-                once,
-            },
         );
+        let fetched = match (once, range) {
+            (false, _) => Fetched::All(store.select(&matchers, from, to)?),
+            // The single evaluation's reference time is `to`, its window `[from, to]`.
+            (true, false) => {
+                let mut latest = Vec::new();
+                store.select_each(&matchers, from, to, &mut |labels, samples| {
+                    if let Some(last) = samples.last().filter(|x| !x.is_stale()) {
+                        latest.push((labels.clone(), *last));
+                    }
+                })?;
+                Fetched::Latest(std::cell::RefCell::new(latest))
+            }
+            (true, true) => {
+                let mut series = Vec::new();
+                store.select_each(&matchers, from, to, &mut |labels, samples| {
+                    let kept: Vec<Sample> =
+                        samples.iter().filter(|x| !x.is_stale()).copied().collect();
+                    if !kept.is_empty() {
+                        series.push(RangeSeries {
+                            labels: labels.clone(),
+                            samples: kept,
+                        });
+                    }
+                })?;
+                Fetched::Window(std::cell::RefCell::new(series))
+            }
+        };
+        self.data.insert(key(vs), fetched);
         Ok(())
     }
 
@@ -275,10 +303,12 @@ impl Ctx {
         once: bool,
     ) -> Result<(), EvalError> {
         match e {
-            Expr::VectorSelector(vs) => self.fetch_selector(store, vs, LOOKBACK_MS, (lo, hi), once),
+            Expr::VectorSelector(vs) => {
+                self.fetch_selector(store, vs, (LOOKBACK_MS, false), (lo, hi), once)
+            }
             Expr::MatrixSelector(ms) => {
                 let r = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX);
-                self.fetch_selector(store, &ms.vs, r, (lo, hi), once)
+                self.fetch_selector(store, &ms.vs, (r, true), (lo, hi), once)
             }
             Expr::Aggregate(a) => {
                 if let Some(p) = &a.param {
@@ -324,14 +354,24 @@ impl Ctx {
     /// An instant vector selector at `ts` with lookback and staleness.
     pub(crate) fn vector_selector(&self, vs: &VectorSelector, ts: Timestamp) -> Vec<InstantSample> {
         let rt = self.ref_time(vs, ts);
-        let mut out = Vec::new();
-        let Some(fetched) = self.data.get(&key(vs)) else {
-            return out;
+        let data = match self.data.get(&key(vs)) {
+            None => return Vec::new(),
+            // Evaluated once: the latest samples were picked when fetched; move them out.
+            Some(Fetched::Latest(latest)) => {
+                return std::mem::take(&mut *latest.borrow_mut())
+                    .into_iter()
+                    .map(|(labels, smp)| InstantSample {
+                        labels,
+                        t: smp.t,
+                        v: smp.v,
+                    })
+                    .collect();
+            }
+            Some(Fetched::All(data)) => data,
+            Some(Fetched::Window(_)) => return Vec::new(),
         };
-        // A selector evaluated once: move the labels out, don't clone.
-        let single = fetched.once;
-        let mut data = fetched.series.borrow_mut();
-        for s in data.iter_mut() {
+        let mut out = Vec::new();
+        for s in data {
             let i = s.samples.partition_point(|x| x.t <= rt);
             if i == 0 {
                 continue;
@@ -340,13 +380,8 @@ impl Ctx {
             if smp.t < rt - LOOKBACK_MS || smp.is_stale() {
                 continue;
             }
-            let labels = if single {
-                std::mem::take(&mut s.labels)
-            } else {
-                s.labels.clone()
-            };
             out.push(InstantSample {
-                labels,
+                labels: s.labels.clone(),
                 t: smp.t,
                 v: smp.v,
             });
@@ -358,41 +393,31 @@ impl Ctx {
     pub(crate) fn matrix_selector(&self, ms: &MatrixSelector, ts: Timestamp) -> Vec<RangeSeries> {
         let rt = self.ref_time(&ms.vs, ts);
         let r = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX);
-        let mut out = Vec::new();
-        let Some(fetched) = self.data.get(&key(&ms.vs)) else {
-            return out;
+        let data = match self.data.get(&key(&ms.vs)) {
+            None | Some(Fetched::Latest(_)) => return Vec::new(),
+            // Evaluated once: the window was cut when fetched; move it out.
+            Some(Fetched::Window(w)) => return std::mem::take(&mut *w.borrow_mut()),
+            Some(Fetched::All(data)) => data,
         };
-        // A selector evaluated once: move the data out, don't copy.
-        let single = fetched.once;
-        let mut data = fetched.series.borrow_mut();
-        for s in data.iter_mut() {
+        let mut out = Vec::new();
+        for s in data {
             let lo = s.samples.partition_point(|x| x.t < rt - r);
             let hi = s.samples.partition_point(|x| x.t <= rt);
             if lo >= hi {
                 continue;
             }
-            let samples: Vec<Sample> = if single {
-                let mut v = std::mem::take(&mut s.samples);
-                v.truncate(hi);
-                v.drain(..lo);
-                v.retain(|x| !x.is_stale());
-                v
-            } else {
-                s.samples[lo..hi]
-                    .iter()
-                    .filter(|x| !x.is_stale())
-                    .copied()
-                    .collect()
-            };
+            let samples: Vec<Sample> = s.samples[lo..hi]
+                .iter()
+                .filter(|x| !x.is_stale())
+                .copied()
+                .collect();
             if samples.is_empty() {
                 continue;
             }
-            let labels = if single {
-                std::mem::take(&mut s.labels)
-            } else {
-                s.labels.clone()
-            };
-            out.push(RangeSeries { labels, samples });
+            out.push(RangeSeries {
+                labels: s.labels.clone(),
+                samples,
+            });
         }
         out
     }
@@ -687,7 +712,7 @@ impl Ctx {
         for s in input {
             let mut k = group_key(&s.labels);
             if op == "count_values" {
-                k.set(count_label.clone(), format_go_float(s.v));
+                k.set(count_label.clone(), model::gofmt::format_f(s.v, None));
             }
             match groups.get_mut(&k) {
                 Some(g) => g.push(s),
@@ -780,21 +805,6 @@ impl Ctx {
             });
         }
         Ok(Val::Vector(out))
-    }
-}
-
-/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
-pub(crate) fn format_go_float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
     }
 }
 

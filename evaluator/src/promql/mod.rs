@@ -10,80 +10,9 @@ pub use eval::{
     instant_query, instant_query_with, range_query, range_query_with, EvalError, InstantSample,
     QueryOptions, RangeSeries, Value, LOOKBACK_MS, MAX_SUBQUERY_STEPS,
 };
-pub(crate) use functions::parse_go_float as parse_go_float_pub;
+pub use functions::{lookup as function, Function, FUNCTIONS};
 
 use promql_parser::parser::Expr;
-
-/// The functions this evaluator implements (Prometheus 2.42 names).
-pub const SUPPORTED_FUNCTIONS: &[&str] = &[
-    "abs",
-    "absent",
-    "absent_over_time",
-    "acos",
-    "acosh",
-    "asin",
-    "asinh",
-    "atan",
-    "atanh",
-    "avg_over_time",
-    "ceil",
-    "changes",
-    "clamp",
-    "clamp_max",
-    "clamp_min",
-    "cos",
-    "cosh",
-    "count_over_time",
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "days_in_month",
-    "deg",
-    "delta",
-    "deriv",
-    "exp",
-    "floor",
-    "histogram_quantile",
-    "holt_winters",
-    "hour",
-    "idelta",
-    "increase",
-    "irate",
-    "label_join",
-    "label_replace",
-    "last_over_time",
-    "ln",
-    "log10",
-    "log2",
-    "max_over_time",
-    "min_over_time",
-    "minute",
-    "month",
-    "pi",
-    "predict_linear",
-    "present_over_time",
-    "quantile_over_time",
-    "rad",
-    "rate",
-    "resets",
-    "round",
-    "scalar",
-    "sgn",
-    "sin",
-    "sinh",
-    "sort",
-    "sort_desc",
-    "sqrt",
-    "stddev_over_time",
-    "stdvar_over_time",
-    "sum_over_time",
-    "tan",
-    "tanh",
-    "time",
-    "timestamp",
-    "vector",
-    "year",
-];
 
 /// The aggregation operators this evaluator implements.
 pub const SUPPORTED_AGGREGATIONS: &[&str] = &[
@@ -178,7 +107,7 @@ pub fn parse_series_selector(text: &str) -> Result<Vec<model::Matcher>, ParseErr
 /// written by the user is refused, as 2.42 does.
 fn rename_holt_winters(text: &str) -> Result<std::borrow::Cow<'_, str>, ParseError> {
     const OLD: &str = "holt_winters";
-    const NEW: &str = "double_exponential_smoothing";
+    const NEW: &str = functions::HOLT_WINTERS_PARSER_NAME;
     if !text.contains(OLD) && !text.contains(NEW) {
         return Ok(std::borrow::Cow::Borrowed(text));
     }
@@ -268,12 +197,9 @@ fn check_supported(e: &Expr) -> Result<(), String> {
             Ok(())
         }
         Expr::Call(c) => {
-            // Only `holt_winters(` renamed by `rename_holt_winters` reaches here under this name.
-            if !SUPPORTED_FUNCTIONS.contains(&c.func.name)
-                && c.func.name != "double_exponential_smoothing"
-            {
-                return Err(format!("function {:?}", c.func.name));
-            }
+            // Only `holt_winters(` renamed by `rename_holt_winters` reaches here under the
+            // parser's name for it.
+            functions::check_call(c.func.name, &c.args.args)?;
             for a in &c.args.args {
                 check_supported(a)?;
             }
