@@ -360,25 +360,10 @@ pub fn format_value(v: f64) -> String {
     }
     let a = v.abs();
     if a != 0.0 && !(1e-6..1e21).contains(&a) {
-        format_go_e(v)
+        model::gofmt::format_e(v, None)
     } else {
         format!("{v}")
     }
-}
-
-/// Go's `strconv.FormatFloat(v, 'e', -1, 64)`: `0e+00`, `1.5e+03`, `1e-07`.
-pub fn format_go_e(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    let s = format!("{v:e}");
-    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 /// A timestamp in seconds as Prometheus writes sample times (`jsonutil.MarshalTimestamp`):
@@ -400,24 +385,9 @@ fn seconds_float(t: Timestamp) -> String {
     format!("{}", t as f64 / 1000.0)
 }
 
-/// RFC 3339 with trailing zeros of the fraction trimmed (Go's `RFC3339Nano`), in UTC; the
-/// zero time when unset.
-pub fn rfc3339(t: Option<Timestamp>) -> String {
-    let Some(ms) = t else {
-        return "0001-01-01T00:00:00Z".into();
-    };
-    let Some(dt) = chrono::DateTime::from_timestamp_millis(ms) else {
-        return "0001-01-01T00:00:00Z".into();
-    };
-    let mut s = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
-    let frac = ms.rem_euclid(1000);
-    if frac != 0 {
-        let f = format!("{frac:03}");
-        s.push('.');
-        s.push_str(f.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
+/// RFC 3339 as Go marshals a `time.Time` (`model::gofmt::rfc3339`); Go's zero time when unset.
+fn rfc3339(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| model::gofmt::GO_ZERO_TIME.into(), model::gofmt::rfc3339)
 }
 
 fn write_labels(out: &mut String, l: &Labels) {
@@ -539,7 +509,7 @@ fn alert_json(a: &evaluator::ActiveAlert) -> Json {
     if let Some(k) = a.keep_firing_since {
         m.insert("keepFiringSince".into(), rfc3339(Some(k)).into());
     }
-    m.insert("value".into(), format_go_e(a.value).into());
+    m.insert("value".into(), model::gofmt::format_e(a.value, None).into());
     Json::Object(m)
 }
 
@@ -907,10 +877,10 @@ mod tests {
         ] {
             assert_eq!(format_value(v), want, "{v}");
         }
-        assert_eq!(format_go_e(0.0), "0e+00");
-        assert_eq!(format_go_e(1500.0), "1.5e+03");
-        assert_eq!(format_go_e(-1e-300), "-1e-300");
-        assert_eq!(format_go_e(f64::INFINITY), "+Inf");
+        assert_eq!(model::gofmt::format_e(0.0, None), "0e+00");
+        assert_eq!(model::gofmt::format_e(1500.0, None), "1.5e+03");
+        assert_eq!(model::gofmt::format_e(-1e-300, None), "-1e-300");
+        assert_eq!(model::gofmt::format_e(f64::INFINITY, None), "+Inf");
     }
 
     #[test]
