@@ -1,7 +1,7 @@
 //! The `alertd` command line: flags, logging setup, and the process entry point used by
-//! `main.rs`; the manual pages generated from these definitions ([`man`]).
+//! `main.rs`; alertd's manual pages ([`man`], written by `cli_common::man`).
 
-pub mod man;
+pub(crate) mod man;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -13,20 +13,11 @@ use tracing::error;
 
 use crate::daemon::{self, DaemonError};
 
-/// `alertd --version` and `alertctl --version`: the crate's version and the git commit it was
-/// built from (`build.rs`; `unknown` when built outside a git checkout).
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("ALERTD_GIT_COMMIT"),
-    ")"
-);
-
 /// `alertd` flags.
 #[derive(Debug, Parser)]
 #[command(
     name = "alertd",
-    version = VERSION,
+    version = cli_common::VERSION,
     about = "Probes, rules and alert routing in one daemon",
     long_about = "Probes, rules and alert routing in one daemon.\n\n\
         Without a subcommand alertd runs the daemon: it probes services, scrapes metrics and \
@@ -138,7 +129,7 @@ pub fn main() -> ExitCode {
     match &args.command {
         Some(Command::Snapshot { out }) => return snapshot(&args.config, out),
         Some(Command::Man { dir }) => {
-            return man::write_or_report(man::alertd_pages(), dir);
+            return cli_common::man::write_or_report(man::alertd_pages(), dir);
         }
         None => {}
     }

@@ -597,9 +597,10 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     let max_body = config.api.max_body_bytes;
     let connections = config.api.connections;
     let tls = match &config.api.tls {
-        Some(t) => {
-            Some(crate::tls::server_config(&t.cert_file, &t.key_file).map_err(DaemonError::Tls)?)
-        }
+        Some(t) => Some(
+            crate::config::tls::server_config(&t.cert_file, &t.key_file)
+                .map_err(DaemonError::Tls)?,
+        ),
         None => None,
     };
     let listener = tokio::net::TcpListener::bind(listen)

@@ -490,7 +490,7 @@ mod tests {
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         std::fs::write(&cert, ck.cert.pem()).unwrap();
         std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-        let tls = crate::tls::server_config(&cert, &key).unwrap();
+        let tls = crate::config::tls::server_config(&cert, &key).unwrap();
         let port = listener.local_addr().unwrap().port();
         let r = router(app.clone(), 1024);
         let limits = crate::config::ConnectionLimits::default();
