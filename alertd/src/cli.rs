@@ -26,7 +26,7 @@ use crate::daemon::{self, DaemonError};
         the configuration (only a fully valid file is applied); SIGTERM drains notifications, \
         checkpoints the store and exits 0."
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// Configuration file.
     #[arg(
         long = "config",
@@ -49,7 +49,7 @@ pub struct Args {
 
 /// `alertd` subcommands (without one, the daemon runs).
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Writes a consistent copy of the store of `--config`'s `storage.path` to DIR while no
     /// daemon runs (refused while one holds the store: use `POST /api/alertd/v1/snapshot`).
     Snapshot {
@@ -68,7 +68,7 @@ pub enum Command {
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
@@ -77,7 +77,7 @@ pub enum LogFormat {
 
 /// Minimum log level (Prometheus's `--log.level` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     /// Everything, including debug detail.
     Debug,
     /// Normal operation.
@@ -100,7 +100,7 @@ impl From<LogLevel> for tracing::Level {
 }
 
 /// Installs the global tracing subscriber (logs go to stderr).
-pub fn init_logging(format: LogFormat, level: LogLevel) {
+pub(crate) fn init_logging(format: LogFormat, level: LogLevel) {
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(tracing::Level::from(level))
@@ -119,7 +119,7 @@ pub fn init_logging(format: LogFormat, level: LogLevel) {
 /// `max_depth_expressions_fit_in_a_small_stack` runs the deepest accepted expressions on half
 /// of this (tokio's default, 2 MiB, is too small for them in an unoptimised build). Only the
 /// pages a thread touches take memory.
-pub const THREAD_STACK_BYTES: usize = 12 * 1024 * 1024;
+pub(crate) const THREAD_STACK_BYTES: usize = 12 * 1024 * 1024;
 
 /// Parses the command line, runs the daemon and returns the process exit code: 0 after a
 /// clean shutdown, 1 when the daemon could not start or failed, 2 on a usage error.

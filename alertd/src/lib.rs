@@ -5,9 +5,14 @@
 //! the `alertd-config` crate (`crate::config` here), which `alertctl check config` shares
 //! without linking the daemon. `main.rs` is a thin shell around [`cli::main`].
 //!
-//! Only what is used from outside the crate is public: [`cli`] (the binary), [`daemon`],
-//! [`readiness`] and [`status`] (the status page benchmark) and `api::prom` (the query API
-//! fuzz target); every other module is `pub(crate)`.
+//! Only what is used from outside the crate is public, item by item: `cli::main` (the binary),
+//! `daemon::{App, Pipeline}`, `readiness::Readiness` and the status page's renderers and data
+//! queries (the status page benchmark) and `api::prom`'s parameter checks and evaluation (the
+//! query API fuzz target); everything else is `pub(crate)`, and `unreachable_pub` names any
+//! `pub` item no other crate can reach.
+
+// Items are `pub(crate)` unless another crate uses them; this lint names any `pub` left over.
+#![warn(unreachable_pub)]
 
 pub(crate) mod admin;
 pub mod api;
