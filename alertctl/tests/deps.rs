@@ -23,7 +23,14 @@ fn alertctl_tree() -> Vec<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let out = Command::new(cargo)
-        .args(["tree", "--manifest-path", manifest, "-p", "alertctl"])
+        .args([
+            "tree",
+            "--locked",
+            "--manifest-path",
+            manifest,
+            "-p",
+            "alertctl",
+        ])
         .args(["-e", "normal", "--prefix", "none", "--format", "{p}"])
         .output()
         .expect("cannot run cargo tree");

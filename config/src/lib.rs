@@ -1,6 +1,6 @@
 //! `alertd.yaml`: parsing (serde-saphyr, unknown keys refused) and validation, in a crate of
 //! its own so that `alertctl check config` validates a file without linking the store, the HTTP
-//! server or the database clients (the daemon uses it as `alertd::config`).
+//! server or the database clients (the daemon uses it as `crate::config`).
 //!
 //! Loading reports every error of a file in one run, sorted by position, each as
 //! `FILE:LINE:COL: message` at the offending node itself ([`model::config::ConfigError`]):
