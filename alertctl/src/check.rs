@@ -1,10 +1,10 @@
-//! `alertctl check config`: offline validation with `alertd::config`.
+//! `alertctl check config`: offline validation with `alertd_config`, the loader alertd uses.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use alertd::config::{self, Config, ConfigError, LoadError};
+use alertd_config::{self as config, Config, ConfigError, LoadError};
 use serde::Serialize;
 
 use crate::Output;

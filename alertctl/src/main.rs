@@ -20,7 +20,7 @@ mod rules;
 #[derive(Debug, Parser)]
 #[command(
     name = "alertctl",
-    version = alertd::cli::VERSION,
+    version = cli_common::VERSION,
     about = "Command-line client of alertd"
 )]
 struct Cli {
@@ -207,8 +207,8 @@ fn completion(shell: clap_complete::Shell) -> ExitCode {
 }
 
 /// alertctl's manual: the clap definition and the sections clap knows nothing of.
-fn man_pages() -> alertd::cli::man::Pages {
-    use alertd::cli::man::Section;
+fn man_pages() -> cli_common::man::Pages {
+    use cli_common::man::Section;
     const SECTIONS: &[Section] = &[
         Section {
             title: "EXIT STATUS",
@@ -248,7 +248,7 @@ fn man_pages() -> alertd::cli::man::Pages {
             )],
         },
     ];
-    alertd::cli::man::Pages {
+    cli_common::man::Pages {
         cmd: Cli::command(),
         sections: SECTIONS,
     }
@@ -307,6 +307,6 @@ fn main() -> ExitCode {
         Command::Reload => online(&client::reload),
         Command::Status => online(&client::status),
         Command::Completion { shell } => completion(*shell),
-        Command::Man { dir } => alertd::cli::man::write_or_report(man_pages(), dir),
+        Command::Man { dir } => cli_common::man::write_or_report(man_pages(), dir),
     }
 }

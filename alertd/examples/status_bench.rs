@@ -10,10 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alertd::config;
 use alertd::daemon::{App, Pipeline};
 use alertd::readiness::Readiness;
 use alertd::status::data;
+use alertd_config as config;
 use model::{Clock, Labels, Sample, SystemClock};
 
 const MINUTE: i64 = 60_000;

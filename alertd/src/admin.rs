@@ -21,11 +21,11 @@ use crate::daemon::App;
 
 /// Where the daemon writes snapshots: `snapshots/` inside the data directory (the one
 /// directory a hardened service may write to; see `deploy/alertd.service`).
-pub const SNAPSHOT_DIR: &str = "snapshots";
+pub(crate) const SNAPSHOT_DIR: &str = "snapshots";
 
 /// The answer of a successful snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SnapshotInfo {
+pub(crate) struct SnapshotInfo {
     /// The snapshot's directory.
     pub path: PathBuf,
     /// Its engine (`redb` or `sled`).
@@ -49,7 +49,7 @@ impl From<store::BackupReport> for SnapshotInfo {
 
 /// Why an offline snapshot failed.
 #[derive(Debug, thiserror::Error)]
-pub enum SnapshotError {
+pub(crate) enum SnapshotError {
     /// A running alertd (or another process) holds the store.
     #[error(
         "the store at {} is in use (is alertd running?); take the snapshot through the running \
@@ -77,13 +77,13 @@ pub enum SnapshotError {
 }
 
 /// The admin routes (merged into the API router by [`crate::http::router`]).
-pub fn routes() -> Router<Arc<App>> {
+pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new().route("/api/alertd/v1/snapshot", post(snapshot))
 }
 
 /// A fresh snapshot directory under `data_dir/snapshots/`, named after the UTC time
 /// `now_ms` (`20261123T074500Z`, then `-2`, `-3`, … when taken within the same second).
-pub fn snapshot_path(data_dir: &Path, now_ms: i64) -> PathBuf {
+pub(crate) fn snapshot_path(data_dir: &Path, now_ms: i64) -> PathBuf {
     let name = chrono::DateTime::from_timestamp_millis(now_ms)
         .unwrap_or_default()
         .format("%Y%m%dT%H%M%SZ")
@@ -135,7 +135,7 @@ async fn snapshot(State(app): State<Arc<App>>) -> Response {
 
 /// `alertd snapshot`: opens the store of `storage` (refused while a daemon holds it), writes a
 /// snapshot to `out` (which must not exist) and closes the store.
-pub fn snapshot_offline(
+pub(crate) fn snapshot_offline(
     storage: &StorageConfig,
     out: &Path,
 ) -> Result<SnapshotInfo, SnapshotError> {

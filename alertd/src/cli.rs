@@ -1,7 +1,7 @@
 //! The `alertd` command line: flags, logging setup, and the process entry point used by
-//! `main.rs`; the manual pages generated from these definitions ([`man`]).
+//! `main.rs`; alertd's manual pages ([`man`], written by `cli_common::man`).
 
-pub mod man;
+pub(crate) mod man;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -13,20 +13,11 @@ use tracing::error;
 
 use crate::daemon::{self, DaemonError};
 
-/// `alertd --version` and `alertctl --version`: the crate's version and the git commit it was
-/// built from (`build.rs`; `unknown` when built outside a git checkout).
-pub const VERSION: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (commit ",
-    env!("ALERTD_GIT_COMMIT"),
-    ")"
-);
-
 /// `alertd` flags.
 #[derive(Debug, Parser)]
 #[command(
     name = "alertd",
-    version = VERSION,
+    version = cli_common::VERSION,
     about = "Probes, rules and alert routing in one daemon",
     long_about = "Probes, rules and alert routing in one daemon.\n\n\
         Without a subcommand alertd runs the daemon: it probes services, scrapes metrics and \
@@ -35,7 +26,7 @@ pub const VERSION: &str = concat!(
         the configuration (only a fully valid file is applied); SIGTERM drains notifications, \
         checkpoints the store and exits 0."
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// Configuration file.
     #[arg(
         long = "config",
@@ -58,7 +49,7 @@ pub struct Args {
 
 /// `alertd` subcommands (without one, the daemon runs).
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Writes a consistent copy of the store of `--config`'s `storage.path` to DIR while no
     /// daemon runs (refused while one holds the store: use `POST /api/alertd/v1/snapshot`).
     Snapshot {
@@ -77,7 +68,7 @@ pub enum Command {
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
@@ -86,7 +77,7 @@ pub enum LogFormat {
 
 /// Minimum log level (Prometheus's `--log.level` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     /// Everything, including debug detail.
     Debug,
     /// Normal operation.
@@ -109,7 +100,7 @@ impl From<LogLevel> for tracing::Level {
 }
 
 /// Installs the global tracing subscriber (logs go to stderr).
-pub fn init_logging(format: LogFormat, level: LogLevel) {
+pub(crate) fn init_logging(format: LogFormat, level: LogLevel) {
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_max_level(tracing::Level::from(level))
@@ -128,7 +119,7 @@ pub fn init_logging(format: LogFormat, level: LogLevel) {
 /// `max_depth_expressions_fit_in_a_small_stack` runs the deepest accepted expressions on half
 /// of this (tokio's default, 2 MiB, is too small for them in an unoptimised build). Only the
 /// pages a thread touches take memory.
-pub const THREAD_STACK_BYTES: usize = 12 * 1024 * 1024;
+pub(crate) const THREAD_STACK_BYTES: usize = 12 * 1024 * 1024;
 
 /// Parses the command line, runs the daemon and returns the process exit code: 0 after a
 /// clean shutdown, 1 when the daemon could not start or failed, 2 on a usage error.
@@ -138,7 +129,7 @@ pub fn main() -> ExitCode {
     match &args.command {
         Some(Command::Snapshot { out }) => return snapshot(&args.config, out),
         Some(Command::Man { dir }) => {
-            return man::write_or_report(man::alertd_pages(), dir);
+            return cli_common::man::write_or_report(man::alertd_pages(), dir);
         }
         None => {}
     }

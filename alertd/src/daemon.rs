@@ -18,11 +18,11 @@ use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 
 /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
-pub const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(30);
+pub(crate) const SHUTDOWN_GRACE: StdDuration = StdDuration::from_secs(30);
 
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
+pub(crate) enum DaemonError {
     /// The configuration could not be loaded at startup.
     #[error("{0}")]
     Config(#[from] LoadError),
@@ -73,11 +73,11 @@ pub enum PipelineError {
 }
 
 /// The receiver (without integrations) the notifier routes to when none is configured.
-pub const LOG_RECEIVER: &str = "log";
+pub(crate) const LOG_RECEIVER: &str = "log";
 
 /// The notifier configuration the daemon runs: `cfg`, or without receivers one routing
 /// everything to [`LOG_RECEIVER`].
-pub fn effective_notifier_config(
+pub(crate) fn effective_notifier_config(
     cfg: &notifier::config::NotifierConfig,
 ) -> std::borrow::Cow<'_, notifier::config::NotifierConfig> {
     if !cfg.receivers.is_empty() {
@@ -235,12 +235,12 @@ impl Pipeline {
     }
 
     /// The notifier.
-    pub fn notifier(&self) -> &Arc<notifier::Notifier> {
+    pub(crate) fn notifier(&self) -> &Arc<notifier::Notifier> {
         &self.notifier
     }
 
     /// Stops the notifier's loop (it finishes the delivery in flight) and waits for it.
-    pub async fn stop_notifier(&self) {
+    pub(crate) async fn stop_notifier(&self) {
         let task = self
             .notifier_task
             .lock()
@@ -258,20 +258,20 @@ impl Pipeline {
     }
 
     /// Whether every rule group has been evaluated at least once (true without groups).
-    pub fn rules_evaluated(&self) -> bool {
+    pub(crate) fn rules_evaluated(&self) -> bool {
         self.rule_groups()
             .iter()
             .all(|g| g.last_evaluation.is_some())
     }
 
     /// The rule manager (shared with the metrics).
-    pub fn evaluator(&self) -> &Arc<std::sync::Mutex<evaluator::Manager>> {
+    pub(crate) fn evaluator(&self) -> &Arc<std::sync::Mutex<evaluator::Manager>> {
         &self.evaluator
     }
 
     /// A snapshot of every rule group, rule and alert, for `/api/v1/rules` and
     /// `/api/v1/alerts`.
-    pub fn rule_groups(&self) -> Vec<evaluator::GroupStatus> {
+    pub(crate) fn rule_groups(&self) -> Vec<evaluator::GroupStatus> {
         self.evaluator
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -284,7 +284,7 @@ impl Pipeline {
     }
 
     /// The storage directory in use.
-    pub fn storage_dir(&self) -> &Path {
+    pub(crate) fn storage_dir(&self) -> &Path {
         &self.storage_dir
     }
 
@@ -294,7 +294,10 @@ impl Pipeline {
     }
 
     /// Applies retention now (called periodically by [`run`]); returns what was removed.
-    pub fn apply_retention(&self, now_ms: i64) -> Result<store::RetentionReport, PipelineError> {
+    pub(crate) fn apply_retention(
+        &self,
+        now_ms: i64,
+    ) -> Result<store::RetentionReport, PipelineError> {
         self.store
             .apply_retention(now_ms)
             .map_err(|source| PipelineError::Store {
@@ -415,27 +418,27 @@ impl App {
     }
 
     /// The active alerts received through the API (`api.limits.api_alerts`).
-    pub fn api_alerts(&self) -> &crate::api::limits::ApiAlerts {
+    pub(crate) fn api_alerts(&self) -> &crate::api::limits::ApiAlerts {
         &self.api_alerts
     }
 
     /// The per-client rate limit of heartbeat pings.
-    pub fn pings(&self) -> &crate::ratelimit::PingGuard {
+    pub(crate) fn pings(&self) -> &crate::ratelimit::PingGuard {
         &self.pings
     }
 
     /// The clock the daemon runs on.
-    pub fn clock(&self) -> &Arc<dyn Clock> {
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
 
     /// When the daemon started (ms).
-    pub fn started_at(&self) -> model::Timestamp {
+    pub(crate) fn started_at(&self) -> model::Timestamp {
         self.started_at
     }
 
     /// The configuration in force.
-    pub fn config(&self) -> Arc<Config> {
+    pub(crate) fn config(&self) -> Arc<Config> {
         self.config
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -443,17 +446,18 @@ impl App {
     }
 
     /// The configuration file's path.
-    pub fn config_path(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn config_path(&self) -> &Path {
         &self.config_path
     }
 
     /// The metrics.
-    pub fn metrics(&self) -> &Metrics {
+    pub(crate) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
     /// The readiness conditions.
-    pub fn readiness(&self) -> &Arc<Readiness> {
+    pub(crate) fn readiness(&self) -> &Arc<Readiness> {
         &self.readiness
     }
 
@@ -465,7 +469,7 @@ impl App {
     /// Re-reads the configuration file and applies it only if it is fully valid; otherwise the
     /// running configuration stays and the error is logged and returned. SIGHUP and
     /// `POST /-/reload` both come here; concurrent reloads run one after the other.
-    pub async fn reload(&self) -> Result<(), ReloadError> {
+    pub(crate) async fn reload(&self) -> Result<(), ReloadError> {
         let _guard = self.reload_lock.lock().await;
         let result = self.try_reload();
         match &result {
@@ -571,7 +575,7 @@ fn log_reload_error(e: &ReloadError) {
 }
 
 /// Logs a startup configuration error, one line per problem.
-pub fn log_load_error(e: &LoadError) {
+pub(crate) fn log_load_error(e: &LoadError) {
     match e {
         LoadError::Invalid(errs) => {
             for err in &errs.0 {
@@ -585,7 +589,7 @@ pub fn log_load_error(e: &LoadError) {
 /// Loads `config_path`, starts the pipeline, serves the HTTP API on `api.listen` and handles
 /// signals: SIGHUP reloads, SIGTERM/SIGINT stop accepting connections, let in-flight requests
 /// finish (at most [`SHUTDOWN_GRACE`]), flush the pipeline and return.
-pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), DaemonError> {
+pub(crate) async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), DaemonError> {
     // Installed first so that an early SIGHUP never takes the default action (terminate).
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
     let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
@@ -597,9 +601,10 @@ pub async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(), Daem
     let max_body = config.api.max_body_bytes;
     let connections = config.api.connections;
     let tls = match &config.api.tls {
-        Some(t) => {
-            Some(crate::tls::server_config(&t.cert_file, &t.key_file).map_err(DaemonError::Tls)?)
-        }
+        Some(t) => Some(
+            crate::config::tls::server_config(&t.cert_file, &t.key_file)
+                .map_err(DaemonError::Tls)?,
+        ),
         None => None,
     };
     let listener = tokio::net::TcpListener::bind(listen)

@@ -20,7 +20,7 @@ use crate::daemon::App;
 use crate::metrics::{to_text_format, wants_openmetrics, CONTENT_TYPE, TEXT_CONTENT_TYPE};
 
 /// The API's router for `app`; request bodies are limited to `max_body_bytes`.
-pub fn router(app: Arc<App>, max_body_bytes: u64) -> Router {
+pub(crate) fn router(app: Arc<App>, max_body_bytes: u64) -> Router {
     let limit = usize::try_from(max_body_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/-/healthy", get(healthy))
@@ -490,7 +490,7 @@ mod tests {
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         std::fs::write(&cert, ck.cert.pem()).unwrap();
         std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-        let tls = crate::tls::server_config(&cert, &key).unwrap();
+        let tls = crate::config::tls::server_config(&cert, &key).unwrap();
         let port = listener.local_addr().unwrap().port();
         let r = router(app.clone(), 1024);
         let limits = crate::config::ConnectionLimits::default();

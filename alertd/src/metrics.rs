@@ -15,20 +15,20 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 /// The content type of [`Metrics::encode`]'s output.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// The content type of [`to_text_format`]'s output (Prometheus text format 0.0.4).
-pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Whether an `Accept` header asks for OpenMetrics (as Prometheus does); scrapers that only
 /// speak the classic text format (0.0.4) get that instead.
-pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+pub(crate) fn wants_openmetrics(accept: Option<&str>) -> bool {
     accept.is_some_and(|a| a.contains("application/openmetrics-text"))
 }
 
 /// Rewrites OpenMetrics text (what prometheus-client encodes) as Prometheus text format 0.0.4:
 /// no `# EOF`/`# UNIT` lines, counter metadata named after the `_total` samples, `info` metrics
 /// as gauges named `<name>_info`, `unknown` as `untyped`.
-pub fn to_text_format(openmetrics: &str) -> String {
+pub(crate) fn to_text_format(openmetrics: &str) -> String {
     let mut types: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     for l in openmetrics.lines() {
         if let Some(rest) = l.strip_prefix("# TYPE ") {
@@ -66,7 +66,7 @@ pub fn to_text_format(openmetrics: &str) -> String {
 
 /// Labels of the HTTP request metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct HttpLabels {
+pub(crate) struct HttpLabels {
     /// The route pattern (e.g. `/-/reload`), or `unmatched`.
     pub handler: String,
     /// The response status code.
@@ -75,7 +75,7 @@ pub struct HttpLabels {
 
 /// The daemon's metric handles and their registry.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     reload_successful: Gauge,
     reload_success_ts: Gauge<f64, AtomicU64>,
@@ -87,7 +87,7 @@ pub struct Metrics {
 
 /// A `result` label: `success` or `failure`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
-pub struct ResultLabel {
+pub(crate) struct ResultLabel {
     /// `success` or `failure`.
     pub result: &'static str,
 }
@@ -99,7 +99,7 @@ fn duration_histogram() -> Histogram {
 
 impl Metrics {
     /// Registers every metric; `version` goes into `alertd_build_info`.
-    pub fn new(version: &str) -> Self {
+    pub(crate) fn new(version: &str) -> Self {
         let mut registry = Registry::default();
         let build = Info::new(vec![("version".to_string(), version.to_string())]);
         registry.register("alertd_build", "alertd build information", build);
@@ -153,7 +153,7 @@ impl Metrics {
 
     /// Exports the store's counters (series, samples ingested, out-of-order drops, chunks and
     /// bytes written, checkpoints), read from [`store::Store::stats`] at every scrape.
-    pub fn register_store(&mut self, store: store::Store) {
+    pub(crate) fn register_store(&mut self, store: store::Store) {
         self.registry
             .register_collector(Box::new(StoreCollector(store)));
     }
@@ -161,7 +161,7 @@ impl Metrics {
     /// Exports the pipeline's own counters, read at every scrape: rule groups (evaluations,
     /// failures, duration, missed iterations), collector runs by kind, and the notifier's queue
     /// length and delivery attempts.
-    pub fn register_pipeline(&mut self, p: &crate::daemon::Pipeline) {
+    pub(crate) fn register_pipeline(&mut self, p: &crate::daemon::Pipeline) {
         self.registry
             .register_collector(Box::new(PipelineCollector {
                 rules: p.evaluator().clone(),
@@ -171,13 +171,16 @@ impl Metrics {
     }
 
     /// Exports the heartbeat ping rate limit's counters and table size, read at every scrape.
-    pub fn register_ping_limits(&mut self, guard: std::sync::Arc<crate::ratelimit::PingGuard>) {
+    pub(crate) fn register_ping_limits(
+        &mut self,
+        guard: std::sync::Arc<crate::ratelimit::PingGuard>,
+    ) {
         self.registry
             .register_collector(Box::new(PingLimitCollector(guard)));
     }
 
     /// Records the outcome of a (re)load; `now_ms` is the clock's time of a success.
-    pub fn record_reload(&self, success: bool, now_ms: i64) {
+    pub(crate) fn record_reload(&self, success: bool, now_ms: i64) {
         self.reload_successful.set(i64::from(success));
         if success {
             self.reload_success_ts.set(now_ms as f64 / 1000.0);
@@ -186,7 +189,7 @@ impl Metrics {
 
     /// Records one watchdog check: whether the pipeline was healthy and, if so, whether the
     /// ping went through.
-    pub fn record_watchdog(&self, healthy: bool, sent: bool) {
+    pub(crate) fn record_watchdog(&self, healthy: bool, sent: bool) {
         self.watchdog_healthy.set(i64::from(healthy));
         if healthy {
             let result = if sent { "success" } else { "failure" };
@@ -197,7 +200,7 @@ impl Metrics {
     }
 
     /// Records one served HTTP request.
-    pub fn record_request(&self, handler: &str, code: u16, seconds: f64) {
+    pub(crate) fn record_request(&self, handler: &str, code: u16, seconds: f64) {
         let labels = HttpLabels {
             handler: handler.to_string(),
             code,
@@ -207,7 +210,7 @@ impl Metrics {
     }
 
     /// Every metric in the OpenMetrics text format.
-    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+    pub(crate) fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)

@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, FakeRelativeClock};
+use governor::clock::Clock;
+#[cfg(test)]
+use governor::clock::FakeRelativeClock;
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::keyed::{DashMapStateStore, ShrinkableKeyedStateStore};
@@ -27,21 +29,22 @@ use governor::{Quota, RateLimiter};
 use crate::config::PingRateLimitConfig;
 
 /// How often the daemon drops refilled clients from the table.
-pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10);
 
 /// The limiter's clock: monotonic in the daemon (a wall-clock step must not empty or refill
 /// buckets), governor's fake clock in tests.
 #[derive(Debug, Clone)]
-pub enum PingClock {
+pub(crate) enum PingClock {
     /// Time since the given instant.
     Monotonic(Instant),
     /// A clock that moves only when told to.
+    #[cfg(test)]
     Fake(FakeRelativeClock),
 }
 
 impl PingClock {
     /// A monotonic clock starting now.
-    pub fn monotonic() -> Self {
+    pub(crate) fn monotonic() -> Self {
         PingClock::Monotonic(Instant::now())
     }
 }
@@ -52,6 +55,7 @@ impl Clock for PingClock {
     fn now(&self) -> Nanos {
         match self {
             PingClock::Monotonic(origin) => origin.elapsed().into(),
+            #[cfg(test)]
             PingClock::Fake(c) => c.now(),
         }
     }
@@ -59,7 +63,7 @@ impl Clock for PingClock {
 
 /// A client as the limiter tells clients apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ClientKey {
+pub(crate) enum ClientKey {
     /// An IPv4 address (IPv4-mapped IPv6 addresses included).
     V4(Ipv4Addr),
     /// The first 64 bits of an IPv6 address.
@@ -134,7 +138,7 @@ impl ShrinkableKeyedStateStore<ClientKey> for SharedTable {
 
 /// A keyed GCRA limiter over a bounded client table.
 #[derive(Debug)]
-pub struct ClientLimiter {
+pub(crate) struct ClientLimiter {
     limiter: RateLimiter<ClientKey, SharedTable, PingClock, NoOpMiddleware<Nanos>>,
     table: SharedTable,
     cfg: PingRateLimitConfig,
@@ -143,7 +147,11 @@ pub struct ClientLimiter {
 impl ClientLimiter {
     /// A limiter for `cfg` (its `enabled` flag is not looked at) counting pings decided by the
     /// overflow bucket in `overflowed`.
-    pub fn new(cfg: PingRateLimitConfig, clock: PingClock, overflowed: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(
+        cfg: PingRateLimitConfig,
+        clock: PingClock,
+        overflowed: Arc<AtomicU64>,
+    ) -> Self {
         let table = SharedTable(Arc::new(Table {
             clients: DashMapStateStore::default(),
             overflow: InMemoryState::default(),
@@ -161,7 +169,7 @@ impl ClientLimiter {
 
     /// Takes one ping from `ip`'s bucket (or the overflow bucket); `Err` carries how long until
     /// the next ping would be accepted.
-    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+    pub(crate) fn check(&self, ip: IpAddr) -> Result<(), Duration> {
         self.limiter
             .check_key(&ClientKey::from(ip))
             .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
@@ -169,7 +177,7 @@ impl ClientLimiter {
 
     /// Drops the clients whose bucket has refilled (they are indistinguishable from new ones)
     /// and gives the freed memory back; returns how many were dropped.
-    pub fn housekeep(&self) -> usize {
+    pub(crate) fn housekeep(&self) -> usize {
         let before = self.limiter.len();
         self.limiter.retain_recent();
         let after = self.limiter.len();
@@ -180,19 +188,19 @@ impl ClientLimiter {
     }
 
     /// Clients in the table now.
-    pub fn clients(&self) -> usize {
+    pub(crate) fn clients(&self) -> usize {
         self.table.0.clients.len()
     }
 
     /// The settings this limiter enforces.
-    pub fn config(&self) -> PingRateLimitConfig {
+    pub(crate) fn config(&self) -> PingRateLimitConfig {
         self.cfg
     }
 }
 
 /// A ping refused by the rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limited {
+pub(crate) struct Limited {
     /// When the client's next ping would be accepted.
     pub retry_after: Duration,
     /// The limit in force.
@@ -201,7 +209,7 @@ pub struct Limited {
 
 impl Limited {
     /// `Retry-After` in whole seconds, rounded up (at least 1).
-    pub fn retry_after_secs(&self) -> u64 {
+    pub(crate) fn retry_after_secs(&self) -> u64 {
         let d = self.retry_after;
         let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
         secs.max(1)
@@ -210,7 +218,7 @@ impl Limited {
 
 /// Counters and the table size, for `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PingLimitStats {
+pub(crate) struct PingLimitStats {
     /// Pings refused with 429 since start.
     pub limited: u64,
     /// Pings decided by the overflow bucket since start (the table was full).
@@ -224,7 +232,7 @@ pub struct PingLimitStats {
 /// The daemon's ping limiter: the [`ClientLimiter`] for the configuration in force (none when
 /// the limit is off), swapped on reload, with counters that survive reloads.
 #[derive(Debug)]
-pub struct PingGuard {
+pub(crate) struct PingGuard {
     clock: Mutex<PingClock>,
     limiter: RwLock<Option<Arc<ClientLimiter>>>,
     limited: AtomicU64,
@@ -233,12 +241,12 @@ pub struct PingGuard {
 
 impl PingGuard {
     /// A guard enforcing `cfg` on the monotonic clock.
-    pub fn new(cfg: &PingRateLimitConfig) -> Self {
+    pub(crate) fn new(cfg: &PingRateLimitConfig) -> Self {
         PingGuard::with_clock(cfg, PingClock::monotonic())
     }
 
     /// A guard enforcing `cfg` on `clock`.
-    pub fn with_clock(cfg: &PingRateLimitConfig, clock: PingClock) -> Self {
+    pub(crate) fn with_clock(cfg: &PingRateLimitConfig, clock: PingClock) -> Self {
         let g = PingGuard {
             clock: Mutex::new(clock),
             limiter: RwLock::new(None),
@@ -270,7 +278,7 @@ impl PingGuard {
 
     /// Applies `cfg` (on start and reload). Unchanged settings keep the clients' buckets;
     /// changed ones start with empty (full) buckets.
-    pub fn configure(&self, cfg: &PingRateLimitConfig) {
+    pub(crate) fn configure(&self, cfg: &PingRateLimitConfig) {
         let mut slot = self.limiter.write().unwrap_or_else(PoisonError::into_inner);
         if !cfg.enabled {
             *slot = None;
@@ -292,7 +300,7 @@ impl PingGuard {
     }
 
     /// Takes one ping from `ip`'s quota; `Err` when it is over the limit (counted).
-    pub fn check(&self, ip: IpAddr) -> Result<(), Limited> {
+    pub(crate) fn check(&self, ip: IpAddr) -> Result<(), Limited> {
         let Some(l) = self.current() else {
             return Ok(());
         };
@@ -306,12 +314,12 @@ impl PingGuard {
     }
 
     /// Drops refilled clients from the table; returns how many.
-    pub fn housekeep(&self) -> usize {
+    pub(crate) fn housekeep(&self) -> usize {
         self.current().map_or(0, |l| l.housekeep())
     }
 
     /// The counters and the table size now.
-    pub fn stats(&self) -> PingLimitStats {
+    pub(crate) fn stats(&self) -> PingLimitStats {
         let l = self.current();
         PingLimitStats {
             limited: self.limited.load(Ordering::Relaxed),

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One condition of readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Condition {
+pub(crate) enum Condition {
     /// The store is open and its state recovered.
     StoreOpen,
     /// The rule files are loaded.
@@ -17,14 +17,14 @@ pub enum Condition {
 
 impl Condition {
     /// Every condition, in the order they are normally met.
-    pub const ALL: [Condition; 3] = [
+    pub(crate) const ALL: [Condition; 3] = [
         Condition::StoreOpen,
         Condition::RulesLoaded,
         Condition::FirstEvalDone,
     ];
 
     /// The condition's name as shown by `/-/ready`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Condition::StoreOpen => "store_open",
             Condition::RulesLoaded => "rules_loaded",
@@ -59,26 +59,28 @@ impl Readiness {
         Self::default()
     }
     /// Marks `c` as met.
-    pub fn set(&self, c: Condition) {
+    pub(crate) fn set(&self, c: Condition) {
         self.flags[c.index()].store(true, Ordering::SeqCst);
     }
     /// Marks `c` as no longer met.
-    pub fn clear(&self, c: Condition) {
+    #[cfg(test)]
+    pub(crate) fn clear(&self, c: Condition) {
         self.flags[c.index()].store(false, Ordering::SeqCst);
     }
     /// Whether `c` is met.
-    pub fn is_set(&self, c: Condition) -> bool {
+    pub(crate) fn is_set(&self, c: Condition) -> bool {
         self.flags[c.index()].load(Ordering::SeqCst)
     }
     /// The conditions not met yet.
-    pub fn pending(&self) -> Vec<Condition> {
+    pub(crate) fn pending(&self) -> Vec<Condition> {
         Condition::ALL
             .into_iter()
             .filter(|c| !self.is_set(*c))
             .collect()
     }
     /// Whether every condition is met.
-    pub fn is_ready(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_ready(&self) -> bool {
         self.pending().is_empty()
     }
 }

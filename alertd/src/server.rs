@@ -42,7 +42,7 @@ use tracing::{debug, info, warn};
 use crate::config::ConnectionLimits;
 
 /// How long a client may take to complete the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the loop, waiting at the cap for a slot, looks again for an idle connection.
 const EVICT_EVERY: Duration = Duration::from_millis(100);
@@ -50,7 +50,7 @@ const EVICT_EVERY: Duration = Duration::from_millis(100);
 /// The number of connections the listener may hold: `limits.max`, or fewer when the open files
 /// limit minus `limits.reserved_fds` is lower (at least 1), with the soft limit it was read from
 /// (`None`: unlimited or unreadable).
-pub fn connection_cap(limits: &ConnectionLimits) -> (usize, Option<u64>) {
+pub(crate) fn connection_cap(limits: &ConnectionLimits) -> (usize, Option<u64>) {
     let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
     let max = limits.max as usize;
     let cap = match nofile {
@@ -170,7 +170,7 @@ impl Registry {
 
 /// Serves `router` on `listener` (TLS with `tls` when given) within `limits` until `shutdown`
 /// completes, then waits for the open connections to finish (see the module's doc).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
     router: Router,

@@ -16,10 +16,10 @@ use crate::api::error::ApiError;
 use crate::daemon::App;
 
 /// The path Slack posts interactions to.
-pub const PATH: &str = "/api/alertd/v1/slack/interactions";
+pub(crate) const PATH: &str = "/api/alertd/v1/slack/interactions";
 
 /// The route.
-pub fn router() -> Router<Arc<App>> {
+pub(crate) fn router() -> Router<Arc<App>> {
     Router::new().route(PATH, post(interaction))
 }
 

@@ -16,7 +16,7 @@ use tracing::warn;
 use crate::daemon::App;
 
 /// How often the store's health is checked and deferred writes are retried.
-pub const CHECK_EVERY: Duration = Duration::from_secs(5);
+pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// The key-value namespace of the health check's own small write.
 const CANARY_NAMESPACE: &str = "alertd_health";
@@ -24,7 +24,7 @@ const CANARY_NAMESPACE: &str = "alertd_health";
 /// The alert about the store at `now`: firing while `health` says writes fail (its end a few
 /// checks ahead, renewed at every check, as Prometheus does for its alerts), resolved at `now`
 /// once they work again (`None` when there is nothing to say: healthy and not failing before).
-pub fn alert(
+pub(crate) fn alert(
     health: &store::StoreHealth,
     failing_since_before: Option<Timestamp>,
     dir: &std::path::Path,
@@ -67,7 +67,7 @@ pub fn alert(
 }
 
 /// Runs for as long as the daemon runs.
-pub async fn run(app: Arc<App>) {
+pub(crate) async fn run(app: Arc<App>) {
     let mut every = tokio::time::interval(CHECK_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing_since: Option<Timestamp> = None;

@@ -22,7 +22,7 @@ const NOTIFIER_STUCK_MS: i64 = 120_000;
 
 /// What the watchdog looks at, taken from the running daemon at one moment.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Pulse {
+pub(crate) struct Pulse {
     /// Readiness conditions not met yet (by name).
     pub not_ready: Vec<&'static str>,
     /// Per rule group: name, interval (ms) and last evaluation (ms).
@@ -38,7 +38,7 @@ pub struct Pulse {
 
 impl Pulse {
     /// Reads the pulse of the running daemon.
-    pub fn of(app: &App) -> Pulse {
+    pub(crate) fn of(app: &App) -> Pulse {
         let cfg = app.config();
         let pipeline = app.pipeline();
         let collector = Some(pipeline.collector()).and_then(|c| {
@@ -82,7 +82,7 @@ impl Pulse {
     }
 
     /// Why the pipeline is not healthy at `now`; empty when it is.
-    pub fn problems(&self, now: Timestamp) -> Vec<String> {
+    pub(crate) fn problems(&self, now: Timestamp) -> Vec<String> {
         let mut out = Vec::new();
         if !self.not_ready.is_empty() {
             out.push(format!(
@@ -133,7 +133,7 @@ impl Pulse {
 
 /// Runs the watchdog for as long as the daemon runs. The configuration is re-read before every
 /// ping, so a reload that adds, changes or removes `watchdog` takes effect at the next one.
-pub async fn run(app: Arc<App>) {
+pub(crate) async fn run(app: Arc<App>) {
     let client = match reqwest::Client::builder()
         .user_agent(concat!("alertd/", env!("CARGO_PKG_VERSION"), " (watchdog)"))
         .build()

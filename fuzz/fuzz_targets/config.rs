@@ -1,4 +1,4 @@
-//! The `alertd.yaml` loader (`alertd::config::parse_str`): the whole configuration, parsed and
+//! The `alertd.yaml` loader (`alertd_config::parse_str`): the whole configuration, parsed and
 //! validated. Errors must carry a position and print; nothing may panic.
 #![no_main]
 
@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match alertd::config::parse_str(text, "fuzz.yaml") {
+    match alertd_config::parse_str(text, "fuzz.yaml") {
         Ok(c) => {
             let _ = format!("{c:?}");
         }

@@ -143,4 +143,16 @@ mod tests {
             "<secret>"
         );
     }
+
+    #[test]
+    fn secret_never_prints_its_value() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "<secret>");
+        assert_eq!(s.to_string(), "<secret>");
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"<secret>\"");
+        assert_eq!(s.expose(), "hunter2");
+        let src = SecretSource::Inline(s);
+        assert_eq!(format!("{src:?}"), "<secret>");
+        assert!(!serde_json::to_string(&src).unwrap().contains("hunter2"));
+    }
 }

@@ -1,6 +1,5 @@
 //! The public types: engines, options, errors, rollup buckets and reports.
 
-use std::fmt;
 use std::path::PathBuf;
 
 use model::clock::Timestamp;
@@ -9,47 +8,9 @@ use model::{Duration, Labels};
 
 use crate::upgrade::FORMAT;
 
-/// Which key-value engine holds the data.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    /// sled 0.34.7.
-    Sled,
-    /// redb 4.x, the default: on the reference workload (10,000 series, 15 s, 3 days) it
-    /// needs 0.84 ms CPU per 1,000 samples, 5.15 bytes/sample and 71 MiB RSS, where sled needs
-    /// 1.29 ms, 7.2 bytes/sample and 1.4 GiB (`store/examples/bench.rs`).
-    #[default]
-    Redb,
-}
-
-impl Engine {
-    /// The lowercase name (`sled`, `redb`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Sled => "sled",
-            Engine::Redb => "redb",
-        }
-    }
-}
-
-impl fmt::Display for Engine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Engine {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "sled" => Ok(Engine::Sled),
-            "redb" => Ok(Engine::Redb),
-            other => Err(StoreError::UnknownEngine(other.to_string())),
-        }
-    }
-}
+/// Which key-value engine holds the data (defined in `model::storage`, where the
+/// configuration loader reads it without linking the engines).
+pub use model::storage::Engine;
 
 /// How to open a [`Store`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,8 +90,8 @@ pub enum StoreError {
     #[error("corrupt store data: {0}")]
     Corrupt(String),
     /// An engine name other than `sled` or `redb`.
-    #[error("unknown storage engine {0:?}: expected sled or redb")]
-    UnknownEngine(String),
+    #[error(transparent)]
+    UnknownEngine(#[from] model::storage::UnknownEngine),
     /// A key-value namespace containing NUL.
     #[error("invalid key-value namespace {0:?}: must not contain NUL")]
     InvalidNamespace(String),

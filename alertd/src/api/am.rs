@@ -34,7 +34,7 @@ use crate::api::error::ApiError;
 use crate::daemon::App;
 
 /// The routes of the Alertmanager API v2.
-pub fn routes() -> Router<Arc<App>> {
+pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/api/v2/status", get(status))
         .route("/api/v2/alerts", get(get_alerts).post(post_alerts))
@@ -57,7 +57,7 @@ fn filter_error(e: FilterError) -> Response {
 /// (`global` defaults, `route`, `receivers`, `inhibit_rules`, `time_intervals`, `templates`) as
 /// YAML, secrets as `<secret>`, without alertd's own keys (`escalations`, a route's `escalation`, a
 /// receiver's `ntfy_configs` and `fallback`) so that `amtool config routes` can parse it.
-pub fn alertmanager_config_yaml(cfg: &notifier::config::NotifierConfig) -> String {
+pub(crate) fn alertmanager_config_yaml(cfg: &notifier::config::NotifierConfig) -> String {
     fn prune_nulls(v: &mut serde_json::Value) {
         match v {
             serde_json::Value::Object(m) => {

@@ -23,7 +23,7 @@ use crate::daemon::App;
 
 /// What a request needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// Open to anyone.
     Open,
     /// Needs a token only with `auth_reads: true`.
@@ -33,7 +33,7 @@ pub enum Access {
 }
 
 /// Classifies a request by method and path.
-pub fn access(method: &Method, path: &str) -> Access {
+pub(crate) fn access(method: &Method, path: &str) -> Access {
     if matches!(
         path,
         "/-/healthy" | "/-/ready" | "/status" | crate::slack::PATH
@@ -52,7 +52,7 @@ pub fn access(method: &Method, path: &str) -> Access {
 }
 
 /// Whether `presented` equals one of `tokens`, comparing every token in constant time.
-pub fn token_ok(presented: &str, tokens: &[model::Secret]) -> bool {
+pub(crate) fn token_ok(presented: &str, tokens: &[model::Secret]) -> bool {
     let mut ok = subtle::Choice::from(0u8);
     for t in tokens {
         ok |= t.expose().as_bytes().ct_eq(presented.as_bytes());
@@ -97,7 +97,11 @@ fn unauthorized(path: &str, message: &str) -> Response {
 
 /// The middleware: refuses a request that needs a token and lacks a valid one with 401 and
 /// `WWW-Authenticate: Bearer`.
-pub async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+pub(crate) async fn require_token(
+    State(app): State<Arc<App>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let cfg = app.config();
     if cfg.api.tokens_file.is_none() {
         return next.run(req).await;

@@ -9,7 +9,7 @@ use axum::Json;
 
 /// An error answer: a status, a message, and the wire format of the API answering.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     format: Format,
@@ -36,27 +36,27 @@ enum Format {
 
 impl ApiError {
     /// alertd's own format.
-    pub fn own(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn own(status: StatusCode, message: impl Into<String>) -> Self {
         Self::with(status, message, Format::Own)
     }
 
     /// Alertmanager v2's error object, its code the HTTP status.
-    pub fn am(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn am(status: StatusCode, message: impl Into<String>) -> Self {
         Self::am_code(status, status.as_u16(), message)
     }
 
     /// Alertmanager v2's error object with its own `code` (validation errors: 601).
-    pub fn am_code(status: StatusCode, code: u16, message: impl Into<String>) -> Self {
+    pub(crate) fn am_code(status: StatusCode, code: u16, message: impl Into<String>) -> Self {
         Self::with(status, message, Format::AmObject { code })
     }
 
     /// Alertmanager's handler error, a JSON string.
-    pub fn am_string(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(crate) fn am_string(status: StatusCode, message: impl Into<String>) -> Self {
         Self::with(status, message, Format::AmString)
     }
 
     /// Prometheus's error envelope.
-    pub fn prometheus(
+    pub(crate) fn prometheus(
         status: StatusCode,
         error_type: &'static str,
         message: impl Into<String>,

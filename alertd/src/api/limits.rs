@@ -16,7 +16,7 @@ use crate::config::ApiLimits;
 
 /// A request over a limit: the status to answer and a message naming the limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OverLimit {
+pub(crate) struct OverLimit {
     /// 413 for a request too large, 429 when alertd holds too many alerts already.
     pub status: StatusCode,
     /// Names the `api.limits` key.
@@ -31,7 +31,7 @@ fn too_large(message: String) -> OverLimit {
 }
 
 /// Checks the alerts of one `POST /api/v2/alerts` against `l` (before anything is stored).
-pub fn check_posted(posted: &[PostableAlert], l: &ApiLimits) -> Result<(), OverLimit> {
+pub(crate) fn check_posted(posted: &[PostableAlert], l: &ApiLimits) -> Result<(), OverLimit> {
     check_count(posted.len(), l)?;
     for (i, a) in posted.iter().enumerate() {
         check_set(i, "label", &a.labels, l.label_value_bytes, l)?;
@@ -42,7 +42,7 @@ pub fn check_posted(posted: &[PostableAlert], l: &ApiLimits) -> Result<(), OverL
 
 /// The number of alerts in one request against `alerts_per_request` (checked before each alert
 /// is decoded).
-pub fn check_count(n: usize, l: &ApiLimits) -> Result<(), OverLimit> {
+pub(crate) fn check_count(n: usize, l: &ApiLimits) -> Result<(), OverLimit> {
     if n > l.alerts_per_request as usize {
         return Err(too_large(format!(
             "{n} alerts in one request, over api.limits.alerts_per_request ({})",
@@ -92,7 +92,7 @@ fn check_set(
 
 /// Checks an acknowledgement's author (at most `label_value_bytes`) and comment (at most
 /// `annotation_bytes`): one is kept per acknowledged alert.
-pub fn check_ack(author: &str, comment: &str, l: &ApiLimits) -> Result<(), OverLimit> {
+pub(crate) fn check_ack(author: &str, comment: &str, l: &ApiLimits) -> Result<(), OverLimit> {
     if author.len() > l.label_value_bytes as usize {
         return Err(too_large(format!(
             "an author of {} bytes, over api.limits.label_value_bytes ({})",
@@ -113,7 +113,7 @@ pub fn check_ack(author: &str, comment: &str, l: &ApiLimits) -> Result<(), OverL
 /// The alerts received through the API that are still active: fingerprint → when it resolves
 /// (its `endsAt`, or the time `global.resolve_timeout` resolves it). Counted since startup.
 #[derive(Debug, Default)]
-pub struct ApiAlerts {
+pub(crate) struct ApiAlerts {
     active: Mutex<HashMap<u64, Timestamp>>,
 }
 
@@ -121,7 +121,7 @@ impl ApiAlerts {
     /// Admits `alerts` if the active API alerts, with the new ones among them, stay within
     /// `max`; records them then. `resolve_timeout_ms` is when an alert without an end resolves.
     /// Alerts already active (sent again) and resolved ones never count against the limit.
-    pub fn admit(
+    pub(crate) fn admit(
         &self,
         alerts: &[Alert],
         now: Timestamp,

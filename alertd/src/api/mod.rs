@@ -16,7 +16,7 @@ pub(crate) mod own;
 pub mod prom;
 
 /// Every route of this module, merged into the router by `http::router`.
-pub fn routes() -> Router<Arc<App>> {
+pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .merge(am::routes())
         .merge(own::routes())

@@ -27,7 +27,7 @@ use crate::api::error::ApiError;
 use crate::daemon::App;
 
 /// The routes of alertd's own API.
-pub fn routes() -> Router<Arc<App>> {
+pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route(
             "/api/alertd/v1/acks",
@@ -55,7 +55,7 @@ fn notifier_error(e: NotifierError) -> Response {
 }
 
 /// The target of an ack request: exactly one kind of selector.
-pub fn ack_target(r: &AckRequest) -> Result<AckTarget, String> {
+pub(crate) fn ack_target(r: &AckRequest) -> Result<AckTarget, String> {
     let kinds = usize::from(!r.matchers.is_empty())
         + usize::from(!r.fingerprints.is_empty())
         + usize::from(r.group.is_some());

@@ -26,9 +26,9 @@ use serde_json::{json, Map, Value as Json};
 use crate::daemon::App;
 
 /// The most points a range query may return per series (as Prometheus).
-pub const MAX_POINTS: i64 = 11_000;
+pub(crate) const MAX_POINTS: i64 = 11_000;
 /// The query timeout when the request gives none (Prometheus's `--query.timeout` default).
-pub const DEFAULT_TIMEOUT_MS: i64 = 120_000;
+pub(crate) const DEFAULT_TIMEOUT_MS: i64 = 120_000;
 /// Earliest time a request may name (Prometheus's `minTime`, in ms).
 const MIN_TIME: Timestamp = -9_223_309_901_257_974;
 /// Latest time a request may name (Prometheus's `maxTime`, in ms).
@@ -38,7 +38,7 @@ const MIN_TIME_TEXT: &str = "-292273086-05-16T16:47:06Z";
 const MAX_TIME_TEXT: &str = "292277025-08-18T07:12:54.999999999Z";
 
 /// The routes, to be merged into the daemon's router.
-pub fn router() -> Router<Arc<App>> {
+pub(crate) fn router() -> Router<Arc<App>> {
     let read = |m: MethodRouter<Arc<App>>| m.fallback(method_not_allowed);
     Router::new()
         .route("/api/v1/query", read(get(query).post(query)))
@@ -61,7 +61,7 @@ pub fn router() -> Router<Arc<App>> {
 
 /// Prometheus's error types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorType {
+pub(crate) enum ErrorType {
     /// A parameter is missing or malformed (400).
     BadData,
     /// The query failed while it ran (422).
@@ -180,7 +180,7 @@ impl Params {
     }
 
     /// The first value of `name`, if given and not empty (as Go's `FormValue`).
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -189,7 +189,7 @@ impl Params {
     }
 
     /// Every value of `name`.
-    pub fn all(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
         self.0
             .iter()
             .filter(|(k, _)| k == name)
@@ -227,7 +227,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 }
 
 /// Parses a time as Prometheus does: Unix seconds (fractions rounded to ms) or RFC 3339.
-pub fn parse_time(s: &str) -> Result<Timestamp, String> {
+pub(crate) fn parse_time(s: &str) -> Result<Timestamp, String> {
     if let Ok(f) = s.parse::<f64>() {
         if f.is_finite() {
             let ms = (f * 1000.0).round();
@@ -249,7 +249,7 @@ pub fn parse_time(s: &str) -> Result<Timestamp, String> {
 }
 
 /// Parses a duration as Prometheus does: float seconds or a Prometheus duration (`5m`, `1h30m`).
-pub fn parse_duration(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
     if let Ok(f) = s.parse::<f64>() {
         if f.is_finite() {
             let ms = f * 1000.0;
@@ -351,7 +351,7 @@ fn eval_error(e: promql::EvalError) -> ApiError {
 
 /// A sample value as Prometheus's API writes it (`jsonutil.MarshalValue`): Go's shortest
 /// decimal form, exponent form below 1e-6 and from 1e21, `NaN`, `+Inf`, `-Inf`.
-pub fn format_value(v: f64) -> String {
+pub(crate) fn format_value(v: f64) -> String {
     if v.is_nan() {
         return "NaN".into();
     }
@@ -412,7 +412,7 @@ fn write_point(out: &mut String, t: Timestamp, v: f64) {
 }
 
 /// `{"resultType":...,"result":...}` for a query result.
-pub fn encode_result(v: &Value) -> String {
+pub(crate) fn encode_result(v: &Value) -> String {
     let mut out = String::with_capacity(256);
     let _ = write!(out, "{{\"resultType\":\"{}\",\"result\":", v.type_name());
     match v {

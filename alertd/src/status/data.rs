@@ -20,14 +20,14 @@ use model::{Labels, MatchOp, Matcher, Sample, Timestamp};
 use store::{Resolution, Store, StoreError};
 
 /// One minute in milliseconds.
-pub const MINUTE: i64 = 60_000;
+pub(crate) const MINUTE: i64 = 60_000;
 /// One hour in milliseconds.
-pub const HOUR: i64 = 60 * MINUTE;
+pub(crate) const HOUR: i64 = 60 * MINUTE;
 /// One day in milliseconds.
-pub const DAY: i64 = 24 * HOUR;
+pub(crate) const DAY: i64 = 24 * HOUR;
 
 /// The uptime windows the page and the badges show, with their names.
-pub const WINDOWS: [(&str, i64); 4] = [
+pub(crate) const WINDOWS: [(&str, i64); 4] = [
     ("24h", DAY),
     ("7d", 7 * DAY),
     ("30d", 30 * DAY),
@@ -36,12 +36,12 @@ pub const WINDOWS: [(&str, i64); 4] = [
 
 /// A probe is flapping when its last [`FLAP_CHECKS`] checks changed state at least
 /// [`FLAP_CHANGES`] times.
-pub const FLAP_CHECKS: usize = 10;
+pub(crate) const FLAP_CHECKS: usize = 10;
 /// See [`FLAP_CHECKS`].
-pub const FLAP_CHANGES: usize = 3;
+pub(crate) const FLAP_CHANGES: usize = 3;
 
 /// How far back the disk-full prediction fits its line.
-pub const DISK_FIT_WINDOW: i64 = 6 * HOUR;
+pub(crate) const DISK_FIT_WINDOW: i64 = 6 * HOUR;
 
 /// Checks counted in a window: how many ran and the sum of their `probe_success` values.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -54,7 +54,7 @@ pub struct Counts {
 
 impl Counts {
     /// `up / total`, or `None` without checks.
-    pub fn ratio(&self) -> Option<f64> {
+    pub(crate) fn ratio(&self) -> Option<f64> {
         (self.total > 0).then(|| self.up / self.total as f64)
     }
 
@@ -79,7 +79,7 @@ fn ceil_to(t: i64, step: i64) -> i64 {
 }
 
 /// Where the uptime window of length `w` ending at `now` starts (see the module doc).
-pub fn window_start(w: i64, now: Timestamp) -> Timestamp {
+pub(crate) fn window_start(w: i64, now: Timestamp) -> Timestamp {
     if w <= DAY {
         ceil_to(now - w, Resolution::FiveMinutes.width_ms())
     } else {
@@ -129,7 +129,7 @@ pub fn uptimes(
 }
 
 /// Number of times consecutive values differ (a success following a failure or the reverse).
-pub fn state_changes(values: &[f64]) -> usize {
+pub(crate) fn state_changes(values: &[f64]) -> usize {
     values
         .windows(2)
         .filter(|w| (w[0] > 0.5) != (w[1] > 0.5))
@@ -138,7 +138,7 @@ pub fn state_changes(values: &[f64]) -> usize {
 
 /// Whether the last [`FLAP_CHECKS`] of `values` (oldest first) changed state at least
 /// [`FLAP_CHANGES`] times.
-pub fn is_flapping(values: &[f64]) -> bool {
+pub(crate) fn is_flapping(values: &[f64]) -> bool {
     let from = values.len().saturating_sub(FLAP_CHECKS);
     state_changes(&values[from..]) >= FLAP_CHANGES
 }
@@ -202,7 +202,7 @@ pub fn history_24h(
 
 /// The newest sample in `[now - lookback, now]` of every series matching `matchers`, unless
 /// that sample is a staleness marker (the series ended).
-pub fn latest(
+pub(crate) fn latest(
     store: &Store,
     matchers: &[Matcher],
     now: Timestamp,
@@ -221,7 +221,7 @@ pub fn latest(
 /// Least-squares line through `samples` (stale markers skipped): `(slope per ms, value at
 /// `at`)`, as PromQL's `predict_linear` computes it. `None` with fewer than two samples or
 /// all at one instant.
-pub fn linear_fit(samples: &[Sample], at: Timestamp) -> Option<(f64, f64)> {
+pub(crate) fn linear_fit(samples: &[Sample], at: Timestamp) -> Option<(f64, f64)> {
     let pts: Vec<(f64, f64)> = samples
         .iter()
         .filter(|s| !s.is_stale() && s.v.is_finite())
@@ -247,7 +247,7 @@ pub fn linear_fit(samples: &[Sample], at: Timestamp) -> Option<(f64, f64)> {
 
 /// When free space reaches zero, from a line fitted through `avail` samples, evaluated at
 /// `now`; `None` when the line does not fall (or there are too few samples).
-pub fn predict_full(avail: &[Sample], now: Timestamp) -> Option<Timestamp> {
+pub(crate) fn predict_full(avail: &[Sample], now: Timestamp) -> Option<Timestamp> {
     let (slope, at_now) = linear_fit(avail, now)?;
     if slope >= 0.0 {
         return None;

@@ -9,11 +9,11 @@ use model::{AlertState, Labels, Timestamp};
 use crate::daemon::App;
 
 /// Rows of a result shown at most (a wide selector can match many series).
-pub const MAX_ROWS: usize = 1_000;
+pub(crate) const MAX_ROWS: usize = 1_000;
 
 /// What the page shows.
 #[derive(Debug, Clone, Default)]
-pub struct GraphView {
+pub(crate) struct GraphView {
     /// When it was evaluated (ms).
     pub now: Timestamp,
     /// The expression as given.
@@ -31,7 +31,7 @@ pub struct GraphView {
 
 /// An alerting rule whose expression the page shows.
 #[derive(Debug, Clone)]
-pub struct RuleView {
+pub(crate) struct RuleView {
     /// Its group.
     pub group: String,
     /// The alert name.
@@ -43,7 +43,7 @@ pub struct RuleView {
 }
 
 /// Evaluates `expr` now and gathers the rules that use it. Blocking (store queries).
-pub fn gather(app: &App, expr: &str) -> GraphView {
+pub(crate) fn gather(app: &App, expr: &str) -> GraphView {
     let now = app.clock().now_ms();
     let mut v = GraphView {
         now,

@@ -19,9 +19,9 @@
 //! configured labels and the `instance` of its series); `pending` before the first check.
 
 pub mod data;
-pub mod graph;
-pub mod render;
-pub mod svg;
+pub(crate) mod graph;
+pub(crate) mod render;
+pub(crate) mod svg;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -39,20 +39,20 @@ use crate::daemon::App;
 use data::{eq, Counts, MINUTE, WINDOWS};
 
 /// How long browsers and proxies may cache an uptime badge (seconds).
-pub const UPTIME_BADGE_MAX_AGE: u32 = 300;
+pub(crate) const UPTIME_BADGE_MAX_AGE: u32 = 300;
 /// How long browsers and proxies may cache a status badge (seconds).
-pub const STATUS_BADGE_MAX_AGE: u32 = 60;
+pub(crate) const STATUS_BADGE_MAX_AGE: u32 = 60;
 
 /// How long the public page is served from its cache (ms): it may face many visitors, and
 /// building it reads the store.
-pub const PUBLIC_CACHE_MS: i64 = 10_000;
+pub(crate) const PUBLIC_CACHE_MS: i64 = 10_000;
 
 /// The last public page built: when (clock ms) and the HTML.
 #[derive(Debug, Default)]
 struct PublicCache(std::sync::Mutex<Option<(Timestamp, Arc<String>)>>);
 
 /// The routes of this module, merged into the API router.
-pub fn routes() -> Router<Arc<App>> {
+pub(crate) fn routes() -> Router<Arc<App>> {
     let cache = Arc::new(PublicCache::default());
     Router::new()
         .route("/", get(page))
@@ -78,12 +78,12 @@ pub fn routes() -> Router<Arc<App>> {
 
 /// The pages' and badges' `Content-Security-Policy`: no script, no outside resource, no
 /// form, not framed by another site; the pages' own `<style>` and `style` attributes only.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
      img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// A probe's state on the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ProbeState {
+pub(crate) enum ProbeState {
     /// The last check failed.
     Down,
     /// At least [`data::FLAP_CHANGES`] state changes among the last [`data::FLAP_CHECKS`].
@@ -98,7 +98,7 @@ pub enum ProbeState {
 
 impl ProbeState {
     /// Lower-case name, also the CSS class.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ProbeState::Down => "down",
             ProbeState::Flapping => "flapping",
@@ -111,7 +111,7 @@ impl ProbeState {
 
 /// One probe as the page shows it.
 #[derive(Debug, Clone)]
-pub struct ProbeView {
+pub(crate) struct ProbeView {
     /// Its name (the `probe` label).
     pub name: String,
     /// `http`, `tls`, `disk`, `postgres`, `mysql`.
@@ -143,7 +143,7 @@ pub struct ProbeView {
 
 /// A certificate expiry.
 #[derive(Debug, Clone)]
-pub struct CertView {
+pub(crate) struct CertView {
     /// The probe.
     pub probe: String,
     /// Host and port or URL.
@@ -154,7 +154,7 @@ pub struct CertView {
 
 /// A filesystem's usage.
 #[derive(Debug, Clone)]
-pub struct DiskView {
+pub(crate) struct DiskView {
     /// The probe (or the scrape `instance` for node_exporter data).
     pub source: String,
     /// Mount point.
@@ -171,7 +171,7 @@ pub struct DiskView {
 
 /// A replication lag reading.
 #[derive(Debug, Clone)]
-pub struct DbView {
+pub(crate) struct DbView {
     /// The probe.
     pub probe: String,
     /// `postgres` or `mysql`.
@@ -186,7 +186,7 @@ pub struct DbView {
 
 /// A heartbeat as the page shows it.
 #[derive(Debug, Clone)]
-pub struct HeartbeatView {
+pub(crate) struct HeartbeatView {
     /// The tracker's state.
     pub status: collector::heartbeat::HeartbeatStatus,
     /// When the next ping is expected: the deadline less the grace period (ms).
@@ -195,7 +195,7 @@ pub struct HeartbeatView {
 
 /// An alert as the page shows it.
 #[derive(Debug, Clone)]
-pub struct AlertRow {
+pub(crate) struct AlertRow {
     /// Its labels.
     pub labels: Labels,
     /// The `summary` or `description` annotation.
@@ -214,7 +214,7 @@ pub struct AlertRow {
 
 /// An alert whose rule's condition holds, waiting out its `for:`.
 #[derive(Debug, Clone)]
-pub struct PendingRow {
+pub(crate) struct PendingRow {
     /// Its labels.
     pub labels: Labels,
     /// The `summary` or `description` annotation.
@@ -229,7 +229,7 @@ pub struct PendingRow {
 
 /// Where the alerts on the page come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertSource {
+pub(crate) enum AlertSource {
     /// The notifier (silences, acks and escalation tiers shown).
     Notifier,
     /// The evaluator's firing alerts (no receivers: no silences, acks or escalations).
@@ -238,7 +238,7 @@ pub enum AlertSource {
 
 /// Everything the full page shows.
 #[derive(Debug, Clone)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// When it was taken (ms).
     pub now: Timestamp,
     /// Probes, problems first.
@@ -268,7 +268,7 @@ pub struct Snapshot {
 
 /// What to gather.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// Everything.
     Full,
     /// Probe names, states and uptime only.
@@ -293,7 +293,7 @@ fn probe_kind(p: &collector::config::ProbeConfig) -> &'static str {
 
 /// Gathers a [`Snapshot`] of `app` at its clock's now. Blocking (store queries): run it off the
 /// async workers.
-pub fn gather(app: &App, scope: Scope) -> Snapshot {
+pub(crate) fn gather(app: &App, scope: Scope) -> Snapshot {
     let now = app.clock().now_ms();
     let config = app.config();
     let pipeline = app.pipeline();
@@ -725,7 +725,7 @@ fn notifier_alerts(
 }
 
 /// The evaluator's pending alerts with the time each fires, soonest first.
-pub fn pending_alerts(pipeline: &crate::daemon::Pipeline) -> Vec<PendingRow> {
+pub(crate) fn pending_alerts(pipeline: &crate::daemon::Pipeline) -> Vec<PendingRow> {
     let mut out: Vec<PendingRow> = pipeline
         .rule_groups()
         .into_iter()

@@ -11,10 +11,10 @@ use super::svg;
 use super::{AlertSource, ProbeState, Snapshot};
 
 /// Seconds between automatic refreshes of the pages.
-pub const REFRESH_SECONDS: u32 = 30;
+pub(crate) const REFRESH_SECONDS: u32 = 30;
 
 /// Escapes `&`, `<`, `>`, `"` and `'` for HTML text and double- or single-quoted attributes.
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     escape_into(&mut out, s);
     out
@@ -35,7 +35,7 @@ fn escape_into(out: &mut String, s: &str) {
 
 /// An HTML document being written.
 #[derive(Debug, Default)]
-pub struct Page(String);
+pub(crate) struct Page(String);
 
 /// Writes formatted text into a [`Page`], escaped.
 struct Escaped<'a>(&'a mut String);
@@ -52,17 +52,17 @@ impl Page {
         Page(String::with_capacity(n))
     }
     /// Literal markup.
-    pub fn raw(&mut self, s: &'static str) -> &mut Self {
+    pub(crate) fn raw(&mut self, s: &'static str) -> &mut Self {
         self.0.push_str(s);
         self
     }
     /// Text, escaped.
-    pub fn text(&mut self, s: &str) -> &mut Self {
+    pub(crate) fn text(&mut self, s: &str) -> &mut Self {
         escape_into(&mut self.0, s);
         self
     }
     /// Formatted text, escaped.
-    pub fn fmt(&mut self, args: fmt::Arguments<'_>) -> &mut Self {
+    pub(crate) fn fmt(&mut self, args: fmt::Arguments<'_>) -> &mut Self {
         let _ = Escaped(&mut self.0).write_fmt(args);
         self
     }
@@ -72,14 +72,14 @@ impl Page {
         self
     }
     /// The document.
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         self.0
     }
 }
 
 /// A ratio as a percentage with two decimals, rounded down so that 99.999 % never shows as
 /// 100 % (exactly 1 is `100%`).
-pub fn percent(r: f64) -> String {
+pub(crate) fn percent(r: f64) -> String {
     if r >= 1.0 {
         "100%".into()
     } else {
@@ -88,7 +88,7 @@ pub fn percent(r: f64) -> String {
 }
 
 /// `2026-11-23 07:19:03 UTC`.
-pub fn utc(t: Timestamp) -> String {
+pub(crate) fn utc(t: Timestamp) -> String {
     chrono::DateTime::from_timestamp_millis(t)
         .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| t.to_string())
@@ -102,7 +102,7 @@ fn date(t: Timestamp) -> String {
 }
 
 /// A span in words: `45 s`, `12 min`, `3 h 5 min`, `4 d 2 h`.
-pub fn span(ms: i64) -> String {
+pub(crate) fn span(ms: i64) -> String {
     let s = ms.abs() / 1000;
     if s < 60 {
         format!("{s} s")
@@ -126,7 +126,7 @@ pub fn span(ms: i64) -> String {
 }
 
 /// `5 min ago` or `in 5 min`, relative to `now`.
-pub fn relative(now: Timestamp, t: Timestamp) -> String {
+pub(crate) fn relative(now: Timestamp, t: Timestamp) -> String {
     if t <= now {
         format!("{} ago", span(now - t))
     } else {
@@ -135,7 +135,7 @@ pub fn relative(now: Timestamp, t: Timestamp) -> String {
 }
 
 /// Bytes with a binary unit: `512 B`, `1.5 GiB`.
-pub fn bytes(b: f64) -> String {
+pub(crate) fn bytes(b: f64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = b;
     let mut u = 0;
@@ -151,7 +151,7 @@ pub fn bytes(b: f64) -> String {
 }
 
 /// Seconds as a duration: `0.4 ms`, `850 ms`, `12.3 s`, `5 min`.
-pub fn seconds(s: f64) -> String {
+pub(crate) fn seconds(s: f64) -> String {
     if s < 0.01 {
         format!("{:.1} ms", s * 1000.0)
     } else if s < 1.0 {
@@ -283,7 +283,7 @@ fn summary_line(p: &mut Page, snap: &Snapshot) {
 }
 
 /// The full status page.
-pub fn full_page(snap: &Snapshot, started: std::time::Instant) -> String {
+pub(crate) fn full_page(snap: &Snapshot, started: std::time::Instant) -> String {
     let mut p = Page::with_capacity(16_384 + snap.probes.len() * 2_500);
     head(&mut p, "alertd status");
     p.raw("<header><h1>alertd status</h1>");
@@ -323,7 +323,7 @@ pub fn full_page(snap: &Snapshot, started: std::time::Instant) -> String {
 
 /// The most characters of one text (a label value, a comment) shown on the page; longer ones
 /// end in `…`.
-pub const MAX_TEXT_CHARS: usize = 300;
+pub(crate) const MAX_TEXT_CHARS: usize = 300;
 
 /// `s`, cut to [`MAX_TEXT_CHARS`].
 fn cut(s: &str) -> std::borrow::Cow<'_, str> {
@@ -431,7 +431,7 @@ fn alerts_section(p: &mut Page, snap: &Snapshot) {
 
 /// The page notifications link to (`/graph?g0.expr=...`): the expression, its value now, and
 /// the alerting rules using it with their alerts.
-pub fn graph_page(v: &super::graph::GraphView) -> String {
+pub(crate) fn graph_page(v: &super::graph::GraphView) -> String {
     let mut p = Page::with_capacity(4_096 + v.rows.len() * 200);
     head(&mut p, "alertd: expression");
     p.raw(
@@ -880,7 +880,7 @@ fn silences_section(p: &mut Page, snap: &Snapshot) {
 
 /// What the public page says for a state: customers see up, down, degraded (flapping),
 /// maintenance or no data.
-pub fn public_state(s: ProbeState) -> (&'static str, &'static str) {
+pub(crate) fn public_state(s: ProbeState) -> (&'static str, &'static str) {
     match s {
         ProbeState::Up => ("up", "Operational"),
         ProbeState::Down => ("down", "Down"),
@@ -891,7 +891,7 @@ pub fn public_state(s: ProbeState) -> (&'static str, &'static str) {
 }
 
 /// The public page: probe names, states and uptime only.
-pub fn public_page(snap: &Snapshot) -> String {
+pub(crate) fn public_page(snap: &Snapshot) -> String {
     let mut p = Page::with_capacity(4_096 + snap.probes.len() * 600);
     head(&mut p, "Service status");
     p.raw("<header><h1>Service status</h1>");

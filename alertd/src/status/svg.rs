@@ -17,7 +17,7 @@ const GAP_MS: i64 = 15 * 60_000;
 
 /// A response-time chart of `points` (bucket start, seconds) over `[now - 24h, now]`, as an
 /// inline `<svg>`; `label` becomes its accessible title.
-pub fn response_chart(points: &[(Timestamp, f64)], now: Timestamp, label: &str) -> String {
+pub(crate) fn response_chart(points: &[(Timestamp, f64)], now: Timestamp, label: &str) -> String {
     let max = points
         .iter()
         .map(|(_, v)| *v)
@@ -70,7 +70,7 @@ pub fn response_chart(points: &[(Timestamp, f64)], now: Timestamp, label: &str) 
 
 /// Badge colours (shields.io's palette).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadgeColor {
+pub(crate) enum BadgeColor {
     /// Up, or uptime ≥ 99.9 %.
     Green,
     /// Uptime ≥ 99 %.
@@ -95,7 +95,7 @@ impl BadgeColor {
     }
 
     /// The colour for an uptime ratio (0..=1).
-    pub fn for_uptime(r: f64) -> Self {
+    pub(crate) fn for_uptime(r: f64) -> Self {
         if r >= 0.999 {
             BadgeColor::Green
         } else if r >= 0.99 {
@@ -124,7 +124,7 @@ fn text_width(s: &str) -> f64 {
 }
 
 /// A flat shields-style badge `label | value`.
-pub fn badge(label: &str, value: &str, color: BadgeColor) -> String {
+pub(crate) fn badge(label: &str, value: &str, color: BadgeColor) -> String {
     let lw = (text_width(label) + 10.0).round();
     let vw = (text_width(value) + 10.0).round();
     let w = lw + vw;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use model::{Clock, Labels};
 
 pub(crate) mod addr;
+#[cfg(feature = "db-probes")]
 pub(crate) mod db;
 pub(crate) mod disk;
 pub(crate) mod dns;
@@ -192,7 +193,9 @@ pub(crate) enum Task {
     Http(http::HttpProbe),
     Tls(tls::TlsProbe),
     Disk(disk::DiskProbe),
+    #[cfg(feature = "db-probes")]
     Postgres(db::PgProbe),
+    #[cfg(feature = "db-probes")]
     Mysql(db::MysqlProbe),
     Tcp(tcp::TcpProbe),
     Dns(Box<dns_query::DnsProbe>),
@@ -218,7 +221,9 @@ impl Task {
             Task::Http(_) => "http",
             Task::Tls(_) => "tls",
             Task::Disk(_) => "disk",
+            #[cfg(feature = "db-probes")]
             Task::Postgres(_) => "postgres",
+            #[cfg(feature = "db-probes")]
             Task::Mysql(_) => "mysql",
             Task::Tcp(_) => "tcp",
             Task::Dns(_) => "dns",
@@ -236,7 +241,9 @@ impl Task {
             Task::Http(p) => p.run(deadline).await,
             Task::Tls(p) => p.run(deadline).await,
             Task::Disk(p) => p.run().await,
+            #[cfg(feature = "db-probes")]
             Task::Postgres(p) => p.run(deadline).await,
+            #[cfg(feature = "db-probes")]
             Task::Mysql(p) => p.run(deadline).await,
             Task::Tcp(p) => p.run(deadline).await,
             Task::Dns(p) => p.run(deadline).await,
@@ -267,7 +274,9 @@ impl Task {
             Task::Http(p) => (&p.base, &[]),
             Task::Tls(p) => (&p.base, &[]),
             Task::Disk(p) => (&p.base, &[]),
+            #[cfg(feature = "db-probes")]
             Task::Postgres(p) => (&p.base, &[("pg_up", 0.0)]),
+            #[cfg(feature = "db-probes")]
             Task::Mysql(p) => (&p.base, &[("mysql_up", 0.0)]),
             Task::Tcp(p) => (&p.base, &[]),
             Task::Dns(p) => (&p.base, &[]),
@@ -302,7 +311,9 @@ pub(crate) fn build_probe(
         Some(ProbeKind::Http(h)) => http::HttpProbe::new(base, h, clock).map(Task::Http),
         Some(ProbeKind::Tls(t)) => tls::TlsProbe::new(base, t, clock).map(Task::Tls),
         Some(ProbeKind::Disk(d)) => Ok(Task::Disk(disk::DiskProbe::new(base, d))),
+        #[cfg(feature = "db-probes")]
         Some(ProbeKind::Postgres(d)) => Ok(Task::Postgres(db::PgProbe::new(base, d))),
+        #[cfg(feature = "db-probes")]
         Some(ProbeKind::Mysql(d)) => Ok(Task::Mysql(db::MysqlProbe::new(base, d))),
         Some(ProbeKind::Tcp(t)) => tcp::TcpProbe::new(base, t, clock).map(Task::Tcp),
         Some(ProbeKind::Dns(d)) => {
@@ -310,6 +321,11 @@ pub(crate) fn build_probe(
         }
         Some(ProbeKind::Icmp(i)) => Ok(Task::Icmp(icmp::IcmpProbe::new(base, i))),
         Some(ProbeKind::Grpc(g)) => grpc::GrpcProbe::new(base, g, clock).map(Task::Grpc),
+        #[cfg(not(feature = "db-probes"))]
+        Some(ProbeKind::Postgres(_) | ProbeKind::Mysql(_)) => Err(format!(
+            "probe {:?}: this build has no database probes (collector's feature db-probes)",
+            p.name
+        )),
         None => Err(format!(
             "probe {:?}: exactly one of {} must be set",
             p.name,

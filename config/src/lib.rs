@@ -1,4 +1,6 @@
-//! `alertd.yaml`: parsing (serde-saphyr, unknown keys refused) and validation.
+//! `alertd.yaml`: parsing (serde-saphyr, unknown keys refused) and validation, in a crate of
+//! its own so that `alertctl check config` validates a file without linking the store, the HTTP
+//! server or the database clients (the daemon uses it as `crate::config`).
 //!
 //! Loading reports every error of a file in one run, sorted by position, each as
 //! `FILE:LINE:COL: message` at the offending node itself ([`model::config::ConfigError`]):
@@ -15,6 +17,7 @@
 
 mod keys;
 mod raw;
+pub mod tls;
 mod tree;
 
 use std::collections::BTreeMap;
@@ -27,7 +30,7 @@ use serde::Serialize;
 use serde_saphyr::{Location, MessageFormatter, Spanned};
 use tree::Node;
 
-use crate::secret::{Secret, SecretSource};
+use model::secret::{Secret, SecretSource};
 use raw::{
     RawApi, RawApiLimits, RawConfig, RawConnections, RawGlobal, RawPingRateLimit, RawStorage,
     RawWatchdog,
@@ -210,7 +213,7 @@ pub struct BasicAuth {
 pub use model::http::TlsConfig;
 
 /// The embedded store's engine (`sled` or `redb`).
-pub use store::Engine as StorageEngine;
+pub use model::storage::Engine as StorageEngine;
 
 /// `storage:` settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -13,8 +13,8 @@ use serde::de::{
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
-use crate::secret::Secret;
 use collector::config::{HeartbeatConfig, ProbeConfig, ScrapeConfig};
+use model::secret::Secret;
 use notifier::config::{Escalation, InhibitRule, NamedTimeInterval, Receiver, Route, Unsupported};
 
 /// Top-level keys alertd knows.

@@ -1,7 +1,7 @@
 //! Optional TLS on the API listener (`api.tls_config`), for a VPS without a reverse proxy:
 //! rustls (ring) with the certificate chain and key from PEM files. Handshakes run in each
-//! connection's own task with a timeout (`crate::server`), so a client that never finishes one
-//! cannot hold up the others.
+//! connection's own task with a timeout (alertd's `server.rs`), so a client that never
+//! finishes one cannot hold up the others. The loader builds it once to validate the files.
 
 use std::path::Path;
 use std::sync::Arc;
