@@ -216,23 +216,29 @@ impl IndexedStore {
         f: &mut dyn FnMut(&Labels, &[Sample]),
     ) {
         let ix = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        let name = matchers
+        let by_name = matchers
             .iter()
-            .find(|m| m.name == "__name__" && m.op == MatchOp::Equal)
-            .map(|m| m.value.clone());
-        let buckets: Vec<&Vec<(Labels, Vec<Sample>)>> = match &name {
-            Some(n) => ix.by_name.get(n).into_iter().collect(),
+            .position(|m| m.name == "__name__" && m.op == MatchOp::Equal);
+        let buckets: Vec<&Vec<(Labels, Vec<Sample>)>> = match by_name {
+            Some(i) => ix.by_name.get(&matchers[i].value).into_iter().collect(),
             None => ix.by_name.values().collect(),
         };
+        // The name's bucket holds only series of that name: its matcher needs no checking.
+        let rest: Vec<&Matcher> = matchers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| Some(*i) != by_name)
+            .map(|(_, m)| m)
+            .collect();
         for b in buckets {
             for (l, samples) in b {
-                if !matchers.iter().all(|m| m.matches(l)) {
+                if !rest.iter().all(|m| m.matches(l)) {
                     continue;
                 }
                 let lo = samples.partition_point(|x| x.t < start);
-                let hi = samples.partition_point(|x| x.t <= end);
-                if lo < hi {
-                    f(l, &samples[lo..hi]);
+                let n = samples[lo..].partition_point(|x| x.t <= end);
+                if n > 0 {
+                    f(l, &samples[lo..lo + n]);
                 }
             }
         }

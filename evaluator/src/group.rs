@@ -126,6 +126,22 @@ pub struct RuleState {
     pub active: BTreeMap<Fingerprint, ActiveAlert>,
     prev_series: HashSet<Labels>,
     persisted: String,
+    /// Each alert's expanded labels and annotations from the last evaluation, by the labels
+    /// of its expression result: reused while the value is the same (see [`Expansion`]).
+    expansions: HashMap<Labels, Expansion>,
+}
+
+/// An alert's expanded labels and annotations for one result series and value. A template is
+/// a function of the series' labels, the value, and the external labels and URL (fixed for a
+/// group's life) — unless it calls `query`, whose answer changes with the store: rules with
+/// such templates are expanded anew every time.
+#[derive(Debug, Clone)]
+struct Expansion {
+    value_bits: u64,
+    labels: Labels,
+    annotations: Labels,
+    /// The first template error (`template NAME: ...`), if any.
+    error: Option<String>,
 }
 
 impl RuleState {
@@ -139,6 +155,7 @@ impl RuleState {
             active: BTreeMap::new(),
             prev_series: HashSet::new(),
             persisted: String::new(),
+            expansions: HashMap::new(),
         }
     }
 }
@@ -458,38 +475,29 @@ impl GroupState {
                     store: self.ctx.store.clone(),
                     ts: qts,
                 };
+                let cacheable = rule
+                    .labels
+                    .values()
+                    .chain(annotations.values())
+                    .all(|t| !t.contains("query"));
+                let mut last = std::mem::take(&mut self.rules[i].expansions);
+                let mut expansions = HashMap::new();
                 for (l, v) in vector {
-                    let data = TemplateData {
-                        labels: &l,
-                        external_labels: &self.ctx.external_labels,
-                        external_url: &self.ctx.external_url,
-                        value: v,
+                    let cached = if cacheable {
+                        last.remove(&l).filter(|e| e.value_bits == v.to_bits())
+                    } else {
+                        None
                     };
-                    let expander = template::Expander::new(&data, Some(qctx.clone()));
-                    let mut expand = |name: &str, text: &str| -> String {
-                        match expander.expand(name, text) {
-                            Ok(s) => s,
-                            Err(e) => {
-                                let m = format!("<error expanding template: {e}>");
-                                tmpl_err.get_or_insert_with(|| format!("template {name}: {e}"));
-                                m
-                            }
-                        }
+                    let exp = match cached {
+                        Some(e) => e,
+                        None => self.expand_alert(&rule, &tmpl_name, &qctx, &l, v, annotations),
                     };
-                    let mut lb = l.clone();
-                    lb.remove("__name__");
-                    for (k, val) in &self.group.labels {
-                        lb.set(k.clone(), val.clone());
+                    if let Some(e) = &exp.error {
+                        tmpl_err.get_or_insert_with(|| e.clone());
                     }
-                    for (k, val) in &rule.labels {
-                        let x = expand(&tmpl_name, val);
-                        lb.set(k.clone(), x);
-                    }
-                    lb.set("alertname", rule.name.clone());
-                    // annotations are already sorted by name: `set` appends
-                    let mut ann = Labels::empty();
-                    for (k, t) in annotations {
-                        ann.set(k.clone(), expand(&tmpl_name, t));
+                    let (lb, ann) = (exp.labels.clone(), exp.annotations.clone());
+                    if cacheable {
+                        expansions.insert(l, exp);
                     }
                     let fp = lb.fingerprint();
                     if current.contains_key(&fp) {
@@ -512,6 +520,7 @@ impl GroupState {
                     );
                 }
                 let rs = &mut self.rules[i];
+                rs.expansions = expansions;
                 let result_fps: HashSet<Fingerprint> = current.keys().copied().collect();
                 for (fp, a) in current {
                     match rs.active.get_mut(&fp) {
@@ -583,6 +592,58 @@ impl GroupState {
                 }
                 Ok((out, tmpl_err))
             }
+        }
+    }
+
+    /// Expands an alert's labels (the series' labels without `__name__`, the group's and the
+    /// rule's labels, `alertname`) and annotations.
+    fn expand_alert(
+        &self,
+        rule: &Rule,
+        tmpl_name: &str,
+        qctx: &QueryContext,
+        l: &Labels,
+        v: f64,
+        annotations: &BTreeMap<String, String>,
+    ) -> Expansion {
+        let mut error: Option<String> = None;
+        let data = TemplateData {
+            labels: l,
+            external_labels: &self.ctx.external_labels,
+            external_url: &self.ctx.external_url,
+            value: v,
+        };
+        let expander = template::Expander::new(&data, Some(qctx.clone()));
+        let mut expand = |name: &str, text: &str| -> String {
+            match expander.expand(name, text) {
+                Ok(s) => s,
+                Err(e) => {
+                    let m = format!("<error expanding template: {e}>");
+                    error.get_or_insert_with(|| format!("template {name}: {e}"));
+                    m
+                }
+            }
+        };
+        let mut lb = l.clone();
+        lb.remove("__name__");
+        for (k, val) in &self.group.labels {
+            lb.set(k.clone(), val.clone());
+        }
+        for (k, val) in &rule.labels {
+            let x = expand(tmpl_name, val);
+            lb.set(k.clone(), x);
+        }
+        lb.set("alertname", rule.name.clone());
+        // annotations are already sorted by name: `set` appends
+        let mut ann = Labels::empty();
+        for (k, t) in annotations {
+            ann.set(k.clone(), expand(tmpl_name, t));
+        }
+        Expansion {
+            value_bits: v.to_bits(),
+            labels: lb,
+            annotations: ann,
+            error,
         }
     }
 
@@ -882,6 +943,35 @@ mod tests {
         assert!(!g.rules[0].last_error.is_empty());
         // A template error is not an evaluation failure (as in Prometheus).
         assert_eq!((g.rule_evaluations, g.rule_failures), (1, 0));
+    }
+
+    /// Expansions are reused while the series and value stay the same; a changed value, or a
+    /// template calling `query` (whose answer changes with the store), is expanded anew.
+    #[test]
+    fn annotations_follow_the_value_and_query_answers() {
+        let text = "groups:\n  - name: g\n    rules:\n      - alert: V\n        expr: up\n        annotations:\n          v: '{{ $labels.instance }} {{ $value | humanize }}'\n      - alert: Q\n        expr: up\n        annotations:\n          q: '{{ with query \"other\" }}{{ . | first | value }}{{ end }} {{ $value }}'\n";
+        let grp = parse_rule_file(Path::new("r.yml"), text).unwrap().remove(0);
+        let store = Arc::new(MemStorage::new());
+        let mut g = GroupState::new(grp, EvalContext::new(store.clone()));
+        let other = Labels::from_pairs([("__name__", "other")]);
+        let ann = |g: &GroupState, rule: usize, name: &str| {
+            let a = g.rules[rule].active.values().next().unwrap();
+            a.annotations.get_or_empty(name).to_string()
+        };
+        for (t, up_v, other_v, want_v, want_q) in [
+            (0, 1500.0, 5.0, "a 1.5k", "5 1500"),
+            (M, 1500.0, 6.0, "a 1.5k", "6 1500"),
+            (2 * M, 2500.0, 6.0, "a 2.5k", "6 2500"),
+            (3 * M, 2500.0, 7.0, "a 2.5k", "7 2500"),
+        ] {
+            up(&store, t, up_v);
+            store
+                .append(&[(other.clone(), Sample::new(t, other_v))])
+                .unwrap();
+            g.eval(t);
+            assert_eq!(ann(&g, 0, "v"), want_v, "at {t}");
+            assert_eq!(ann(&g, 1, "q"), want_q, "at {t}");
+        }
     }
 
     #[test]

@@ -272,14 +272,53 @@ impl Drop for Manager {
     }
 }
 
-async fn run_group(g: Arc<Mutex<GroupState>>, clock: Arc<dyn Clock>, tx: AlertSender) {
-    let interval = lock(&g).interval_ms().max(1);
-    let now = clock.now_ms();
-    // Evaluate at multiples of the interval, as Prometheus aligns iterations.
-    let mut next = now.div_euclid(interval) * interval;
-    if next < now {
-        next += interval;
+/// Where in its interval a group evaluates (ms after each multiple of the interval), as
+/// Prometheus 2.42 places it (`Group.hash`, `Group.EvalTimestamp`): the xxHash64 of the label
+/// set `{file="<file>", name="<name>"}` (Prometheus's `Labels.Hash`: each name and value
+/// followed by a 0xff byte, names in order) modulo the interval in nanoseconds. Groups with the
+/// same interval so start at different instants instead of all at once, and at the same
+/// instants as in Prometheus for the same file path and group name.
+pub fn group_offset_ms(file: &str, name: &str, interval_ms: i64) -> i64 {
+    let Ok(interval_ns) = u64::try_from(interval_ms.saturating_mul(1_000_000)) else {
+        return 0;
+    };
+    if interval_ns == 0 {
+        return 0;
     }
+    let mut b = Vec::with_capacity(file.len() + name.len() + 12);
+    for (n, v) in [("file", file), ("name", name)] {
+        b.extend_from_slice(n.as_bytes());
+        b.push(0xff);
+        b.extend_from_slice(v.as_bytes());
+        b.push(0xff);
+    }
+    let hash = twox_hash::XxHash64::oneshot(0, &b);
+    // The interval is whole milliseconds, so the evaluation times in ms are the multiples of
+    // the interval plus the offset's whole milliseconds (Prometheus truncates to ms too).
+    i64::try_from((hash % interval_ns) / 1_000_000).unwrap_or(0)
+}
+
+/// The first evaluation time at or after `now`: a multiple of `interval` plus `offset`.
+fn first_slot(now: Timestamp, interval: i64, offset: i64) -> Timestamp {
+    let base = (now - offset).div_euclid(interval) * interval + offset;
+    if base < now {
+        base + interval
+    } else {
+        base
+    }
+}
+
+async fn run_group(g: Arc<Mutex<GroupState>>, clock: Arc<dyn Clock>, tx: AlertSender) {
+    let (interval, offset) = {
+        let gs = lock(&g);
+        let interval = gs.interval_ms().max(1);
+        let file = gs.group.file.to_string_lossy();
+        (interval, group_offset_ms(&file, &gs.group.name, interval))
+    };
+    let now = clock.now_ms();
+    // Evaluate at multiples of the interval plus the group's offset, as Prometheus aligns
+    // iterations.
+    let mut next = first_slot(now, interval, offset);
     loop {
         let now = clock.now_ms();
         if now < next {
@@ -317,7 +356,9 @@ mod tests {
     async fn alerts_flow_on_the_channel_in_virtual_time() {
         let store = Arc::new(MemStorage::new());
         let kv = Arc::new(MemStorage::new());
-        let clock = FakeClock::new(600_000);
+        // The group evaluates at its offset after each multiple of its interval: start there.
+        let off = group_offset_ms("r.yml", "g", 15_000);
+        let clock = FakeClock::new(600_000 + off);
         let up = Labels::from_pairs([("__name__", "up"), ("instance", "a")]);
         for t in (0..=900_000).step_by(15_000) {
             store.append(&[(up.clone(), Sample::new(t, 0.0))]).unwrap();
@@ -331,7 +372,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(16);
         let mut m = Manager::new(ctx, Arc::new(clock.clone()), tx);
         m.apply(set.clone()).unwrap();
-        // first eval at 600s: pending only, nothing sent
+        // first eval at 600s (+ the offset): pending only, nothing sent
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         assert!(rx.try_recv().is_err());
         assert_eq!(
@@ -347,7 +388,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(alerts[0].labels.get("alertname"), Some("Down"));
-        assert_eq!(alerts[0].starts_at, 630_000);
+        assert_eq!(alerts[0].starts_at, 630_000 + off);
         // jump 2 minutes: iterations are counted as missed
         clock.advance_ms(120_000);
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -365,7 +406,7 @@ mod tests {
         assert_eq!(m.stats()[0].rule_evaluations, stats[0].rule_evaluations);
         let st = m.status();
         assert_eq!(st[0].rules[0].alerts[0].state, model::AlertState::Firing);
-        assert_eq!(st[0].rules[0].alerts[0].active_at, 600_000);
+        assert_eq!(st[0].rules[0].alerts[0].active_at, 600_000 + off);
         // a reload with an invalid file keeps the running rules
         let d = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -381,5 +422,63 @@ mod tests {
             .select(&["__name__=\"r\"".parse().unwrap()], 0, i64::MAX)
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn groups_with_the_same_interval_evaluate_at_their_own_offsets() {
+        let file = "/etc/alertd/rules.yml";
+        let text = "groups:\n  - name: a\n    interval: 1m\n    rules:\n      - record: ra\n        expr: vector(1)\n  - name: b\n    interval: 1m\n    rules:\n      - record: rb\n        expr: vector(1)\n";
+        let set = RuleSet {
+            groups: parse_rule_file(Path::new(file), text).unwrap(),
+        };
+        let offsets = [
+            group_offset_ms(file, "a", 60_000),
+            group_offset_ms(file, "b", 60_000),
+        ];
+        assert_ne!(offsets[0], offsets[1], "the two groups start apart");
+        assert!(offsets.iter().all(|o| (0..60_000).contains(o)));
+        // The same group in another file, or with another interval, lands elsewhere.
+        assert_ne!(group_offset_ms("/other.yml", "a", 60_000), offsets[0]);
+        assert_ne!(group_offset_ms(file, "a", 3_600_000), offsets[0]);
+
+        let store = Arc::new(MemStorage::new());
+        let start = 6_000_000; // a multiple of the interval
+        let clock = FakeClock::new(start);
+        let (tx, _rx) = mpsc::channel(16);
+        let mut m = Manager::new(EvalContext::new(store.clone()), Arc::new(clock.clone()), tx);
+        m.apply(set).unwrap();
+        for _ in 0..150 {
+            tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+            clock.advance_ms(1000);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+        let end = clock.now_ms();
+        for (metric, off) in [("ra", offsets[0]), ("rb", offsets[1])] {
+            let got: Vec<i64> = store
+                .select(
+                    &[format!("__name__=\"{metric}\"").parse().unwrap()],
+                    0,
+                    i64::MAX,
+                )
+                .unwrap()
+                .remove(0)
+                .samples
+                .iter()
+                .map(|s| s.t)
+                .collect();
+            let want: Vec<i64> = (0..)
+                .map(|k| start + off + k * 60_000)
+                .take_while(|t| *t <= end)
+                .collect();
+            assert!(want.len() >= 2);
+            assert_eq!(
+                got, want,
+                "{metric}: evaluated at the offset in every interval"
+            );
+        }
+        // Started in the middle of an interval, a group waits for its next slot.
+        assert_eq!(first_slot(start + 1, 60_000, 0), start + 60_000);
+        assert_eq!(first_slot(start + 1, 60_000, 1), start + 1);
+        assert_eq!(first_slot(start + 2, 60_000, 1), start + 60_001);
     }
 }

@@ -509,4 +509,14 @@ impl SeriesStore for Store {
     ) -> Result<Vec<Series>, StorageError> {
         Store::select(self, matchers, start, end).map_err(Into::into)
     }
+
+    fn select_each(
+        &self,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+        f: &mut dyn FnMut(&Labels, &[Sample]),
+    ) -> Result<(), StorageError> {
+        Store::select_each(self, matchers, start, end, f).map_err(Into::into)
+    }
 }

@@ -59,6 +59,59 @@ impl Store {
             .collect())
     }
 
+    /// The series [`Store::select`] returns, in the same order, handed to `f` one by one and
+    /// borrowed (see [`model::storage::SeriesStore::select_each`]). When every matching series'
+    /// samples in `[start, end]` are still in memory — the usual case of rule evaluation,
+    /// which reads the last minutes — each series is decoded and handed over in turn, without
+    /// building the whole result first; otherwise this goes through [`Store::select`]. `f`
+    /// runs under the store's state lock and must not call back into the store.
+    pub fn select_each(
+        &self,
+        matchers: &[Matcher],
+        start: Timestamp,
+        end: Timestamp,
+        f: &mut dyn FnMut(&Labels, &[Sample]),
+    ) -> Result<(), StoreError> {
+        if start > end {
+            return Ok(());
+        }
+        {
+            let st = lock(&self.inner.state);
+            let mut in_memory = Vec::new();
+            let mut complete = true;
+            for id in st.index.select(matchers) {
+                let Some(s) = st.series.get(&id) else {
+                    continue;
+                };
+                if s.last_t < start {
+                    continue;
+                }
+                // Rows older than the first in-memory one are on disk.
+                if s.mem_first_t().is_none_or(|first| first > start) {
+                    complete = false;
+                    break;
+                }
+                in_memory.push(s);
+            }
+            if complete {
+                in_memory.sort_by(|a, b| a.labels.cmp(&b.labels));
+                for s in in_memory {
+                    let mem = s.mem_samples()?;
+                    let lo = mem.partition_point(|x| x.t < start);
+                    let n = mem[lo..].partition_point(|x| x.t <= end);
+                    if n > 0 {
+                        f(&s.labels, &mem[lo..lo + n]);
+                    }
+                }
+                return Ok(());
+            }
+        }
+        for s in self.select(matchers, start, end)? {
+            f(&s.labels, &s.samples);
+        }
+        Ok(())
+    }
+
     /// Completes a snapshot of in-memory rows — `(id, labels, rows in range, first in-memory
     /// time)` per series — with the persisted blocks under `prefix` (`span`, `window`: see
     /// [`Store::persisted_blocks`]) older than the in-memory rows, keeping rows in

@@ -590,6 +590,17 @@ mod model_based {
                     let ms = matchers(mi);
                     let got = store.select(&ms, a, b).unwrap();
                     let want = SeriesStore::select(&mem, &ms, a, b).unwrap();
+                    // The borrowing select hands over the same series in the same order.
+                    let mut each = Vec::new();
+                    store
+                        .select_each(&ms, a, b, &mut |labels, samples| {
+                            each.push(model::storage::Series {
+                                labels: labels.clone(),
+                                samples: samples.to_vec(),
+                            })
+                        })
+                        .unwrap();
+                    prop_assert_eq!(&each, &want);
                     prop_assert_eq!(got, want);
                 }
             }

@@ -276,8 +276,8 @@ impl Ctx {
             (true, true) => {
                 let mut series = Vec::new();
                 store.select_each(&matchers, from, to, &mut |labels, samples| {
-                    let kept: Vec<Sample> =
-                        samples.iter().filter(|x| !x.is_stale()).copied().collect();
+                    let mut kept = Vec::with_capacity(samples.len());
+                    kept.extend(samples.iter().filter(|x| !x.is_stale()).copied());
                     if !kept.is_empty() {
                         series.push(RangeSeries {
                             labels: labels.clone(),
@@ -889,10 +889,11 @@ fn vector_scalar(
 }
 
 /// The matching signature as a hash (no allocation): the `on` labels, or all but the
-/// `ignoring` labels and `__name__`. Prometheus matches on label hashes too.
+/// `ignoring` labels and `__name__`. Prometheus matches on label hashes too (xxHash64 of each
+/// name and value followed by 0xff, as here).
 fn signature(l: &Labels, on: bool, names: &[String]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    use std::hash::Hasher;
+    let mut h = twox_hash::XxHash64::with_seed(0);
     for lb in l.iter() {
         let listed = names.contains(&lb.name);
         let keep = if on {
@@ -901,14 +902,35 @@ fn signature(l: &Labels, on: bool, names: &[String]) -> u64 {
             !listed && lb.name != "__name__"
         };
         if keep {
-            lb.name.hash(&mut h);
-            0xffu8.hash(&mut h);
-            lb.value.hash(&mut h);
-            0xfeu8.hash(&mut h);
+            h.write(lb.name.as_bytes());
+            h.write(&[0xff]);
+            h.write(lb.value.as_bytes());
+            h.write(&[0xff]);
         }
     }
     h.finish()
 }
+
+/// Hashes keys that are hashes already (signatures) by passing them through.
+#[derive(Default)]
+struct SignatureHasher(u64);
+
+impl std::hash::Hasher for SignatureHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type BySignature = std::hash::BuildHasherDefault<SignatureHasher>;
+type SignatureSet = std::collections::HashSet<u64, BySignature>;
 
 /// The matching signature as labels, for error messages.
 fn signature_labels(l: &Labels, on: bool, names: &[String]) -> Labels {
@@ -930,22 +952,19 @@ fn set_op(
 ) -> Vec<InstantSample> {
     match op {
         "and" => {
-            let rs: std::collections::HashSet<u64> =
-                r.iter().map(|s| signature(&s.labels, on, names)).collect();
+            let rs: SignatureSet = r.iter().map(|s| signature(&s.labels, on, names)).collect();
             l.into_iter()
                 .filter(|s| rs.contains(&signature(&s.labels, on, names)))
                 .collect()
         }
         "unless" => {
-            let rs: std::collections::HashSet<u64> =
-                r.iter().map(|s| signature(&s.labels, on, names)).collect();
+            let rs: SignatureSet = r.iter().map(|s| signature(&s.labels, on, names)).collect();
             l.into_iter()
                 .filter(|s| !rs.contains(&signature(&s.labels, on, names)))
                 .collect()
         }
         _ => {
-            let ls: std::collections::HashSet<u64> =
-                l.iter().map(|s| signature(&s.labels, on, names)).collect();
+            let ls: SignatureSet = l.iter().map(|s| signature(&s.labels, on, names)).collect();
             let mut out = l;
             out.extend(
                 r.into_iter()
@@ -979,7 +998,8 @@ fn vector_vector(
     let one_to_one = matches!(card, VectorMatchCardinality::OneToOne);
     let (lhs, rhs) = if one_to_many { (rhs, lhs) } else { (lhs, rhs) };
     // The "one" side, by signature.
-    let mut right: HashMap<u64, &InstantSample> = HashMap::with_capacity(rhs.len());
+    let mut right: HashMap<u64, &InstantSample, BySignature> =
+        HashMap::with_capacity_and_hasher(rhs.len(), BySignature::default());
     for s in &rhs {
         let sig = signature(&s.labels, on, names);
         if right.insert(sig, s).is_some() {
@@ -990,7 +1010,8 @@ fn vector_vector(
             ));
         }
     }
-    let mut matched: HashMap<u64, std::collections::HashSet<Labels>> = HashMap::new();
+    let mut matched: HashMap<u64, std::collections::HashSet<Labels>, BySignature> =
+        HashMap::default();
     let mut out = Vec::new();
     for ls in lhs {
         let sig = signature(&ls.labels, on, names);
@@ -1058,7 +1079,11 @@ fn check_unique(v: &[InstantSample]) -> Result<(), EvalError> {
     if v.len() < 2 {
         return Ok(());
     }
-    let mut seen = std::collections::HashSet::with_capacity(v.len());
+    // xxHash64 as Prometheus hashes label sets (much cheaper than std's SipHash here).
+    let mut seen = std::collections::HashSet::with_capacity_and_hasher(
+        v.len(),
+        twox_hash::xxhash64::State::with_seed(0),
+    );
     for s in v {
         if !seen.insert(&s.labels) {
             return exec_err("vector cannot contain metrics with the same labelset");
