@@ -7,7 +7,9 @@
 //! as fast as possible, one 10,000-sample batch per scrape round), then prints CPU per 1,000
 //! samples (process user+system time from /proc/self/stat, all threads, including generating
 //! the values), bytes per sample on disk (directory size after close / samples), peak RSS
-//! (VmHWM) and query times.
+//! (VmHWM) and query times. `--queries-only` (with `--dir` holding a store written by an
+//! earlier run with the same `--series` and `--days`) skips the ingest and measures the queries;
+//! `--ingest-only` stops after the ingest figures (for a heap profile of the ingest).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -109,16 +111,43 @@ fn dir_size(p: &Path) -> (u64, u64) {
     total
 }
 
-fn time_query<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
-    let mut times = Vec::new();
+/// CPU time of the calling thread, in ms.
+fn thread_cpu_ms() -> f64 {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map(|t| t.tv_sec() as f64 * 1000.0 + t.tv_nsec() as f64 / 1e6)
+        .unwrap_or(0.0)
+}
+
+/// A query's median wall time and median CPU time (ms) over `runs` runs: the wall time
+/// includes waiting for a core on a loaded machine, the CPU time does not.
+struct Timing {
+    wall: f64,
+    cpu: f64,
+}
+
+impl std::fmt::Display for Timing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} ms wall, {:.2} ms CPU", self.wall, self.cpu)
+    }
+}
+
+fn time_query<T>(runs: usize, mut f: impl FnMut() -> T) -> (Timing, T) {
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
     let mut out = None;
     for _ in 0..runs {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), thread_cpu_ms());
         out = Some(f());
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        cpu.push(thread_cpu_ms() - c);
+        wall.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    times.sort_by(f64::total_cmp);
-    (times[times.len() / 2], out.expect("runs > 0"))
+    wall.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    let timing = Timing {
+        wall: wall[wall.len() / 2],
+        cpu: cpu[cpu.len() / 2],
+    };
+    (timing, out.expect("runs > 0"))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -126,6 +155,8 @@ fn main() -> anyhow::Result<()> {
     let mut n_series = 10_000usize;
     let mut days = 3.0f64;
     let mut dir: Option<PathBuf> = None;
+    let mut queries_only = false;
+    let mut ingest_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || {
@@ -137,6 +168,8 @@ fn main() -> anyhow::Result<()> {
             "--series" => n_series = val()?.parse()?,
             "--days" => days = val()?.parse()?,
             "--dir" => dir = Some(PathBuf::from(val()?)),
+            "--queries-only" => queries_only = true,
+            "--ingest-only" => ingest_only = true,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -189,6 +222,22 @@ fn main() -> anyhow::Result<()> {
         engine,
         ..StoreOptions::default()
     };
+    if queries_only {
+        anyhow::ensure!(path.exists(), "--queries-only needs --dir with a store");
+        let store = Store::open(StoreOptions {
+            checkpoint_interval: Duration::ZERO,
+            ..opts
+        })?;
+        let (before, t) = (dir_size(&path), Instant::now());
+        store.apply_retention(T0 + rounds * INTERVAL_MS)?;
+        println!(
+            "apply_retention (redb compacts): {:.2} s, directory {} -> {} bytes allocated",
+            t.elapsed().as_secs_f64(),
+            before.1,
+            dir_size(&path).1
+        );
+        return queries(&store, rounds);
+    }
     let cpu0 = cpu_seconds();
     let wall0 = Instant::now();
     let store = Store::open(opts.clone())?;
@@ -224,13 +273,21 @@ fn main() -> anyhow::Result<()> {
         stats.bytes_written as f64 / samples as f64
     );
     println!(
-        "stats: series {} chunks_written {} checkpoints {} out_of_order {}",
-        stats.series, stats.chunks_written, stats.checkpoints, stats.out_of_order_dropped
+        "stats: series {} chunks_written {} checkpoints {} out_of_order {} engine_compactions {} (longest {} ms)",
+        stats.series,
+        stats.chunks_written,
+        stats.checkpoints,
+        stats.out_of_order_dropped,
+        stats.engine_compactions,
+        stats.engine_compaction_max_ms
     );
     println!(
         "peak RSS after ingest (VmHWM): {:.1} MiB",
         vm_hwm_kib() as f64 / 1024.0
     );
+    if ingest_only {
+        return Ok(());
+    }
 
     let t = Instant::now();
     let store = Store::open(StoreOptions {
@@ -249,6 +306,10 @@ fn main() -> anyhow::Result<()> {
         compacted.1 as f64 / samples as f64,
         compacted.0 as f64 / samples as f64
     );
+    queries(&store, rounds)
+}
+
+fn queries(store: &Store, rounds: i64) -> anyhow::Result<()> {
     let end = T0 + (rounds - 1) * INTERVAL_MS;
     let one: Vec<Matcher> = vec![r#"instance="host-00008.example.internal:9100""#.parse()?];
     let thousand: Vec<Matcher> = vec![r#"shard="8""#.parse()?];
@@ -257,13 +318,13 @@ fn main() -> anyhow::Result<()> {
     let (ms, r) = time_query(5, || store.select(&one, end - hour, end));
     let r = r?;
     println!(
-        "query 1h raw, 1 series: {ms:.2} ms ({} samples)",
+        "query 1h raw, 1 series: {ms} ({} samples)",
         r.iter().map(|s| s.samples.len()).sum::<usize>()
     );
     let (ms, r) = time_query(5, || store.select(&thousand, end - hour, end));
     let r = r?;
     println!(
-        "query 1h raw, {} series: {ms:.2} ms ({} samples)",
+        "query 1h raw, {} series: {ms} ({} samples)",
         r.len(),
         r.iter().map(|s| s.samples.len()).sum::<usize>()
     );
@@ -271,13 +332,13 @@ fn main() -> anyhow::Result<()> {
         let (ms, r) = time_query(5, || store.select_rollups(&one, end - month, end, res));
         let r = r?;
         println!(
-            "query 30d rollups {res:?}, 1 series: {ms:.2} ms ({} buckets)",
+            "query 30d rollups {res:?}, 1 series: {ms} ({} buckets)",
             r.iter().map(|s| s.buckets.len()).sum::<usize>()
         );
         let (ms, r) = time_query(3, || store.select_rollups(&thousand, end - month, end, res));
         let r = r?;
         println!(
-            "query 30d rollups {res:?}, {} series: {ms:.2} ms ({} buckets)",
+            "query 30d rollups {res:?}, {} series: {ms} ({} buckets)",
             r.len(),
             r.iter().map(|s| s.buckets.len()).sum::<usize>()
         );

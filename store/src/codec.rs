@@ -725,6 +725,14 @@ fn flush_run(w: &mut BitWriter, run: &mut u32) {
     }
 }
 
+/// The row count in a block's header (0 when the header is missing).
+pub(crate) fn block_rows(bytes: &[u8]) -> usize {
+    let Some(h) = bytes.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]])) else {
+        return 0;
+    };
+    usize::from(if h & V3 == V3 { h & !V3 } else { h & !V2 })
+}
+
 pub(crate) fn block_first_t(bytes: &[u8]) -> Result<i64, CodecError> {
     let at = if bytes.len() >= 2 && u16::from_be_bytes([bytes[0], bytes[1]]) & V3 == V3 {
         3

@@ -7,7 +7,7 @@ use model::clock::Timestamp;
 use model::{Labels, Matcher, Sample};
 
 use crate::block::Kind;
-use crate::codec::block_first_t;
+use crate::codec::{block_first_t, block_rows};
 use crate::state::{
     corrupt, push_buckets, push_samples, window_of, CHUNK_WINDOW_MS, KEY_WINDOW_MS,
 };
@@ -136,15 +136,17 @@ impl Store {
             let hi = wanted
                 .binary_search_by_key(&id, |w| w.0)
                 .map_or(end, |i| wanted[i].1);
-            let mut rows = Vec::new();
-            for block in disk.remove(&id).unwrap_or_default() {
-                let mut tmp = Vec::new();
-                decode_block(&block, &mut tmp)?;
-                rows.extend(tmp.into_iter().filter(|r| {
-                    let t = time_of(r);
-                    t >= start && t <= hi
-                }));
+            // Decoded in place and cut to the range once (no vector per block).
+            let blocks = disk.remove(&id).unwrap_or_default();
+            let n: usize = blocks.iter().map(|b| block_rows(b)).sum();
+            let mut rows = Vec::with_capacity(mem.len() + n);
+            for block in &blocks {
+                decode_block(block, &mut rows)?;
             }
+            rows.retain(|r| {
+                let t = time_of(r);
+                t >= start && t <= hi
+            });
             rows.extend(mem);
             if !rows.is_empty() {
                 result.push(((*labels).clone(), rows));

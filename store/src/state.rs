@@ -324,7 +324,10 @@ pub(crate) fn get_blocks<const N: usize>(
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub(crate) index: Index,
-    pub(crate) series: HashMap<u64, SeriesState>,
+    /// Boxed: a `SeriesState` is about 1.2 KB (the encoders' column states), and the table
+    /// keeps up to half its slots empty; boxed, an empty slot costs 16 bytes (measured on the
+    /// store bench: see the README's Store section).
+    pub(crate) series: HashMap<u64, Box<SeriesState>>,
     pub(crate) next_id: u64,
     /// Series changed since they were last written.
     pub(crate) dirty: Vec<u64>,
@@ -377,7 +380,7 @@ impl State {
                 self.next_id = self.next_id.max(new + 1);
                 let labels = Arc::new(labels);
                 self.index.insert(labels.clone(), new);
-                self.series.insert(new, SeriesState::new(labels));
+                self.series.insert(new, Box::new(SeriesState::new(labels)));
             }
             wal::Entry::Sample(id, sample) => {
                 let id = remap.get(&id).copied().unwrap_or(id);
@@ -455,7 +458,7 @@ pub(crate) fn load_state(engine: &dyn KvEngine, dir: &Path) -> Result<State, Sto
         (Some(id), Some(labels)) => {
             let labels = Arc::new(labels);
             st.index.insert(labels.clone(), id);
-            let mut s = SeriesState::new(labels);
+            let mut s = Box::new(SeriesState::new(labels));
             s.recorded = true;
             st.series.insert(id, s);
             st.next_id = st.next_id.max(id + 1);

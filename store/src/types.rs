@@ -239,6 +239,11 @@ pub struct StoreStats {
     pub wal_replayed_samples: u64,
     /// Bytes of torn or damaged write-ahead log tails dropped when the store was opened.
     pub wal_dropped_bytes: u64,
+    /// Compactions of the engine's file after closed windows moved to blocks (redb; see the
+    /// crate docs, "Blocks") since the store was opened.
+    pub engine_compactions: u64,
+    /// The longest of them, in ms (queries and key-value writes wait meanwhile).
+    pub engine_compaction_max_ms: u64,
 }
 
 /// Whether the store's writes reach the disk ([`Store::health`]).

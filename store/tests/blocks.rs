@@ -18,6 +18,60 @@ both_engines!(
     uncommitted_block_files_are_removed_on_open
 );
 
+/// redb keeps its file at the high-water mark of the windows staged in it; after windows
+/// moved to blocks the store compacts it (here at any size: the default waits for 8 MiB
+/// free), and every sample still reads back.
+#[test]
+fn engine_is_compacted_after_windows_move_to_blocks() {
+    const MANY: usize = 300;
+    let label = |j: usize| Labels::from_pairs([("__name__", "c"), ("j", &j.to_string())]);
+    // Full precision, so the staged windows take some room.
+    let v = |i: i64, j: usize| ((i * 7 + j as i64) as f64 * 0.37).sin();
+    let read_all = |s: &Store| {
+        let m: Matcher = r#"__name__="c""#.parse().unwrap();
+        let got = s.select(&[m], 0, i64::MAX).unwrap();
+        assert_eq!(got.len(), MANY);
+        for x in got {
+            let j: usize = x.labels.get("j").unwrap().parse().unwrap();
+            let want: Vec<Sample> = (0..N)
+                .map(|i| Sample::new(T0 + i * STEP, v(i, j)))
+                .collect();
+            assert_eq!(x.samples, want, "series {j}");
+        }
+    };
+    let size = |p: &Path| {
+        std::fs::metadata(p.join(store::engine::REDB_FILE))
+            .unwrap()
+            .len()
+    };
+    let run = |path: &Path, min_free: u64| {
+        let s = Store::open(opts(Engine::Redb, path)).unwrap();
+        s.set_compact_min_free(min_free);
+        for i in 0..N {
+            let batch: Vec<_> = (0..MANY)
+                .map(|j| (label(j), Sample::new(T0 + i * STEP, v(i, j))))
+                .collect();
+            s.append(&batch).unwrap();
+            if i % 60 == 59 {
+                s.checkpoint().unwrap();
+            }
+        }
+        s.close().unwrap();
+        read_all(&s);
+        (s.stats().engine_compactions, size(path))
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (never, kept) = run(&dir.path().join("never"), u64::MAX);
+    let (compactions, compacted) = run(&dir.path().join("always"), 0);
+    assert_eq!(never, 0);
+    assert!(compactions >= 1, "no compaction");
+    assert!(
+        compacted < kept,
+        "compacted file {compacted} bytes, uncompacted {kept}"
+    );
+    read_all(&Store::open(opts(Engine::Redb, &dir.path().join("always"))).unwrap());
+}
+
 /// Aligned to 2 h (and to 4 h and 1 d windows' start does not matter here).
 const T0: i64 = 1_700_006_400_000;
 const STEP: i64 = 60_000;
