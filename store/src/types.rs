@@ -278,6 +278,9 @@ pub struct StoreStats {
     pub wal_replayed_samples: u64,
     /// Bytes of torn or damaged write-ahead log tails dropped when the store was opened.
     pub wal_dropped_bytes: u64,
+    /// Write-ahead log segments held for a reader that were deleted over the hold limit
+    /// ([`crate::Store::set_wal_hold_limit`]).
+    pub wal_released_segments: u64,
 }
 
 /// Whether the store's writes reach the disk ([`Store::health`]).
