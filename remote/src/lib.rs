@@ -27,4 +27,4 @@ mod queue;
 mod relabel;
 
 pub use config::{validate, QueueConfig, RelabelConfig, RemoteWriteConfig};
-pub use queue::{hold_names, Queue, QueueStats, RemoteError};
+pub use queue::{check, hold_names, Queue, QueueStats, RemoteError};

@@ -119,6 +119,18 @@ pub fn hold_names(name: &str) -> [String; 2] {
     [name.to_string(), inflight_name(name)]
 }
 
+/// Checks that a queue of `cfg` can start (its secret, CA and certificate files are readable,
+/// its HTTP client builds) without starting it: the reload path checks every stage before it
+/// applies any.
+pub fn check(cfg: &RemoteWriteConfig) -> Result<(), RemoteError> {
+    build_client(cfg)
+        .map(|_| ())
+        .map_err(|message| RemoteError::Client {
+            name: cfg.queue_name(),
+            message,
+        })
+}
+
 impl Queue {
     /// Starts the queue on the current tokio runtime: from its persisted place in the log, or
     /// from the log's oldest segment when it has none. `external_labels` are added to every
@@ -192,10 +204,19 @@ impl Queue {
             stop: stop_rx,
             rx,
         }));
-        tracing::info!(queue = %name, url = %cfg.url, from_segment = start.segment, "remote_write queue started");
+        // Shown in metrics and on the status page: without credentials.
+        let shown = reqwest::Url::parse(&cfg.url).map_or_else(
+            |_| cfg.url.clone(),
+            |mut u| {
+                let _ = u.set_password(None);
+                let _ = u.set_username("");
+                u.to_string()
+            },
+        );
+        tracing::info!(queue = %name, url = %shown, from_segment = start.segment, "remote_write queue started");
         Ok(Queue {
             name,
-            url: cfg.url.clone(),
+            url: shown,
             counters,
             stop,
             stop_tx,
