@@ -871,10 +871,10 @@ fn remote_write_section(p: &mut Page, snap: &Snapshot) {
         } else {
             p.raw("never");
         }
-        p.fmt(format_args!(
-            "</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            q.samples_pending, q.samples_sent, q.samples_failed
-        ));
+        for n in [q.samples_pending, q.samples_sent, q.samples_failed] {
+            p.raw("</td><td class=\"num\">").fmt(format_args!("{n}"));
+        }
+        p.raw("</td></tr>");
     }
     p.raw("</tbody></table></div></section>");
 }
@@ -1134,7 +1134,10 @@ mod tests {
         assert!(html.contains(">in 30 s</span>") && html.contains(">in 1 min</span>"));
         // Remote write: a line per queue.
         assert!(html.contains("<section id=\"remote-write\">") && html.contains(">failing</span>"));
-        assert!(html.contains(">1 min ago</span>"), "{html}");
+        assert!(
+            html.contains(">1 min ago</span></td><td class=\"num\">7</td>"),
+            "{html}"
+        );
         // No script at all: the page refreshes with a meta tag.
         assert!(!html.contains("<script"));
         let public = public_page(&Snapshot {
