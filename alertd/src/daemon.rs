@@ -61,6 +61,9 @@ pub enum PipelineError {
     /// The collector refused its configuration (e.g. an unreadable `ca_file`).
     #[error("collector: {0}")]
     Collector(#[from] collector::CollectorError),
+    /// A `remote_write` queue could not start (e.g. an unreadable `ca_file`).
+    #[error("{0}")]
+    Remote(#[from] remote::RemoteError),
     /// The store could not be opened or flushed.
     #[error("store at {path}: {source}")]
     Store {
@@ -113,6 +116,8 @@ pub struct Pipeline {
     /// No receivers are configured: alerts are logged (the notifier runs with
     /// [`LOG_RECEIVER`], which sends nothing). Follows reloads.
     log_only: Arc<AtomicBool>,
+    /// `remote_write:` queues.
+    remote: Arc<crate::remotewrite::RemoteWriters>,
     notifier_task: std::sync::Mutex<Option<(watch::Sender<bool>, tokio::task::JoinHandle<()>)>>,
 }
 
@@ -159,6 +164,11 @@ impl Pipeline {
     ) -> Result<Self, PipelineError> {
         let store = open_store(&config.storage)?;
         readiness.set(crate::readiness::Condition::StoreOpen);
+        let remote = Arc::new(crate::remotewrite::RemoteWriters::start(
+            store.clone(),
+            &config.remote_write,
+            model::Labels::from_pairs(config.global.external_labels.clone()),
+        )?);
 
         let kv: Arc<dyn model::storage::KvStore> = Arc::new(store.clone());
         let notifier = Arc::new(notifier::Notifier::new(
@@ -198,6 +208,7 @@ impl Pipeline {
             evaluator: Arc::new(std::sync::Mutex::new(evaluator)),
             collector,
             log_only,
+            remote,
             notifier_task: std::sync::Mutex::new(Some((stop, task))),
         })
     }
@@ -215,6 +226,9 @@ impl Pipeline {
             .notifier
             .prepare(&effective_notifier_config(&config.notifier))?;
         let targets = self.collector.prepare(&config.collector)?;
+        for c in &config.remote_write {
+            remote::check(c)?;
+        }
         {
             let mut m = self
                 .evaluator
@@ -231,6 +245,11 @@ impl Pipeline {
         self.log_only
             .store(config.notifier.receivers.is_empty(), Ordering::Relaxed);
         self.collector.apply(targets);
+        // Checked above: a failure here (a file changed in between) keeps the running queues.
+        self.remote.apply(
+            &config.remote_write,
+            model::Labels::from_pairs(config.global.external_labels.clone()),
+        )?;
         Ok(())
     }
 
@@ -293,6 +312,11 @@ impl Pipeline {
         &self.store
     }
 
+    /// The `remote_write:` queues.
+    pub(crate) fn remote(&self) -> &Arc<crate::remotewrite::RemoteWriters> {
+        &self.remote
+    }
+
     /// Applies retention now (called periodically by [`run`]); returns what was removed.
     pub(crate) fn apply_retention(
         &self,
@@ -309,6 +333,7 @@ impl Pipeline {
     /// Called once at shutdown, after the HTTP server stopped: persists the store's in-memory
     /// heads so that nothing ingested is lost.
     pub fn flush(&self) -> Result<(), PipelineError> {
+        self.remote.stop();
         self.store.close().map_err(|source| PipelineError::Store {
             path: self.storage_dir.clone(),
             source,
@@ -357,6 +382,9 @@ pub enum ReloadError {
     /// The collector could not apply the new targets (nothing was changed).
     #[error("{0}")]
     Collector(#[from] collector::CollectorError),
+    /// A `remote_write` queue could not start (the running queues were started again).
+    #[error("{0}")]
+    Remote(#[from] remote::RemoteError),
     /// The new file changes a setting that only a restart can change.
     #[error("{file}: `{key}` cannot change on reload (running: {old}, new: {new}); restart alertd to apply it")]
     NeedsRestart {

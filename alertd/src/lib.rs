@@ -1,6 +1,6 @@
 //! The alertd daemon: wiring of the pipeline and the reload path ([`daemon`]), the HTTP API on
 //! axum (`http`), its own metrics (`metrics`), the heartbeat ping rate limit (`ratelimit`),
-//! readiness ([`readiness`]), the outgoing heartbeat (`watchdog`), the status pages and badges
+//! readiness ([`readiness`]), the remote_write queues (`remotewrite`), the outgoing heartbeat (`watchdog`), the status pages and badges
 //! ([`status`]) and the command line ([`cli`]). The configuration is loaded and validated by
 //! the `alertd-config` crate (`crate::config` here), which `alertctl check config` shares
 //! without linking the daemon. `main.rs` is a thin shell around [`cli::main`].
@@ -23,6 +23,7 @@ pub(crate) mod http;
 pub(crate) mod metrics;
 pub(crate) mod ratelimit;
 pub mod readiness;
+pub(crate) mod remotewrite;
 pub(crate) mod server;
 pub(crate) mod slack;
 pub mod status;

@@ -168,6 +168,8 @@ impl Metrics {
                 runs: p.collector().run_counters(),
                 notifier: p.notifier().clone(),
             }));
+        self.registry
+            .register_collector(Box::new(RemoteCollector(p.remote().clone())));
     }
 
     /// Exports the heartbeat ping rate limit's counters and table size, read at every scrape.
@@ -282,10 +284,98 @@ impl Collector for StoreCollector {
                 "Writes to the store's engine that failed",
                 h.write_errors,
             ),
+            (
+                "alertd_store_wal_released_segments",
+                "Write-ahead log segments held for remote_write deleted over the hold limit",
+                s.wal_released_segments,
+            ),
         ];
         for (name, help, v) in counters {
             let c = ConstCounter::new(v);
             c.encode(encoder.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads every `remote_write` queue's [`remote::QueueStats`] when `/metrics` is encoded:
+/// Prometheus's `prometheus_remote_storage_*` as `alertd_remote_storage_*`, labelled with
+/// `remote_name` and `url`.
+#[derive(Debug)]
+struct RemoteCollector(std::sync::Arc<crate::remotewrite::RemoteWriters>);
+
+type RemoteLabels = [(&'static str, String); 2];
+/// A metric of a queue: name, help, and how to read it from the queue's counters.
+type RemoteMetric<T> = (&'static str, &'static str, fn(&remote::QueueStats) -> T);
+
+impl Collector for RemoteCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let stats = self.0.stats();
+        let l = |q: &remote::QueueStats| -> RemoteLabels {
+            [("remote_name", q.name.clone()), ("url", q.url.clone())]
+        };
+        let gauges: [RemoteMetric<f64>; 3] = [
+            (
+                "alertd_remote_storage_samples_pending",
+                "Samples read from the write-ahead log and not yet sent",
+                |q| q.samples_pending as f64,
+            ),
+            (
+                "alertd_remote_storage_queue_highest_sent_timestamp_seconds",
+                "Time of the newest sample the receiver accepted",
+                |q| q.highest_sent_timestamp_ms as f64 / 1000.0,
+            ),
+            (
+                "alertd_remote_storage_failing",
+                "1 while the last request to the receiver failed",
+                |q| f64::from(u8::from(q.failing)),
+            ),
+        ];
+        for (name, help, f) in gauges {
+            let rows: Vec<(RemoteLabels, ConstGauge<f64>)> = stats
+                .iter()
+                .map(|q| (l(q), ConstGauge::new(f(q))))
+                .collect();
+            encode_rows(&mut encoder, name, help, &rows)?;
+        }
+        let counters: [RemoteMetric<u64>; 6] = [
+            (
+                "alertd_remote_storage_samples",
+                "Samples the receiver accepted",
+                |q| q.samples_sent,
+            ),
+            (
+                "alertd_remote_storage_samples_failed",
+                "Samples the receiver refused for good (4xx), dropped",
+                |q| q.samples_failed,
+            ),
+            (
+                "alertd_remote_storage_samples_retried",
+                "Samples sent again after a failed request",
+                |q| q.samples_retried,
+            ),
+            (
+                "alertd_remote_storage_samples_dropped",
+                "Samples not sent: write_relabel_configs dropped their series",
+                |q| q.samples_dropped,
+            ),
+            (
+                "alertd_remote_storage_bytes",
+                "Compressed request bytes the receiver accepted",
+                |q| q.bytes_sent,
+            ),
+            (
+                "alertd_remote_storage_wal_segments_skipped",
+                "Write-ahead log segments deleted (storage hold limit) before the queue sent them",
+                |q| q.wal_segments_skipped,
+            ),
+        ];
+        for (name, help, f) in counters {
+            let rows: Vec<(RemoteLabels, ConstCounter<u64>)> = stats
+                .iter()
+                .map(|q| (l(q), ConstCounter::new(f(q))))
+                .collect();
+            encode_rows(&mut encoder, name, help, &rows)?;
         }
         Ok(())
     }

@@ -73,6 +73,8 @@ pub struct Config {
     pub notifier: notifier::config::NotifierConfig,
     /// `watchdog:` — alertd's own outgoing heartbeat (absent when no `url` is set).
     pub watchdog: Option<WatchdogConfig>,
+    /// `remote_write:` — receivers every stored sample is sent to (the `remote` crate).
+    pub remote_write: Vec<remote::RemoteWriteConfig>,
 }
 
 impl Config {
@@ -803,6 +805,10 @@ impl Validator<'_> {
         let external_url = effective_external_url(global.external_url.as_deref(), &api);
         let notifier = self.notifier(&global, &external_url, raw_notifier);
         let watchdog = raw.watchdog.and_then(|w| self.watchdog(w));
+        let remote_write = split_section(raw.remote_write);
+        for e in remote::validate(&remote_write, &ConfigPath::root().key("remote_write")) {
+            self.err_path(e);
+        }
         Config {
             global,
             storage,
@@ -811,6 +817,7 @@ impl Validator<'_> {
             rule_files,
             notifier,
             watchdog,
+            remote_write,
         }
     }
 

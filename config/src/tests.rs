@@ -995,3 +995,39 @@ fn global_http_config_takes_the_older_bearer_token() {
          `global.http_config.bearer_token_file` may be set"
     );
 }
+
+#[test]
+fn remote_write_is_typed_and_validated_at_item_positions() {
+    let y = "\
+global:
+  external_labels: { replica: a }
+remote_write:
+  - url: http://127.0.0.1:8428/api/v1/write
+    queue_config: { max_shards: 4 }
+  - url: ftp://x
+    queue_config: { max_samples_per_send: 0 }
+";
+    let e = errs(y);
+    assert_eq!(e.len(), 2, "{e:#?}");
+    assert!(
+        e[0].starts_with("a.yaml:6:") && e[0].contains("`remote_write[1].url`"),
+        "{e:#?}"
+    );
+    assert!(
+        e[1].contains("max_samples_per_send must be at least 1"),
+        "{e:#?}"
+    );
+    let ok = y
+        .replace("ftp://x", "https://x.example/api/v1/write")
+        .replace("max_samples_per_send: 0", "max_samples_per_send: 100");
+    let c = parse_str(&ok, "a.yaml").unwrap();
+    assert_eq!(c.remote_write.len(), 2);
+    assert_eq!(c.remote_write[0].queue_config.max_shards, 4);
+    assert_eq!(c.remote_write[1].queue_config.max_samples_per_send, 100);
+    // Unknown keys inside an entry are refused with their position.
+    let e = one("remote_write:\n  - url: http://x/\n    queue_confg: {}\n");
+    assert!(
+        e.starts_with("a.yaml:3:") && e.contains("queue_confg"),
+        "{e}"
+    );
+}

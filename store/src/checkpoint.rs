@@ -261,7 +261,7 @@ impl Inner {
             }
             self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
             if let Some(cut) = wal_cut {
-                let removed = lock(&self.wal).remove_before(cut);
+                let removed = self.release_wal(cut);
                 self.engine.record_wal(removed);
             }
         }
@@ -271,6 +271,44 @@ impl Inner {
             tracing::error!(error = %e, "store: writing a block failed; its chunks stay in the database");
         }
         Ok(())
+    }
+
+    /// Deletes the log segments before `cut` (a checkpoint holds their samples) that no hold
+    /// needs ([`Store::set_wal_hold`]); held segments beyond the hold limit go too, oldest
+    /// first, logged and counted.
+    pub(crate) fn release_wal(&self, cut: u64) -> Result<(), StoreError> {
+        let held = lock(&self.holds).values().map(|p| p.segment).min();
+        let mut keep = held.unwrap_or(cut).min(cut);
+        if keep < cut {
+            let limit = self.hold_limit.load(Ordering::Relaxed);
+            let held_from = keep;
+            let sizes = wal::sizes_before(&self.opts.path, cut)?;
+            let sizes: Vec<(u64, u64)> = sizes.into_iter().filter(|s| s.0 >= held_from).collect();
+            let mut total: u64 = sizes.iter().map(|s| s.1).sum();
+            let mut released = 0u64;
+            for (seq, len) in &sizes {
+                if total <= limit {
+                    break;
+                }
+                total -= len;
+                keep = seq + 1;
+                released += 1;
+            }
+            if released > 0 {
+                self.counters
+                    .wal_released_segments
+                    .fetch_add(released, Ordering::Relaxed);
+                tracing::warn!(
+                    segments = released,
+                    limit_bytes = limit,
+                    "store: write-ahead log segments held for a reader (remote_write) went over \
+                     the hold limit and were deleted; that reader loses their samples"
+                );
+            }
+            // A restart replays only what the heads file lacks.
+            wal::set_replay_from(&self.opts.path, cut)?;
+        }
+        lock(&self.wal).remove_before(keep)
     }
 
     /// Rewrites the heads file with the image of every series holding data in memory (when it

@@ -110,7 +110,18 @@
 //! crash, or damage); the bytes dropped are logged and counted
 //! ([`StoreStats::wal_dropped_bytes`]), and later segments are still read. Appends after the
 //! open go to a new segment. [`Store::close`] (the daemon's SIGTERM path) checkpoints, which
-//! leaves the log empty. Queries merge persisted chunks with the in-memory head:
+//! leaves the log empty (but for held segments, below).
+//!
+//! Readers tail the log ([`Store::wal_reader`], remote_write's queues): a [`WalReader`] reads
+//! record by record from a [`WalPosition`] (segment, byte offset), waits at a record that is
+//! not whole yet in the newest segment, and skips torn tails of finished segments and
+//! segments deleted under it (counted). A reader keeps the segments it still needs with a
+//! named hold ([`Store::set_wal_hold`], persisted in `wal/holds/` and loaded on open): a
+//! checkpoint then deletes only the segments before both its cut and every hold, and writes
+//! `wal/replay_from` (its cut) so a restart does not replay held segments. Held segments
+//! beyond [`Store::set_wal_hold_limit`] (1 GiB by default) are deleted anyway, oldest first,
+//! logged and counted ([`StoreStats::wal_released_segments`]): a receiver that is down for good
+//! cannot fill the disk. Queries merge persisted chunks with the in-memory head:
 //! persisted samples are used only up to the first sample still held in memory, so nothing is
 //! returned twice.
 //!
@@ -187,6 +198,10 @@ mod types;
 mod upgrade;
 mod wal;
 
+pub use wal::{
+    Entry as WalEntry, Position as WalPosition, ReadOutcome as WalRead, Reader as WalReader,
+};
+
 pub use types::{
     BackupReport, Bucket, Engine, Resolution, RetentionReport, RollupSeries, StoreError,
     StoreHealth, StoreOptions, StoreStats,
@@ -239,7 +254,11 @@ struct Counters {
     wal_dropped_bytes: AtomicU64,
     engine_compactions: AtomicU64,
     engine_compaction_max_ms: AtomicU64,
+    wal_released_segments: AtomicU64,
 }
+
+/// The default of [`Store::set_wal_hold_limit`].
+pub const DEFAULT_WAL_HOLD_LIMIT: u64 = 1 << 30;
 
 type StopSignal = Arc<(Mutex<bool>, Condvar)>;
 
@@ -252,6 +271,10 @@ struct Inner {
     state: Mutex<State>,
     /// The write-ahead log; locked inside `state` by appends, so records are in append order.
     wal: Mutex<wal::Writer>,
+    /// Readers' positions the log is kept from ([`Store::set_wal_hold`]), by name.
+    holds: Mutex<std::collections::BTreeMap<String, wal::Position>>,
+    /// See [`Store::set_wal_hold_limit`].
+    hold_limit: AtomicU64,
     /// Serialises writers of series data (checkpoints, early flushes, retention).
     flush_lock: Mutex<()>,
     /// Committed block files and the windows whose chunks wait in the engine.
@@ -294,6 +317,7 @@ impl Store {
         let mut state = load_state(engine.as_ref(), &opts.path)?;
         let replayed = state.replay_wal(&opts.path)?;
         let wal = wal::Writer::open(&opts.path)?;
+        let holds = wal::load_holds(&opts.path)?;
         let inner = Arc::new(Inner {
             engine: Watched {
                 engine,
@@ -311,6 +335,8 @@ impl Store {
                 ..Counters::default()
             },
             wal: Mutex::new(wal),
+            holds: Mutex::new(holds),
+            hold_limit: AtomicU64::new(DEFAULT_WAL_HOLD_LIMIT),
             max_pending: AtomicUsize::new(PENDING_FLUSH_BYTES),
             reclaim_min_free: AtomicU64::new(blocks::RECLAIM_MIN_FREE),
             stop: Arc::new((Mutex::new(false), Condvar::new())),
@@ -487,6 +513,76 @@ impl Store {
         self.inner.reclaim_min_free.store(bytes, Ordering::Relaxed);
     }
 
+    /// A reader of the write-ahead log from `from` on (see [`Store::wal_oldest`] and
+    /// [`Store::wal_hold`] for where to start). Series are named by id in the log: a record
+    /// carries the labels of the series it created, [`Store::series_labels`] those of older
+    /// ones.
+    pub fn wal_reader(&self, from: WalPosition) -> WalReader {
+        WalReader::new(&self.inner.opts.path, from)
+    }
+
+    /// The start of the oldest segment of the write-ahead log (of the next one written when
+    /// there is none).
+    pub fn wal_oldest(&self) -> Result<WalPosition, StoreError> {
+        let next = lock(&self.inner.wal).next_segment();
+        let first = wal::sizes_before(&self.inner.opts.path, u64::MAX)?
+            .first()
+            .map_or(next, |s| s.0);
+        Ok(WalPosition {
+            segment: first,
+            offset: 0,
+        })
+    }
+
+    /// The labels of the series with this id (`None`: unknown, or dropped by retention).
+    pub fn series_labels(&self, id: u64) -> Option<Labels> {
+        lock(&self.inner.state)
+            .series
+            .get(&id)
+            .map(|s| (*s.labels).clone())
+    }
+
+    /// The position of the hold `name`, persisted across restarts (`None`: no such hold).
+    pub fn wal_hold(&self, name: &str) -> Option<WalPosition> {
+        lock(&self.inner.holds).get(name).copied()
+    }
+
+    /// The names of every hold (persisted ones included).
+    pub fn wal_holds(&self) -> Vec<String> {
+        lock(&self.inner.holds).keys().cloned().collect()
+    }
+
+    /// Keeps the write-ahead log's segments from `pos`'s on until the hold moves past them
+    /// (a remote_write queue holds what it has not sent). Persisted (without fsync: a kill
+    /// loses nothing, a power loss at most resends) and loaded on open, so it covers the time
+    /// until its reader starts again. Held segments above [`Store::set_wal_hold_limit`] are
+    /// deleted anyway at the next checkpoint.
+    pub fn set_wal_hold(&self, name: &str, pos: WalPosition) -> Result<(), StoreError> {
+        let mut holds = lock(&self.inner.holds);
+        if holds.get(name) == Some(&pos) {
+            return Ok(());
+        }
+        wal::save_hold(&self.inner.opts.path, name, pos)?;
+        holds.insert(name.to_string(), pos);
+        Ok(())
+    }
+
+    /// Removes the hold `name` (its segments go at the next checkpoint).
+    pub fn release_wal_hold(&self, name: &str) -> Result<(), StoreError> {
+        let mut holds = lock(&self.inner.holds);
+        wal::remove_hold(&self.inner.opts.path, name)?;
+        holds.remove(name);
+        Ok(())
+    }
+
+    /// Bounds the bytes of write-ahead log segments kept for holds (default
+    /// [`DEFAULT_WAL_HOLD_LIMIT`], 1 GiB), so a receiver that is down for good cannot fill
+    /// the disk: beyond it the oldest held segments are deleted at a checkpoint, logged and
+    /// counted in [`StoreStats::wal_released_segments`].
+    pub fn set_wal_hold_limit(&self, bytes: u64) {
+        self.inner.hold_limit.store(bytes, Ordering::Relaxed);
+    }
+
     /// Counters for metrics.
     pub fn stats(&self) -> StoreStats {
         let series = lock(&self.inner.state).index.len() as u64;
@@ -503,6 +599,7 @@ impl Store {
             wal_dropped_bytes: c.wal_dropped_bytes.load(Ordering::Relaxed),
             engine_compactions: c.engine_compactions.load(Ordering::Relaxed),
             engine_compaction_max_ms: c.engine_compaction_max_ms.load(Ordering::Relaxed),
+            wal_released_segments: c.wal_released_segments.load(Ordering::Relaxed),
         }
     }
 }

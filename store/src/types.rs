@@ -244,6 +244,9 @@ pub struct StoreStats {
     pub engine_compactions: u64,
     /// The longest of them, in ms (queries and key-value writes wait meanwhile).
     pub engine_compaction_max_ms: u64,
+    /// Write-ahead log segments held for a reader that were deleted over the hold limit
+    /// ([`crate::Store::set_wal_hold_limit`]).
+    pub wal_released_segments: u64,
 }
 
 /// Whether the store's writes reach the disk ([`Store::health`]).

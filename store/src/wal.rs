@@ -156,6 +156,12 @@ impl Writer {
         self.seq
     }
 
+    /// The number of the segment the next record goes to (when none is open, the next
+    /// segment created).
+    pub(crate) fn next_segment(&self) -> u64 {
+        self.seq
+    }
+
     fn open_segment(&mut self) -> Result<Arc<File>, StoreError> {
         if let Some(f) = &self.file {
             if self.size < SEGMENT_BYTES {
@@ -255,9 +261,9 @@ pub(crate) struct Replayed {
     pub(crate) dropped_bytes: u64,
 }
 
-/// One entry of a record.
+/// One entry of a write-ahead log record.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Entry {
+pub enum Entry {
     /// A series created: its id and labels (before its first sample).
     Series(u64, Labels),
     /// A sample of the series with this id.
@@ -271,7 +277,8 @@ pub(crate) fn replay(store_dir: &Path, mut on: impl FnMut(Entry)) -> Result<Repl
     let dir = store_dir.join(DIR);
     let mut out = Replayed::default();
     let mut body = Vec::new();
-    for (_, path) in segments(&dir)? {
+    let from = replay_from(&dir);
+    for (_, path) in segments(&dir)?.into_iter().filter(|(s, _)| *s >= from) {
         let file = File::open(&path).map_err(io_err(&path))?;
         let len = file.metadata().map_err(io_err(&path))?.len();
         let mut r = BufReader::with_capacity(1 << 16, file);
@@ -308,6 +315,272 @@ pub(crate) fn replay(store_dir: &Path, mut on: impl FnMut(Entry)) -> Result<Repl
         }
     }
     Ok(out)
+}
+
+/// The file naming the first segment a restart replays (segments before it are kept only
+/// for readers holding them: see [`crate::Store::wal_hold`]).
+const REPLAY_FROM: &str = "replay_from";
+/// The directory of the persisted holds (one file per hold, named by the hex of its name).
+const HOLDS: &str = "holds";
+
+/// The first segment replay reads (1 when no marker was written).
+fn replay_from(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join(REPLAY_FROM))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Writes `path` through a temporary file and a rename (no fsync: a lost update only makes a
+/// restart do more work; a killed process loses nothing the page cache holds).
+fn write_small(path: &Path, text: &str) -> Result<(), StoreError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+/// Records that a restart needs to replay only from segment `seq` on (written after a
+/// checkpoint whose heads file holds everything before it, when held segments remain).
+pub(crate) fn set_replay_from(store_dir: &Path, seq: u64) -> Result<(), StoreError> {
+    write_small(&store_dir.join(DIR).join(REPLAY_FROM), &seq.to_string())
+}
+
+fn hold_file(store_dir: &Path, name: &str) -> PathBuf {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    store_dir.join(DIR).join(HOLDS).join(hex)
+}
+
+/// Persists the position of the hold `name`.
+pub(crate) fn save_hold(store_dir: &Path, name: &str, pos: Position) -> Result<(), StoreError> {
+    let path = hold_file(store_dir, name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    write_small(&path, &format!("{} {}\n", pos.segment, pos.offset))
+}
+
+/// Deletes the persisted hold `name`.
+pub(crate) fn remove_hold(store_dir: &Path, name: &str) -> Result<(), StoreError> {
+    let path = hold_file(store_dir, name);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// The persisted holds (unreadable ones are logged and left out).
+pub(crate) fn load_holds(
+    store_dir: &Path,
+) -> Result<std::collections::BTreeMap<String, Position>, StoreError> {
+    let dir = store_dir.join(DIR).join(HOLDS);
+    let mut out = std::collections::BTreeMap::new();
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io_err(&dir)(e)),
+    };
+    for e in rd {
+        let e = e.map_err(io_err(&dir))?;
+        let file = e.file_name();
+        let Some(hex) = file.to_str() else { continue };
+        let name = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect::<Option<Vec<u8>>>()
+            .filter(|_| hex.len() % 2 == 0)
+            .and_then(|b| String::from_utf8(b).ok());
+        let pos = std::fs::read_to_string(e.path()).ok().and_then(|t| {
+            let mut it = t.split_whitespace().map(|x| x.parse::<u64>().ok());
+            Some(Position {
+                segment: it.next()??,
+                offset: it.next()??,
+            })
+        });
+        match (name, pos) {
+            (Some(name), Some(pos)) => {
+                out.insert(name, pos);
+            }
+            _ => {
+                tracing::warn!(file = %e.path().display(), "store: unreadable write-ahead log hold ignored")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The sizes of the segments numbered below `seq`, oldest first.
+pub(crate) fn sizes_before(store_dir: &Path, seq: u64) -> Result<Vec<(u64, u64)>, StoreError> {
+    let mut out = Vec::new();
+    for (s, path) in segments(&store_dir.join(DIR))? {
+        if s >= seq {
+            break;
+        }
+        let len = std::fs::metadata(&path).map_err(io_err(&path))?.len();
+        out.push((s, len));
+    }
+    Ok(out)
+}
+
+/// A place in the write-ahead log: a segment and the byte offset of a record in it (0: the
+/// segment's start).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    /// The segment's number.
+    pub segment: u64,
+    /// The byte offset in it.
+    pub offset: u64,
+}
+
+/// What [`Reader::next`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// A record: its entries were appended to the output; the reader is now after it.
+    Record,
+    /// Nothing more written yet: ask again later.
+    Idle,
+}
+
+/// Tails the write-ahead log from a position, record by record, as it is written (see
+/// [`crate::Store::wal_reader`]). Segments deleted under it (a checkpoint without a hold, or a
+/// hold over its size limit) are skipped and counted; a torn tail of a segment that is no
+/// longer written is skipped and counted.
+#[derive(Debug)]
+pub struct Reader {
+    dir: PathBuf,
+    pos: Position,
+    file: Option<File>,
+    head: Vec<u8>,
+    body: Vec<u8>,
+    skipped_segments: u64,
+    skipped_bytes: u64,
+}
+
+impl Reader {
+    pub(crate) fn new(store_dir: &Path, pos: Position) -> Reader {
+        Reader {
+            dir: store_dir.join(DIR),
+            pos,
+            file: None,
+            head: Vec::new(),
+            body: Vec::new(),
+            skipped_segments: 0,
+            skipped_bytes: 0,
+        }
+    }
+
+    /// Where the next record is read from.
+    pub fn position(&self) -> Position {
+        self.pos
+    }
+
+    /// Segments that were gone when the reader reached them (their samples are lost to it).
+    pub fn skipped_segments(&self) -> u64 {
+        self.skipped_segments
+    }
+
+    /// Bytes of torn or damaged segment tails skipped.
+    pub fn skipped_bytes(&self) -> u64 {
+        self.skipped_bytes
+    }
+
+    /// The first segment after the current one, if any exists.
+    fn later_segment(&self) -> Result<Option<u64>, StoreError> {
+        Ok(segments(&self.dir)?
+            .into_iter()
+            .map(|s| s.0)
+            .find(|s| *s > self.pos.segment))
+    }
+
+    /// Reads the next record, appending its entries to `out`.
+    pub fn next(&mut self, out: &mut Vec<Entry>) -> Result<ReadOutcome, StoreError> {
+        use std::os::unix::fs::FileExt;
+        loop {
+            if self.file.is_none() {
+                let path = self.dir.join(segment_name(self.pos.segment));
+                match File::open(&path) {
+                    Ok(f) => self.file = Some(f),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        match self.later_segment()? {
+                            // Not written yet.
+                            None => return Ok(ReadOutcome::Idle),
+                            Some(next) => {
+                                // Re-check: it may have been created between the two looks.
+                                if path.exists() {
+                                    continue;
+                                }
+                                self.skipped_segments += next - self.pos.segment;
+                                self.pos = Position {
+                                    segment: next,
+                                    offset: 0,
+                                };
+                                continue;
+                            }
+                        }
+                    }
+                    Err(e) => return Err(io_err(&path)(e)),
+                }
+            }
+            let path = self.dir.join(segment_name(self.pos.segment));
+            let Some(f) = &self.file else { continue };
+            let len = f.metadata().map_err(io_err(&path))?.len();
+            // Whether the next record is whole is found out here; a whole one returns.
+            if self.pos.offset == 0 {
+                self.head.resize(MAGIC.len(), 0);
+                if len >= MAGIC.len() as u64 {
+                    f.read_exact_at(&mut self.head, 0).map_err(io_err(&path))?;
+                    if self.head == MAGIC {
+                        self.pos.offset = MAGIC.len() as u64;
+                        continue;
+                    }
+                }
+            } else if len >= self.pos.offset + 8 {
+                self.head.resize(8, 0);
+                f.read_exact_at(&mut self.head, self.pos.offset)
+                    .map_err(io_err(&path))?;
+                let h = &self.head;
+                let n = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as u64;
+                let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+                if n as usize <= MAX_RECORD && len >= self.pos.offset + 8 + n {
+                    self.body.resize(n as usize, 0);
+                    f.read_exact_at(&mut self.body, self.pos.offset + 8)
+                        .map_err(io_err(&path))?;
+                    if crc32fast::hash(&self.body) == crc {
+                        let mark = out.len();
+                        if apply(&self.body, &mut |e| out.push(e)) {
+                            self.pos.offset += 8 + n;
+                            return Ok(ReadOutcome::Record);
+                        }
+                        out.truncate(mark);
+                    }
+                }
+            }
+            // The record is not (all) there: still being written, or the segment is done and
+            // this is its torn tail.
+            match self.later_segment()? {
+                None => return Ok(ReadOutcome::Idle),
+                Some(next) => {
+                    // The writer moved on before `next` existed, so what this segment holds
+                    // now is all it will ever hold; look once more before giving up on it.
+                    let len_now = f.metadata().map_err(io_err(&path))?.len();
+                    if len_now != len {
+                        continue;
+                    }
+                    if len > self.pos.offset && self.pos.offset > 0 {
+                        self.skipped_bytes += len - self.pos.offset;
+                        tracing::warn!(
+                            segment = %path.display(),
+                            offset = self.pos.offset,
+                            "store: write-ahead log reader skips a torn or damaged segment tail"
+                        );
+                    }
+                    self.file = None;
+                    self.pos = Position {
+                        segment: next,
+                        offset: 0,
+                    };
+                }
+            }
+        }
+    }
 }
 
 /// Fills `buf` completely; `false` at the end of the file (a short read included).

@@ -251,6 +251,8 @@ pub(crate) struct Snapshot {
     pub databases: Vec<DbView>,
     /// Heartbeats.
     pub heartbeats: Vec<HeartbeatView>,
+    /// `remote_write` queues.
+    pub remote_write: Vec<remote::QueueStats>,
     /// Firing alerts.
     pub alerts: Vec<AlertRow>,
     /// Where `alerts` come from.
@@ -419,6 +421,7 @@ pub(crate) fn gather(app: &App, scope: Scope) -> Snapshot {
             disks: Vec::new(),
             databases: Vec::new(),
             heartbeats: Vec::new(),
+            remote_write: Vec::new(),
             alerts: Vec::new(),
             alert_source: AlertSource::Evaluator,
             pending: Vec::new(),
@@ -500,6 +503,7 @@ pub(crate) fn gather(app: &App, scope: Scope) -> Snapshot {
         disks,
         databases,
         heartbeats,
+        remote_write: pipeline.remote().stats(),
         alerts,
         alert_source,
         pending: pending_alerts(pipeline),

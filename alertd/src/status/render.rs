@@ -310,6 +310,7 @@ pub(crate) fn full_page(snap: &Snapshot, started: std::time::Instant) -> String 
     disks_section(&mut p, snap);
     databases_section(&mut p, snap);
     heartbeats_section(&mut p, snap);
+    remote_write_section(&mut p, snap);
     silences_section(&mut p, snap);
     p.raw("</main><footer>alertd ");
     p.text(env!("CARGO_PKG_VERSION"));
@@ -835,6 +836,49 @@ fn heartbeats_section(p: &mut Page, snap: &Snapshot) {
     p.raw("</tbody></table></div></section>");
 }
 
+fn remote_write_section(p: &mut Page, snap: &Snapshot) {
+    if snap.remote_write.is_empty() {
+        return;
+    }
+    p.raw(
+        "<section id=\"remote-write\"><h2>Remote write</h2><div class=\"scroll\"><table>\
+         <thead><tr><th>Queue</th><th>Receiver</th><th>State</th><th>Newest sent</th>\
+         <th>Pending</th><th>Sent</th><th>Refused</th></tr></thead><tbody>",
+    );
+    for q in &snap.remote_write {
+        let st = if q.failing { "down" } else { "up" };
+        p.raw("<tr data-remote-write=\"")
+            .text(&q.name)
+            .raw("\"><td>")
+            .text(&q.name)
+            .raw("</td><td>")
+            .text(&q.url)
+            .raw("</td><td><span class=\"pill ")
+            .raw(st)
+            .raw("\"");
+        if let Some(e) = &q.last_error {
+            p.raw(" title=\"").text(e).raw("\"");
+        }
+        p.raw(">")
+            .raw(if q.failing { "failing" } else { "ok" })
+            .raw("</span></td><td class=\"num\">");
+        if q.highest_sent_timestamp_ms > 0 {
+            p.raw("<span title=\"")
+                .text(&utc(q.highest_sent_timestamp_ms))
+                .raw("\">")
+                .text(&relative(snap.now, q.highest_sent_timestamp_ms))
+                .raw("</span>");
+        } else {
+            p.raw("never");
+        }
+        for n in [q.samples_pending, q.samples_sent, q.samples_failed] {
+            p.raw("</td><td class=\"num\">").fmt(format_args!("{n}"));
+        }
+        p.raw("</td></tr>");
+    }
+    p.raw("</tbody></table></div></section>");
+}
+
 fn silences_section(p: &mut Page, snap: &Snapshot) {
     if snap.alert_source == AlertSource::Evaluator && snap.silences.is_empty() {
         return;
@@ -1027,6 +1071,15 @@ mod tests {
                 comment: EVIL.into(),
             }],
             errors: vec![EVIL.into()],
+            remote_write: vec![remote::QueueStats {
+                name: EVIL.into(),
+                url: EVIL.into(),
+                failing: true,
+                last_error: Some(EVIL.into()),
+                highest_sent_timestamp_ms: now - 60_000,
+                samples_pending: 7,
+                ..Default::default()
+            }],
             max_rows: 500,
         }
     }
@@ -1079,6 +1132,12 @@ mod tests {
         )));
         // Heartbeat: next expected (deadline less grace) and the deadline.
         assert!(html.contains(">in 30 s</span>") && html.contains(">in 1 min</span>"));
+        // Remote write: a line per queue.
+        assert!(html.contains("<section id=\"remote-write\">") && html.contains(">failing</span>"));
+        assert!(
+            html.contains(">1 min ago</span></td><td class=\"num\">7</td>"),
+            "{html}"
+        );
         // No script at all: the page refreshes with a meta tag.
         assert!(!html.contains("<script"));
         let public = public_page(&Snapshot {
