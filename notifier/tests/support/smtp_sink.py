@@ -14,6 +14,15 @@ import sys
 
 warnings.simplefilter("ignore")
 
+
+def write_message(n, record):
+    """Writes OUTDIR/msgN.json whole or not at all (a temporary name, then a rename): the tests
+    poll for these files while the sink writes them."""
+    path = os.path.join(outdir, f"msg{n}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(record, f)
+    os.replace(path + ".tmp", path)
+
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -44,14 +53,13 @@ class Handler:
         login = None
         if session.auth_data is not None and isinstance(session.auth_data, LoginPassword):
             login = session.auth_data.login.decode()
-        with open(os.path.join(outdir, f"msg{self.n}.json"), "w") as f:
-            json.dump({
-                "from": envelope.mail_from,
-                "to": envelope.rcpt_tos,
-                "data": envelope.content.decode("utf8", "replace"),
-                "login": login,
-                "starttls": session.ssl is not None and mode == "starttls",
-            }, f)
+        write_message(self.n, {
+            "from": envelope.mail_from,
+            "to": envelope.rcpt_tos,
+            "data": envelope.content.decode("utf8", "replace"),
+            "login": login,
+            "starttls": session.ssl is not None and mode == "starttls",
+        })
         return "250 OK"
 
 
@@ -72,8 +80,7 @@ if mode == "https":
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             Hook.n += 1
-            with open(os.path.join(outdir, f"msg{Hook.n}.json"), "w") as f:
-                json.dump({"data": body.decode("utf8", "replace")}, f)
+            write_message(Hook.n, {"data": body.decode("utf8", "replace")})
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"ok")
