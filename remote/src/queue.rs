@@ -195,13 +195,15 @@ impl Queue {
         };
         let sender = tokio::spawn(send_loop(SendCtx {
             store,
-            name: name.clone(),
-            client,
-            headers: headers(cfg),
-            url: cfg.url.clone(),
-            queue: cfg.queue_config.clone(),
-            counters: counters.clone(),
-            stop: stop_rx,
+            sender: Sender {
+                name: name.clone(),
+                client,
+                headers: headers(cfg),
+                url: cfg.url.clone(),
+                queue: cfg.queue_config.clone(),
+                counters: counters.clone(),
+                stop: stop_rx,
+            },
             rx,
         }));
         // Shown in metrics and on the status page: without credentials.
@@ -398,15 +400,11 @@ fn read_loop(mut c: ReadCtx) {
     }
 }
 
+/// The sender task's state: how to send (cloned into each shard's task), where to record the
+/// queue's place, and the rounds to send.
 struct SendCtx {
     store: Store,
-    name: String,
-    client: reqwest::Client,
-    headers: reqwest::header::HeaderMap,
-    url: String,
-    queue: crate::config::QueueConfig,
-    counters: Arc<Counters>,
-    stop: watch::Receiver<bool>,
+    sender: Sender,
     rx: mpsc::Receiver<Round>,
 }
 
@@ -473,21 +471,13 @@ async fn send_loop(mut c: SendCtx) {
     while let Some(round) = c.rx.recv().await {
         let n = round.samples.len() as u64;
         // The round's end first: after a crash the same round is read again.
-        let inflight = inflight_name(&c.name);
+        let inflight = inflight_name(&c.sender.name);
         if let Err(e) = c.store.set_wal_hold(&inflight, round.end) {
             tracing::warn!(error = %e, "remote_write: saving the queue's place failed");
         }
         let mut set = tokio::task::JoinSet::new();
-        for requests in shard(round.samples, &c.queue) {
-            let s = Sender {
-                client: c.client.clone(),
-                headers: c.headers.clone(),
-                url: c.url.clone(),
-                queue: c.queue.clone(),
-                counters: c.counters.clone(),
-                stop: c.stop.clone(),
-                name: c.name.clone(),
-            };
+        for requests in shard(round.samples, &c.sender.queue) {
+            let s = c.sender.clone();
             set.spawn(async move {
                 for r in requests {
                     if !s.send(r).await {
@@ -505,8 +495,8 @@ async fn send_loop(mut c: SendCtx) {
             // Stopped: the round stays unsent in the log.
             return;
         }
-        c.counters.pending.fetch_sub(n, Ordering::Relaxed);
-        if let Err(e) = c.store.set_wal_hold(&c.name, round.end) {
+        c.sender.counters.pending.fetch_sub(n, Ordering::Relaxed);
+        if let Err(e) = c.store.set_wal_hold(&c.sender.name, round.end) {
             tracing::warn!(error = %e, "remote_write: saving the queue's place failed");
         }
     }
