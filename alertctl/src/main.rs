@@ -189,6 +189,25 @@ enum CheckCommand {
         /// Rule files to check.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+        /// Lints to run, comma-separated: all, none, duplicate-rules, runbook (alerting rules
+        /// without a runbook_url annotation), summary (without a summary annotation), min-for
+        /// (for: shorter than --lint-min-for). `--lint` alone means all; a rule opts out with a
+        /// comment above it: `# alertctl-lint: ignore min-for`.
+        #[arg(
+            long,
+            value_name = "LINTS",
+            num_args = 0..=1,
+            require_equals = true,
+            default_value = "duplicate-rules",
+            default_missing_value = "all"
+        )]
+        lint: evaluator::lint::Checks,
+        /// The shortest `for:` the min-for lint accepts.
+        #[arg(long, value_name = "DURATION", default_value = "1m")]
+        lint_min_for: model::Duration,
+        /// Exit with status 3 when a lint finds something (as promtool's --lint-fatal).
+        #[arg(long)]
+        lint_fatal: bool,
     },
 }
 
@@ -265,8 +284,20 @@ fn main() -> ExitCode {
             what: CheckCommand::Config { files },
         } => check::config(files, cli.output),
         Command::Check {
-            what: CheckCommand::Rules { files },
-        } => rules::check(files, cli.output),
+            what:
+                CheckCommand::Rules {
+                    files,
+                    lint,
+                    lint_min_for,
+                    lint_fatal,
+                },
+        } => {
+            let lint = evaluator::lint::Options {
+                checks: lint.clone(),
+                min_for: *lint_min_for,
+            };
+            rules::check(files, &lint, *lint_fatal, cli.output)
+        }
         Command::Test {
             what: TestCommand::Rules { files },
         } => rules::test(files, cli.output),

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use evaluator::lint;
 use evaluator::unittest;
 use evaluator::RuleSet;
 use serde::Serialize;
@@ -17,10 +18,18 @@ struct CheckReport {
     valid: bool,
     rules: usize,
     errors: Vec<String>,
+    /// Lint findings (`--lint`), each `FILE:LINE:COL: ... [check]`.
+    warnings: Vec<String>,
 }
 
-/// Validates rule files like `promtool check rules`: exit 0 when all are valid, 1 otherwise.
-pub fn check(files: &[PathBuf], output: Output) -> ExitCode {
+/// Validates rule files like `promtool check rules`: exit 0 when all are valid, 1 otherwise, 3
+/// when they are valid but `lint_fatal` is set and a lint found something (promtool's code).
+pub fn check(
+    files: &[PathBuf],
+    lint: &lint::Options,
+    lint_fatal: bool,
+    output: Output,
+) -> ExitCode {
     let reports: Vec<CheckReport> = files
         .iter()
         .map(|f| {
@@ -28,6 +37,10 @@ pub fn check(files: &[PathBuf], output: Output) -> ExitCode {
             match RuleSet::load(&[file.as_str()]) {
                 Ok(set) => CheckReport {
                     rules: set.groups.iter().map(|g| g.rules.len()).sum(),
+                    warnings: lint::lint(&set, lint, |p| std::fs::read_to_string(p).ok())
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect(),
                     file,
                     valid: true,
                     errors: Vec::new(),
@@ -37,11 +50,13 @@ pub fn check(files: &[PathBuf], output: Output) -> ExitCode {
                     valid: false,
                     rules: 0,
                     errors: errs.iter().map(ToString::to_string).collect(),
+                    warnings: Vec::new(),
                 },
             }
         })
         .collect();
     let ok = reports.iter().all(|r| r.valid);
+    let linted = reports.iter().any(|r| !r.warnings.is_empty());
     let mut out = std::io::stdout().lock();
     let written = match output {
         Output::Json => serde_json::to_writer_pretty(&mut out, &reports)
@@ -49,6 +64,9 @@ pub fn check(files: &[PathBuf], output: Output) -> ExitCode {
             .and_then(|()| writeln!(out)),
         Output::Table => reports.iter().try_for_each(|r| {
             writeln!(out, "Checking {}", r.file)?;
+            for w in &r.warnings {
+                writeln!(out, "  WARNING: {w}")?;
+            }
             if r.valid {
                 writeln!(out, "  SUCCESS: {} rules found", r.rules)?;
             } else {
@@ -60,6 +78,9 @@ pub fn check(files: &[PathBuf], output: Output) -> ExitCode {
             writeln!(out)
         }),
     };
+    if ok && linted && lint_fatal && written.is_ok() {
+        return ExitCode::from(3);
+    }
     exit(ok, written)
 }
 

@@ -9,6 +9,7 @@
 //! - [`unittest`]: `promtool test rules` files.
 
 pub mod group;
+pub mod lint;
 pub mod manager;
 pub mod promql;
 pub mod rules;

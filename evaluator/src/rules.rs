@@ -79,8 +79,10 @@ pub struct Rule {
     pub labels: BTreeMap<String, String>,
     /// Alerting or recording, with the kind's own fields.
     pub kind: RuleKind,
-    /// Where the rule starts (`file:line:col`).
-    pub location: String,
+    /// Where the rule starts in its group's file: 1-based line and column.
+    pub line: u64,
+    /// See `line`.
+    pub column: u64,
 }
 
 impl Rule {
@@ -506,7 +508,8 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
                 expr: Arc::new(expr),
                 labels,
                 kind,
-                location: format!("{}:{}:{}", file.display(), rl.line(), rl.column()),
+                line: rl.line(),
+                column: rl.column(),
             });
         }
         groups.push(Group {
@@ -578,7 +581,7 @@ mod tests {
         assert_eq!(g.rules.len(), 2);
         assert!(!g.rules[0].is_alerting());
         assert_eq!(g.rules[1].name, "Down");
-        assert_eq!(g.rules[1].location, "r.yml:10:9");
+        assert_eq!((g.rules[1].line, g.rules[1].column), (10, 9));
         match &g.rules[1].kind {
             RuleKind::Alerting {
                 for_,

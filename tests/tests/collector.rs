@@ -168,6 +168,24 @@ rule_files: [{rules:?}]
         (d.http("GET", "/-/ready").unwrap().status == 200).then_some(())
     });
     assert!(ready.is_some(), "not ready after the first evaluation");
+    // Every probe kind has finished a run (the first MySQL connection can take longer than the
+    // first rule round), so each has a sample to find after the stop.
+    let kinds = ["http", "tls", "disk", "postgres", "mysql", "scrape"];
+    let all_ran = wait_for(Duration::from_secs(20), || {
+        let m = d.metrics();
+        kinds
+            .iter()
+            .all(|k| {
+                let name = format!("alertd_probe_runs_total{{kind=\"{k}\"}}");
+                e2e::metric_value(&m, &name).is_some_and(|n| n >= 1.0)
+            })
+            .then_some(())
+    });
+    assert!(
+        all_ran.is_some(),
+        "not every probe kind ran:\n{}",
+        d.metrics()
+    );
     d.signal(Signal::SIGTERM);
     assert!(
         d.wait_exit(Duration::from_secs(15)).unwrap().success(),

@@ -539,4 +539,18 @@ fn public_page_is_404_when_off() {
     let r = d.http("GET", "/").expect("GET /");
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    // Where the default rules' runbook_url leads: a section per alert, under the pages' CSP.
+    let r = d.http("GET", "/runbooks").expect("GET /runbooks");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(
+        r.body.contains("<h3 id=\"probedown\">ProbeDown</h3>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.header("content-security-policy")
+            .is_some_and(|c| c.starts_with("default-src 'none'")),
+        "{r:?}"
+    );
 }

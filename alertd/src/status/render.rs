@@ -163,7 +163,7 @@ pub(crate) fn seconds(s: f64) -> String {
     }
 }
 
-const CSS: &str = "\
+pub(crate) const CSS: &str = "\
 :root{--bg:#f6f7f9;--fg:#1d2330;--muted:#667085;--card:#fff;--line:#e3e6eb;--up:#1a7f37;\
 --down:#c62828;--flap:#b45309;--maint:#5b5fc7;--pend:#8a8f98;--chart:#2563eb}\
 @media (prefers-color-scheme:dark){:root{--bg:#111418;--fg:#e6e8eb;--muted:#9aa3ad;\
