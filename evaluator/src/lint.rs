@@ -126,6 +126,9 @@ impl fmt::Display for Finding {
     }
 }
 
+/// What a rule writes: its file, name and labels.
+type SeriesKey<'a> = (&'a Path, &'a str, &'a BTreeMap<String, String>);
+
 /// Lints every rule of `set`; `source` gives a file's text (for the ignore comments; a file it
 /// cannot give is linted without them). Findings in file, line, column order.
 pub fn lint(
@@ -135,8 +138,8 @@ pub fn lint(
 ) -> Vec<Finding> {
     let mut texts: HashMap<&Path, Option<String>> = HashMap::new();
     let mut findings = Vec::new();
-    // Per file: (name, labels) → the first rule's position.
-    let mut seen: HashMap<(&Path, &str, &BTreeMap<String, String>), (u64, u64)> = HashMap::new();
+    // The first rule's position per series written: file, name and labels.
+    let mut seen: HashMap<SeriesKey<'_>, (u64, u64)> = HashMap::new();
     for g in &set.groups {
         let text = texts
             .entry(g.file.as_path())
