@@ -325,9 +325,11 @@ impl GroupState {
         let interval = self.interval_ms();
         let mut to_send = Vec::new();
         let mut batch = KvBatch::new();
+        // Subexpression values shared by the group's rules at this time (dropped after it).
+        let mut shared = promql::EvalCache::new();
         for i in 0..self.rules.len() {
             let t0 = std::time::Instant::now();
-            let out = self.eval_rule(i, ts);
+            let out = self.eval_rule(i, ts, &mut shared);
             self.rule_evaluations += 1;
             let mut failed = out.is_err();
             let mut samples: Vec<(Labels, Sample)> = Vec::new();
@@ -358,6 +360,7 @@ impl GroupState {
                 }
             }
             if !samples.is_empty() {
+                shared.invalidate(&samples);
                 if let Err(e) = self.ctx.store.append(&samples) {
                     failed = true;
                     rs.health = RuleHealth::Err;
@@ -419,15 +422,21 @@ impl GroupState {
 
     /// Evaluates rule `i`: the series to write (recorded series, or ALERTS/ALERTS_FOR_STATE)
     /// and a template error, if any.
-    fn eval_rule(&mut self, i: usize, ts: Timestamp) -> Result<RuleOutput, String> {
+    fn eval_rule(
+        &mut self,
+        i: usize,
+        ts: Timestamp,
+        shared: &mut promql::EvalCache,
+    ) -> Result<RuleOutput, String> {
         let qts = ts - self.group.query_offset.as_millis_i64();
         let rule = self.rules[i].rule.clone();
         // Subqueries without a step use the global evaluation interval, as in Prometheus.
         let opts = promql::QueryOptions {
             subquery_step_ms: self.ctx.default_interval_ms,
         };
-        let value = promql::instant_query_with(self.ctx.store.as_ref(), &rule.expr, qts, opts)
-            .map_err(|e| e.to_string())?;
+        let value =
+            promql::instant_query_cached(self.ctx.store.as_ref(), &rule.expr, qts, opts, shared)
+                .map_err(|e| e.to_string())?;
         let vector: Vec<(Labels, f64)> = match value {
             Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
             Value::Scalar { v, .. } => vec![(Labels::empty(), v)],
