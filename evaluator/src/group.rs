@@ -3,6 +3,7 @@
 //! and re-sent for 15 minutes), `ALERTS`/`ALERTS_FOR_STATE` are written to the store, and the
 //! state is persisted to a [`KvStore`] so a restart keeps `for` progress and `activeAt`.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -129,6 +130,37 @@ pub struct RuleState {
     /// Each alert's expanded labels and annotations from the last evaluation, by the labels
     /// of its expression result: reused while the value is the same (see [`Expansion`]).
     expansions: HashMap<Labels, Expansion>,
+    /// Each active alert's `ALERTS` and `ALERTS_FOR_STATE` label sets, built once.
+    alert_series: HashMap<Fingerprint, AlertSeries>,
+}
+
+/// The label sets an alert's `ALERTS` (pending, firing) and `ALERTS_FOR_STATE` series have,
+/// for the alert labels `labels`.
+#[derive(Debug, Clone)]
+struct AlertSeries {
+    labels: Labels,
+    pending: Labels,
+    firing: Labels,
+    for_state: Labels,
+}
+
+impl AlertSeries {
+    fn new(labels: &Labels) -> Self {
+        let alerts = |state: &str| {
+            let mut l = labels.clone();
+            l.set("__name__", "ALERTS");
+            l.set("alertstate", state);
+            l
+        };
+        let mut for_state = labels.clone();
+        for_state.set("__name__", "ALERTS_FOR_STATE");
+        AlertSeries {
+            labels: labels.clone(),
+            pending: alerts("pending"),
+            firing: alerts("firing"),
+            for_state,
+        }
+    }
 }
 
 /// An alert's expanded labels and annotations for one result series and value. A template is
@@ -156,6 +188,7 @@ impl RuleState {
             prev_series: HashSet::new(),
             persisted: String::new(),
             expansions: HashMap::new(),
+            alert_series: HashMap::new(),
         }
     }
 }
@@ -575,26 +608,30 @@ impl GroupState {
                         a.state = AlertState::Firing;
                         a.fired_at = Some(ts);
                     }
-                    let mut al = a.labels.clone();
-                    al.set("__name__", "ALERTS");
-                    al.set(
-                        "alertstate",
-                        if a.state == AlertState::Firing {
-                            "firing"
-                        } else {
-                            "pending"
-                        },
-                    );
-                    out.push((al, 1.0));
-                    let mut fl = a.labels.clone();
-                    fl.set("__name__", "ALERTS_FOR_STATE");
-                    out.push((fl, (a.active_at / 1000) as f64));
+                    let series = match rs.alert_series.entry(*fp) {
+                        Entry::Occupied(e) if e.get().labels == a.labels => e.into_mut(),
+                        Entry::Occupied(mut e) => {
+                            e.insert(AlertSeries::new(&a.labels));
+                            e.into_mut()
+                        }
+                        Entry::Vacant(e) => e.insert(AlertSeries::new(&a.labels)),
+                    };
+                    let al = if a.state == AlertState::Firing {
+                        &series.firing
+                    } else {
+                        &series.pending
+                    };
+                    out.push((al.clone(), 1.0));
+                    out.push((series.for_state.clone(), (a.active_at / 1000) as f64));
                 }
                 for fp in delete {
                     rs.active.remove(&fp);
                 }
+                let active = &rs.active;
+                rs.alert_series.retain(|fp, _| active.contains_key(fp));
                 if limit > 0 && num_active > limit {
                     rs.active.clear();
+                    rs.alert_series.clear();
                     return Err(format!(
                         "exceeded limit of {limit} with {num_active} alerts"
                     ));

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use model::{Labels, Matcher, Sample, Timestamp};
+use model::{Labels, MatchOp, Matcher, Sample, Timestamp};
 
 use super::eval::{InstantSample, QueryOptions};
 
@@ -32,8 +32,9 @@ pub(crate) enum Cached {
 
 #[derive(Debug)]
 struct Entry {
-    /// The matchers of every selector in the subexpression.
-    selectors: Vec<Vec<Matcher>>,
+    /// The matchers of every selector in the subexpression, each with the metric name it
+    /// requires (an `__name__=` matcher), if any.
+    selectors: Vec<(Option<String>, Vec<Matcher>)>,
     value: Cached,
 }
 
@@ -60,12 +61,22 @@ impl EvalCache {
         if self.entries.is_empty() || appended.is_empty() {
             return;
         }
+        // Appends are mostly a rule's own series (`ALERTS`, `ALERTS_FOR_STATE`, a recorded
+        // name): a selector requiring another name is passed over without matching.
+        let mut names: Vec<&str> = Vec::new();
+        for (l, _) in appended {
+            let n = l.get_or_empty("__name__");
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
         let before = self.entries.len();
         self.entries.retain(|_, e| {
-            !e.selectors.iter().any(|ms| {
-                appended
-                    .iter()
-                    .any(|(l, _)| ms.iter().all(|m| m.matches(l)))
+            !e.selectors.iter().any(|(name, ms)| {
+                name.as_deref().is_none_or(|n| names.contains(&n))
+                    && appended
+                        .iter()
+                        .any(|(l, _)| ms.iter().all(|m| m.matches(l)))
             })
         });
         if self.entries.len() != before {
@@ -104,6 +115,16 @@ impl EvalCache {
         if self.elements + n > MAX_CACHED_ELEMENTS {
             return;
         }
+        let selectors = selectors
+            .into_iter()
+            .map(|ms| {
+                let name = ms
+                    .iter()
+                    .find(|m| m.name == "__name__" && m.op == MatchOp::Equal)
+                    .map(|m| m.value.clone());
+                (name, ms)
+            })
+            .collect();
         self.elements += n;
         if let Some(old) = self.entries.insert(key, Entry { selectors, value }) {
             self.elements -= old.value.len();
