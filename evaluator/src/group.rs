@@ -126,6 +126,9 @@ pub struct RuleState {
     /// Alerts by fingerprint (alerting rules only).
     pub active: BTreeMap<Fingerprint, ActiveAlert>,
     prev_series: HashSet<Labels>,
+    /// The same series in the order they were written: when a rule writes the same series
+    /// again (the usual case), `prev_series` needs no rebuilding.
+    prev_order: Vec<Labels>,
     persisted: String,
     /// Each alert's expanded labels and annotations from the last evaluation, by the labels
     /// of its expression result: reused while the value is the same (see [`Expansion`]).
@@ -186,6 +189,7 @@ impl RuleState {
             evaluation_seconds: 0.0,
             active: BTreeMap::new(),
             prev_series: HashSet::new(),
+            prev_order: Vec::new(),
             persisted: String::new(),
             expansions: HashMap::new(),
             alert_series: HashMap::new(),
@@ -294,6 +298,7 @@ impl GroupState {
             {
                 r.active = o.active.clone();
                 r.prev_series = o.prev_series.clone();
+                r.prev_order = o.prev_order.clone();
                 r.persisted = o.persisted.clone();
             }
         }
@@ -375,18 +380,24 @@ impl GroupState {
                         RuleHealth::Ok
                     };
                     rs.last_error = tmpl_err.unwrap_or_default();
-                    let now: HashSet<Labels> = series.iter().map(|(l, _)| l.clone()).collect();
-                    for l in rs.prev_series.iter().filter(|l| !now.contains(*l)) {
-                        samples.push((l.clone(), Sample::stale(ts)));
+                    let unchanged = series.len() == rs.prev_order.len()
+                        && series.iter().zip(&rs.prev_order).all(|((l, _), p)| l == p);
+                    if !unchanged {
+                        let now: HashSet<Labels> = series.iter().map(|(l, _)| l.clone()).collect();
+                        for l in rs.prev_series.iter().filter(|l| !now.contains(*l)) {
+                            samples.push((l.clone(), Sample::stale(ts)));
+                        }
+                        rs.prev_series = now;
+                        rs.prev_order = series.iter().map(|(l, _)| l.clone()).collect();
                     }
                     for (l, v) in series {
                         samples.push((l, Sample::new(ts, v)));
                     }
-                    rs.prev_series = now;
                 }
                 Err(e) => {
                     rs.health = RuleHealth::Err;
                     rs.last_error = e;
+                    rs.prev_order.clear();
                     for l in rs.prev_series.drain() {
                         samples.push((l, Sample::stale(ts)));
                     }
@@ -751,6 +762,7 @@ mod tests {
     use super::*;
     use crate::rules::parse_rule_file;
     use model::storage::MemStorage;
+    use model::{MatchOp, Matcher};
     use std::path::Path;
 
     const RULES: &str = r#"groups:
@@ -789,6 +801,39 @@ mod tests {
     }
 
     const M: i64 = 60_000;
+
+    /// A series a rule wrote and no longer writes gets a stale marker once; series written
+    /// again unchanged get none.
+    #[test]
+    fn series_no_longer_written_are_marked_stale_once() {
+        let store = Arc::new(MemStorage::new());
+        let mut g = setup(None, store.clone());
+        up(&store, 0, 0.0);
+        let alerts = |store: &MemStorage, from, to| {
+            store
+                .select(
+                    &[Matcher::new("__name__", MatchOp::Equal, "ALERTS").unwrap()],
+                    from,
+                    to,
+                )
+                .unwrap()
+                .into_iter()
+                .flat_map(|s| s.samples)
+                .collect::<Vec<_>>()
+        };
+        g.eval(0);
+        up(&store, M, 0.0);
+        g.eval(M);
+        assert!(alerts(&store, 0, M).iter().all(|s| !s.is_stale()));
+        up(&store, 2 * M, 1.0);
+        g.eval(2 * M);
+        let at = alerts(&store, 2 * M, 2 * M);
+        assert_eq!(at.len(), 1);
+        assert!(at[0].is_stale(), "{at:?}");
+        up(&store, 3 * M, 1.0);
+        g.eval(3 * M);
+        assert!(alerts(&store, 3 * M, 3 * M).is_empty());
+    }
 
     #[test]
     fn pending_then_firing_then_resolved_and_resent() {
