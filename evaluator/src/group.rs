@@ -3,6 +3,7 @@
 //! and re-sent for 15 minutes), `ALERTS`/`ALERTS_FOR_STATE` are written to the store, and the
 //! state is persisted to a [`KvStore`] so a restart keeps `for` progress and `activeAt`.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -125,10 +126,44 @@ pub struct RuleState {
     /// Alerts by fingerprint (alerting rules only).
     pub active: BTreeMap<Fingerprint, ActiveAlert>,
     prev_series: HashSet<Labels>,
+    /// The same series in the order they were written: when a rule writes the same series
+    /// again (the usual case), `prev_series` needs no rebuilding.
+    prev_order: Vec<Labels>,
     persisted: String,
     /// Each alert's expanded labels and annotations from the last evaluation, by the labels
     /// of its expression result: reused while the value is the same (see [`Expansion`]).
     expansions: HashMap<Labels, Expansion>,
+    /// Each active alert's `ALERTS` and `ALERTS_FOR_STATE` label sets, built once.
+    alert_series: HashMap<Fingerprint, AlertSeries>,
+}
+
+/// The label sets an alert's `ALERTS` (pending, firing) and `ALERTS_FOR_STATE` series have,
+/// for the alert labels `labels`.
+#[derive(Debug, Clone)]
+struct AlertSeries {
+    labels: Labels,
+    pending: Labels,
+    firing: Labels,
+    for_state: Labels,
+}
+
+impl AlertSeries {
+    fn new(labels: &Labels) -> Self {
+        let alerts = |state: &str| {
+            let mut l = labels.clone();
+            l.set("__name__", "ALERTS");
+            l.set("alertstate", state);
+            l
+        };
+        let mut for_state = labels.clone();
+        for_state.set("__name__", "ALERTS_FOR_STATE");
+        AlertSeries {
+            labels: labels.clone(),
+            pending: alerts("pending"),
+            firing: alerts("firing"),
+            for_state,
+        }
+    }
 }
 
 /// An alert's expanded labels and annotations for one result series and value. A template is
@@ -154,8 +189,10 @@ impl RuleState {
             evaluation_seconds: 0.0,
             active: BTreeMap::new(),
             prev_series: HashSet::new(),
+            prev_order: Vec::new(),
             persisted: String::new(),
             expansions: HashMap::new(),
+            alert_series: HashMap::new(),
         }
     }
 }
@@ -261,6 +298,7 @@ impl GroupState {
             {
                 r.active = o.active.clone();
                 r.prev_series = o.prev_series.clone();
+                r.prev_order = o.prev_order.clone();
                 r.persisted = o.persisted.clone();
             }
         }
@@ -325,9 +363,11 @@ impl GroupState {
         let interval = self.interval_ms();
         let mut to_send = Vec::new();
         let mut batch = KvBatch::new();
+        // Subexpression values shared by the group's rules at this time (dropped after it).
+        let mut shared = promql::EvalCache::new();
         for i in 0..self.rules.len() {
             let t0 = std::time::Instant::now();
-            let out = self.eval_rule(i, ts);
+            let out = self.eval_rule(i, ts, &mut shared);
             self.rule_evaluations += 1;
             let mut failed = out.is_err();
             let mut samples: Vec<(Labels, Sample)> = Vec::new();
@@ -340,24 +380,31 @@ impl GroupState {
                         RuleHealth::Ok
                     };
                     rs.last_error = tmpl_err.unwrap_or_default();
-                    let now: HashSet<Labels> = series.iter().map(|(l, _)| l.clone()).collect();
-                    for l in rs.prev_series.iter().filter(|l| !now.contains(*l)) {
-                        samples.push((l.clone(), Sample::stale(ts)));
+                    let unchanged = series.len() == rs.prev_order.len()
+                        && series.iter().zip(&rs.prev_order).all(|((l, _), p)| l == p);
+                    if !unchanged {
+                        let now: HashSet<Labels> = series.iter().map(|(l, _)| l.clone()).collect();
+                        for l in rs.prev_series.iter().filter(|l| !now.contains(*l)) {
+                            samples.push((l.clone(), Sample::stale(ts)));
+                        }
+                        rs.prev_series = now;
+                        rs.prev_order = series.iter().map(|(l, _)| l.clone()).collect();
                     }
                     for (l, v) in series {
                         samples.push((l, Sample::new(ts, v)));
                     }
-                    rs.prev_series = now;
                 }
                 Err(e) => {
                     rs.health = RuleHealth::Err;
                     rs.last_error = e;
+                    rs.prev_order.clear();
                     for l in rs.prev_series.drain() {
                         samples.push((l, Sample::stale(ts)));
                     }
                 }
             }
             if !samples.is_empty() {
+                shared.invalidate(&samples);
                 if let Err(e) = self.ctx.store.append(&samples) {
                     failed = true;
                     rs.health = RuleHealth::Err;
@@ -419,15 +466,21 @@ impl GroupState {
 
     /// Evaluates rule `i`: the series to write (recorded series, or ALERTS/ALERTS_FOR_STATE)
     /// and a template error, if any.
-    fn eval_rule(&mut self, i: usize, ts: Timestamp) -> Result<RuleOutput, String> {
+    fn eval_rule(
+        &mut self,
+        i: usize,
+        ts: Timestamp,
+        shared: &mut promql::EvalCache,
+    ) -> Result<RuleOutput, String> {
         let qts = ts - self.group.query_offset.as_millis_i64();
         let rule = self.rules[i].rule.clone();
         // Subqueries without a step use the global evaluation interval, as in Prometheus.
         let opts = promql::QueryOptions {
             subquery_step_ms: self.ctx.default_interval_ms,
         };
-        let value = promql::instant_query_with(self.ctx.store.as_ref(), &rule.expr, qts, opts)
-            .map_err(|e| e.to_string())?;
+        let value =
+            promql::instant_query_cached(self.ctx.store.as_ref(), &rule.expr, qts, opts, shared)
+                .map_err(|e| e.to_string())?;
         let vector: Vec<(Labels, f64)> = match value {
             Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
             Value::Scalar { v, .. } => vec![(Labels::empty(), v)],
@@ -566,26 +619,30 @@ impl GroupState {
                         a.state = AlertState::Firing;
                         a.fired_at = Some(ts);
                     }
-                    let mut al = a.labels.clone();
-                    al.set("__name__", "ALERTS");
-                    al.set(
-                        "alertstate",
-                        if a.state == AlertState::Firing {
-                            "firing"
-                        } else {
-                            "pending"
-                        },
-                    );
-                    out.push((al, 1.0));
-                    let mut fl = a.labels.clone();
-                    fl.set("__name__", "ALERTS_FOR_STATE");
-                    out.push((fl, (a.active_at / 1000) as f64));
+                    let series = match rs.alert_series.entry(*fp) {
+                        Entry::Occupied(e) if e.get().labels == a.labels => e.into_mut(),
+                        Entry::Occupied(mut e) => {
+                            e.insert(AlertSeries::new(&a.labels));
+                            e.into_mut()
+                        }
+                        Entry::Vacant(e) => e.insert(AlertSeries::new(&a.labels)),
+                    };
+                    let al = if a.state == AlertState::Firing {
+                        &series.firing
+                    } else {
+                        &series.pending
+                    };
+                    out.push((al.clone(), 1.0));
+                    out.push((series.for_state.clone(), (a.active_at / 1000) as f64));
                 }
                 for fp in delete {
                     rs.active.remove(&fp);
                 }
+                let active = &rs.active;
+                rs.alert_series.retain(|fp, _| active.contains_key(fp));
                 if limit > 0 && num_active > limit {
                     rs.active.clear();
+                    rs.alert_series.clear();
                     return Err(format!(
                         "exceeded limit of {limit} with {num_active} alerts"
                     ));
@@ -705,6 +762,7 @@ mod tests {
     use super::*;
     use crate::rules::parse_rule_file;
     use model::storage::MemStorage;
+    use model::{MatchOp, Matcher};
     use std::path::Path;
 
     const RULES: &str = r#"groups:
@@ -743,6 +801,39 @@ mod tests {
     }
 
     const M: i64 = 60_000;
+
+    /// A series a rule wrote and no longer writes gets a stale marker once; series written
+    /// again unchanged get none.
+    #[test]
+    fn series_no_longer_written_are_marked_stale_once() {
+        let store = Arc::new(MemStorage::new());
+        let mut g = setup(None, store.clone());
+        up(&store, 0, 0.0);
+        let alerts = |store: &MemStorage, from, to| {
+            store
+                .select(
+                    &[Matcher::new("__name__", MatchOp::Equal, "ALERTS").unwrap()],
+                    from,
+                    to,
+                )
+                .unwrap()
+                .into_iter()
+                .flat_map(|s| s.samples)
+                .collect::<Vec<_>>()
+        };
+        g.eval(0);
+        up(&store, M, 0.0);
+        g.eval(M);
+        assert!(alerts(&store, 0, M).iter().all(|s| !s.is_stale()));
+        up(&store, 2 * M, 1.0);
+        g.eval(2 * M);
+        let at = alerts(&store, 2 * M, 2 * M);
+        assert_eq!(at.len(), 1);
+        assert!(at[0].is_stale(), "{at:?}");
+        up(&store, 3 * M, 1.0);
+        g.eval(3 * M);
+        assert!(alerts(&store, 3 * M, 3 * M).is_empty());
+    }
 
     #[test]
     fn pending_then_firing_then_resolved_and_resent() {

@@ -131,11 +131,118 @@ pub fn expand(
 }
 
 /// Expands several templates with the same data (one alert's labels and annotations), building
-/// the template data once.
+/// the template data once, when a template first needs it: the common forms (see [`Simple`])
+/// are expanded without gtmpl.
 pub struct Expander {
-    ctx: Context,
+    ctx: std::cell::OnceCell<Context>,
+    labels: Labels,
+    external_labels: Labels,
+    value: f64,
     query: Option<QueryContext>,
     external_url: String,
+}
+
+/// One part of a template made only of text and the actions most alert templates use,
+/// expanded without gtmpl: `{{ $labels.NAME }}`, `{{ $value }}`, `{{ $value | F }}` (F one of
+/// the `humanize` functions) and `{{ printf "FORMAT" $value }}`. Each gives what gtmpl gives:
+/// the same functions are called with the same arguments.
+#[derive(Debug, Clone)]
+enum Simple {
+    Text(String),
+    Label(String),
+    Value,
+    Pipe(Func),
+    Printf(String),
+}
+
+/// `text` as [`Simple`] parts, or `None` when it uses anything else.
+fn simple_parts(text: &str) -> Option<Vec<Simple>> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        if open > 0 {
+            parts.push(Simple::Text(rest[..open].to_string()));
+        }
+        // (A "}}" in the text is left to gtmpl, as is anything unusual.)
+        if rest[..open].contains("}}") {
+            return None;
+        }
+        let after = &rest[open + 2..];
+        let close = after.find("}}")?;
+        let body = &after[..close];
+        // Trim markers (`{{-`, `-}}`) and comments are left to gtmpl.
+        if body.starts_with('-') || body.ends_with('-') || body.contains("/*") {
+            return None;
+        }
+        parts.push(simple_action(body.trim_matches(|c| c == ' ' || c == '\t'))?);
+        rest = &after[close + 2..];
+    }
+    if rest.contains("}}") {
+        return None;
+    }
+    if !rest.is_empty() {
+        parts.push(Simple::Text(rest.to_string()));
+    }
+    Some(parts)
+}
+
+fn simple_action(body: &str) -> Option<Simple> {
+    let ident = |s: &str| {
+        let mut c = s.chars();
+        c.next()
+            .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    };
+    if body == "$value" {
+        return Some(Simple::Value);
+    }
+    if let Some(name) = body.strip_prefix("$labels.") {
+        return ident(name).then(|| Simple::Label(name.to_string()));
+    }
+    if let Some(f) = body.strip_prefix("$value") {
+        let f = f.trim_start_matches([' ', '\t']).strip_prefix('|')?;
+        let f: Func = match f.trim_matches([' ', '\t']) {
+            "humanize" => humanize,
+            "humanize1024" => humanize1024,
+            "humanizeDuration" => humanize_duration,
+            "humanizePercentage" => humanize_percentage,
+            _ => return None,
+        };
+        return Some(Simple::Pipe(f));
+    }
+    let fmt = body
+        .strip_prefix("printf")?
+        .strip_prefix([' ', '\t'])?
+        .trim_start_matches([' ', '\t'])
+        .strip_prefix('"')?;
+    let (fmt, arg) = fmt.split_once('"')?;
+    if fmt.contains('\\')
+        || arg.trim_matches([' ', '\t']) != "$value"
+        || !arg.starts_with([' ', '\t'])
+    {
+        return None;
+    }
+    Some(Simple::Printf(fmt.to_string()))
+}
+
+thread_local! {
+    /// [`simple_parts`] of template texts (`None`: gtmpl expands it).
+    static SIMPLE: RefCell<HashMap<String, Option<std::rc::Rc<[Simple]>>>> = RefCell::new(HashMap::new());
+}
+
+fn simple(text: &str) -> Option<std::rc::Rc<[Simple]>> {
+    if let Some(p) = SIMPLE.with(|c| c.borrow().get(text).cloned()) {
+        return p;
+    }
+    let p: Option<std::rc::Rc<[Simple]>> = simple_parts(text).map(Into::into);
+    SIMPLE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 10_000 {
+            c.clear();
+        }
+        c.insert(text.to_string(), p.clone());
+    });
+    p
 }
 
 impl std::fmt::Debug for Expander {
@@ -167,6 +274,18 @@ fn parsed(name: &str, text: &str) -> Result<std::rc::Rc<Template>, String> {
 impl Expander {
     /// Prepares `data` for expansion; `query` serves the `query` function.
     pub fn new(data: &TemplateData<'_>, query: Option<QueryContext>) -> Self {
+        Expander {
+            ctx: std::cell::OnceCell::new(),
+            labels: data.labels.clone(),
+            external_labels: data.external_labels.clone(),
+            value: data.value,
+            query,
+            external_url: data.external_url.to_string(),
+        }
+    }
+
+    /// gtmpl's data for `data`.
+    fn context(data: &TemplateData<'_>) -> Context {
         let mut root = HashMap::new();
         root.insert("Labels".to_string(), labels_value(data.labels));
         root.insert(
@@ -178,11 +297,7 @@ impl Expander {
             Value::String(data.external_url.to_string()),
         );
         root.insert("Value".to_string(), float_value(data.value));
-        Expander {
-            ctx: Context::from(Value::Object(root)),
-            query,
-            external_url: data.external_url.to_string(),
-        }
+        Context::from(Value::Object(root))
     }
 
     /// Expands one template text (`name` is used in error messages).
@@ -190,11 +305,57 @@ impl Expander {
         if !text.contains("{{") {
             return Ok(text.to_string());
         }
+        if let Some(out) = simple(text).and_then(|p| self.expand_simple(&p)) {
+            return Ok(out);
+        }
+        self.expand_gtmpl(name, text)
+    }
+
+    /// Expands [`Simple`] parts; `None` if a function fails (gtmpl then words the error).
+    fn expand_simple(&self, parts: &[Simple]) -> Option<String> {
+        let mut out = String::new();
+        for p in parts {
+            match p {
+                Simple::Text(t) => out.push_str(t),
+                Simple::Label(n) => match self.labels.get(n) {
+                    Some(v) => out.push_str(v),
+                    None => out.push_str("<no value>"),
+                },
+                Simple::Value => out.push_str(&format_g(self.value, None)),
+                Simple::Pipe(f) => match f(&[float_value(self.value)]).ok()? {
+                    Value::String(s) => out.push_str(&s),
+                    _ => return None,
+                },
+                Simple::Printf(fmt) => {
+                    match printf(&[Value::String(fmt.clone()), float_value(self.value)]).ok()? {
+                        Value::String(s) => out.push_str(&s),
+                        _ => return None,
+                    }
+                }
+            }
+        }
+        // As `expand_gtmpl` does with gtmpl's output.
+        if out.contains("<no value>") {
+            out = out.replace("<no value>", "");
+        }
+        Some(out)
+    }
+
+    /// Expands `text` with gtmpl.
+    fn expand_gtmpl(&self, name: &str, text: &str) -> Result<String, String> {
         let t = parsed(name, text)?;
+        let ctx = self.ctx.get_or_init(|| {
+            Self::context(&TemplateData {
+                labels: &self.labels,
+                external_labels: &self.external_labels,
+                external_url: &self.external_url,
+                value: self.value,
+            })
+        });
         QUERY.with(|q| q.borrow_mut().clone_from(&self.query));
         EXTERNAL_URL.with(|u| u.borrow_mut().clone_from(&self.external_url));
         CELLS.with(|c| c.borrow_mut().clear());
-        let r = t.render(&self.ctx);
+        let r = t.render(ctx);
         QUERY.with(|q| *q.borrow_mut() = None);
         CELLS.with(|c| c.borrow_mut().clear());
         // Go prints a missing map key of map[string]string as "", gtmpl as "<no value>".
@@ -889,5 +1050,92 @@ mod tests {
         assert_eq!(run, Ok(vec!["1".to_string(), "x".to_string()]));
         let deeper = format!("{{{{ {}1{} }}}}", "(".repeat(5000), ")".repeat(5000));
         assert!(check(&deeper).unwrap_err().contains("limit of 100 levels"));
+    }
+
+    /// The common forms expanded without gtmpl give exactly what gtmpl gives, over a corpus
+    /// of templates, label sets and values (special floats, rounding edges, missing labels,
+    /// label values that look like template output); other forms are left to gtmpl.
+    #[test]
+    fn simple_forms_expand_as_gtmpl_does() {
+        let templates = [
+            "{{ $labels.instance }}",
+            "{{$labels.instance}} value {{$value}}",
+            "{{ $labels.instance }} value {{ $value | humanize }}",
+            "rule 7 on {{ $labels.instance }}: {{ printf \"%.2f\" $value }}",
+            "{{ $labels.missing }}x{{ $labels.job }}",
+            "{{ $value | humanize1024 }} / {{ $value|humanizePercentage }} / {{ $value | humanizeDuration }}",
+            "{{ printf \"%.0f%%\" $value }} {{ printf \"%d\" $value }} {{ printf \"%s\" $value }}",
+            "{{ printf \"%g %e %5.1f %-8.3f|\" $value }}",
+            "{{ printf \"%x\"   $value }}{{\t$value\t}}",
+            "Disk {{ $labels.mountpoint }} on {{ $labels.instance }} at {{ $value | humanizePercentage }}.\n{{ $labels.weird }}",
+            "{{ $value }}{{ $value }}",
+            "ünïcode {{ $labels.job }} ✓",
+        ];
+        let fallback = [
+            "{{- $value }}",
+            "{{ $value -}}",
+            "{{ .Value }}",
+            "{{ $labels.instance | toUpper }}",
+            "{{ /* c */ }}",
+            "{{ printf \"%s\" $labels.job }}",
+            "{{ printf \"\\\"%s\" $value }}",
+            "{{ $value | humanize | title }}",
+            "a }} b {{ $value }}",
+            "{{ $labels.0x }}",
+            "{{ if gt $value 1.0 }}x{{ end }}",
+        ];
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            1.5,
+            -2.25,
+            2.675,
+            0.005,
+            1e6,
+            1_234_567.891,
+            0.000_123,
+            1e-9,
+            3e21,
+            1e300,
+            5e-324,
+            86_400.0 * 3.0 - 12.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        let label_sets = [
+            Labels::from_pairs([("instance", "host-1:9100"), ("job", "node")]),
+            Labels::from_pairs([
+                ("instance", "https://site-3.example"),
+                ("job", ""),
+                ("mountpoint", "/"),
+                ("weird", "<no value>{{ $value }}"),
+            ]),
+            Labels::empty(),
+        ];
+        let ext = Labels::from_pairs([("cluster", "eu1")]);
+        for t in fallback {
+            assert!(simple(t).is_none(), "{t}");
+        }
+        for t in templates {
+            assert!(simple(t).is_some(), "{t}");
+            for l in &label_sets {
+                for v in values {
+                    let data = TemplateData {
+                        labels: l,
+                        external_labels: &ext,
+                        external_url: "http://am",
+                        value: v,
+                    };
+                    let e = Expander::new(&data, None);
+                    assert_eq!(
+                        e.expand("t", t),
+                        e.expand_gtmpl("t", t),
+                        "{t} with {l} and {v}"
+                    );
+                }
+            }
+        }
     }
 }

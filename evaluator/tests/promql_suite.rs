@@ -413,6 +413,25 @@ fn run_eval(store: &MemStorage, ev: &Eval) -> Result<(), String> {
             Ok(other) => return Err(format!("received a {} result{at}", other.type_name())),
         };
         compare(ev, &got, scalar).map_err(|e| format!("{e}{at}"))?;
+        // Shared-cache mode, as the rules of a group evaluate: the query twice with one
+        // `EvalCache`, the second reading every subexpression the first stored.
+        let mut cache = promql::EvalCache::new();
+        for pass in ["filling", "reading"] {
+            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                promql::instant_query_cached(store, q, *t, Default::default(), &mut cache)
+            }))
+            .map_err(|_| format!("panicked {pass} the shared cache{at}"))?;
+            let (got, scalar) = match res {
+                Ok(Value::Vector(v)) => (
+                    v.into_iter().map(|s| (s.labels, s.v)).collect::<Vec<_>>(),
+                    false,
+                ),
+                Ok(Value::Scalar { v, .. }) => (vec![(Labels::empty(), v)], true),
+                Ok(other) => return Err(format!("received a {} result{at}", other.type_name())),
+                Err(e) => return Err(format!("error {pass} the shared cache{at}: {e}")),
+            };
+            compare(ev, &got, scalar).map_err(|e| format!("{e} {pass} the shared cache{at}"))?;
+        }
         // Range mode: the middle step of t-1m..t+1m.
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             promql::range_query(store, q, t - 60_000, t + 60_000, 60_000)

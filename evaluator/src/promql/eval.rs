@@ -14,6 +14,7 @@ use promql_parser::parser::{
     SubqueryExpr, VectorMatchCardinality, VectorSelector,
 };
 
+use super::cache::{Cached, EvalCache};
 use super::functions;
 
 /// Prometheus's default lookback for instant vector selectors (5 minutes).
@@ -157,6 +158,13 @@ pub(crate) struct Ctx {
     subquery_steps: std::cell::Cell<u64>,
     /// Each subquery's inner results by step, from its last evaluation.
     subquery_cache: std::cell::RefCell<HashMap<usize, SubqueryWindow>>,
+    /// Subexpression values shared with other queries at the same time
+    /// ([`instant_query_cached`]), and the key of each subexpression (by node address) that
+    /// may be read from or stored in it: those the query evaluates only at its time.
+    shared: std::cell::RefCell<Option<EvalCache>>,
+    shared_keys: HashMap<usize, String>,
+    /// The address of the query's expression, which is not cached (see [`EvalCache`]).
+    root: usize,
 }
 
 /// A subquery's inner results at consecutive steps, oldest first.
@@ -229,6 +237,19 @@ impl Ctx {
         end: Timestamp,
         opts: QueryOptions,
     ) -> Result<Ctx, EvalError> {
+        Ctx::prepare_shared(store, e, start, end, opts, None).map_err(|(e, _)| e)
+    }
+
+    /// [`Ctx::prepare`] reading from and adding to `shared` (for a single-time query). On
+    /// error, `shared` is handed back.
+    fn prepare_shared(
+        store: &dyn SeriesStore,
+        e: &Expr,
+        start: Timestamp,
+        end: Timestamp,
+        opts: QueryOptions,
+        shared: Option<EvalCache>,
+    ) -> Result<Ctx, (EvalError, Option<EvalCache>)> {
         let mut ctx = Ctx {
             data: HashMap::new(),
             start,
@@ -236,9 +257,37 @@ impl Ctx {
             opts,
             subquery_steps: std::cell::Cell::new(0),
             subquery_cache: Default::default(),
+            shared: std::cell::RefCell::new(shared.filter(|_| start == end)),
+            shared_keys: HashMap::new(),
+            root: expr_key(e),
         };
-        ctx.fetch(store, e, start, end, start == end)?;
-        Ok(ctx)
+        match ctx.fetch(store, e, start, end, start == end) {
+            Ok(()) => Ok(ctx),
+            Err(err) => Err((err, ctx.shared.into_inner())),
+        }
+    }
+
+    /// The key of `e` in the shared cache if `e` is a subexpression whose value is kept there
+    /// (a selector, operator, call or aggregation evaluated only at the query's time), and
+    /// whether the cache holds it.
+    fn share(&mut self, e: &Expr, once: bool) -> bool {
+        if !once || expr_key(e) == self.root {
+            return false;
+        }
+        let cache = self.shared.get_mut();
+        let Some(cache) = cache.as_ref() else {
+            return false;
+        };
+        if !matches!(
+            e,
+            Expr::VectorSelector(_) | Expr::Binary(_) | Expr::Call(_) | Expr::Aggregate(_)
+        ) {
+            return false;
+        }
+        let k = e.to_string();
+        let hit = cache.contains(&k);
+        self.shared_keys.insert(expr_key(e), k);
+        hit
     }
 
     /// Fetches `vs` for evaluation times in `[lo, hi]` looking back `window` ms; `range` for a
@@ -302,6 +351,10 @@ impl Ctx {
         hi: Timestamp,
         once: bool,
     ) -> Result<(), EvalError> {
+        if self.share(e, once) {
+            // Read from the shared cache: its selectors need no data.
+            return Ok(());
+        }
         match e {
             Expr::VectorSelector(vs) => {
                 self.fetch_selector(store, vs, (LOOKBACK_MS, false), (lo, hi), once)
@@ -553,6 +606,35 @@ impl Ctx {
     }
 
     pub(crate) fn eval(&self, e: &Expr, ts: Timestamp) -> Result<Val, EvalError> {
+        let shared_key = if ts == self.start && self.start == self.end {
+            self.shared_keys.get(&expr_key(e))
+        } else {
+            None
+        };
+        let Some(k) = shared_key else {
+            return self.eval_uncached(e, ts);
+        };
+        let cached = self.shared.borrow_mut().as_mut().and_then(|c| c.get(k));
+        match cached {
+            Some(Cached::Scalar(v)) => return Ok(Val::Scalar(v)),
+            Some(Cached::Vector(v)) => return Ok(Val::Vector(v)),
+            None => {}
+        }
+        let v = self.eval_uncached(e, ts)?;
+        let value = match &v {
+            Val::Scalar(x) => Some(Cached::Scalar(*x)),
+            Val::Vector(x) => Some(Cached::Vector(x.clone())),
+            Val::Str(_) | Val::Matrix(_) => None,
+        };
+        if let (Some(value), Some(cache)) = (value, self.shared.borrow_mut().as_mut()) {
+            let mut selectors = Vec::new();
+            collect_selectors(e, &mut selectors)?;
+            cache.insert(k.clone(), selectors, value);
+        }
+        Ok(v)
+    }
+
+    fn eval_uncached(&self, e: &Expr, ts: Timestamp) -> Result<Val, EvalError> {
         match e {
             Expr::NumberLiteral(n) => Ok(Val::Scalar(n.val)),
             Expr::StringLiteral(s) => Ok(Val::Str(s.val.clone())),
@@ -1075,6 +1157,38 @@ fn vector_vector(
     Ok(out)
 }
 
+fn expr_key(e: &Expr) -> usize {
+    e as *const Expr as usize
+}
+
+/// The matchers of every selector in `e`.
+fn collect_selectors(e: &Expr, out: &mut Vec<Vec<Matcher>>) -> Result<(), EvalError> {
+    match e {
+        Expr::VectorSelector(vs) => out.push(selector_matchers(vs)?),
+        Expr::MatrixSelector(ms) => out.push(selector_matchers(&ms.vs)?),
+        Expr::Aggregate(a) => {
+            if let Some(p) = &a.param {
+                collect_selectors(p, out)?;
+            }
+            collect_selectors(&a.expr, out)?;
+        }
+        Expr::Unary(u) => collect_selectors(&u.expr, out)?,
+        Expr::Binary(b) => {
+            collect_selectors(&b.lhs, out)?;
+            collect_selectors(&b.rhs, out)?;
+        }
+        Expr::Paren(p) => collect_selectors(&p.expr, out)?,
+        Expr::Subquery(sq) => collect_selectors(&sq.expr, out)?,
+        Expr::Call(c) => {
+            for a in &c.args.args {
+                collect_selectors(a, out)?;
+            }
+        }
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+    Ok(())
+}
+
 fn check_unique(v: &[InstantSample]) -> Result<(), EvalError> {
     if v.len() < 2 {
         return Ok(());
@@ -1110,7 +1224,35 @@ pub fn instant_query_with(
     opts: QueryOptions,
 ) -> Result<Value, EvalError> {
     let ctx = Ctx::prepare(store, expr, t, t, opts)?;
-    Ok(match ctx.eval(expr, t)? {
+    instant_value(ctx.eval(expr, t)?, t)
+}
+
+/// [`instant_query_with`] sharing subexpression values with the other queries at `t` that use
+/// `cache` (see [`EvalCache`]): the rules of a group evaluated at one time.
+pub fn instant_query_cached(
+    store: &dyn SeriesStore,
+    expr: &Expr,
+    t: Timestamp,
+    opts: QueryOptions,
+    cache: &mut EvalCache,
+) -> Result<Value, EvalError> {
+    cache.begin(t, opts);
+    let shared = Some(std::mem::take(cache));
+    let ctx = match Ctx::prepare_shared(store, expr, t, t, opts, shared) {
+        Ok(ctx) => ctx,
+        Err((e, shared)) => {
+            *cache = shared.unwrap_or_default();
+            return Err(e);
+        }
+    };
+    let v = ctx.eval(expr, t);
+    *cache = ctx.shared.into_inner().unwrap_or_default();
+    instant_value(v?, t)
+}
+
+/// An instant query's result from its expression's value at `t`.
+fn instant_value(v: Val, t: Timestamp) -> Result<Value, EvalError> {
+    Ok(match v {
         Val::Scalar(v) => Value::Scalar { t, v },
         Val::Str(v) => Value::String { t, v },
         Val::Vector(mut v) => {
@@ -1224,5 +1366,88 @@ mod tests {
             ts += 60_000;
         }
         assert_eq!(ctx.subquery_steps.get(), 61 + 120);
+    }
+
+    fn vector(v: Value) -> Vec<(String, f64)> {
+        let Value::Vector(v) = v else { panic!("{v:?}") };
+        let mut out: Vec<_> = v.into_iter().map(|s| (s.labels.to_string(), s.v)).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Queries sharing an `EvalCache` read a repeated subexpression from it and give what
+    /// uncached queries give; a series appended between them (and passed to `invalidate`)
+    /// is seen by the next query, and a series of another name keeps the entries.
+    #[test]
+    fn shared_cache_reuses_subexpressions_until_matching_series_are_appended() {
+        let s = MemStorage::new();
+        let pairs = |n: &str, i: &str| Labels::from_pairs([("__name__", n), ("instance", i)]);
+        let batch = vec![
+            (pairs("a", "x"), Sample::new(0, 4.0)),
+            (pairs("b", "x"), Sample::new(0, 2.0)),
+            (pairs("a", "y"), Sample::new(0, 9.0)),
+            (pairs("b", "y"), Sample::new(0, 3.0)),
+        ];
+        s.append(&batch).unwrap();
+        let opts = QueryOptions::default();
+        let mut cache = EvalCache::new();
+        let q = |text: &str, cache: &mut EvalCache| {
+            let e = crate::promql::parse_expr(text).unwrap();
+            let got = vector(instant_query_cached(&s, &e, 1000, opts, cache).unwrap());
+            assert_eq!(got, vector(instant_query(&s, &e, 1000).unwrap()), "{text}");
+            got
+        };
+        assert_eq!(q("a / b * 10 > 25", &mut cache).len(), 1);
+        assert_eq!(cache.hits(), 0);
+        assert_eq!(q("a / b * 10 > 15", &mut cache).len(), 2);
+        assert_eq!(cache.hits(), 1, "`a / b * 10` read from the cache");
+        // Another name: nothing dropped.
+        let other = vec![(pairs("ALERTS", "x"), Sample::new(1000, 1.0))];
+        cache.invalidate(&other);
+        s.append(&other).unwrap();
+        assert_eq!(q("a / b * 10 > 15", &mut cache).len(), 2);
+        assert_eq!(cache.hits(), 2);
+        // A new `a` series (with its `b`): entries reading `a` or `b` are dropped.
+        let more = vec![
+            (pairs("a", "z"), Sample::new(1000, 8.0)),
+            (pairs("b", "z"), Sample::new(1000, 1.0)),
+        ];
+        cache.invalidate(&more);
+        s.append(&more).unwrap();
+        assert_eq!(q("a / b * 10 > 15", &mut cache).len(), 3);
+        assert_eq!(cache.hits(), 2);
+        // Another time: nothing is read.
+        let e = crate::promql::parse_expr("a / b * 10 > 15").unwrap();
+        let got = vector(instant_query_cached(&s, &e, 2000, opts, &mut cache).unwrap());
+        assert_eq!(got, vector(instant_query(&s, &e, 2000).unwrap()));
+        assert_eq!(cache.hits(), 2);
+    }
+
+    /// The cache's keys are the subexpressions' text: expressions that differ only in a
+    /// modifier print differently.
+    #[test]
+    fn subexpressions_differing_in_a_modifier_have_different_keys() {
+        let pairs = [
+            ("a > b", "a > bool b"),
+            ("a + on(x) b", "a + ignoring(x) b"),
+            ("a + on(x) group_left(y) b", "a + on(x) group_left(z) b"),
+            ("a + on(x) group_left b", "a + on(x) group_right b"),
+            ("a offset 5m", "a offset 6m"),
+            ("a @ 100", "a @ 101"),
+            ("a @ start()", "a @ end()"),
+            ("topk(3, a)", "topk(4, a)"),
+            ("sum by (x) (a)", "sum without (x) (a)"),
+            ("rate(a[5m])", "rate(a[6m])"),
+            ("max_over_time(a[5m:1m])", "max_over_time(a[5m:2m])"),
+            ("a{x=\"1\"}", "a{x=~\"1\"}"),
+            ("a * 0.1", "a * 0.10000000000000002"),
+        ];
+        for (x, y) in pairs {
+            let (ex, ey) = (
+                crate::promql::parse_expr(x).unwrap(),
+                crate::promql::parse_expr(y).unwrap(),
+            );
+            assert_ne!(ex.to_string(), ey.to_string(), "{x} / {y}");
+        }
     }
 }

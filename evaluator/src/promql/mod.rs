@@ -2,13 +2,15 @@
 //! constructs this evaluator implements, and evaluation over a [`model::storage::SeriesStore`]
 //! with Prometheus 2.42 semantics.
 
+mod cache;
 mod eval;
 mod functions;
 pub mod limits;
 
+pub use cache::{EvalCache, MAX_CACHED_ELEMENTS};
 pub use eval::{
-    instant_query, instant_query_with, range_query, range_query_with, EvalError, InstantSample,
-    QueryOptions, RangeSeries, Value, LOOKBACK_MS, MAX_SUBQUERY_STEPS,
+    instant_query, instant_query_cached, instant_query_with, range_query, range_query_with,
+    EvalError, InstantSample, QueryOptions, RangeSeries, Value, LOOKBACK_MS, MAX_SUBQUERY_STEPS,
 };
 pub use functions::{lookup as function, Function, FUNCTIONS};
 
