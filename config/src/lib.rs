@@ -9,11 +9,17 @@
 //! 2. Every unknown key of alertd's own sections is found on the tree ([`keys`]).
 //! 3. The typed (serde) parse. When it fails, each top-level section, and each item of a list
 //!    section, is parsed on its own ([`raw::check_section`]), so that one schema error does not
-//!    hide another; each error's path is read off the tree at its position.
+//!    hide another; within one section or item, key by key: the key an error lies under is
+//!    reported, left out, and the node parsed again until it parses (an error at the node
+//!    itself, such as a missing key, ends this). Only the node's own keys are left out, so two
+//!    errors under one key (`http.url` and `http.method` of one probe) still show one per run.
+//!    Each error's path is read off the tree at its position.
 //! 4. Validation (durations, addresses, URLs, references between sections, ...) of what parsed:
 //!    alertd's sections here, the collector's and notifier's by their own `validate()`, whose
-//!    paths are looked up in the tree. A stage whose sections failed to parse is not validated
-//!    (its errors would follow from the parse error).
+//!    paths are looked up in the tree; `global`, `route` and list items are validated with
+//!    their failing keys left out (at their defaults). A stage whose sections had schema errors
+//!    is not validated (its errors would follow from them), except for errors in `global`,
+//!    whose keys are independent defaults.
 
 mod keys;
 mod raw;
@@ -893,20 +899,13 @@ impl Validator<'_> {
         inline: Option<Spanned<Secret>>,
         file: Option<Spanned<String>>,
     ) -> Option<SecretSource> {
+        let file = file.map(|f| PathBuf::from(f.value));
+        if !self.twin(key, inline.is_some(), file.as_ref()) {
+            return None;
+        }
         match (inline, file) {
-            (Some(_), Some(f)) => {
-                self.err(
-                    f.referenced,
-                    format!("at most one of `{key}` and `{key}_file` may be set"),
-                );
-                None
-            }
-            (Some(s), None) => Some(SecretSource::Inline(s.value)),
-            (None, Some(f)) if f.value.trim().is_empty() => {
-                self.err(f.referenced, format!("`{key}_file` must not be empty"));
-                None
-            }
-            (None, Some(f)) => Some(SecretSource::File(PathBuf::from(f.value))),
+            (Some(s), _) => Some(SecretSource::Inline(s.value)),
+            (None, Some(f)) => Some(SecretSource::File(f)),
             (None, None) => None,
         }
     }
@@ -1039,17 +1038,21 @@ impl Validator<'_> {
     }
 
     /// A secret's inline value and `_file` twin (`name` and `name_file`): never both, and the
-    /// file not empty.
-    fn twin(&mut self, name: &str, inline: bool, file: Option<&PathBuf>) {
-        let Some(f) = file else { return };
+    /// file not empty (false, reported at the file, when not).
+    fn twin(&mut self, name: &str, inline: bool, file: Option<&PathBuf>) -> bool {
+        let Some(f) = file else { return true };
         let at = self.value_at(&format!("{name}_file"));
         if inline {
             self.err(
                 at,
                 format!("at most one of `{name}` and `{name}_file` may be set"),
             );
+            false
         } else if f.as_os_str().to_string_lossy().trim().is_empty() {
             self.err(at, format!("`{name}_file` must not be empty"));
+            false
+        } else {
+            true
         }
     }
 

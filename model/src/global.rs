@@ -333,10 +333,6 @@ mod tests {
             e.to_string().contains("unknown field `smtp_auth_passwd`"),
             "{e}"
         );
-        assert_eq!(
-            serde_json::from_str::<Global>("null").unwrap(),
-            Global::default()
-        );
         assert_eq!(Global::default().http(), &HttpConfig::default());
     }
 }
