@@ -180,24 +180,23 @@ pub(crate) fn check_section(
             .deserialize(d)
         })
     }
-    let run = |f: fn(&str, &str, Option<usize>, &[String]) -> Result<(), serde_saphyr::Error>| {
-        f(text, section, item, drop)
-    };
     match section {
-        "global" => run(check::<Global>),
-        "storage" => run(check::<RawStorage>),
-        "api" => run(check::<RawApi>),
-        "watchdog" => run(check::<RawWatchdog>),
-        "route" => run(check::<Route>),
-        "probes" => run(check::<ProbeConfig>),
-        "scrape_configs" => run(check::<ScrapeConfig>),
-        "heartbeats" => run(check::<HeartbeatConfig>),
-        "remote_write" => run(check::<remote::RemoteWriteConfig>),
-        "rule_files" | "templates" => run(check::<String>),
-        "receivers" => run(check::<Receiver>),
-        "inhibit_rules" => run(check::<InhibitRule>),
-        "time_intervals" | "mute_time_intervals" => run(check::<NamedTimeInterval>),
-        "escalations" => run(check::<Escalation>),
+        "global" => check::<Global>(text, section, item, drop),
+        "storage" => check::<RawStorage>(text, section, item, drop),
+        "api" => check::<RawApi>(text, section, item, drop),
+        "watchdog" => check::<RawWatchdog>(text, section, item, drop),
+        "route" => check::<Route>(text, section, item, drop),
+        "probes" => check::<ProbeConfig>(text, section, item, drop),
+        "scrape_configs" => check::<ScrapeConfig>(text, section, item, drop),
+        "heartbeats" => check::<HeartbeatConfig>(text, section, item, drop),
+        "remote_write" => check::<remote::RemoteWriteConfig>(text, section, item, drop),
+        "rule_files" | "templates" => check::<String>(text, section, item, drop),
+        "receivers" => check::<Receiver>(text, section, item, drop),
+        "inhibit_rules" => check::<InhibitRule>(text, section, item, drop),
+        "time_intervals" | "mute_time_intervals" => {
+            check::<NamedTimeInterval>(text, section, item, drop)
+        }
+        "escalations" => check::<Escalation>(text, section, item, drop),
         _ => Ok(()),
     }
 }
