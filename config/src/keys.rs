@@ -57,7 +57,7 @@ fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
 fn schema() -> Vec<(&'static str, &'static [&'static str])> {
     vec![
         ("", raw::TOP_LEVEL_KEYS),
-        ("global", fields_of::<raw::RawGlobal>()),
+        ("global", fields_of::<model::global::Global>()),
         ("global.http_config", fields_of::<model::http::HttpConfig>()),
         (
             "global.http_config.authorization",

@@ -9,22 +9,28 @@
 //! 2. Every unknown key of alertd's own sections is found on the tree ([`keys`]).
 //! 3. The typed (serde) parse. When it fails, each top-level section, and each item of a list
 //!    section, is parsed on its own ([`raw::check_section`]), so that one schema error does not
-//!    hide another; each error's path is read off the tree at its position.
+//!    hide another; within one section or item, key by key: the key an error lies under is
+//!    reported, left out, and the node parsed again until it parses (an error at the node
+//!    itself, such as a missing key, ends this). Only the node's own keys are left out, so two
+//!    errors under one key (`http.url` and `http.method` of one probe) still show one per run.
+//!    Each error's path is read off the tree at its position.
 //! 4. Validation (durations, addresses, URLs, references between sections, ...) of what parsed:
 //!    alertd's sections here, the collector's and notifier's by their own `validate()`, whose
-//!    paths are looked up in the tree. A stage whose sections failed to parse is not validated
-//!    (its errors would follow from the parse error).
+//!    paths are looked up in the tree; `global`, `route` and list items are validated with
+//!    their failing keys left out (at their defaults). A stage whose sections had schema errors
+//!    is not validated (its errors would follow from them), except for errors in `global`,
+//!    whose keys are independent defaults.
 
 mod keys;
 mod raw;
 pub mod tls;
 mod tree;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
+use model::config::Segment;
 use model::Duration;
 use serde::Serialize;
 use serde_saphyr::{Location, MessageFormatter, Spanned};
@@ -32,8 +38,7 @@ use tree::Node;
 
 use model::secret::{Secret, SecretSource};
 use raw::{
-    RawApi, RawApiLimits, RawConfig, RawConnections, RawGlobal, RawPingRateLimit, RawStorage,
-    RawWatchdog,
+    RawApi, RawApiLimits, RawConfig, RawConnections, RawPingRateLimit, RawStorage, RawWatchdog,
 };
 
 pub use model::config::{ConfigError, ConfigErrors, ConfigPath};
@@ -124,92 +129,9 @@ pub struct WatchdogConfig {
     pub timeout: Duration,
 }
 
-/// `global:` — Prometheus's and Alertmanager's global keys with their defaults.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GlobalConfig {
-    /// Default scrape interval (15s).
-    pub scrape_interval: Duration,
-    /// Default scrape timeout (10s, at most `scrape_interval`).
-    pub scrape_timeout: Duration,
-    /// Default rule evaluation interval (15s).
-    pub evaluation_interval: Duration,
-    /// Labels added to alerts sent out.
-    pub external_labels: BTreeMap<String, String>,
-    /// The URL under which alertd is reached from outside (links in notifications).
-    pub external_url: Option<String>,
-    /// Time after which an alert without `endsAt` is considered resolved (5m).
-    pub resolve_timeout: Duration,
-    /// Default sender address of email notifications.
-    pub smtp_from: Option<String>,
-    /// Default SMTP server, `host:port`.
-    pub smtp_smarthost: Option<String>,
-    /// Host name sent in SMTP HELO (`localhost`).
-    pub smtp_hello: String,
-    /// SMTP AUTH user name.
-    pub smtp_auth_username: Option<String>,
-    /// SMTP AUTH password (`smtp_auth_password` or `smtp_auth_password_file`).
-    pub smtp_auth_password: Option<SecretSource>,
-    /// SMTP AUTH identity (PLAIN).
-    pub smtp_auth_identity: Option<String>,
-    /// SMTP AUTH secret (CRAM-MD5) (`smtp_auth_secret` or `smtp_auth_secret_file`).
-    pub smtp_auth_secret: Option<SecretSource>,
-    /// Whether SMTP requires STARTTLS (true).
-    pub smtp_require_tls: bool,
-    /// Default Slack webhook URL (`slack_api_url` or `slack_api_url_file`).
-    pub slack_api_url: Option<SecretSource>,
-    /// Default PagerDuty Events API v2 URL.
-    pub pagerduty_url: Option<String>,
-    /// Default Opsgenie API URL.
-    pub opsgenie_api_url: Option<String>,
-    /// Default Opsgenie API key (`opsgenie_api_key` or `opsgenie_api_key_file`).
-    pub opsgenie_api_key: Option<SecretSource>,
-    /// Default Telegram Bot API URL.
-    pub telegram_api_url: Option<String>,
-    /// Default Webex messages URL.
-    pub webex_api_url: Option<String>,
-    /// Default VictorOps API URL.
-    pub victorops_api_url: Option<String>,
-    /// Default VictorOps API key (`victorops_api_key` or `victorops_api_key_file`).
-    pub victorops_api_key: Option<SecretSource>,
-    /// Default HTTP client settings of receivers.
-    pub http_config: HttpClientConfig,
-}
-
-/// Prometheus's `http_config` (HTTP client settings).
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
-pub struct HttpClientConfig {
-    /// `authorization:` header credentials.
-    pub authorization: Option<Authorization>,
-    /// `basic_auth:` credentials.
-    pub basic_auth: Option<BasicAuth>,
-    /// TLS settings.
-    pub tls_config: TlsConfig,
-    /// Proxy URL (may carry a password, so it is a secret).
-    pub proxy_url: Option<Secret>,
-    /// Whether redirects are followed (true).
-    pub follow_redirects: bool,
-    /// Whether HTTP/2 may be used (true).
-    pub enable_http2: bool,
-}
-
-/// `authorization: { type, credentials | credentials_file }`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Authorization {
-    /// The scheme (`Bearer` by default).
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The credentials.
-    pub credentials: Option<SecretSource>,
-}
-
-/// `basic_auth: { username, password | password_file }`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BasicAuth {
-    /// The user name.
-    pub username: String,
-    /// The password.
-    pub password: Option<SecretSource>,
-}
+/// `global:` — Prometheus's and Alertmanager's global keys with their defaults (one
+/// definition in `model`, shared with the notifier).
+pub use model::global::Global as GlobalConfig;
 
 /// Prometheus's `tls_config` (one definition in `model`).
 pub use model::http::TlsConfig;
@@ -511,10 +433,21 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let config = match serde_saphyr::from_str::<RawConfig>(text) {
         Ok(raw) => Some(v.config(raw)),
         Err(whole) => {
-            let failed = v.schema_errors(text, &whole);
+            let schema = v.schema_errors(text, &whole);
+            // A stage whose sections had schema errors is not validated (its errors would
+            // follow from those), except for `global`: its keys are independent defaults, so
+            // only a `global` that did not parse at all holds the stages back.
+            let failed = |s: &&str| {
+                let list = if *s == "global" {
+                    &schema.failed
+                } else {
+                    &schema.errored
+                };
+                list.iter().any(|f| f == s)
+            };
             v.skip_collector = ["global", "probes", "scrape_configs", "heartbeats"]
                 .iter()
-                .any(|s| failed.iter().any(|f| f == s));
+                .any(failed);
             v.skip_notifier = [
                 "global",
                 "route",
@@ -524,10 +457,16 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             ]
             .iter()
             .chain(&["mute_time_intervals", "escalations", "templates"])
-            .any(|s| failed.iter().any(|f| f == s));
+            .any(failed);
             // What parsed is still validated, so that one run shows every error.
             let rest = serde_saphyr::with_deserializer_from_str(text, |d| {
-                serde::de::DeserializeSeed::deserialize(raw::RawSeed { skip: &failed }, d)
+                serde::de::DeserializeSeed::deserialize(
+                    raw::RawSeed {
+                        skip: &schema.failed,
+                        drops: &schema.drops,
+                    },
+                    d,
+                )
             });
             if let Ok(raw) = rest {
                 v.config(raw);
@@ -593,7 +532,9 @@ fn schema_error(file: &str, tree: &Node, e: &serde_saphyr::Error) -> ConfigError
                     "expected a mapping with the top-level keys {}",
                     raw::TOP_LEVEL_KEYS.join(", ")
                 )
-            } else if path.is_root() {
+            } else if path.is_root() || msg.contains(&format!("`{path}`")) {
+                // The message names its node already (a check of a type's own, such as
+                // `global`'s twin secrets).
                 msg
             } else {
                 format!("`{path}`: {msg}")
@@ -637,66 +578,31 @@ fn friendly_message(e: &serde_saphyr::Error) -> String {
     }
 }
 
-/// `global.http_config` in the notifier's form: the default HTTP client settings of receivers
-/// without their own `http_config`, as in Alertmanager (`None` when nothing is customised).
-fn notifier_http_config(h: &HttpClientConfig) -> Option<notifier::config::HttpConfig> {
-    let custom = h.authorization.is_some()
-        || h.basic_auth.is_some()
-        || h.proxy_url.is_some()
-        || h.tls_config != TlsConfig::default()
-        || !h.follow_redirects
-        || !h.enable_http2;
-    if !custom {
-        return None;
-    }
-    let split = |s: &Option<SecretSource>| match s {
-        Some(SecretSource::Inline(v)) => (Some(v.clone()), None),
-        Some(SecretSource::File(p)) => (None, Some(p.clone())),
-        None => (None, None),
-    };
-    Some(notifier::config::HttpConfig {
-        follow_redirects: Some(h.follow_redirects),
-        enable_http2: Some(h.enable_http2),
-        authorization: h.authorization.as_ref().map(|a| {
-            let (credentials, credentials_file) = split(&a.credentials);
-            notifier::config::Authorization {
-                kind: a.kind.clone(),
-                credentials,
-                credentials_file,
-            }
-        }),
-        basic_auth: h.basic_auth.as_ref().map(|b| {
-            let (password, password_file) = split(&b.password);
-            notifier::config::BasicAuth {
-                username: b.username.clone(),
-                password,
-                password_file,
-            }
-        }),
-        bearer_token: None,
-        bearer_token_file: None,
-        tls_config: Some(h.tls_config.clone()),
-        proxy_url: h.proxy_url.clone(),
-    })
-}
-
-/// A list section's key position, its items' positions and the items.
+/// A list section's items.
 fn split_section<T>(s: raw::Section<T>) -> Vec<T> {
     s.1.unwrap_or_default()
-        .into_iter()
-        .map(|i| i.value)
-        .collect()
 }
 
 /// The notifier's sections as read, with positions.
 struct RawNotifier {
     templates: raw::Section<String>,
-    route: (Option<Location>, Option<Spanned<notifier::config::Route>>),
+    route: (Option<Location>, Option<notifier::config::Route>),
     receivers: raw::Section<notifier::config::Receiver>,
     inhibit_rules: raw::Section<notifier::config::InhibitRule>,
     time_intervals: raw::Section<notifier::config::NamedTimeInterval>,
     mute_time_intervals: raw::Section<notifier::config::NamedTimeInterval>,
     escalations: raw::Section<notifier::config::Escalation>,
+}
+
+/// What [`Validator::schema_errors`] found.
+#[derive(Default)]
+struct SchemaErrors {
+    /// Sections with a schema error.
+    errored: Vec<String>,
+    /// Sections that do not parse even with their failing keys left out.
+    failed: Vec<String>,
+    /// The failing keys left out of the nodes that parse without them.
+    drops: raw::Drops,
 }
 
 struct Validator<'a> {
@@ -735,9 +641,13 @@ impl Validator<'_> {
     }
 
     /// The schema errors of a file whose typed parse failed (`whole`): each section parsed on
-    /// its own, each item of a list section on its own. Returns the sections that failed.
-    fn schema_errors(&mut self, text: &str, whole: &serde_saphyr::Error) -> Vec<String> {
-        let mut failed: Vec<String> = Vec::new();
+    /// its own, each item of a list section on its own, and within one section or item, key
+    /// by key: a key whose value fails is reported and left out, and the node parsed again,
+    /// until it parses or fails at the node itself (a missing key, a list where a mapping
+    /// belongs). Only a node's own keys are left out: two errors under one of its keys
+    /// (`http.url` and `http.method` of one probe) show one at a time.
+    fn schema_errors(&mut self, text: &str, whole: &serde_saphyr::Error) -> SchemaErrors {
+        let mut out = SchemaErrors::default();
         let sections: Vec<(String, usize)> = self
             .tree
             .entries()
@@ -745,31 +655,71 @@ impl Validator<'_> {
             .map(|(k, _, n)| (k.clone(), n.len()))
             .collect();
         for (section, items) in sections {
-            let mut errs = Vec::new();
-            if raw::LIST_SECTIONS.contains(&section.as_str()) && items > 0 {
-                for i in 0..items {
-                    if let Err(e) = raw::check_section(text, &section, Some(i)) {
-                        errs.push(e);
-                    }
+            let nodes: Vec<Option<usize>> =
+                if raw::LIST_SECTIONS.contains(&section.as_str()) && items > 0 {
+                    (0..items).map(Some).collect()
+                } else {
+                    vec![None]
+                };
+            let (mut errored, mut failed) = (false, false);
+            for item in nodes {
+                let (ok, drop) = self.node_errors(text, &section, item);
+                errored |= !drop.is_empty() || !ok;
+                if !ok || (!drop.is_empty() && !raw::drop_aware(&section)) {
+                    failed = true;
+                } else if !drop.is_empty() {
+                    out.drops.insert((section.clone(), item), drop);
                 }
-            } else if let Err(e) = raw::check_section(text, &section, None) {
-                errs.push(e);
             }
-            if !errs.is_empty() {
-                failed.push(section);
+            if errored {
+                out.errored.push(section.clone());
             }
-            for e in errs {
-                let err = schema_error(self.file, self.tree, &e);
-                self.errors.push(err);
+            if failed {
+                out.failed.push(section);
             }
         }
-        if failed.is_empty() {
+        if out.errored.is_empty() {
             // Not tied to one section (e.g. a second document): the whole parse's error.
             let err = schema_error(self.file, self.tree, whole);
             self.errors.push(err);
-            failed = self.tree.entries().iter().map(|e| e.0.clone()).collect();
+            out.failed = self.tree.entries().iter().map(|e| e.0.clone()).collect();
+            out.errored = out.failed.clone();
         }
-        failed
+        out
+    }
+
+    /// The schema errors of one node (a section, or item `item` of a list section), key by key
+    /// (see [`Validator::schema_errors`]): whether it parses once the keys returned are left
+    /// out.
+    fn node_errors(
+        &mut self,
+        text: &str,
+        section: &str,
+        item: Option<usize>,
+    ) -> (bool, Vec<String>) {
+        let mut node = ConfigPath::root().key(section);
+        if let Some(i) = item {
+            node = node.index(i);
+        }
+        let mut drop: Vec<String> = Vec::new();
+        // Each round leaves out one more key, so this ends; the bound only guards a parser
+        // that reports a key it was told to skip.
+        for _ in 0..=self.tree.entries().len().max(64) {
+            let Err(e) = raw::check_section(text, section, item, &drop) else {
+                return (true, drop);
+            };
+            let err = schema_error(self.file, self.tree, &e);
+            let key = match err.path.segments().split_at_checked(node.segments().len()) {
+                Some((head, [Segment::Key(k), ..])) if head == node.segments() => Some(k.clone()),
+                _ => None,
+            };
+            self.errors.push(err);
+            match key {
+                Some(k) if !drop.contains(&k) => drop.push(k),
+                _ => return (false, drop),
+            }
+        }
+        (false, drop)
     }
 
     fn config(&mut self, raw: RawConfig) -> Config {
@@ -782,7 +732,7 @@ impl Validator<'_> {
                 ),
             );
         }
-        let global = self.global(raw.global.map(|s| s.value).unwrap_or_default());
+        let global = self.global(raw.global.unwrap_or_default());
         let storage = self.storage(raw.storage.map(|s| s.value).unwrap_or_default());
         let api = self.api(raw.api.map(|s| s.value).unwrap_or_default());
         let collector = self.collector(&global, raw.probes, raw.scrape_configs, raw.heartbeats);
@@ -795,13 +745,7 @@ impl Validator<'_> {
             mute_time_intervals: raw.mute_time_intervals,
             escalations: raw.escalations,
         };
-        let rule_files = raw
-            .rule_files
-            .1
-            .unwrap_or_default()
-            .into_iter()
-            .map(|g| g.value)
-            .collect();
+        let rule_files = split_section(raw.rule_files);
         let external_url = effective_external_url(global.external_url.as_deref(), &api);
         let notifier = self.notifier(&global, &external_url, raw_notifier);
         let watchdog = raw.watchdog.and_then(|w| self.watchdog(w));
@@ -830,42 +774,11 @@ impl Validator<'_> {
         external_url: &str,
         raw: RawNotifier,
     ) -> notifier::config::NotifierConfig {
-        let split = |s: &Option<SecretSource>| match s {
-            Some(SecretSource::Inline(v)) => (Some(v.clone()), None),
-            Some(SecretSource::File(p)) => (None, Some(p.display().to_string())),
-            None => (None, None),
-        };
-        let (smtp_auth_password, smtp_auth_password_file) = split(&g.smtp_auth_password);
-        let (slack_api_url, slack_api_url_file) = split(&g.slack_api_url);
-        let (opsgenie_api_key, opsgenie_api_key_file) = split(&g.opsgenie_api_key);
-        let (victorops_api_key, victorops_api_key_file) = split(&g.victorops_api_key);
-        let (smtp_auth_secret, smtp_auth_secret_file) = split(&g.smtp_auth_secret);
         let global = notifier::config::Global {
-            resolve_timeout: g.resolve_timeout,
-            external_url: external_url.to_string(),
-            smtp_from: g.smtp_from.clone(),
-            smtp_smarthost: g.smtp_smarthost.clone(),
-            smtp_hello: g.smtp_hello.clone(),
-            smtp_auth_username: g.smtp_auth_username.clone(),
-            smtp_auth_password,
-            smtp_auth_password_file,
-            smtp_auth_identity: g.smtp_auth_identity.clone(),
-            smtp_auth_secret,
-            smtp_require_tls: g.smtp_require_tls,
-            slack_api_url,
-            slack_api_url_file,
-            http_config: notifier_http_config(&g.http_config),
-            pagerduty_url: g.pagerduty_url.clone(),
-            opsgenie_api_url: g.opsgenie_api_url.clone(),
-            opsgenie_api_key,
-            opsgenie_api_key_file,
-            telegram_api_url: g.telegram_api_url.clone(),
-            webex_api_url: g.webex_api_url.clone(),
-            victorops_api_url: g.victorops_api_url.clone(),
-            victorops_api_key,
-            victorops_api_key_file,
+            external_url: Some(external_url.to_string()),
+            ..g.clone()
         };
-        let route = raw.route.1.map(|r| r.value).unwrap_or_default();
+        let route = raw.route.1.unwrap_or_default();
         let receivers = split_section(raw.receivers);
         let inhibit_rules = split_section(raw.inhibit_rules);
         let time_intervals = split_section(raw.time_intervals);
@@ -899,7 +812,7 @@ impl Validator<'_> {
         } else {
             Vec::new()
         };
-        if configured && smtp_auth_secret_file.is_some() {
+        if configured && matches!(g.smtp_auth_secret, Some(SecretSource::File(_))) {
             errs.push(notifier::config::ConfigError::new(
                 "global.smtp_auth_secret_file",
                 "is not supported by the notifier in this version; use smtp_auth_secret",
@@ -986,167 +899,126 @@ impl Validator<'_> {
         inline: Option<Spanned<Secret>>,
         file: Option<Spanned<String>>,
     ) -> Option<SecretSource> {
+        let file = file.map(|f| PathBuf::from(f.value));
+        if !self.twin(key, inline.is_some(), file.as_ref()) {
+            return None;
+        }
         match (inline, file) {
-            (Some(_), Some(f)) => {
-                self.err(
-                    f.referenced,
-                    format!("at most one of `{key}` and `{key}_file` may be set"),
-                );
-                None
-            }
-            (Some(s), None) => Some(SecretSource::Inline(s.value)),
-            (None, Some(f)) if f.value.trim().is_empty() => {
-                self.err(f.referenced, format!("`{key}_file` must not be empty"));
-                None
-            }
-            (None, Some(f)) => Some(SecretSource::File(PathBuf::from(f.value))),
+            (Some(s), _) => Some(SecretSource::Inline(s.value)),
+            (None, Some(f)) => Some(SecretSource::File(f)),
             (None, None) => None,
         }
     }
 
-    fn global(&mut self, g: RawGlobal) -> GlobalConfig {
-        let unsupported = g.unsupported();
-        let (scrape_interval, _) = self.duration(
-            "global.scrape_interval",
-            g.scrape_interval,
-            Duration::from_secs(15),
-            false,
-        );
-        let timeout_given = g.scrape_timeout.is_some();
-        let (mut scrape_timeout, timeout_at) = self.duration(
-            "global.scrape_timeout",
-            g.scrape_timeout,
-            Duration::from_secs(10),
-            false,
-        );
-        if scrape_timeout > scrape_interval {
-            match timeout_at {
-                // Prometheus: an unset timeout follows a shorter interval.
-                None if !timeout_given => scrape_timeout = scrape_interval,
-                Some(at) => self.err(
+    /// Where the value at `path` is written.
+    fn value_at(&self, path: &str) -> Location {
+        self.tree.value_at(&ConfigPath::from(path))
+    }
+
+    /// `global:` as read (its twin secrets already checked by its deserializer), checked:
+    /// durations, URLs, label names and `http_config`. A value found wrong is reported at its
+    /// position and replaced by its default.
+    fn global(&mut self, mut g: GlobalConfig) -> GlobalConfig {
+        let d = GlobalConfig::default();
+        for (key, v, default) in [
+            ("scrape_interval", &mut g.scrape_interval, d.scrape_interval),
+            ("scrape_timeout", &mut g.scrape_timeout, d.scrape_timeout),
+            (
+                "evaluation_interval",
+                &mut g.evaluation_interval,
+                d.evaluation_interval,
+            ),
+            ("resolve_timeout", &mut g.resolve_timeout, d.resolve_timeout),
+        ] {
+            if *v == Duration::ZERO {
+                let at = self.value_at(&format!("global.{key}"));
+                self.err(
+                    at,
+                    format!("`global.{key}` must be greater than 0s (got \"{v}\")"),
+                );
+                *v = default;
+            }
+        }
+        if g.scrape_timeout > g.scrape_interval {
+            if self
+                .tree
+                .contains(&ConfigPath::from("global.scrape_timeout"))
+            {
+                let at = self.value_at("global.scrape_timeout");
+                self.err(
                     at,
                     format!(
-                        "`global.scrape_timeout` ({scrape_timeout}) must not be greater than \
-                         `global.scrape_interval` ({scrape_interval})"
-                    ),
-                ),
-                None => {}
-            }
-        }
-        let (evaluation_interval, _) = self.duration(
-            "global.evaluation_interval",
-            g.evaluation_interval,
-            Duration::from_secs(15),
-            false,
-        );
-        let (resolve_timeout, _) = self.duration(
-            "global.resolve_timeout",
-            g.resolve_timeout,
-            Duration::from_secs(300),
-            false,
-        );
-        let mut external_labels = BTreeMap::new();
-        if let Some(labels) = g.external_labels {
-            for (name, value) in labels.value {
-                if !model::labels::is_valid_label_name(&name) || name.starts_with("__") {
-                    self.err(
-                        labels.referenced,
-                        format!(
-                            "`global.external_labels`: invalid label name {name:?} \
-                             (expected [a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
-                        ),
-                    );
-                } else {
-                    external_labels.insert(name, value);
-                }
-            }
-        }
-        let external_url = g.external_url.and_then(|u| {
-            if is_http_url(&u.value) {
-                Some(u.value)
-            } else {
-                self.err(
-                    u.referenced,
-                    format!(
-                        "`global.external_url`: expected an absolute http:// or https:// URL, \
-                         got {:?}",
-                        u.value
+                        "`global.scrape_timeout` ({}) must not be greater than \
+                         `global.scrape_interval` ({})",
+                        g.scrape_timeout, g.scrape_interval
                     ),
                 );
-                None
-            }
-        });
-        let smtp_smarthost = g.smtp_smarthost.and_then(|h| {
-            if is_host_port(&h.value) {
-                Some(h.value)
             } else {
+                // Prometheus: an unset timeout follows a shorter interval.
+                g.scrape_timeout = g.scrape_interval;
+            }
+        }
+        let bad: Vec<String> = (g.external_labels.keys())
+            .filter(|n| !model::labels::is_valid_label_name(n) || n.starts_with("__"))
+            .cloned()
+            .collect();
+        for name in bad {
+            let at = self.value_at("global.external_labels");
+            self.err(
+                at,
+                format!(
+                    "`global.external_labels`: invalid label name {name:?} \
+                     (expected [a-zA-Z_][a-zA-Z0-9_]*, not starting with __)"
+                ),
+            );
+            g.external_labels.remove(&name);
+        }
+        if let Some(h) = g.smtp_smarthost.take() {
+            if is_host_port(&h) {
+                g.smtp_smarthost = Some(h);
+            } else {
+                let at = self.value_at("global.smtp_smarthost");
                 self.err(
-                    h.referenced,
+                    at,
                     format!(
                         "`global.smtp_smarthost`: expected host:port, e.g. smtp.example.com:587, \
-                         got {:?}",
-                        h.value
+                         got {h:?}"
                     ),
                 );
-                None
             }
-        });
-        let smtp_auth_password = self.secret(
-            "global.smtp_auth_password",
-            g.smtp_auth_password,
-            g.smtp_auth_password_file,
-        );
-        let smtp_auth_secret = self.secret(
-            "global.smtp_auth_secret",
-            g.smtp_auth_secret,
-            g.smtp_auth_secret_file,
-        );
-        if let Some(u) = &g.slack_api_url {
-            if !is_http_url(u.value.expose()) {
+        }
+        if let Some(SecretSource::Inline(u)) = &g.slack_api_url {
+            if !is_http_url(u.expose()) {
                 // Never echo the value: it is a secret.
+                let at = self.value_at("global.slack_api_url");
                 self.err(
-                    u.referenced,
+                    at,
                     "`global.slack_api_url`: expected an absolute http:// or https:// URL \
                      (value not shown: it is a secret)",
                 );
+                g.slack_api_url = None;
             }
         }
-        let slack_api_url = self.secret(
-            "global.slack_api_url",
-            g.slack_api_url,
-            g.slack_api_url_file,
-        );
-        let opsgenie_api_key = self.secret(
-            "global.opsgenie_api_key",
-            g.opsgenie_api_key,
-            g.opsgenie_api_key_file,
-        );
-        let victorops_api_key = self.secret(
-            "global.victorops_api_key",
-            g.victorops_api_key,
-            g.victorops_api_key_file,
-        );
-        let mut url = |key: &str, u: Option<Spanned<String>>| {
-            let u = u?;
-            if is_http_url(&u.value) {
-                Some(u.value)
-            } else {
+        for (key, url) in [
+            ("external_url", &mut g.external_url),
+            ("pagerduty_url", &mut g.pagerduty_url),
+            ("opsgenie_api_url", &mut g.opsgenie_api_url),
+            ("telegram_api_url", &mut g.telegram_api_url),
+            ("webex_api_url", &mut g.webex_api_url),
+            ("victorops_api_url", &mut g.victorops_api_url),
+        ] {
+            if let Some(u) = url.take_if(|u| !is_http_url(u)) {
+                let at = self.value_at(&format!("global.{key}"));
                 self.err(
-                    u.referenced,
+                    at,
                     format!(
-                        "`global.{key}`: expected an absolute http:// or https:// URL, got {:?}",
-                        u.value
+                        "`global.{key}`: expected an absolute http:// or https:// URL, got {u:?}"
                     ),
                 );
-                None
             }
-        };
-        let pagerduty_url = url("pagerduty_url", g.pagerduty_url);
-        let opsgenie_api_url = url("opsgenie_api_url", g.opsgenie_api_url);
-        let telegram_api_url = url("telegram_api_url", g.telegram_api_url);
-        let webex_api_url = url("webex_api_url", g.webex_api_url);
-        let victorops_api_url = url("victorops_api_url", g.victorops_api_url);
-        for (key, kind, at) in unsupported {
+        }
+        for (key, kind) in g.unsupported() {
+            let at = self.value_at(&format!("global.{key}"));
             self.err(
                 at,
                 format!(
@@ -1155,110 +1027,79 @@ impl Validator<'_> {
                 ),
             );
         }
-        let http_config = match g.http_config {
-            Some(h) => self.http_config("global.http_config", h.value),
-            None => HttpClientConfig {
-                follow_redirects: true,
-                enable_http2: true,
-                ..HttpClientConfig::default()
-            },
-        };
-        GlobalConfig {
-            scrape_interval,
-            scrape_timeout,
-            evaluation_interval,
-            external_labels,
-            external_url,
-            resolve_timeout,
-            smtp_from: g.smtp_from,
-            smtp_smarthost,
-            smtp_hello: g.smtp_hello.unwrap_or_else(|| "localhost".to_string()),
-            smtp_auth_username: g.smtp_auth_username,
-            smtp_auth_password,
-            smtp_auth_identity: g.smtp_auth_identity,
-            smtp_auth_secret,
-            smtp_require_tls: g.smtp_require_tls.unwrap_or(true),
-            slack_api_url,
-            pagerduty_url,
-            opsgenie_api_url,
-            opsgenie_api_key,
-            telegram_api_url,
-            webex_api_url,
-            victorops_api_url,
-            victorops_api_key,
-            http_config,
+        if let Some(h) = &g.http_config {
+            self.http_config("global.http_config", h);
+        }
+        // Nothing set: receivers keep reqwest's defaults.
+        g.http_config = g
+            .http_config
+            .filter(|h| *h != model::http::HttpConfig::NONE);
+        g
+    }
+
+    /// A secret's inline value and `_file` twin (`name` and `name_file`): never both, and the
+    /// file not empty (false, reported at the file, when not).
+    fn twin(&mut self, name: &str, inline: bool, file: Option<&PathBuf>) -> bool {
+        let Some(f) = file else { return true };
+        let at = self.value_at(&format!("{name}_file"));
+        if inline {
+            self.err(
+                at,
+                format!("at most one of `{name}` and `{name}_file` may be set"),
+            );
+            false
+        } else if f.as_os_str().to_string_lossy().trim().is_empty() {
+            self.err(at, format!("`{name}_file` must not be empty"));
+            false
+        } else {
+            true
         }
     }
 
-    /// `http_config` (the shared `model::http` type), positions from the tree.
-    fn http_config(&mut self, key: &str, h: model::http::HttpConfig) -> HttpClientConfig {
-        let tree = self.tree;
-        let at = |p: &str| tree.value_at(&ConfigPath::from(format!("{key}.{p}")));
-        fn spanned<T>(v: T, l: Location) -> Spanned<T> {
-            Spanned::new(v, l, l)
-        }
-        let file = |f: Option<PathBuf>, p: &str| f.map(|f| spanned(f.display().to_string(), at(p)));
+    /// `http_config` (the shared `model::http` type) checked at `key`, positions from the
+    /// tree.
+    fn http_config(&mut self, key: &str, h: &model::http::HttpConfig) {
         if let (Some(_), Some(_)) = (&h.authorization, &h.basic_auth) {
+            let at = self.value_at(&format!("{key}.basic_auth"));
             self.err(
-                at("basic_auth"),
+                at,
                 format!("`{key}`: at most one of `authorization` and `basic_auth` may be set"),
             );
         }
-        // The older form, as in Prometheus: `bearer_token` is `authorization` of type Bearer.
-        let legacy = (h.bearer_token.is_some() || h.bearer_token_file.is_some()).then(|| {
-            (
-                model::http::Authorization::default(),
-                h.bearer_token.map(|s| spanned(s, at("bearer_token"))),
-                file(h.bearer_token_file, "bearer_token_file"),
-                "bearer_token",
-            )
-        });
-        let explicit = h.authorization.map(|a| {
-            let inline = a
-                .credentials
-                .clone()
-                .map(|s| spanned(s, at("authorization.credentials")));
-            let f = file(a.credentials_file.clone(), "authorization.credentials_file");
-            (a, inline, f, "authorization.credentials")
-        });
-        let authorization = explicit
-            .or(legacy)
-            .map(|(a, inline, f, name)| Authorization {
-                kind: a.kind,
-                credentials: self.secret(&format!("{key}.{name}"), inline, f),
-            });
-        let basic_auth = h.basic_auth.map(|b| {
+        self.twin(
+            &format!("{key}.bearer_token"),
+            h.bearer_token.is_some(),
+            h.bearer_token_file.as_ref(),
+        );
+        if let Some(a) = &h.authorization {
+            self.twin(
+                &format!("{key}.authorization.credentials"),
+                a.credentials.is_some(),
+                a.credentials_file.as_ref(),
+            );
+        }
+        if let Some(b) = &h.basic_auth {
             if b.username.is_empty() {
-                self.err(
-                    at("basic_auth"),
-                    format!("`{key}.basic_auth`: `username` is required"),
-                );
+                let at = self.value_at(&format!("{key}.basic_auth"));
+                self.err(at, format!("`{key}.basic_auth`: `username` is required"));
             }
-            let inline = b.password.map(|s| spanned(s, at("basic_auth.password")));
-            let f = file(b.password_file, "basic_auth.password_file");
-            BasicAuth {
-                username: b.username,
-                password: self.secret(&format!("{key}.basic_auth.password"), inline, f),
-            }
-        });
+            self.twin(
+                &format!("{key}.basic_auth.password"),
+                b.password.is_some(),
+                b.password_file.as_ref(),
+            );
+        }
         if let Some(p) = &h.proxy_url {
             if !is_http_url(p.expose()) {
+                let at = self.value_at(&format!("{key}.proxy_url"));
                 self.err(
-                    at("proxy_url"),
+                    at,
                     format!(
                         "`{key}.proxy_url`: expected an absolute http:// or https:// URL \
                          (value not shown: it may hold a password)"
                     ),
                 );
             }
-        }
-        HttpClientConfig {
-            authorization,
-            basic_auth,
-            tls_config: h.tls_config.unwrap_or_default(),
-            proxy_url: h.proxy_url,
-            follow_redirects: h.follow_redirects.unwrap_or(true),
-            enable_http2: h.enable_http2.unwrap_or(true),
         }
     }
 

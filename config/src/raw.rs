@@ -14,8 +14,9 @@ use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
 use collector::config::{HeartbeatConfig, ProbeConfig, ScrapeConfig};
+use model::global::Global;
 use model::secret::Secret;
-use notifier::config::{Escalation, InhibitRule, NamedTimeInterval, Receiver, Route, Unsupported};
+use notifier::config::{Escalation, InhibitRule, NamedTimeInterval, Receiver, Route};
 
 /// Top-level keys alertd knows.
 pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
@@ -37,13 +38,18 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "templates",
 ];
 
-/// A list section: where its key is, and its items with their positions.
-pub(crate) type Section<T> = (Option<Location>, Option<Vec<Spanned<T>>>);
+/// A list section: where its key is, and its items.
+pub(crate) type Section<T> = (Option<Location>, Option<Vec<T>>);
+
+/// Keys left out of a node because they failed their schema check (already reported): the
+/// node is a section (`("global", None)`) or a list item (`("probes", Some(1))`), the keys are
+/// its own (`interval`, not `http.url`).
+pub(crate) type Drops = BTreeMap<(String, Option<usize>), Vec<String>>;
 
 /// The whole file.
 #[derive(Debug, Default)]
 pub(crate) struct RawConfig {
-    pub global: Option<Spanned<RawGlobal>>,
+    pub global: Option<Global>,
     pub storage: Option<Spanned<RawStorage>>,
     pub api: Option<Spanned<RawApi>>,
     pub probes: Section<ProbeConfig>,
@@ -51,7 +57,7 @@ pub(crate) struct RawConfig {
     pub heartbeats: Section<HeartbeatConfig>,
     pub remote_write: Section<remote::RemoteWriteConfig>,
     pub rule_files: Section<String>,
-    pub route: (Option<Location>, Option<Spanned<Route>>),
+    pub route: (Option<Location>, Option<Route>),
     pub receivers: Section<Receiver>,
     pub inhibit_rules: Section<InhibitRule>,
     pub time_intervals: Section<NamedTimeInterval>,
@@ -65,20 +71,25 @@ pub(crate) struct RawConfig {
 
 impl<'de> Deserialize<'de> for RawConfig {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        RawSeed { skip: &[] }.deserialize(d)
+        RawSeed {
+            skip: &[],
+            drops: &Drops::new(),
+        }
+        .deserialize(d)
     }
 }
 
-/// Reads the whole file except the top-level sections in `skip` (read as absent): what is left
-/// to validate once those sections failed their own parse.
+/// Reads the whole file except the top-level sections in `skip` (read as absent) and the keys
+/// in `drops`: what is left to validate once those failed their own parse.
 pub(crate) struct RawSeed<'a> {
     pub skip: &'a [String],
+    pub drops: &'a Drops,
 }
 
 impl<'de> DeserializeSeed<'de> for RawSeed<'_> {
     type Value = RawConfig;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RawConfig, D::Error> {
-        struct V<'a>(&'a [String]);
+        struct V<'a>(&'a [String], &'a Drops);
         impl<'de> Visitor<'de> for V<'_> {
             type Value = RawConfig;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -96,25 +107,41 @@ impl<'de> DeserializeSeed<'de> for RawSeed<'_> {
                         map.next_value::<IgnoredAny>()?;
                         continue;
                     }
+                    let drops = self.1;
+                    let section = key.value.clone();
                     match key.value.as_str() {
-                        "global" => cfg.global = map.next_value()?,
+                        "global" => cfg.global = node(&mut map, drops, &section)?,
                         "storage" => cfg.storage = map.next_value()?,
                         "api" => cfg.api = map.next_value()?,
-                        "probes" => cfg.probes = (Some(at), map.next_value()?),
-                        "scrape_configs" => cfg.scrape_configs = (Some(at), map.next_value()?),
-                        "heartbeats" => cfg.heartbeats = (Some(at), map.next_value()?),
-                        "remote_write" => cfg.remote_write = (Some(at), map.next_value()?),
-                        "rule_files" => cfg.rule_files = (Some(at), map.next_value()?),
-                        "route" => cfg.route = (Some(at), map.next_value()?),
-                        "receivers" => cfg.receivers = (Some(at), map.next_value()?),
-                        "inhibit_rules" => cfg.inhibit_rules = (Some(at), map.next_value()?),
-                        "time_intervals" => cfg.time_intervals = (Some(at), map.next_value()?),
-                        "mute_time_intervals" => {
-                            cfg.mute_time_intervals = (Some(at), map.next_value()?)
+                        "probes" => cfg.probes = (Some(at), list(&mut map, drops, &section)?),
+                        "scrape_configs" => {
+                            cfg.scrape_configs = (Some(at), list(&mut map, drops, &section)?)
                         }
-                        "escalations" => cfg.escalations = (Some(at), map.next_value()?),
+                        "heartbeats" => {
+                            cfg.heartbeats = (Some(at), list(&mut map, drops, &section)?)
+                        }
+                        "remote_write" => {
+                            cfg.remote_write = (Some(at), list(&mut map, drops, &section)?)
+                        }
+                        "rule_files" => {
+                            cfg.rule_files = (Some(at), list(&mut map, drops, &section)?)
+                        }
+                        "route" => cfg.route = (Some(at), node(&mut map, drops, &section)?),
+                        "receivers" => cfg.receivers = (Some(at), list(&mut map, drops, &section)?),
+                        "inhibit_rules" => {
+                            cfg.inhibit_rules = (Some(at), list(&mut map, drops, &section)?)
+                        }
+                        "time_intervals" => {
+                            cfg.time_intervals = (Some(at), list(&mut map, drops, &section)?)
+                        }
+                        "mute_time_intervals" => {
+                            cfg.mute_time_intervals = (Some(at), list(&mut map, drops, &section)?)
+                        }
+                        "escalations" => {
+                            cfg.escalations = (Some(at), list(&mut map, drops, &section)?)
+                        }
                         "watchdog" => cfg.watchdog = map.next_value()?,
-                        "templates" => cfg.templates = (Some(at), map.next_value()?),
+                        "templates" => cfg.templates = (Some(at), list(&mut map, drops, &section)?),
                         other => {
                             map.next_value::<IgnoredAny>()?;
                             cfg.unknown.push((other.to_string(), at));
@@ -124,7 +151,7 @@ impl<'de> DeserializeSeed<'de> for RawSeed<'_> {
                 Ok(cfg)
             }
         }
-        d.deserialize_map(V(self.skip))
+        d.deserialize_map(V(self.skip, self.drops))
     }
 }
 
@@ -135,38 +162,49 @@ pub(crate) fn check_section(
     text: &str,
     section: &str,
     item: Option<usize>,
+    drop: &[String],
 ) -> Result<(), serde_saphyr::Error> {
-    fn one<T: DeserializeOwned>(
+    fn check<T: DeserializeOwned>(
         text: &str,
         section: &str,
         item: Option<usize>,
+        drop: &[String],
     ) -> Result<(), serde_saphyr::Error> {
         serde_saphyr::with_deserializer_from_str(text, |d| {
             Only::<T> {
                 section,
                 item,
+                drop,
                 ty: PhantomData,
             }
             .deserialize(d)
         })
     }
     match section {
-        "global" => one::<RawGlobal>(text, section, item),
-        "storage" => one::<RawStorage>(text, section, item),
-        "api" => one::<RawApi>(text, section, item),
-        "watchdog" => one::<RawWatchdog>(text, section, item),
-        "route" => one::<Route>(text, section, item),
-        "probes" => one::<ProbeConfig>(text, section, item),
-        "scrape_configs" => one::<ScrapeConfig>(text, section, item),
-        "heartbeats" => one::<HeartbeatConfig>(text, section, item),
-        "remote_write" => one::<remote::RemoteWriteConfig>(text, section, item),
-        "rule_files" | "templates" => one::<String>(text, section, item),
-        "receivers" => one::<Receiver>(text, section, item),
-        "inhibit_rules" => one::<InhibitRule>(text, section, item),
-        "time_intervals" | "mute_time_intervals" => one::<NamedTimeInterval>(text, section, item),
-        "escalations" => one::<Escalation>(text, section, item),
+        "global" => check::<Global>(text, section, item, drop),
+        "storage" => check::<RawStorage>(text, section, item, drop),
+        "api" => check::<RawApi>(text, section, item, drop),
+        "watchdog" => check::<RawWatchdog>(text, section, item, drop),
+        "route" => check::<Route>(text, section, item, drop),
+        "probes" => check::<ProbeConfig>(text, section, item, drop),
+        "scrape_configs" => check::<ScrapeConfig>(text, section, item, drop),
+        "heartbeats" => check::<HeartbeatConfig>(text, section, item, drop),
+        "remote_write" => check::<remote::RemoteWriteConfig>(text, section, item, drop),
+        "rule_files" | "templates" => check::<String>(text, section, item, drop),
+        "receivers" => check::<Receiver>(text, section, item, drop),
+        "inhibit_rules" => check::<InhibitRule>(text, section, item, drop),
+        "time_intervals" | "mute_time_intervals" => {
+            check::<NamedTimeInterval>(text, section, item, drop)
+        }
+        "escalations" => check::<Escalation>(text, section, item, drop),
         _ => Ok(()),
     }
+}
+
+/// Whether `section` is read with its failing keys left out ([`Drops`]): `global`, `route`
+/// and the list sections. A schema error in another section leaves that section out whole.
+pub(crate) fn drop_aware(section: &str) -> bool {
+    matches!(section, "global" | "route") || LIST_SECTIONS.contains(&section)
 }
 
 /// The top-level sections that hold a list.
@@ -187,6 +225,7 @@ pub(crate) const LIST_SECTIONS: &[&str] = &[
 struct Only<'a, T> {
     section: &'a str,
     item: Option<usize>,
+    drop: &'a [String],
     ty: PhantomData<T>,
 }
 
@@ -209,11 +248,19 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for Only<'_, T> {
                 continue;
             }
             match self.item {
+                // A list section without items (`[]`, null, or not a list): read as a list.
+                None if LIST_SECTIONS.contains(&self.section) => {
+                    map.next_value::<Option<Vec<T>>>()?;
+                }
                 None => {
-                    map.next_value::<Option<T>>()?;
+                    map.next_value_seed(NodeSeed::<Option<T>> {
+                        drop: self.drop,
+                        ty: PhantomData,
+                    })?;
                 }
                 Some(i) => map.next_value_seed(Item::<T> {
                     index: i,
+                    drop: self.drop,
                     ty: PhantomData,
                 })?,
             }
@@ -222,20 +269,21 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for Only<'_, T> {
     }
 }
 
-/// Reads item `index` of a list as `T`, skipping the others.
-struct Item<T> {
+/// Reads item `index` of a list as `T` without the keys in `drop`, skipping the others.
+struct Item<'a, T> {
     index: usize,
+    drop: &'a [String],
     ty: PhantomData<T>,
 }
 
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Item<T> {
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Item<'_, T> {
     type Value = ();
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_option(self)
     }
 }
 
-impl<'de, T: DeserializeOwned> Visitor<'de> for Item<T> {
+impl<'de, T: DeserializeOwned> Visitor<'de> for Item<'_, T> {
     type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list")
@@ -253,7 +301,11 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for Item<T> {
         let mut i = 0;
         loop {
             let more = if i == self.index {
-                seq.next_element::<T>()?.is_some()
+                seq.next_element_seed(NodeSeed::<T> {
+                    drop: self.drop,
+                    ty: PhantomData,
+                })?
+                .is_some()
             } else {
                 seq.next_element::<IgnoredAny>()?.is_some()
             };
@@ -262,60 +314,6 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for Item<T> {
             }
             i += 1;
         }
-    }
-}
-
-/// `global:` as written.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawGlobal {
-    pub scrape_interval: Option<Spanned<String>>,
-    pub scrape_timeout: Option<Spanned<String>>,
-    pub evaluation_interval: Option<Spanned<String>>,
-    pub external_labels: Option<Spanned<BTreeMap<String, String>>>,
-    pub external_url: Option<Spanned<String>>,
-    pub resolve_timeout: Option<Spanned<String>>,
-    pub smtp_from: Option<String>,
-    pub smtp_smarthost: Option<Spanned<String>>,
-    pub smtp_hello: Option<String>,
-    pub smtp_auth_username: Option<String>,
-    pub smtp_auth_password: Option<Spanned<Secret>>,
-    pub smtp_auth_password_file: Option<Spanned<String>>,
-    pub smtp_auth_identity: Option<String>,
-    pub smtp_auth_secret: Option<Spanned<Secret>>,
-    pub smtp_auth_secret_file: Option<Spanned<String>>,
-    pub smtp_require_tls: Option<bool>,
-    pub slack_api_url: Option<Spanned<Secret>>,
-    pub slack_api_url_file: Option<Spanned<String>>,
-    pub pagerduty_url: Option<Spanned<String>>,
-    pub opsgenie_api_url: Option<Spanned<String>>,
-    pub opsgenie_api_key: Option<Spanned<Secret>>,
-    pub opsgenie_api_key_file: Option<Spanned<String>>,
-    pub telegram_api_url: Option<Spanned<String>>,
-    pub webex_api_url: Option<Spanned<String>>,
-    pub victorops_api_url: Option<Spanned<String>>,
-    pub victorops_api_key: Option<Spanned<Secret>>,
-    pub victorops_api_key_file: Option<Spanned<String>>,
-    pub http_config: Option<Spanned<model::http::HttpConfig>>,
-    // Alertmanager 0.25's global keys for a receiver type this version lacks (wechat): read so
-    // that the validator names them (`RawGlobal::unsupported`).
-    pub wechat_api_url: Option<Spanned<Unsupported>>,
-    pub wechat_api_secret: Option<Spanned<Unsupported>>,
-    pub wechat_api_corp_id: Option<Spanned<Unsupported>>,
-}
-
-impl RawGlobal {
-    /// The Alertmanager keys present that configure a receiver type this version lacks, with
-    /// their positions and the type's name.
-    pub fn unsupported(&self) -> Vec<(&'static str, &'static str, Location)> {
-        [
-            ("wechat_api_url", "wechat", &self.wechat_api_url),
-            ("wechat_api_secret", "wechat", &self.wechat_api_secret),
-            ("wechat_api_corp_id", "wechat", &self.wechat_api_corp_id),
-        ]
-        .into_iter()
-        .filter_map(|(k, t, v)| v.as_ref().map(|v| (k, t, v.referenced)))
-        .collect()
     }
 }
 
@@ -395,4 +393,268 @@ pub(crate) struct RawPingRateLimit {
 pub(crate) struct RawServerTls {
     pub cert_file: Option<Spanned<String>>,
     pub key_file: Option<Spanned<String>>,
+}
+
+/// The next value of `map`, section `section`, without its dropped keys.
+fn node<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+    map: &mut A,
+    drops: &Drops,
+    section: &str,
+) -> Result<T, A::Error> {
+    map.next_value_seed(NodeSeed::<T>::new(drops, section, None))
+}
+
+/// The next value of `map`, list section `section`, each item without its dropped keys.
+fn list<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+    map: &mut A,
+    drops: &Drops,
+    section: &str,
+) -> Result<Option<Vec<T>>, A::Error> {
+    map.next_value_seed(ListSeed::<T>::new(drops, section))
+}
+
+/// Reads a node as `T` without the keys in `drop` (at the node's own level).
+pub(crate) struct NodeSeed<'a, T> {
+    drop: &'a [String],
+    ty: PhantomData<T>,
+}
+
+impl<'a, T> NodeSeed<'a, T> {
+    /// The seed of `section` (or its item `item`), leaving out what `drops` holds for it.
+    pub fn new(drops: &'a Drops, section: &str, item: Option<usize>) -> Self {
+        NodeSeed {
+            drop: drops
+                .get(&(section.to_string(), item))
+                .map_or(&[], Vec::as_slice),
+            ty: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for NodeSeed<'_, T> {
+    type Value = T;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        T::deserialize(Without {
+            inner: d,
+            drop: self.drop,
+        })
+    }
+}
+
+/// Reads a list section (or its absence) item by item, each without its dropped keys.
+pub(crate) struct ListSeed<'a, T> {
+    drops: &'a Drops,
+    section: String,
+    ty: PhantomData<T>,
+}
+
+impl<'a, T> ListSeed<'a, T> {
+    /// The seed of list section `section`.
+    pub fn new(drops: &'a Drops, section: &str) -> Self {
+        ListSeed {
+            drops,
+            section: section.to_string(),
+            ty: PhantomData,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for ListSeed<'_, T> {
+    type Value = Option<Vec<T>>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ListSeed<'_, T> {
+    type Value = Option<Vec<T>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list")
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            let seed = NodeSeed::<T>::new(self.drops, &self.section, Some(out.len()));
+            match seq.next_element_seed(seed)? {
+                Some(v) => out.push(v),
+                None => return Ok(Some(out)),
+            }
+        }
+    }
+}
+
+/// A deserializer that hides the keys in `drop` of the mapping it reads (its own level only;
+/// the values of the other keys are read by the YAML deserializer itself, positions intact).
+struct Without<'a, D> {
+    inner: D,
+    drop: &'a [String],
+}
+
+/// Forwards `deserialize_*` methods whose value cannot be a mapping unchanged.
+macro_rules! forward {
+    ($($m:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $m<V: Visitor<'de>>(self, $($arg: $ty,)* v: V) -> Result<V::Value, D::Error> {
+            self.inner.$m($($arg,)* v)
+        }
+    )*};
+}
+
+impl<'de, D: de::Deserializer<'de>> de::Deserializer<'de> for Without<'_, D> {
+    type Error = D::Error;
+    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_any(Filter {
+            inner: v,
+            drop: self.drop,
+        })
+    }
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_option(Filter {
+            inner: v,
+            drop: self.drop,
+        })
+    }
+    fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_map(Filter {
+            inner: v,
+            drop: self.drop,
+        })
+    }
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_struct(
+            name,
+            fields,
+            Filter {
+                inner: v,
+                drop: self.drop,
+            },
+        )
+    }
+    forward! {
+        deserialize_bool(); deserialize_i8(); deserialize_i16(); deserialize_i32();
+        deserialize_i64(); deserialize_i128(); deserialize_u8(); deserialize_u16();
+        deserialize_u32(); deserialize_u64(); deserialize_u128(); deserialize_f32();
+        deserialize_f64(); deserialize_char(); deserialize_str(); deserialize_string();
+        deserialize_bytes(); deserialize_byte_buf(); deserialize_unit(); deserialize_seq();
+        deserialize_identifier(); deserialize_ignored_any();
+        deserialize_unit_struct(name: &'static str);
+        deserialize_newtype_struct(name: &'static str);
+        deserialize_tuple(len: usize);
+        deserialize_tuple_struct(name: &'static str, len: usize);
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+    }
+}
+
+/// The visitor of [`Without`]: hands the mapping on without the dropped keys.
+struct Filter<'a, V> {
+    inner: V,
+    drop: &'a [String],
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Filter<'_, V> {
+    type Value = V::Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.expecting(f)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.inner.visit_map(FilterMap {
+            inner: map,
+            drop: self.drop,
+        })
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.inner.visit_some(Without {
+            inner: d,
+            drop: self.drop,
+        })
+    }
+    fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+        self.inner.visit_none()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        self.inner.visit_unit()
+    }
+    fn visit_bool<E: de::Error>(self, x: bool) -> Result<V::Value, E> {
+        self.inner.visit_bool(x)
+    }
+    fn visit_i64<E: de::Error>(self, x: i64) -> Result<V::Value, E> {
+        self.inner.visit_i64(x)
+    }
+    fn visit_i128<E: de::Error>(self, x: i128) -> Result<V::Value, E> {
+        self.inner.visit_i128(x)
+    }
+    fn visit_u64<E: de::Error>(self, x: u64) -> Result<V::Value, E> {
+        self.inner.visit_u64(x)
+    }
+    fn visit_u128<E: de::Error>(self, x: u128) -> Result<V::Value, E> {
+        self.inner.visit_u128(x)
+    }
+    fn visit_f64<E: de::Error>(self, x: f64) -> Result<V::Value, E> {
+        self.inner.visit_f64(x)
+    }
+    fn visit_str<E: de::Error>(self, x: &str) -> Result<V::Value, E> {
+        self.inner.visit_str(x)
+    }
+    fn visit_borrowed_str<E: de::Error>(self, x: &'de str) -> Result<V::Value, E> {
+        self.inner.visit_borrowed_str(x)
+    }
+    fn visit_string<E: de::Error>(self, x: String) -> Result<V::Value, E> {
+        self.inner.visit_string(x)
+    }
+    fn visit_bytes<E: de::Error>(self, x: &[u8]) -> Result<V::Value, E> {
+        self.inner.visit_bytes(x)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        self.inner.visit_seq(seq)
+    }
+    fn visit_newtype_struct<D: de::Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.inner.visit_newtype_struct(d)
+    }
+    fn visit_enum<A: de::EnumAccess<'de>>(self, e: A) -> Result<V::Value, A::Error> {
+        self.inner.visit_enum(e)
+    }
+}
+
+/// A mapping without the dropped keys (their values are skipped).
+struct FilterMap<'a, A> {
+    inner: A,
+    drop: &'a [String],
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for FilterMap<'_, A> {
+    type Error = A::Error;
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        if self.drop.is_empty() {
+            return self.inner.next_key_seed(seed);
+        }
+        while let Some(key) = self.inner.next_key::<String>()? {
+            if self.drop.contains(&key) {
+                self.inner.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            return seed
+                .deserialize(de::value::StringDeserializer::<A::Error>::new(key))
+                .map(Some);
+        }
+        Ok(None)
+    }
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
+        self.inner.next_value_seed(seed)
+    }
 }

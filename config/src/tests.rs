@@ -22,8 +22,8 @@ fn empty_document_gives_all_defaults() {
     assert_eq!(c.global.resolve_timeout, Duration::from_secs(300));
     assert_eq!(c.global.smtp_hello, "localhost");
     assert!(c.global.smtp_require_tls);
-    assert!(c.global.http_config.follow_redirects);
-    assert!(c.global.http_config.enable_http2);
+    assert!(c.global.http().follows_redirects());
+    assert!(c.global.http().http2());
     assert_eq!(c.storage.path, PathBuf::from("data"));
     assert_eq!(c.storage.engine, StorageEngine::Redb);
     assert_eq!(c.storage.retention, "30d".parse().unwrap());
@@ -91,10 +91,10 @@ watchdog:
             "https://hooks.slack.com/services/T/B/XYZ"
         )))
     );
-    let auth = c.global.http_config.authorization.as_ref().unwrap();
+    let auth = c.global.http().authorization.as_ref().unwrap();
     assert_eq!(auth.kind, "Bearer");
-    assert!(c.global.http_config.tls_config.insecure_skip_verify);
-    assert!(!c.global.http_config.follow_redirects);
+    assert!(c.global.http().tls().insecure_skip_verify);
+    assert!(!c.global.http().follows_redirects());
     assert_eq!(c.storage.engine, StorageEngine::Redb);
     assert_eq!(c.storage.rollup_retention, "2y".parse().unwrap());
     assert_eq!(c.storage.wal_fsync_interval, model::Duration::ZERO);
@@ -766,7 +766,10 @@ fn legacy_match_with_an_invalid_label_name_is_refused() {
 fn external_url_defaults_from_api_listen() {
     let c = parse_str("api: { listen: 127.0.0.1:9797 }\n", "a.yaml").unwrap();
     assert_eq!(c.external_url(), "http://127.0.0.1:9797");
-    assert_eq!(c.notifier.global.external_url, "http://127.0.0.1:9797");
+    assert_eq!(
+        c.notifier.global.external_url.as_deref(),
+        Some("http://127.0.0.1:9797")
+    );
     assert!(!c.external_url_needed());
     let c = parse_str("api: { listen: '[::1]:9797' }\n", "a.yaml").unwrap();
     assert_eq!(c.external_url(), "http://[::1]:9797");
@@ -782,7 +785,10 @@ fn external_url_defaults_from_api_listen() {
     )
     .unwrap();
     assert_eq!(c.external_url(), "https://alertd.example.com");
-    assert_eq!(c.notifier.global.external_url, "https://alertd.example.com");
+    assert_eq!(
+        c.notifier.global.external_url.as_deref(),
+        Some("https://alertd.example.com")
+    );
     assert!(!c.external_url_needed());
 }
 
@@ -896,14 +902,20 @@ receivers:
         g.pagerduty_url.as_deref(),
         Some("http://pd.local/v2/enqueue")
     );
-    assert_eq!(g.opsgenie_api_key_file.as_deref(), Some("/etc/alertd/og"));
+    assert_eq!(
+        g.opsgenie_api_key,
+        Some(SecretSource::File("/etc/alertd/og".into()))
+    );
     assert_eq!(g.opsgenie_api_url.as_deref(), Some("http://og.local/"));
     assert_eq!(g.telegram_api_url.as_deref(), Some("http://tg.local"));
     assert_eq!(
         g.webex_api_url.as_deref(),
         Some("http://webex.local/v1/messages")
     );
-    assert_eq!(g.victorops_api_key.as_ref().map(|s| s.expose()), Some("vo"));
+    assert_eq!(
+        g.victorops_api_key,
+        Some(SecretSource::Inline(Secret::new("vo")))
+    );
     let e = errs(
         "global:\n  pagerduty_url: pd.local\n  opsgenie_api_key: a\n  opsgenie_api_key_file: b\n",
     );
@@ -982,10 +994,10 @@ fn global_http_config_takes_the_older_bearer_token() {
         "a.yaml",
     )
     .unwrap();
-    let a = c.global.http_config.authorization.unwrap();
+    let a = c.global.http().effective_authorization().unwrap();
     assert_eq!(a.kind, "Bearer");
     assert_eq!(
-        a.credentials,
+        a.credentials_source(),
         Some(SecretSource::File("/etc/alertd/token".into()))
     );
     let e = one("global:\n  http_config:\n    bearer_token: a\n    bearer_token_file: b\n");
@@ -1030,4 +1042,62 @@ remote_write:
         e.starts_with("a.yaml:3:") && e.contains("queue_confg"),
         "{e}"
     );
+}
+
+/// Several independent schema errors inside ONE list item (and in `global`) are all reported
+/// in one run, each at its own position: a node is parsed again with each failing key left
+/// out, until it parses.
+#[test]
+fn several_schema_errors_in_one_list_item_are_all_reported() {
+    let y = "\
+global:
+  scrape_interval: soon
+  resolve_timeout: [5m]
+probes:
+  - name: web
+    intervall: 30s
+    timeout: [5s]
+    labels: { team: [a] }
+    http: { url: 'http://127.0.0.1:1/' }
+  - name: db
+    interval: later
+receivers:
+  - name: r
+    webhook_configs: 3
+    slack_configs: [{ api_url: 'http://x/', sendresolved: true }]
+";
+    let e = errs(y);
+    let want = [
+        "a.yaml:2:20: `global.scrape_interval`: ",
+        "a.yaml:3:20: `global.resolve_timeout`: ",
+        "a.yaml:6:5: unknown key `intervall` in `probes[0]`",
+        "a.yaml:7:14: `probes[0].timeout`: ",
+        "a.yaml:8:21: `probes[0].labels.team`: ",
+        "a.yaml:11:15: `probes[1].interval`: ",
+        "a.yaml:14:22: `receivers[0].webhook_configs`: ",
+        "a.yaml:15:45: unknown key `sendresolved` in `receivers[0].slack_configs[0]`",
+    ];
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(want) {
+        assert!(
+            got.starts_with(want),
+            "got {got:?}\nwant prefix {want:?}\n{e:#?}"
+        );
+    }
+    // Fixed, the same file loads.
+    let fixed = y
+        .replace("soon", "1m")
+        .replace("[5m]", "5m")
+        .replace("intervall", "interval")
+        .replace("[5s]", "5s")
+        .replace("[a]", "a")
+        .replace(
+            "interval: later",
+            "interval: 1m\n    http: { url: 'http://127.0.0.1:2/' }",
+        )
+        .replace("webhook_configs: 3", "webhook_configs: []")
+        .replace("sendresolved", "send_resolved")
+        + "route: { receiver: r }\n";
+    let c = parse_str(&fixed, "a.yaml").unwrap();
+    assert_eq!(c.collector.probes.len(), 2);
 }

@@ -232,6 +232,18 @@ impl Node {
         }
     }
 
+    /// Whether `path` is written in the document.
+    pub fn contains(&self, path: &ConfigPath) -> bool {
+        let mut node = self;
+        for seg in path.segments() {
+            match node.child(seg) {
+                Some(n) => node = n,
+                None => return false,
+            }
+        }
+        true
+    }
+
     /// The keys of a mapping with their positions (empty for anything else).
     pub fn entries(&self) -> &[(String, Location, Node)] {
         match &self.kind {

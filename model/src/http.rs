@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Secret;
+use crate::secret::{Secret, SecretSource};
 
 /// `http_config`: how an HTTP client authenticates, verifies TLS and reaches the server.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -30,6 +30,73 @@ pub struct HttpConfig {
     /// HTTP proxy for every request (`http://user:pass@proxy:3128`; a secret: it may hold a
     /// password).
     pub proxy_url: Option<Secret>,
+}
+
+impl HttpConfig {
+    /// Nothing set: every default.
+    pub const NONE: HttpConfig = HttpConfig {
+        follow_redirects: None,
+        enable_http2: None,
+        authorization: None,
+        basic_auth: None,
+        bearer_token: None,
+        bearer_token_file: None,
+        tls_config: None,
+        proxy_url: None,
+    };
+
+    /// Whether redirects are followed (default true).
+    pub fn follows_redirects(&self) -> bool {
+        self.follow_redirects.unwrap_or(true)
+    }
+
+    /// Whether HTTP/2 may be used (default true).
+    pub fn http2(&self) -> bool {
+        self.enable_http2.unwrap_or(true)
+    }
+
+    /// The TLS settings (defaults when unset).
+    pub fn tls(&self) -> TlsConfig {
+        self.tls_config.clone().unwrap_or_default()
+    }
+
+    /// The `Authorization` header to send: `authorization`, or else the older `bearer_token` /
+    /// `bearer_token_file`, which Prometheus reads as `authorization` of type Bearer.
+    pub fn effective_authorization(&self) -> Option<Authorization> {
+        self.authorization.clone().or_else(|| {
+            (self.bearer_token.is_some() || self.bearer_token_file.is_some()).then(|| {
+                Authorization {
+                    credentials: self.bearer_token.clone(),
+                    credentials_file: self.bearer_token_file.clone(),
+                    ..Authorization::default()
+                }
+            })
+        })
+    }
+}
+
+/// A secret written inline or through its `_file` twin, as one [`SecretSource`] (the inline
+/// value wins when both are set; validation refuses that).
+fn source(inline: &Option<Secret>, file: &Option<PathBuf>) -> Option<SecretSource> {
+    match (inline, file) {
+        (Some(s), _) => Some(SecretSource::Inline(s.clone())),
+        (None, Some(f)) => Some(SecretSource::File(f.clone())),
+        (None, None) => None,
+    }
+}
+
+impl Authorization {
+    /// `credentials` or `credentials_file`.
+    pub fn credentials_source(&self) -> Option<SecretSource> {
+        source(&self.credentials, &self.credentials_file)
+    }
+}
+
+impl BasicAuth {
+    /// `password` or `password_file`.
+    pub fn password_source(&self) -> Option<SecretSource> {
+        source(&self.password, &self.password_file)
+    }
 }
 
 /// `authorization: { type, credentials | credentials_file }`.

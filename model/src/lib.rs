@@ -9,6 +9,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod duration;
+pub mod global;
 pub mod gofmt;
 pub mod gotemplate;
 pub mod http;

@@ -20,8 +20,7 @@ pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
 pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(300);
 /// Alertmanager's default `repeat_interval`.
 pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
-/// Alertmanager's default `resolve_timeout`.
-pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(300);
+pub use model::global::DEFAULT_RESOLVE_TIMEOUT;
 
 pub use model::Secret;
 
@@ -89,88 +88,9 @@ fn equal_matchers(m: &BTreeMap<String, String>) -> Vec<Matcher> {
         .collect()
 }
 
-/// The Alertmanager and Prometheus `global:` keys the notifier uses (the daemon owns the section
-/// and fills this in).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Global {
-    /// Alerts without `endsAt` resolve this long after their last update.
-    pub resolve_timeout: Duration,
-    /// The URL shown in notifications (`externalURL`).
-    pub external_url: String,
-    /// Default `from` for email.
-    pub smtp_from: Option<String>,
-    /// Default `smarthost` for email (`host:port`).
-    pub smtp_smarthost: Option<String>,
-    /// Default `hello` for email.
-    pub smtp_hello: String,
-    /// Default SMTP username.
-    pub smtp_auth_username: Option<String>,
-    /// Default SMTP password.
-    pub smtp_auth_password: Option<Secret>,
-    /// File holding the default SMTP password.
-    pub smtp_auth_password_file: Option<String>,
-    /// Default SMTP identity (PLAIN).
-    pub smtp_auth_identity: Option<String>,
-    /// Default SMTP secret (CRAM-MD5, not supported: refused by validation).
-    pub smtp_auth_secret: Option<Secret>,
-    /// Whether STARTTLS is required (default true).
-    pub smtp_require_tls: bool,
-    /// Default Slack webhook URL.
-    pub slack_api_url: Option<Secret>,
-    /// File holding the default Slack webhook URL.
-    pub slack_api_url_file: Option<String>,
-    /// Default HTTP client settings.
-    pub http_config: Option<HttpConfig>,
-    /// Default PagerDuty Events API v2 URL (`https://events.pagerduty.com/v2/enqueue`).
-    pub pagerduty_url: Option<String>,
-    /// Default Opsgenie API URL (`https://api.opsgenie.com/`).
-    pub opsgenie_api_url: Option<String>,
-    /// Default Opsgenie API key.
-    pub opsgenie_api_key: Option<Secret>,
-    /// File holding the default Opsgenie API key.
-    pub opsgenie_api_key_file: Option<String>,
-    /// Default Telegram Bot API URL (`https://api.telegram.org`).
-    pub telegram_api_url: Option<String>,
-    /// Default Webex messages URL (`https://webexapis.com/v1/messages`).
-    pub webex_api_url: Option<String>,
-    /// Default VictorOps API URL.
-    pub victorops_api_url: Option<String>,
-    /// Default VictorOps API key.
-    pub victorops_api_key: Option<Secret>,
-    /// File holding the default VictorOps API key.
-    pub victorops_api_key_file: Option<String>,
-}
-
-impl Default for Global {
-    fn default() -> Self {
-        Global {
-            resolve_timeout: DEFAULT_RESOLVE_TIMEOUT,
-            external_url: String::new(),
-            smtp_from: None,
-            smtp_smarthost: None,
-            smtp_hello: "localhost".into(),
-            smtp_auth_username: None,
-            smtp_auth_password: None,
-            smtp_auth_password_file: None,
-            smtp_auth_identity: None,
-            smtp_auth_secret: None,
-            smtp_require_tls: true,
-            slack_api_url: None,
-            slack_api_url_file: None,
-            http_config: None,
-            pagerduty_url: None,
-            opsgenie_api_url: None,
-            opsgenie_api_key: None,
-            opsgenie_api_key_file: None,
-            telegram_api_url: None,
-            webex_api_url: None,
-            victorops_api_url: None,
-            victorops_api_key: None,
-            victorops_api_key_file: None,
-        }
-    }
-}
+/// The `global:` section (one definition in `model`; the notifier uses its notification
+/// defaults, the daemon fills in the effective `external_url`).
+pub use model::global::Global;
 
 /// The notifier's sections of the configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -312,17 +232,9 @@ impl Receiver {
     }
 }
 
-/// A setting Alertmanager has and this version does not implement: any value is read (and
-/// dropped) so that validation can name the setting instead of failing on an unknown key.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Unsupported;
-
-impl<'de> Deserialize<'de> for Unsupported {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(d)?;
-        Ok(Unsupported)
-    }
-}
+/// A setting Alertmanager has and this version does not implement (read so that validation
+/// can name it).
+pub use model::global::Unsupported;
 
 /// A field of a Slack attachment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -667,7 +579,6 @@ impl NotifierConfig {
                 } else if s.api_url.is_none()
                     && s.api_url_file.is_none()
                     && self.global.slack_api_url.is_none()
-                    && self.global.slack_api_url_file.is_none()
                 {
                     err(
                         format!("{p}.api_url"),

@@ -288,7 +288,7 @@ impl Routing {
             .collect();
         Ok(Routing {
             resolve_timeout: cfg.global.resolve_timeout,
-            external_url: cfg.global.external_url.clone(),
+            external_url: cfg.global.external_url.clone().unwrap_or_default(),
             routes,
             tree,
             intervals,

@@ -595,11 +595,7 @@ pub(crate) fn validate(
             ("api_key", c.api_key.is_some()),
             ("api_key_file", c.api_key_file.is_some()),
         );
-        if c.api_key.is_none()
-            && c.api_key_file.is_none()
-            && g.opsgenie_api_key.is_none()
-            && g.opsgenie_api_key_file.is_none()
-        {
+        if c.api_key.is_none() && c.api_key_file.is_none() && g.opsgenie_api_key.is_none() {
             err(
                 format!("{p}.api_key"),
                 "no api_key, api_key_file or global opsgenie_api_key".into(),
@@ -754,11 +750,7 @@ pub(crate) fn validate(
             ("api_key", c.api_key.is_some()),
             ("api_key_file", c.api_key_file.is_some()),
         );
-        if c.api_key.is_none()
-            && c.api_key_file.is_none()
-            && g.victorops_api_key.is_none()
-            && g.victorops_api_key_file.is_none()
-        {
+        if c.api_key.is_none() && c.api_key_file.is_none() && g.victorops_api_key.is_none() {
             err(
                 format!("{p}.api_key"),
                 "no api_key, api_key_file or global victorops_api_key".into(),

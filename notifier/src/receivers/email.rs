@@ -14,7 +14,7 @@ use crate::config::{EmailConfig, Global};
 use crate::payload::Notification;
 use crate::template;
 
-use super::{read_secret, BuildError, SendError};
+use super::{read_secret, read_source, BuildError, SendError};
 
 /// Splits `host:port` (IPv6 as `[::1]:25`); `None` when malformed.
 pub fn split_host_port(s: &str) -> Option<(String, u16)> {
@@ -136,11 +136,7 @@ impl Email {
                 c.auth_password.as_ref(),
                 c.auth_password_file.as_ref(),
             )?
-            .or(read_secret(
-                "global",
-                g.smtp_auth_password.as_ref(),
-                g.smtp_auth_password_file.as_ref(),
-            )?)
+            .or(read_source("global", g.smtp_auth_password.as_ref())?)
             .unwrap_or_default();
             b = b.credentials(Credentials::new(user, pw.expose().to_string()));
         }

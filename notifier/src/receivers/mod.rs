@@ -103,6 +103,18 @@ pub(crate) fn read_secret<F: AsRef<std::path::Path>>(
         })
 }
 
+/// Reads a `global` secret ([`model::secret::SecretSource`]), inline or from its file.
+pub(crate) fn read_source(
+    path: &str,
+    source: Option<&model::secret::SecretSource>,
+) -> Result<Option<Secret>, BuildError> {
+    match source {
+        None => Ok(None),
+        Some(model::secret::SecretSource::Inline(s)) => read_secret::<&str>(path, Some(s), None),
+        Some(model::secret::SecretSource::File(f)) => read_secret(path, None, Some(f)),
+    }
+}
+
 /// The kind of an integration.
 #[derive(Debug)]
 pub enum Kind {

@@ -14,8 +14,8 @@ use crate::payload::Notification;
 
 use super::config::{OpsgenieConfig, DEFAULT_OPSGENIE_API_URL};
 use super::{
-    group_key_hash, http_client, parse_url, read_secret, render, send_json, truncate_runes,
-    BuildError, SendError,
+    group_key_hash, http_client, parse_url, read_secret, read_source, render, send_json,
+    truncate_runes, BuildError, SendError,
 };
 
 /// Opsgenie cuts messages at 130 characters.
@@ -74,14 +74,11 @@ impl Opsgenie {
         let (client, auth) = http_client(path, c.http_config.as_ref(), timeout)?;
         let api_key = match read_secret(path, c.api_key.as_ref(), c.api_key_file.as_ref())? {
             Some(k) => k,
-            None => read_secret(
-                "global",
-                g.opsgenie_api_key.as_ref(),
-                g.opsgenie_api_key_file.as_ref(),
-            )?
-            .ok_or_else(|| BuildError::Invalid {
-                path: path.to_string(),
-                message: "no api_key, api_key_file or global opsgenie_api_key".into(),
+            None => read_source("global", g.opsgenie_api_key.as_ref())?.ok_or_else(|| {
+                BuildError::Invalid {
+                    path: path.to_string(),
+                    message: "no api_key, api_key_file or global opsgenie_api_key".into(),
+                }
             })?,
         };
         let url = c
@@ -290,7 +287,7 @@ mod tests {
     #[test]
     fn create_close_and_update_requests() {
         let g = Global {
-            opsgenie_api_key: Some(Secret::new("k")),
+            opsgenie_api_key: Some(model::secret::SecretSource::Inline(Secret::new("k"))),
             opsgenie_api_url: Some("http://og.local/base".into()),
             ..Global::default()
         };

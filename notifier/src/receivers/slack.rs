@@ -9,7 +9,9 @@ use crate::config::{Global, SlackConfig};
 use crate::payload::Notification;
 use crate::template;
 
-use super::{classify, http_client, read_secret, transport_error, BuildError, SendError};
+use super::{
+    classify, http_client, read_secret, read_source, transport_error, BuildError, SendError,
+};
 
 enum Mode {
     Webhook(reqwest::Url),
@@ -71,11 +73,7 @@ impl Slack {
             }
         } else {
             let url = read_secret(path, c.api_url.as_ref(), c.api_url_file.as_ref())?
-                .or(read_secret(
-                    "global",
-                    g.slack_api_url.as_ref(),
-                    g.slack_api_url_file.as_ref(),
-                )?)
+                .or(read_source("global", g.slack_api_url.as_ref())?)
                 .ok_or_else(|| BuildError::Invalid {
                     path: path.to_string(),
                     message: "no api_url".into(),

@@ -13,8 +13,8 @@ use crate::payload::Notification;
 
 use super::config::{VictoropsConfig, DEFAULT_VICTOROPS_API_URL};
 use super::{
-    group_key_hash, http_client, parse_url, read_secret, render, send_json, truncate_runes,
-    BuildError, SendError,
+    group_key_hash, http_client, parse_url, read_secret, read_source, render, send_json,
+    truncate_runes, BuildError, SendError,
 };
 
 const MAX_MESSAGE_RUNES: usize = 20480;
@@ -52,14 +52,11 @@ impl Victorops {
         let (client, auth) = http_client(path, c.http_config.as_ref(), timeout)?;
         let api_key = match read_secret(path, c.api_key.as_ref(), c.api_key_file.as_ref())? {
             Some(k) => k,
-            None => read_secret(
-                "global",
-                g.victorops_api_key.as_ref(),
-                g.victorops_api_key_file.as_ref(),
-            )?
-            .ok_or_else(|| BuildError::Invalid {
-                path: path.to_string(),
-                message: "no api_key, api_key_file or global victorops_api_key".into(),
+            None => read_source("global", g.victorops_api_key.as_ref())?.ok_or_else(|| {
+                BuildError::Invalid {
+                    path: path.to_string(),
+                    message: "no api_key, api_key_file or global victorops_api_key".into(),
+                }
             })?,
         };
         let url = c
