@@ -128,8 +128,8 @@ fn eval_context(config: &Config, store: &store::Store) -> evaluator::EvalContext
     ctx.external_labels = model::Labels::from_pairs(config.global.external_labels.clone());
     ctx.external_url = config.external_url();
     ctx.default_interval_ms = config.global.evaluation_interval.as_millis_i64();
-    // Rule groups with a `source:` query it over HTTP on this runtime.
-    ctx.sources = remote::source::builder();
+    // Rule groups with a `source:` query it over HTTP.
+    ctx.sources = Some(remote::source::builder());
     ctx
 }
 

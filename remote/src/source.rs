@@ -3,11 +3,13 @@
 //! Ruler send them, the answer read up to [`MAX_BODY_BYTES`] and parsed from Prometheus's
 //! JSON (`vector` and `scalar` results; a `matrix` or `string` is an error for a rule).
 //!
-//! The group evaluates on a thread that may block; the request runs on the tokio runtime the
-//! source was made on ([`builder`]), so its connections are that runtime's.
+//! The group evaluates on a thread that may block and waits there for the answer; requests
+//! run on a runtime of their own (one worker thread, `rule-source`), not on alertd's: while a
+//! group waits with its lock held, alertd's workers may be blocked on that lock (a status or
+//! metrics request), and the request must still make progress.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use evaluator::promql::{InstantSample, Value};
 use evaluator::source::{QuerySource, SourceBuilder, SourceConfig, SourceError};
@@ -26,13 +28,32 @@ pub struct HttpSource {
     runtime: tokio::runtime::Handle,
 }
 
-/// The [`SourceBuilder`] alertd hands the evaluator: sources on the current tokio runtime
-/// (`None` outside one).
-pub fn builder() -> Option<SourceBuilder> {
-    let runtime = tokio::runtime::Handle::try_current().ok()?;
-    Some(Arc::new(move |cfg: &SourceConfig| {
-        HttpSource::new(cfg, runtime.clone()).map(|s| Arc::new(s) as Arc<dyn QuerySource>)
-    }))
+/// The sources' own runtime, made once and kept for the life of the process.
+fn runtime() -> Result<tokio::runtime::Handle, String> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("rule-source")
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start the sources' runtime: {e}"))
+        })
+        .as_ref()
+        .map(|r| r.handle().clone())
+        .map_err(Clone::clone)
+}
+
+/// The [`SourceBuilder`] alertd hands the evaluator.
+pub fn builder() -> SourceBuilder {
+    Arc::new(|cfg: &SourceConfig| {
+        let runtime = runtime().map_err(|message| SourceError::Unavailable {
+            url: cfg.shown_url(),
+            message,
+        })?;
+        HttpSource::new(cfg, runtime).map(|s| Arc::new(s) as Arc<dyn QuerySource>)
+    })
 }
 
 /// Checks that the client of `cfg` can be made (its secret and CA files are readable) without
@@ -66,9 +87,20 @@ impl HttpSource {
     /// The query, asynchronously.
     pub async fn query(&self, expr: &str, ts: Timestamp) -> Result<Value, SourceError> {
         let time = format!("{}.{:03}", ts.div_euclid(1000), ts.rem_euclid(1000));
-        let req_err = |e: reqwest::Error| SourceError::Request {
-            url: self.shown.clone(),
-            message: e.without_url().to_string(),
+        let req_err = |e: reqwest::Error| {
+            // reqwest's own message is "error sending request": the causes say why.
+            let e = e.without_url();
+            let mut message = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                message.push_str(": ");
+                message.push_str(&c.to_string());
+                cause = c.source();
+            }
+            SourceError::Request {
+                url: self.shown.clone(),
+                message,
+            }
         };
         let resp = self
             .client

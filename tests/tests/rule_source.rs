@@ -146,7 +146,10 @@ receivers:
         let h = health(&d);
         (!h.is_empty() && h.iter().all(|(s, _)| s == "ok")).then_some(())
     })
-    .unwrap_or_else(|| panic!("{}", ctx(&format!("rules not ok: {:?}", health(&d)))));
+    .unwrap_or_else(|| {
+        let body = d.http("GET", "/api/v1/rules").map(|r| r.body);
+        panic!("{}", ctx(&format!("rules not ok: {body:?}")))
+    });
 
     // Down: fires through the source and notifies.
     value.store(1, Ordering::SeqCst);
@@ -196,7 +199,8 @@ receivers:
     assert!(
         d.metrics()
             .lines()
-            .any(|l| l.starts_with("alertd_rule_group_source_up{") && l.ends_with(" 0")),
+            .any(|l| l.starts_with("alertd_rule_group_source_up{")
+                && l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) == Some(0.0)),
         "{}",
         d.metrics()
     );
