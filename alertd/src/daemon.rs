@@ -128,6 +128,8 @@ fn eval_context(config: &Config, store: &store::Store) -> evaluator::EvalContext
     ctx.external_labels = model::Labels::from_pairs(config.global.external_labels.clone());
     ctx.external_url = config.external_url();
     ctx.default_interval_ms = config.global.evaluation_interval.as_millis_i64();
+    // Rule groups with a `source:` query it over HTTP.
+    ctx.sources = Some(remote::source::builder());
     ctx
 }
 
@@ -228,6 +230,11 @@ impl Pipeline {
         let targets = self.collector.prepare(&config.collector)?;
         for c in &config.remote_write {
             remote::check(c)?;
+        }
+        for g in &rules.groups {
+            if let Some(s) = &g.source {
+                remote::source::check(s)?;
+            }
         }
         {
             let mut m = self
@@ -385,6 +392,9 @@ pub enum ReloadError {
     /// A `remote_write` queue could not start (the running queues were started again).
     #[error("{0}")]
     Remote(#[from] remote::RemoteError),
+    /// A rule group's `source:` client could not be made (a secret or CA file unreadable).
+    #[error("{0}")]
+    Source(#[from] evaluator::SourceError),
     /// The new file changes a setting that only a restart can change.
     #[error("{file}: `{key}` cannot change on reload (running: {old}, new: {new}); restart alertd to apply it")]
     NeedsRestart {

@@ -537,6 +537,19 @@ impl Collector for PipelineCollector {
                 "Rules in the rule group",
                 &gauge(|g| g.rules as f64),
             )?;
+            let source_up: Vec<(RuleLabels, ConstGauge<f64>)> = stats
+                .iter()
+                .filter_map(|g| {
+                    g.source_up
+                        .map(|up| (l(g), ConstGauge::new(if up { 1.0 } else { 0.0 })))
+                })
+                .collect();
+            encode_rows(
+                e,
+                "alertd_rule_group_source_up",
+                "For rule groups with a source: whether every query of the last evaluation was answered by it",
+                &source_up,
+            )?;
         }
         {
             let runs = &self.runs;

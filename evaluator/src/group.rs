@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::promql::{self, Value};
 use crate::rules::{Group, Rule, RuleKind};
+use crate::source::{self, QuerySource, SourceBuilder};
 use crate::template::{self, QueryContext, TemplateData};
 
 /// The KV namespace holding alert state.
@@ -41,6 +42,8 @@ pub struct EvalContext {
     pub for_grace_period_ms: i64,
     /// The interval of groups without their own (`global.evaluation_interval`).
     pub default_interval_ms: i64,
+    /// Makes the clients of groups with a `source:` (`None`: such groups fail to evaluate).
+    pub sources: Option<SourceBuilder>,
 }
 
 impl std::fmt::Debug for EvalContext {
@@ -65,6 +68,7 @@ impl EvalContext {
             outage_tolerance_ms: 3_600_000,
             for_grace_period_ms: 0,
             default_interval_ms: 60_000,
+            sources: None,
         }
     }
 }
@@ -225,6 +229,10 @@ pub struct GroupState {
     pub rule_failures: u64,
     /// Time spent evaluating the group, summed over every iteration (seconds).
     pub evaluation_seconds_total: f64,
+    /// Whether every query of the last iteration got an answer from the group's `source:`
+    /// (`None`: a local group, or not evaluated yet).
+    pub source_up: Option<bool>,
+    source: Option<Arc<dyn QuerySource>>,
     ctx: EvalContext,
 }
 
@@ -249,6 +257,10 @@ pub fn generator_url(external_url: &str, expr: &str) -> String {
 impl GroupState {
     /// A group that has not been evaluated yet.
     pub fn new(group: Group, ctx: EvalContext) -> Self {
+        let source = group
+            .source
+            .as_ref()
+            .map(|c| source::make(ctx.sources.as_ref(), c));
         let rules = group
             .rules
             .iter()
@@ -265,6 +277,8 @@ impl GroupState {
             rule_evaluations: 0,
             rule_failures: 0,
             evaluation_seconds_total: 0.0,
+            source_up: None,
+            source,
             ctx,
         }
     }
@@ -365,6 +379,9 @@ impl GroupState {
         let mut batch = KvBatch::new();
         // Subexpression values shared by the group's rules at this time (dropped after it).
         let mut shared = promql::EvalCache::new();
+        if self.source.is_some() {
+            self.source_up = Some(true);
+        }
         for i in 0..self.rules.len() {
             let t0 = std::time::Instant::now();
             let out = self.eval_rule(i, ts, &mut shared);
@@ -478,9 +495,17 @@ impl GroupState {
         let opts = promql::QueryOptions {
             subquery_step_ms: self.ctx.default_interval_ms,
         };
-        let value =
-            promql::instant_query_cached(self.ctx.store.as_ref(), &rule.expr, qts, opts, shared)
-                .map_err(|e| e.to_string())?;
+        let value = match self.source.clone() {
+            None => {
+                promql::instant_query_cached(self.ctx.store.as_ref(), &rule.expr, qts, opts, shared)
+                    .map_err(|e| e.to_string())?
+            }
+            // A failed query changes no alert state (returned before it is touched).
+            Some(src) => src.instant_query(&rule.expr_text, qts).map_err(|e| {
+                self.source_up = Some(false);
+                e.to_string()
+            })?,
+        };
         let vector: Vec<(Labels, f64)> = match value {
             Value::Vector(v) => v.into_iter().map(|s| (s.labels, s.v)).collect(),
             Value::Scalar { v, .. } => vec![(Labels::empty(), v)],
@@ -526,6 +551,7 @@ impl GroupState {
                 let tmpl_name = format!("__alert_{}", rule.name);
                 let qctx = QueryContext {
                     store: self.ctx.store.clone(),
+                    source: self.source.clone(),
                     ts: qts,
                 };
                 let cacheable = rule

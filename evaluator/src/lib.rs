@@ -5,6 +5,7 @@
 //! - [`promql`]: `instant_query` / `range_query` over a [`model::storage::SeriesStore`].
 //! - [`group`]: one group's evaluation and the alert state machine, persisted in a KV store.
 //! - [`manager`]: concurrent group loops on the injected clock, alerts out on a channel.
+//! - [`source`]: groups whose queries run at a remote Prometheus-compatible query API.
 //! - [`template`]: Go templates in labels and annotations.
 //! - [`unittest`]: `promtool test rules` files.
 
@@ -13,6 +14,7 @@ pub mod lint;
 pub mod manager;
 pub mod promql;
 pub mod rules;
+pub mod source;
 pub mod template;
 pub mod unittest;
 pub mod yaml;
@@ -20,3 +22,4 @@ pub mod yaml;
 pub use group::{ActiveAlert, EvalContext, GroupState, RuleHealth};
 pub use manager::{AlertSender, GroupStats, GroupStatus, Manager, ReloadError, RuleStatus};
 pub use rules::{Group, Rule, RuleError, RuleKind, RuleSet};
+pub use source::{QuerySource, SourceBuilder, SourceConfig, SourceError};

@@ -64,6 +64,8 @@ pub struct GroupStatus {
     pub iterations_missed: u64,
     /// Iterations run.
     pub iterations: u64,
+    /// The `source:` URL (without credentials) the group's queries run at (`None`: local).
+    pub source: Option<String>,
     /// Rules in order.
     pub rules: Vec<RuleStatus>,
 }
@@ -91,6 +93,9 @@ pub struct GroupStats {
     pub rule_evaluations: u64,
     /// Rule evaluations that failed.
     pub rule_failures: u64,
+    /// For a group with a `source:`, whether every query of its last iteration was answered
+    /// (`None`: a local group, or not evaluated yet).
+    pub source_up: Option<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -207,6 +212,7 @@ impl Manager {
                     iterations_missed: g.iterations_missed,
                     rule_evaluations: g.rule_evaluations,
                     rule_failures: g.rule_failures,
+                    source_up: g.source_up,
                 }
             })
             .collect()
@@ -227,6 +233,7 @@ impl Manager {
                     evaluation_seconds: g.evaluation_seconds,
                     iterations_missed: g.iterations_missed,
                     iterations: g.iterations,
+                    source: g.group.source.as_ref().map(|s| s.shown_url()),
                     rules: g
                         .rules
                         .iter()
@@ -309,11 +316,16 @@ fn first_slot(now: Timestamp, interval: i64, offset: i64) -> Timestamp {
 }
 
 async fn run_group(g: Arc<Mutex<GroupState>>, clock: Arc<dyn Clock>, tx: AlertSender) {
-    let (interval, offset) = {
+    let (interval, offset, remote) = {
         let gs = lock(&g);
         let interval = gs.interval_ms().max(1);
         let file = gs.group.file.to_string_lossy();
-        (interval, group_offset_ms(&file, &gs.group.name, interval))
+        let remote = gs.group.source.is_some();
+        (
+            interval,
+            group_offset_ms(&file, &gs.group.name, interval),
+            remote,
+        )
     };
     let now = clock.now_ms();
     // Evaluate at multiples of the interval plus the group's offset, as Prometheus aligns
@@ -328,13 +340,25 @@ async fn run_group(g: Arc<Mutex<GroupState>>, clock: Arc<dyn Clock>, tx: AlertSe
         }
         let missed = (now - next) / interval;
         let ts = next + missed * interval;
-        let alerts = {
-            let mut gs = lock(&g);
-            if missed > 0 {
-                gs.iterations_missed += missed as u64;
-                tracing::warn!(group = %gs.group.name, missed, "rule group evaluation fell behind");
+        let eval = {
+            let g = g.clone();
+            move || {
+                let mut gs = lock(&g);
+                if missed > 0 {
+                    gs.iterations_missed += missed as u64;
+                    tracing::warn!(group = %gs.group.name, missed, "rule group evaluation fell behind");
+                }
+                gs.eval(ts)
             }
-            gs.eval(ts)
+        };
+        // A source group waits for answers over the network: on a thread that may block.
+        let alerts = if remote {
+            match tokio::task::spawn_blocking(eval).await {
+                Ok(a) => a,
+                Err(_) => return,
+            }
+        } else {
+            eval()
         };
         if !alerts.is_empty() && tx.send(alerts).await.is_err() {
             return;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::promql;
+use crate::source::SourceConfig;
 use crate::template;
 use crate::yaml::{first_document, null_default, text_map, Text};
 
@@ -109,6 +110,8 @@ pub struct Group {
     pub labels: BTreeMap<String, String>,
     /// The rules in file order.
     pub rules: Vec<Rule>,
+    /// Where its queries run (`None`: the local store).
+    pub source: Option<SourceConfig>,
 }
 
 /// Every group of a set of rule files.
@@ -140,6 +143,8 @@ struct RawGroup {
     labels: Option<BTreeMap<String, Text>>,
     #[serde(default, deserialize_with = "null_default")]
     rules: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    source: Option<Spanned<SourceConfig>>,
 }
 
 #[derive(Deserialize)]
@@ -359,6 +364,20 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
                 errors.push(gerr(format!("invalid label name: {k}")));
             }
         }
+        if let Some(src) = &g.source {
+            for m in src.value.check() {
+                errors.push(err(
+                    src.referenced.line(),
+                    src.referenced.column(),
+                    Some(&gname),
+                    None,
+                    format!("source: {m}"),
+                ));
+            }
+        }
+        // A source group's expressions run at the source: checked for syntax only, so the
+        // source's functions alertd does not implement may be used.
+        let remote = g.source.is_some();
         let mut rules = Vec::new();
         for (i, sr) in g.rules.into_iter().enumerate() {
             let idx = i + 1;
@@ -420,9 +439,14 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
                     if expr_text.trim().is_empty() {
                         errors.push(rerr(l, c, "field 'expr' must be set in rule".into()));
                     } else {
-                        match promql::parse_expr(&expr_text) {
+                        let parsed = if remote {
+                            promql::parse_syntax(&expr_text)
+                        } else {
+                            promql::parse_expr(&expr_text).map_err(|e| e.to_string())
+                        };
+                        match parsed {
                             Ok(x) => expr_parsed = Some(x),
-                            Err(m) => errors.push(rerr(l, c, m.to_string())),
+                            Err(m) => errors.push(rerr(l, c, m)),
                         }
                     }
                 }
@@ -520,6 +544,7 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
             query_offset,
             labels: glabels,
             rules,
+            source: g.source.map(|s| s.value),
         });
     }
     if errors.is_empty() {

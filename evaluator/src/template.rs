@@ -37,6 +37,8 @@ pub struct TemplateData<'a> {
 pub struct QueryContext {
     /// The store.
     pub store: Arc<dyn SeriesStore>,
+    /// The group's `source:`, which answers instead of the store when set.
+    pub source: Option<Arc<dyn crate::source::QuerySource>>,
     /// The evaluation time (ms).
     pub ts: Timestamp,
 }
@@ -698,9 +700,15 @@ fn query(a: &[Value]) -> Result<Value, FuncError> {
     let ctx = QUERY
         .with(|c| c.borrow().clone())
         .ok_or_else(|| ferr("query is not available in this context"))?;
-    let expr = crate::promql::parse_expr(&q).map_err(|e| ferr(e.to_string()))?;
-    let v = crate::promql::instant_query(ctx.store.as_ref(), &expr, ctx.ts)
-        .map_err(|e| ferr(e.to_string()))?;
+    let v = match &ctx.source {
+        Some(src) => src.instant_query(&q, ctx.ts).map_err(|e| e.to_string()),
+        None => {
+            let expr = crate::promql::parse_expr(&q).map_err(|e| ferr(e.to_string()))?;
+            crate::promql::instant_query(ctx.store.as_ref(), &expr, ctx.ts)
+                .map_err(|e| e.to_string())
+        }
+    }
+    .map_err(|e| ferr(e.to_string()))?;
     let samples = match v {
         crate::promql::Value::Vector(v) => {
             v.into_iter().map(|s| (s.labels, s.v)).collect::<Vec<_>>()
@@ -1012,7 +1020,11 @@ mod tests {
             "t",
             "{{ with query \"up\" }}{{ . | first | value }} {{ . | first | label \"instance\" }}{{ end }}",
             &TemplateData { labels: &l, external_labels: &l, external_url: "", value: 0.0 },
-            Some(QueryContext { store: st, ts: 2000 }),
+            Some(QueryContext {
+                store: st,
+                source: None,
+                ts: 2000,
+            }),
         )
         .unwrap();
         assert_eq!(out, "1 a");

@@ -519,7 +519,8 @@ fn run_group(
         .groups
         .iter()
         .cloned()
-        .map(|g| GroupState::new(g, ctx.clone()))
+        // A group's `source:` is stood in for by the test's input series.
+        .map(|g| GroupState::new(crate::rules::Group { source: None, ..g }, ctx.clone()))
         .collect();
     if !order.is_empty() {
         let pos = |n: &str| order.iter().position(|o| o == n).unwrap_or(usize::MAX);

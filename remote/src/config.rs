@@ -143,6 +143,21 @@ const ACTIONS: &[&str] = &[
 const MAX_NAME: usize = 100;
 
 impl RemoteWriteConfig {
+    /// The entry's client settings as one `http_config` (for the `httpclient` builder; the
+    /// keys are written inline in `remote_write:` as in Prometheus).
+    pub fn http_config(&self) -> model::http::HttpConfig {
+        model::http::HttpConfig {
+            follow_redirects: self.follow_redirects,
+            enable_http2: self.enable_http2,
+            authorization: self.authorization.clone(),
+            basic_auth: self.basic_auth.clone(),
+            bearer_token: None,
+            bearer_token_file: None,
+            tls_config: self.tls_config.clone(),
+            proxy_url: self.proxy_url.clone(),
+        }
+    }
+
     /// The queue's name: `name`, else one derived from `url` (stable across restarts).
     pub fn queue_name(&self) -> String {
         match &self.name {

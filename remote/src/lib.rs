@@ -28,6 +28,8 @@ pub mod proto;
 mod queue;
 #[cfg(feature = "queue")]
 mod relabel;
+#[cfg(feature = "source")]
+pub mod source;
 
 pub use config::{validate, QueueConfig, RelabelConfig, RemoteWriteConfig};
 #[cfg(feature = "queue")]

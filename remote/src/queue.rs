@@ -622,90 +622,10 @@ fn headers(cfg: &RemoteWriteConfig) -> reqwest::header::HeaderMap {
     h
 }
 
-fn read_secret(
-    inline: Option<&model::Secret>,
-    file: Option<&std::path::PathBuf>,
-    what: &str,
-) -> Result<String, String> {
-    match (inline, file) {
-        (Some(s), _) => Ok(s.expose().to_string()),
-        (None, Some(f)) => model::secret::read_file(f)
-            .map(|s| s.expose().to_string())
-            .map_err(|e| format!("{what}: {e}")),
-        (None, None) => Ok(String::new()),
-    }
-}
-
 fn build_client(cfg: &RemoteWriteConfig) -> Result<reqwest::Client, String> {
-    use base64::Engine as _;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut b = reqwest::Client::builder()
-        .use_rustls_tls()
-        .timeout(cfg.remote_timeout.to_std())
-        .connect_timeout(cfg.remote_timeout.to_std().min(Duration::from_secs(10)));
-    if cfg.follow_redirects == Some(false) {
-        b = b.redirect(reqwest::redirect::Policy::none());
-    }
-    if cfg.enable_http2 == Some(false) {
-        b = b.http1_only();
-    }
-    if let Some(p) = &cfg.proxy_url {
-        b = b.proxy(
-            reqwest::Proxy::all(p.expose().trim()).map_err(|_| "invalid proxy_url".to_string())?,
-        );
-    }
-    if let Some(t) = &cfg.tls_config {
-        if t.insecure_skip_verify {
-            b = b.danger_accept_invalid_certs(true);
-        }
-        if let Some(ca) = &t.ca_file {
-            let pem = std::fs::read(ca)
-                .map_err(|e| format!("tls_config.ca_file {}: {e}", ca.display()))?;
-            for c in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("tls_config.ca_file {}: {e}", ca.display()))?
-            {
-                b = b.add_root_certificate(c);
-            }
-        }
-        if let (Some(cert), Some(key)) = (&t.cert_file, &t.key_file) {
-            let mut pem = std::fs::read(cert)
-                .map_err(|e| format!("tls_config.cert_file {}: {e}", cert.display()))?;
-            pem.extend(
-                std::fs::read(key)
-                    .map_err(|e| format!("tls_config.key_file {}: {e}", key.display()))?,
-            );
-            b = b.identity(
-                reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls_config: {e}"))?,
-            );
-        }
-    }
-    let mut auth = None;
-    if let Some(a) = &cfg.authorization {
-        let cred = read_secret(
-            a.credentials.as_ref(),
-            a.credentials_file.as_ref(),
-            "authorization.credentials_file",
-        )?;
-        auth = Some(format!("{} {}", a.kind, cred.trim()));
-    } else if let Some(ba) = &cfg.basic_auth {
-        let pw = read_secret(
-            ba.password.as_ref(),
-            ba.password_file.as_ref(),
-            "basic_auth.password_file",
-        )?;
-        let raw = format!("{}:{}", ba.username, pw);
-        auth = Some(format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
-        ));
-    }
-    if let Some(a) = auth {
-        let mut v = reqwest::header::HeaderValue::from_str(&a)
-            .map_err(|_| "credentials are not a valid header value".to_string())?;
-        v.set_sensitive(true);
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert(reqwest::header::AUTHORIZATION, v);
-        b = b.default_headers(h);
-    }
-    b.build().map_err(|e| e.to_string())
+    httpclient::build_with_auth(
+        Some(&cfg.http_config()),
+        httpclient::Timeouts::new(cfg.remote_timeout.to_std()),
+    )
+    .map_err(|e| e.to_string())
 }

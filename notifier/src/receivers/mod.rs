@@ -329,105 +329,40 @@ pub(crate) fn parse_url(path: &str, u: &str) -> Result<reqwest::Url, BuildError>
     })
 }
 
-/// Installs rustls' ring crypto provider as the process default (once): reqwest and lettre both
-/// use rustls with ring, and rustls panics when it has to pick between two providers.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use httpclient::install_crypto_provider;
 
+/// A receiver's client from its `http_config` (the one builder: the `httpclient` crate) and
+/// the `Authorization` header it sends per request.
 pub(crate) fn http_client(
     path: &str,
     h: Option<&HttpConfig>,
     timeout: std::time::Duration,
 ) -> Result<(reqwest::Client, Option<(String, String)>), BuildError> {
-    install_crypto_provider();
-    let mut b = reqwest::Client::builder()
-        .use_rustls_tls()
-        .timeout(timeout)
-        .connect_timeout(std::time::Duration::from_secs(10));
-    let mut auth = None;
-    if let Some(h) = h {
-        if h.follow_redirects == Some(false) {
-            b = b.redirect(reqwest::redirect::Policy::none());
-        }
-        if h.enable_http2 == Some(false) {
-            b = b.http1_only();
-        }
-        if let Some(p) = &h.proxy_url {
-            let invalid = |e: reqwest::Error| BuildError::Invalid {
-                path: format!("{path}.http_config.proxy_url"),
-                // Not the URL itself: it may carry a password.
-                message: format!("invalid proxy URL: {}", e.without_url()),
-            };
-            b = b.proxy(reqwest::Proxy::all(p.expose().trim()).map_err(invalid)?);
-        }
-        if let Some(t) = &h.tls_config {
-            if t.insecure_skip_verify {
-                b = b.danger_accept_invalid_certs(true);
-            }
-            if let Some(ca) = &t.ca_file {
-                let pem = std::fs::read(ca).map_err(|e| BuildError::SecretFile {
-                    path: format!("{path}.http_config.tls_config.ca_file"),
-                    file: ca.display().to_string(),
-                    error: e.to_string(),
-                })?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                    BuildError::Invalid {
-                        path: format!("{path}.http_config.tls_config.ca_file"),
-                        message: e.to_string(),
-                    }
-                })?;
-                for c in certs {
-                    b = b.add_root_certificate(c);
-                }
+    let timeouts = httpclient::Timeouts {
+        request: timeout,
+        connect: std::time::Duration::from_secs(10),
+    };
+    let built = httpclient::build(h, timeouts).map_err(|e| {
+        let at = match e.key() {
+            "" => path.to_string(),
+            k => format!("{path}.http_config.{k}"),
+        };
+        match e {
+            httpclient::HttpClientError::ReadFile { file, source, .. } => BuildError::SecretFile {
+                path: at,
+                file: file.display().to_string(),
+                error: source.to_string(),
+            },
+            httpclient::HttpClientError::Invalid { message, .. } => {
+                BuildError::Invalid { path: at, message }
             }
         }
-        if let Some(a) = &h.authorization {
-            let cred = read_secret(path, a.credentials.as_ref(), a.credentials_file.as_ref())?
-                .unwrap_or_default();
-            auth = Some((
-                "Authorization".into(),
-                format!("{} {}", a.kind, cred.expose()),
-            ));
-        } else if h.bearer_token.is_some() || h.bearer_token_file.is_some() {
-            let cred = read_secret(path, h.bearer_token.as_ref(), h.bearer_token_file.as_ref())?
-                .unwrap_or_default();
-            auth = Some(("Authorization".into(), format!("Bearer {}", cred.expose())));
-        } else if let Some(ba) = &h.basic_auth {
-            let pw = read_secret(path, ba.password.as_ref(), ba.password_file.as_ref())?
-                .unwrap_or_default();
-            use std::io::Write;
-            let mut raw = Vec::new();
-            let _ = write!(raw, "{}:{}", ba.username, pw.expose());
-            auth = Some((
-                "Authorization".into(),
-                format!("Basic {}", base64_encode(&raw)),
-            ));
-        }
-    }
-    let c = b.build().map_err(|e| BuildError::Invalid {
-        path: path.to_string(),
-        message: e.to_string(),
     })?;
-    Ok((c, auth))
-}
-
-fn base64_encode(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    let auth = built
+        .authorization
+        .and_then(|v| v.to_str().ok().map(str::to_string))
+        .map(|v| ("Authorization".to_string(), v));
+    Ok((built.client, auth))
 }
 
 /// Classifies an HTTP response status like Alertmanager (`5xx` and 429 retry, other 4xx do not).
@@ -613,13 +548,6 @@ pub fn build_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64_encode(b"a"), "YQ==");
-        assert_eq!(base64_encode(b"ab"), "YWI=");
-    }
 
     #[test]
     fn secrets_come_from_files_without_trailing_newline() {
