@@ -10,6 +10,8 @@
 //! (VmHWM) and query times. `--queries-only` (with `--dir` holding a store written by an
 //! earlier run with the same `--series` and `--days`) skips the ingest and measures the queries;
 //! `--ingest-only` stops after the ingest figures (for a heap profile of the ingest).
+//! `--no-compact` never compacts the engine after windows move to blocks (to tell the
+//! compaction's share of the key-value write waits below).
 //!
 //! During the ingest a probe thread writes one key-value record (a silence-sized value) every
 //! 50 ms, as the API does, and the bench prints the longest wait of such a write and how many
@@ -164,6 +166,7 @@ fn main() -> anyhow::Result<()> {
     let mut dir: Option<PathBuf> = None;
     let mut queries_only = false;
     let mut ingest_only = false;
+    let mut no_compact = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || {
@@ -177,6 +180,7 @@ fn main() -> anyhow::Result<()> {
             "--dir" => dir = Some(PathBuf::from(val()?)),
             "--queries-only" => queries_only = true,
             "--ingest-only" => ingest_only = true,
+            "--no-compact" => no_compact = true,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -248,6 +252,9 @@ fn main() -> anyhow::Result<()> {
     let cpu0 = cpu_seconds();
     let wall0 = Instant::now();
     let store = Arc::new(Store::open(opts.clone())?);
+    if no_compact {
+        store.set_compact_min_free(u64::MAX);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let probe = {
         let (store, stop) = (store.clone(), stop.clone());

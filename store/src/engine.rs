@@ -534,7 +534,7 @@ impl KvEngine for RedbEngine {
         use redb::ReadableDatabase;
         let copy = Self::copy_path(&self.path);
         let _ = std::fs::remove_file(&copy);
-        let out = redb::Database::builder()
+        let mut out = redb::Database::builder()
             .set_cache_size(CACHE_BYTES as usize)
             .create(&copy)
             .map_err(redb_err)?;
@@ -548,10 +548,17 @@ impl KvEngine for RedbEngine {
                 rtx
             };
             let src = rtx.open_table(TABLE).map_err(|e| self.check(e))?;
-            copy_table(&src, &out, redb::Durability::None)?;
+            copy_table(&src, &out)?;
             drop(src);
             drop(rtx);
             drop(g);
+            // The copy's file grew in steps while it was written: give the tail back (nothing
+            // waits for this; the copy is private until the rename).
+            for _ in 0..8 {
+                if !out.compact().map_err(redb_err)? {
+                    break;
+                }
+            }
             let hook = self
                 .hook
                 .lock()
@@ -617,17 +624,16 @@ impl KvEngine for RedbEngine {
             .set_cache_size(CACHE_BYTES as usize)
             .create(dir.join(REDB_FILE))
             .map_err(redb_err)?;
-        copy_table(&src, &out, redb::Durability::Immediate)
+        copy_table(&src, &out)
     }
 }
 
 /// Copies every entry of `src` into `out`'s table, in write transactions of about
-/// [`BACKUP_BATCH_BYTES`]; the last one is committed with `last` durability (it makes the
-/// earlier ones durable too); returns the number of entries.
+/// [`BACKUP_BATCH_BYTES`]; only the last one is durable (it makes the earlier ones durable
+/// too); returns the number of entries.
 fn copy_table(
     src: &redb::ReadOnlyTable<&'static [u8], &'static [u8]>,
     out: &redb::Database,
-    last: redb::Durability,
 ) -> Result<u64, StoreError> {
     use redb::ReadableTable;
     let mut entries = src.iter().map_err(redb_err)?.peekable();
@@ -646,7 +652,11 @@ fn copy_table(
             }
         }
         let done = entries.peek().is_none();
-        let durability = if done { last } else { redb::Durability::None };
+        let durability = if done {
+            redb::Durability::Immediate
+        } else {
+            redb::Durability::None
+        };
         wtx.set_durability(durability).map_err(redb_err)?;
         wtx.commit().map_err(redb_err)?;
         if done {
