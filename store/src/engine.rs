@@ -688,4 +688,3 @@ fn write_ops(
     wtx.set_durability(durability).map_err(redb_err)?;
     wtx.commit().map_err(redb_err)
 }
-

@@ -228,7 +228,9 @@ fn crash_loop(engine: Engine, step: i64, compact: bool) {
         blocks_seen = blocks_seen.max(names.len());
         // An interrupted compaction's copy is gone; the database is whole.
         assert!(
-            !std::path::Path::new(dir).join("store.redb.compact").exists(),
+            !std::path::Path::new(dir)
+                .join("store.redb.compact")
+                .exists(),
             "{engine}: compaction copy left after open"
         );
         let meta = store.get("crash-meta", b"last").unwrap().unwrap();
