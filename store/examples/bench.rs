@@ -10,10 +10,19 @@
 //! (VmHWM) and query times. `--queries-only` (with `--dir` holding a store written by an
 //! earlier run with the same `--series` and `--days`) skips the ingest and measures the queries;
 //! `--ingest-only` stops after the ingest figures (for a heap profile of the ingest).
+//! `--no-compact` never compacts the engine after windows move to blocks (to tell the
+//! compaction's share of the key-value write waits below).
+//!
+//! During the ingest a probe thread writes one key-value record (a silence-sized value) every
+//! 50 ms, as the API does, and the bench prints the longest wait of such a write and how many
+//! took over 100 ms and over 1 s (wall times: under load they include waiting for a core).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
+use model::storage::{KvBatch, KvStore};
 use model::{Duration, Labels, Matcher, Sample};
 use store::{Engine, Resolution, Store, StoreOptions};
 
@@ -157,6 +166,7 @@ fn main() -> anyhow::Result<()> {
     let mut dir: Option<PathBuf> = None;
     let mut queries_only = false;
     let mut ingest_only = false;
+    let mut no_compact = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || {
@@ -170,6 +180,7 @@ fn main() -> anyhow::Result<()> {
             "--dir" => dir = Some(PathBuf::from(val()?)),
             "--queries-only" => queries_only = true,
             "--ingest-only" => ingest_only = true,
+            "--no-compact" => no_compact = true,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -240,7 +251,15 @@ fn main() -> anyhow::Result<()> {
     }
     let cpu0 = cpu_seconds();
     let wall0 = Instant::now();
-    let store = Store::open(opts.clone())?;
+    let store = Arc::new(Store::open(opts.clone())?);
+    if no_compact {
+        store.set_compact_min_free(u64::MAX);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || kv_probe(&store, &stop))
+    };
     for r in 0..rounds {
         let t = T0 + r * INTERVAL_MS;
         for ((_, s), k) in batch.iter_mut().zip(kinds.iter_mut()) {
@@ -248,6 +267,10 @@ fn main() -> anyhow::Result<()> {
         }
         store.append(&batch)?;
     }
+    stop.store(true, Ordering::Relaxed);
+    let kv = probe
+        .join()
+        .map_err(|_| anyhow::anyhow!("probe thread panicked"))??;
     store.close()?;
     let stats = store.stats();
     drop(store);
@@ -282,6 +305,10 @@ fn main() -> anyhow::Result<()> {
         stats.engine_compaction_max_ms
     );
     println!(
+        "key-value writes during the ingest: {} (one per 50 ms), longest {:.1} ms, {} over 100 ms, {} over 1 s",
+        kv.writes, kv.longest_ms, kv.over_100ms, kv.over_1s
+    );
+    println!(
         "peak RSS after ingest (VmHWM): {:.1} MiB",
         vm_hwm_kib() as f64 / 1024.0
     );
@@ -307,6 +334,38 @@ fn main() -> anyhow::Result<()> {
         compacted.0 as f64 / samples as f64
     );
     queries(&store, rounds)
+}
+
+/// What [`kv_probe`] measured.
+struct KvWaits {
+    writes: u64,
+    longest_ms: f64,
+    over_100ms: u64,
+    over_1s: u64,
+}
+
+/// Writes a key-value record every 50 ms until `stop`, timing each write.
+fn kv_probe(store: &Store, stop: &AtomicBool) -> anyhow::Result<KvWaits> {
+    let mut w = KvWaits {
+        writes: 0,
+        longest_ms: 0.0,
+        over_100ms: 0,
+        over_1s: 0,
+    };
+    let value = vec![b'x'; 400];
+    while !stop.load(Ordering::Relaxed) {
+        let mut batch = KvBatch::new();
+        batch.put("silences", (w.writes % 100).to_be_bytes(), value.clone());
+        let t = Instant::now();
+        store.write(batch)?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        w.writes += 1;
+        w.longest_ms = w.longest_ms.max(ms);
+        w.over_100ms += u64::from(ms > 100.0);
+        w.over_1s += u64::from(ms > 1000.0);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(w)
 }
 
 fn queries(store: &Store, rounds: i64) -> anyhow::Result<()> {

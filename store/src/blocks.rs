@@ -216,8 +216,9 @@ impl Inner {
     /// [`RECLAIM_FREE_PERCENT`] of its files. redb reuses free pages but never shrinks its file
     /// below the highest page in use, so without this the file
     /// keeps the high-water mark of the staged windows (measured on the store bench: about
-    /// 24 MB over the data it holds). The caller holds `flush_lock`; appends go on meanwhile
-    /// (they do not touch the engine), queries and key-value writes wait for the compaction.
+    /// 24 MB over the data it holds). The caller holds `flush_lock`; appends, queries and
+    /// key-value writes go on meanwhile (redb's compaction is online: see
+    /// [`KvEngine::compact`]).
     pub(crate) fn reclaim_engine_space(&self) -> Result<(), StoreError> {
         let t = std::time::Instant::now();
         let engine: &dyn KvEngine = &*self.engine;

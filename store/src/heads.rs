@@ -99,7 +99,8 @@ impl Drop for Writer {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+/// Makes a rename in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))

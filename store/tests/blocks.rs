@@ -72,6 +72,112 @@ fn engine_is_compacted_after_windows_move_to_blocks() {
     read_all(&Store::open(opts(Engine::Redb, &dir.path().join("always"))).unwrap());
 }
 
+/// redb's compaction after windows moved to blocks is online: held in the middle of its copy
+/// (by a hook that waits, so the order is fixed, not timed), a key-value write and a query
+/// complete, and the write made meanwhile is in the compacted database, also after a reopen.
+#[test]
+fn key_value_writes_and_queries_go_on_during_a_compaction() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use model::storage::{KvBatch, KvStore};
+
+    const MANY: usize = 100;
+    // Generous: only a write that waits for the held compaction takes this long.
+    const STUCK: Duration = Duration::from_secs(120);
+    let label = |j: usize| Labels::from_pairs([("__name__", "c"), ("j", &j.to_string())]);
+    let v = |i: i64, j: usize| ((i * 7 + j as i64) as f64 * 0.37).sin();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let s = Store::open(opts(Engine::Redb, &path)).unwrap();
+    s.set_compact_min_free(0);
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let held = AtomicBool::new(false);
+    s.set_compact_hook(Some(Arc::new(move || {
+        if !held.swap(true, Ordering::SeqCst) {
+            let _ = entered_tx.send(());
+            let _ = release_rx.lock().unwrap().recv();
+        }
+    })));
+    let ingest = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            for i in 0..N {
+                let batch: Vec<_> = (0..MANY)
+                    .map(|j| (label(j), Sample::new(T0 + i * STEP, v(i, j))))
+                    .collect();
+                s.append(&batch).unwrap();
+                if i % 60 == 59 {
+                    s.checkpoint().unwrap();
+                }
+            }
+        })
+    };
+    entered.recv_timeout(STUCK).expect("no compaction started");
+    // The compaction is held after its snapshot's copy: the copy lacks what is written now.
+    let (done_tx, done) = mpsc::channel();
+    {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let mut b = KvBatch::new();
+            b.put("silences", b"during".to_vec(), b"1".to_vec());
+            let w = s.write(b);
+            let m: Matcher = r#"j="7""#.parse().unwrap();
+            let q = s.select(&[m], 0, i64::MAX).map(|r| r.len());
+            let _ = done_tx.send((w, q));
+        });
+    }
+    let (w, q) = done
+        .recv_timeout(STUCK)
+        .expect("a key-value write or a query waited for the compaction");
+    w.unwrap();
+    assert_eq!(q.unwrap(), 1);
+    release.send(()).unwrap();
+    ingest.join().unwrap();
+    assert!(s.stats().engine_compactions >= 1);
+    let during = |s: &Store| s.get("silences", b"during").unwrap();
+    assert_eq!(during(&s), Some(b"1".to_vec()), "lost by the switch");
+    s.close().unwrap();
+    drop(s);
+    assert!(!path.join("store.redb.compact").exists());
+    let s = Store::open(opts(Engine::Redb, &path)).unwrap();
+    assert_eq!(during(&s), Some(b"1".to_vec()), "lost after a reopen");
+    let m: Matcher = r#"__name__="c""#.parse().unwrap();
+    let got = s.select(&[m], 0, i64::MAX).unwrap();
+    assert_eq!(got.len(), MANY);
+    for x in got {
+        let j: usize = x.labels.get("j").unwrap().parse().unwrap();
+        let want: Vec<Sample> = (0..N)
+            .map(|i| Sample::new(T0 + i * STEP, v(i, j)))
+            .collect();
+        assert_eq!(x.samples, want, "series {j}");
+    }
+}
+
+/// A compaction's copy left by a crash (before its rename) is deleted on open; the database
+/// is the old, complete file.
+#[test]
+fn unfinished_compaction_copy_is_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let s = Store::open(opts(Engine::Redb, &path)).unwrap();
+    let l = Labels::from_pairs([("__name__", "x")]);
+    s.append(&[(l.clone(), Sample::new(T0, 1.0))]).unwrap();
+    s.close().unwrap();
+    drop(s);
+    let copy = path.join("store.redb.compact");
+    std::fs::write(&copy, b"half a database").unwrap();
+    let s = Store::open(opts(Engine::Redb, &path)).unwrap();
+    assert!(!copy.exists());
+    let m: Matcher = r#"__name__="x""#.parse().unwrap();
+    let got = s.select(&[m], 0, i64::MAX).unwrap();
+    assert_eq!(got[0].samples, vec![Sample::new(T0, 1.0)]);
+}
+
 /// Aligned to 2 h (and to 4 h and 1 d windows' start does not matter here).
 const T0: i64 = 1_700_006_400_000;
 const STEP: i64 = 60_000;

@@ -5,7 +5,9 @@
 //! append returned is there exactly once (the write-ahead log holds what no checkpoint did).
 //! The same with samples 10 minutes apart: a window closes every few appends and nearly every
 //! flush writes block files, so the kills fall during block writes too; no half block may be
-//! visible and nothing may be lost or doubled.
+//! visible and nothing may be lost or doubled. And on redb with a compaction after every move
+//! of windows into blocks, so the kills fall during online compactions (their copy, the
+//! key-value writes applied to it, the rename) too.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -20,6 +22,8 @@ const ENV_DIR: &str = "ALERTD_STORE_CRASH_DIR";
 const ENV_ENGINE: &str = "ALERTD_STORE_CRASH_ENGINE";
 const ENV_START: &str = "ALERTD_STORE_CRASH_START";
 const ENV_STEP: &str = "ALERTD_STORE_CRASH_STEP_MS";
+/// Set: the child compacts the engine after every move of windows into blocks.
+const ENV_COMPACT: &str = "ALERTD_STORE_CRASH_COMPACT";
 const SERIES: usize = 5;
 const ROUNDS: u64 = 20;
 const ROUND_STRIDE: u64 = 1_000_000;
@@ -61,6 +65,9 @@ fn crash_child_process() {
     let store = Store::open(opts(engine, &dir)).unwrap();
     // Early flushes of closed chunks (without heads) all the time, between checkpoints.
     store.set_max_pending_bytes(1024);
+    if std::env::var_os(ENV_COMPACT).is_some() {
+        store.set_compact_min_free(0);
+    }
     let mut out = std::io::stdout().lock();
     for i in start.. {
         let mut b = KvBatch::new();
@@ -76,19 +83,25 @@ fn crash_child_process() {
         if i % 50 == 0 {
             store.checkpoint().unwrap();
             writeln!(out, "CKPT {i}").unwrap();
+            writeln!(out, "COMPACTIONS {}", store.stats().engine_compactions).unwrap();
         }
         out.flush().unwrap();
     }
 }
 
+/// The child's last acknowledged write, last checkpoint and compactions by then.
 fn run_child(
     engine: Engine,
     dir: &str,
-    (start, step): (u64, i64),
+    (start, step, compact): (u64, i64, bool),
     kill_after: StdDuration,
-) -> (Option<u64>, Option<u64>) {
+) -> (Option<u64>, Option<u64>, Option<u64>) {
     let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    if compact {
+        cmd.env(ENV_COMPACT, "1");
+    }
+    let mut child = cmd
         .args([
             "--exact",
             "crash_child_process",
@@ -138,11 +151,11 @@ fn run_child(
             .filter_map(|n| n.trim().parse::<u64>().ok())
             .max()
     };
-    (last("ACK "), last("CKPT "))
+    (last("ACK "), last("CKPT "), last("COMPACTIONS "))
 }
 
-/// `step`: milliseconds between a series' samples.
-fn crash_loop(engine: Engine, step: i64) {
+/// `step`: milliseconds between a series' samples; `compact`: see [`ENV_COMPACT`].
+fn crash_loop(engine: Engine, step: i64, compact: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("store");
     let dir = dir.to_str().unwrap();
@@ -151,13 +164,15 @@ fn crash_loop(engine: Engine, step: i64) {
     let mut rounds: Vec<(u64, u64)> = Vec::new();
     let mut total_replayed = 0;
     let mut blocks_seen = 0;
+    let mut compactions = 0;
     for round in 0..ROUNDS {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let kill_after = StdDuration::from_millis(100 + rng % 900);
         let start = (round + 1) * ROUND_STRIDE;
-        let (acked, ckpt) = run_child(engine, dir, (start, step), kill_after);
+        let (acked, ckpt, compacted) = run_child(engine, dir, (start, step, compact), kill_after);
+        compactions += compacted.unwrap_or(0);
         let acked = acked.expect("at least one acknowledged write");
         rounds.push((start, acked));
 
@@ -211,6 +226,13 @@ fn crash_loop(engine: Engine, step: i64) {
             "{engine}: {names:?}"
         );
         blocks_seen = blocks_seen.max(names.len());
+        // An interrupted compaction's copy is gone; the database is whole.
+        assert!(
+            !std::path::Path::new(dir)
+                .join("store.redb.compact")
+                .exists(),
+            "{engine}: compaction copy left after open"
+        );
         let meta = store.get("crash-meta", b"last").unwrap().unwrap();
         assert!(u64::from_be_bytes(meta.try_into().unwrap()) >= acked);
         store.close().unwrap();
@@ -227,6 +249,9 @@ fn crash_loop(engine: Engine, step: i64) {
     if step >= 600_000 {
         assert!(blocks_seen > 0, "{engine}: no block was ever written");
     }
+    if compact {
+        assert!(compactions > 0, "{engine}: no compaction ran");
+    }
 }
 
 fn block_files(dir: &str) -> Vec<String> {
@@ -240,20 +265,25 @@ fn block_files(dir: &str) -> Vec<String> {
 
 #[test]
 fn kill_9_loses_nothing_acknowledged_sled() {
-    crash_loop(Engine::Sled, 1000);
+    crash_loop(Engine::Sled, 1000, false);
 }
 
 #[test]
 fn kill_9_loses_nothing_acknowledged_redb() {
-    crash_loop(Engine::Redb, 1000);
+    crash_loop(Engine::Redb, 1000, false);
 }
 
 #[test]
 fn kill_9_during_block_writes_sled() {
-    crash_loop(Engine::Sled, 600_000);
+    crash_loop(Engine::Sled, 600_000, false);
 }
 
 #[test]
 fn kill_9_during_block_writes_redb() {
-    crash_loop(Engine::Redb, 600_000);
+    crash_loop(Engine::Redb, 600_000, false);
+}
+
+#[test]
+fn kill_9_during_compactions_redb() {
+    crash_loop(Engine::Redb, 600_000, true);
 }
