@@ -24,21 +24,6 @@ both_engines!(
 #[test]
 fn engine_is_compacted_after_windows_move_to_blocks() {
     const MANY: usize = 300;
-    let label = |j: usize| Labels::from_pairs([("__name__", "c"), ("j", &j.to_string())]);
-    // Full precision, so the staged windows take some room.
-    let v = |i: i64, j: usize| ((i * 7 + j as i64) as f64 * 0.37).sin();
-    let read_all = |s: &Store| {
-        let m: Matcher = r#"__name__="c""#.parse().unwrap();
-        let got = s.select(&[m], 0, i64::MAX).unwrap();
-        assert_eq!(got.len(), MANY);
-        for x in got {
-            let j: usize = x.labels.get("j").unwrap().parse().unwrap();
-            let want: Vec<Sample> = (0..N)
-                .map(|i| Sample::new(T0 + i * STEP, v(i, j)))
-                .collect();
-            assert_eq!(x.samples, want, "series {j}");
-        }
-    };
     let size = |p: &Path| {
         std::fs::metadata(p.join(store::engine::REDB_FILE))
             .unwrap()
@@ -47,17 +32,9 @@ fn engine_is_compacted_after_windows_move_to_blocks() {
     let run = |path: &Path, min_free: u64| {
         let s = Store::open(opts(Engine::Redb, path)).unwrap();
         s.set_compact_min_free(min_free);
-        for i in 0..N {
-            let batch: Vec<_> = (0..MANY)
-                .map(|j| (label(j), Sample::new(T0 + i * STEP, v(i, j))))
-                .collect();
-            s.append(&batch).unwrap();
-            if i % 60 == 59 {
-                s.checkpoint().unwrap();
-            }
-        }
+        ingest_precise(&s, MANY);
         s.close().unwrap();
-        read_all(&s);
+        assert_precise(&s, MANY);
         (s.stats().engine_compactions, size(path))
     };
     let dir = tempfile::tempdir().unwrap();
@@ -69,7 +46,10 @@ fn engine_is_compacted_after_windows_move_to_blocks() {
         compacted < kept,
         "compacted file {compacted} bytes, uncompacted {kept}"
     );
-    read_all(&Store::open(opts(Engine::Redb, &dir.path().join("always"))).unwrap());
+    assert_precise(
+        &Store::open(opts(Engine::Redb, &dir.path().join("always"))).unwrap(),
+        MANY,
+    );
 }
 
 /// redb's compaction after windows moved to blocks is online: held in the middle of its copy
@@ -87,8 +67,6 @@ fn key_value_writes_and_queries_go_on_during_a_compaction() {
     const MANY: usize = 100;
     // Generous: only a write that waits for the held compaction takes this long.
     const STUCK: Duration = Duration::from_secs(120);
-    let label = |j: usize| Labels::from_pairs([("__name__", "c"), ("j", &j.to_string())]);
-    let v = |i: i64, j: usize| ((i * 7 + j as i64) as f64 * 0.37).sin();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s");
     let s = Store::open(opts(Engine::Redb, &path)).unwrap();
@@ -105,17 +83,7 @@ fn key_value_writes_and_queries_go_on_during_a_compaction() {
     })));
     let ingest = {
         let s = s.clone();
-        std::thread::spawn(move || {
-            for i in 0..N {
-                let batch: Vec<_> = (0..MANY)
-                    .map(|j| (label(j), Sample::new(T0 + i * STEP, v(i, j))))
-                    .collect();
-                s.append(&batch).unwrap();
-                if i % 60 == 59 {
-                    s.checkpoint().unwrap();
-                }
-            }
-        })
+        std::thread::spawn(move || ingest_precise(&s, MANY))
     };
     entered.recv_timeout(STUCK).expect("no compaction started");
     // The compaction is held after its snapshot's copy: the copy lacks what is written now.
@@ -146,13 +114,39 @@ fn key_value_writes_and_queries_go_on_during_a_compaction() {
     assert!(!path.join("store.redb.compact").exists());
     let s = Store::open(opts(Engine::Redb, &path)).unwrap();
     assert_eq!(during(&s), Some(b"1".to_vec()), "lost after a reopen");
+    assert_precise(&s, MANY);
+}
+
+/// Sample `i` of series `c{j}`: full precision, so the staged windows take some room.
+fn precise(i: i64, j: usize) -> f64 {
+    ((i * 7 + j as i64) as f64 * 0.37).sin()
+}
+
+/// Appends `N` rounds of `many` series `c{j}`, with a checkpoint every hour of samples.
+fn ingest_precise(s: &Store, many: usize) {
+    for i in 0..N {
+        let batch: Vec<_> = (0..many)
+            .map(|j| {
+                let l = Labels::from_pairs([("__name__", "c"), ("j", &j.to_string())]);
+                (l, Sample::new(T0 + i * STEP, precise(i, j)))
+            })
+            .collect();
+        s.append(&batch).unwrap();
+        if i % 60 == 59 {
+            s.checkpoint().unwrap();
+        }
+    }
+}
+
+/// Every sample [`ingest_precise`] appended reads back.
+fn assert_precise(s: &Store, many: usize) {
     let m: Matcher = r#"__name__="c""#.parse().unwrap();
     let got = s.select(&[m], 0, i64::MAX).unwrap();
-    assert_eq!(got.len(), MANY);
+    assert_eq!(got.len(), many);
     for x in got {
         let j: usize = x.labels.get("j").unwrap().parse().unwrap();
         let want: Vec<Sample> = (0..N)
-            .map(|i| Sample::new(T0 + i * STEP, v(i, j)))
+            .map(|i| Sample::new(T0 + i * STEP, precise(i, j)))
             .collect();
         assert_eq!(x.samples, want, "series {j}");
     }
