@@ -27,6 +27,17 @@ pub const DEFAULT_EVALUATION_INTERVAL: Duration = Duration::from_secs(15);
 /// Alertmanager's default `resolve_timeout`.
 pub const DEFAULT_RESOLVE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The keys of [`Global`] that are Prometheus's, not Alertmanager's: left out where the section
+/// is shown as an Alertmanager configuration (`/api/v2/status`, which amtool decodes strictly).
+/// `external_url` is among them: Alertmanager takes it from `--web.external-url`.
+pub const PROMETHEUS_ONLY_KEYS: [&str; 5] = [
+    "scrape_interval",
+    "scrape_timeout",
+    "evaluation_interval",
+    "external_labels",
+    "external_url",
+];
+
 /// A setting Alertmanager has and this version does not implement: any value is read (and
 /// dropped) so that validation can name the setting instead of failing on an unknown key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

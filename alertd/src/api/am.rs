@@ -98,8 +98,9 @@ pub(crate) fn alertmanager_config_yaml(cfg: &notifier::config::NotifierConfig) -
         }
     }
     if let Some(g) = v.get_mut("global").and_then(|g| g.as_object_mut()) {
-        // Not an Alertmanager key (Alertmanager takes it from --web.external-url).
-        g.remove("external_url");
+        for k in model::global::PROMETHEUS_ONLY_KEYS {
+            g.remove(k);
+        }
     }
     if let Some(m) = v.as_object_mut() {
         if m.get("mute_time_intervals")
