@@ -145,8 +145,9 @@ impl Inner {
                 }
             }
         }
-        // 5. Give space back.
-        self.engine.compact()?;
+        // 5. Give space back, when there is enough to be worth a copy of the live data (redb's
+        // compaction rewrites the file: not every hour and every start for a few pages).
+        self.reclaim_engine_space()?;
         Ok(report)
     }
 
