@@ -102,10 +102,6 @@ impl Watched {
     pub(crate) fn write(&self, ops: &[BatchOp]) -> Result<(), StoreError> {
         self.record(Sink::Engine, self.engine.write(ops))
     }
-
-    pub(crate) fn compact(&self) -> Result<(), StoreError> {
-        self.record(Sink::Engine, self.engine.compact())
-    }
 }
 
 impl std::ops::Deref for Watched {
