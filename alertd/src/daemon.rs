@@ -779,6 +779,14 @@ pub(crate) async fn run(config_path: PathBuf, clock: Arc<dyn Clock>) -> Result<(
     housekeeping.abort();
     watchdog.abort();
     store_health.abort();
+    if !app
+        .pipeline()
+        .collector()
+        .shutdown(StdDuration::from_secs(10))
+        .await
+    {
+        warn!("the collector's last samples were not written within 10s");
+    }
     app.pipeline().stop_notifier().await;
     app.pipeline().flush()?;
     info!("alertd stopped");

@@ -279,6 +279,13 @@ impl Collector {
     pub fn heartbeats(&self) -> &Heartbeats {
         &self.heartbeats
     }
+
+    /// Stops every target and waits (at most `timeout`) until every finished run's samples are
+    /// in the store, so that a graceful shutdown loses none. A run in progress is abandoned.
+    /// Returns whether everything was written in time.
+    pub async fn shutdown(&self, timeout: std::time::Duration) -> bool {
+        self.scheduler.shutdown(timeout).await
+    }
 }
 
 /// What one run of a probe found.

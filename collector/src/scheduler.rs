@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use model::storage::SeriesStore;
 use model::{Clock, Labels, Sample, Timestamp};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
@@ -128,6 +128,9 @@ struct Running {
 
 struct Result_ {
     batch: Vec<(Labels, Sample)>,
+    /// Answered once this batch (and everything sent before it) is appended: how a shutdown
+    /// knows the writer has drained.
+    done: Option<oneshot::Sender<()>>,
 }
 
 pub(crate) struct Scheduler {
@@ -245,7 +248,7 @@ impl Scheduler {
             // Best effort: a full channel means the writer is far behind; write directly.
             if let Err(
                 mpsc::error::TrySendError::Full(res) | mpsc::error::TrySendError::Closed(res),
-            ) = self.tx.try_send(Result_ { batch })
+            ) = self.tx.try_send(Result_ { batch, done: None })
             {
                 if let Err(e) = self.store.append(&res.batch) {
                     tracing::warn!(error = %e, "collector: writing staleness markers failed");
@@ -302,6 +305,31 @@ impl Scheduler {
 
     pub(crate) fn len(&self) -> usize {
         lock(&self.running).len()
+    }
+
+    /// Stops every target (a run in progress is abandoned) and waits until the writer has
+    /// appended every result sent before, at most `timeout`. Returns whether it drained.
+    pub(crate) async fn shutdown(&self, timeout: std::time::Duration) -> bool {
+        let handles: Vec<JoinHandle<()>> = lock(&self.running)
+            .drain()
+            .map(|(_, r)| {
+                r.handle.abort();
+                r.handle
+            })
+            .collect();
+        for h in handles {
+            let _ = h.await;
+        }
+        let (done, drained) = oneshot::channel();
+        let flush = Result_ {
+            batch: Vec::new(),
+            done: Some(done),
+        };
+        tokio::time::timeout(timeout, async {
+            self.tx.send(flush).await.is_ok() && drained.await.is_ok()
+        })
+        .await
+        .unwrap_or(false)
     }
 }
 
@@ -387,12 +415,15 @@ async fn run_target(spec: Spec, ctx: RunCtx) {
         };
         drop(permit);
         let elapsed = started.elapsed().as_secs_f64();
+        let failed = outcome.failure.is_some();
+        record(&spec, &ctx, t, elapsed, outcome).await;
+        // Counted once its samples are on their way to the store: a run counted as finished
+        // is one whose samples a shutdown still writes.
         ctx.counters.update(spec.task.kind_name(), |c| {
             c.runs += 1;
-            c.failures += u64::from(outcome.failure.is_some());
+            c.failures += u64::from(failed);
             c.duration_seconds_total += elapsed;
         });
-        record(&spec, &ctx, t, elapsed, outcome).await;
     }
 }
 
@@ -449,7 +480,7 @@ async fn record(spec: &Spec, ctx: &RunCtx, t: Timestamp, elapsed: f64, outcome: 
     }
     batch.extend(series.into_iter().map(|(l, v)| (l, Sample::new(t, v))));
     batch.extend(explicit);
-    if ctx.tx.send(Result_ { batch }).await.is_err() {
+    if ctx.tx.send(Result_ { batch, done: None }).await.is_err() {
         tracing::debug!("collector: writer gone, result dropped");
     }
 }
@@ -473,15 +504,27 @@ async fn writer(store: Arc<dyn SeriesStore>, mut rx: mpsc::Receiver<Result_>, ma
                 }
             }
         }
-        let batch: Vec<(Labels, Sample)> = buf.drain(..).flat_map(|r| r.batch).collect();
+        let mut done = Vec::new();
+        let batch: Vec<(Labels, Sample)> = buf
+            .drain(..)
+            .flat_map(|r| {
+                done.extend(r.done);
+                r.batch
+            })
+            .collect();
         // The store may touch the disk: keep the runtime's other tasks running meanwhile.
-        let res = if multi_thread {
+        let res = if batch.is_empty() {
+            Ok(())
+        } else if multi_thread {
             tokio::task::block_in_place(|| store.append(&batch))
         } else {
             store.append(&batch)
         };
         if let Err(e) = res {
             tracing::error!(error = %e, "collector: appending to the store failed");
+        }
+        for d in done {
+            let _ = d.send(());
         }
     }
 }
@@ -598,6 +641,32 @@ mod tests {
                 w[1] - w[0]
             );
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_writes_every_counted_run() {
+        let store = Arc::new(MemStorage::new());
+        let s = Scheduler::new(store.clone(), clock(), Options::default());
+        let starts: Starts = Arc::default();
+        s.reconcile(vec![spec("a", 100, 0, &starts)]);
+        // Stop right after the fifth run finished: its result is still in the writer's linger.
+        while lock(&starts).len() < 5 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(s.shutdown(Duration::from_secs(1)).await);
+        let runs = s.counters().snapshot()[0].1.runs;
+        assert_eq!(runs, 5);
+        let a = store
+            .select(&["probe=\"a\"".parse().unwrap()], 0, i64::MAX)
+            .unwrap();
+        assert_eq!(
+            a[0].samples.len() as u64,
+            runs,
+            "every counted run is stored"
+        );
+        // Stopped: no run after the shutdown.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(lock(&starts).len(), 5);
     }
 
     #[tokio::test(start_paused = true)]
