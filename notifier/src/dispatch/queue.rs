@@ -220,3 +220,105 @@ impl Notifier {
         self.lock().queue.list()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::storage::MemStorage;
+
+    fn note(receiver: &str, alertname: &str) -> Notification {
+        let a = Alert {
+            labels: Labels::from_pairs([("alertname", alertname)]),
+            annotations: Labels::empty(),
+            starts_at: 1_000,
+            ends_at: None,
+            generator_url: String::new(),
+        };
+        Notification::new(
+            receiver,
+            "{}:{}",
+            Labels::empty(),
+            vec![NotifiedAlert::from_alert(&a, 1_000)],
+            "",
+        )
+    }
+
+    fn empty() -> Queue {
+        Queue::load(&MemStorage::new()).expect("load an empty queue")
+    }
+
+    #[test]
+    fn a_newer_message_takes_the_waiting_ones_place_and_backoff() {
+        let mut q = empty();
+        let mut batch = KvBatch::new();
+        let first = q.enqueue("g", "team", 0, note("team", "A"), 1_000, &mut batch);
+        let mut failed = (*first).clone();
+        failed.attempts = 3;
+        failed.next_attempt_at = 9_000;
+        failed.last_error = Some("503".into());
+        q.retry(failed, &mut batch);
+
+        let newer = q.enqueue("g", "team", 0, note("team", "B"), 2_000, &mut batch);
+        assert_eq!(q.len(), 1);
+        assert_ne!(newer.id, first.id);
+        assert_eq!(newer.attempts, 3);
+        assert_eq!(newer.next_attempt_at, 9_000);
+        assert_eq!(newer.last_error.as_deref(), Some("503"));
+        assert_eq!(
+            q.list()[0].notification.alerts[0]
+                .labels
+                .get_or_empty("alertname"),
+            "B"
+        );
+        // Another integration of the receiver has a slot of its own.
+        q.enqueue("g", "team", 1, note("team", "C"), 2_000, &mut batch);
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn a_message_being_sent_frees_its_slot_and_is_not_due_again() {
+        let mut q = empty();
+        let mut batch = KvBatch::new();
+        let sending = q.enqueue("g", "team", 0, note("team", "A"), 1_000, &mut batch);
+        let due = q.due(1_000);
+        assert_eq!(due.get(&("team".to_string(), 0)), Some(&vec![sending.id]));
+        let jobs = q.start_sending(&[sending.id]);
+        assert_eq!(jobs.len(), 1);
+        assert!(q.due(5_000).is_empty());
+        assert_eq!(q.next_attempt(), None);
+        assert!(!q.slot_taken(&sending.slot()));
+
+        // A newer message for the group waits beside the one in flight, which then goes.
+        let newer = q.enqueue("g", "team", 0, note("team", "B"), 2_000, &mut batch);
+        assert_eq!(q.len(), 2);
+        assert!(q.slot_taken(&sending.slot()));
+        assert_eq!(q.next_attempt(), Some(2_000));
+        q.sent(sending.id);
+        q.remove(sending.id, &mut batch);
+        assert_eq!(
+            q.list().iter().map(|n| n.id).collect::<Vec<_>>(),
+            vec![newer.id]
+        );
+    }
+
+    #[test]
+    fn a_restart_restores_the_queue_and_its_slots_and_ids_continue_above_it() {
+        let kv = MemStorage::new();
+        let mut q = empty();
+        let mut batch = KvBatch::new();
+        let a = q.enqueue("g1", "team", 0, note("team", "A"), 1_000, &mut batch);
+        let b = q.enqueue("g2", "ops", 0, note("ops", "B"), 1_000, &mut batch);
+        let c = q.enqueue("g3", "ops", 0, note("ops", "C"), 1_000, &mut batch);
+        q.remove(c.id, &mut batch);
+        kv.write(batch).expect("write");
+
+        let mut again = Queue::load(&kv).expect("load");
+        assert_eq!(again.list(), vec![(*a).clone(), (*b).clone()]);
+        assert!(again.slot_taken(&a.slot()) && again.slot_taken(&b.slot()));
+        assert!(again.take_id() > b.id);
+        let mut batch = KvBatch::new();
+        let newer = again.enqueue("g1", "team", 0, note("team", "D"), 3_000, &mut batch);
+        assert_eq!(again.len(), 2, "the restored slot is replaced, not doubled");
+        assert!(newer.id > b.id);
+    }
+}
