@@ -107,8 +107,7 @@ impl Notifier {
     }
 
     pub(super) fn log_ack(st: &mut State, ev: &AckEvent, batch: &mut KvBatch) {
-        let id = st.next_id;
-        st.next_id += 1;
+        let id = st.queue.take_id();
         let mut key = ev.at.to_be_bytes().to_vec();
         key.extend_from_slice(&id.to_be_bytes());
         batch.put(NS_ACK_LOG, key, json(ev));
@@ -155,8 +154,8 @@ impl Notifier {
             AckTarget::Group(key) => st
                 .groups
                 .values()
-                .filter(|g| &g.key == key)
-                .flat_map(|g| g.alerts.iter().copied())
+                .filter(|g| g.key() == key)
+                .flat_map(|g| g.alerts().iter().copied())
                 .collect(),
         };
         let mut batch = KvBatch::new();

@@ -46,6 +46,68 @@ pub struct DeliveryStats {
     pub failed: u64,
 }
 
+/// The deliver stage's state: which receivers are failing since when (for
+/// `AlertdReceiverFailing`), and the message ids of Slack bot threads by notification-log key
+/// (kept in the store's `notifier.threads` area, so replies keep their thread across restarts).
+#[derive(Debug, Default)]
+pub(super) struct Senders {
+    /// Receiver -> when its oldest still-failing notification first failed.
+    failing_since: HashMap<String, Timestamp>,
+    /// Message ids (Slack bot mode) by notification-log key.
+    threads: HashMap<String, String>,
+}
+
+impl Senders {
+    /// The threads as stored; no receiver is failing yet.
+    pub(super) fn load(kv: &dyn KvStore) -> Result<Self, NotifierError> {
+        let mut s = Senders::default();
+        for (k, v) in kv.scan_prefix(NS_THREADS, b"")? {
+            s.threads.insert(
+                String::from_utf8_lossy(&k).into_owned(),
+                String::from_utf8_lossy(&v).into_owned(),
+            );
+        }
+        Ok(s)
+    }
+
+    /// The message id of the thread logged under `tk`.
+    fn thread(&self, tk: &str) -> Option<String> {
+        self.threads.get(tk).cloned()
+    }
+
+    /// A message logged under `tk` was delivered: the group's message id is kept while it fires
+    /// (`thread`, when the integration returned one); a resolved group starts afresh.
+    fn delivered(
+        &mut self,
+        tk: String,
+        resolved: bool,
+        thread: Option<String>,
+        batch: &mut KvBatch,
+    ) {
+        if resolved {
+            if self.threads.remove(&tk).is_some() {
+                batch.delete(NS_THREADS, tk.as_bytes().to_vec());
+            }
+        } else if let Some(t) = thread {
+            batch.put(NS_THREADS, tk.as_bytes().to_vec(), t.as_bytes().to_vec());
+            self.threads.insert(tk, t);
+        }
+    }
+
+    /// `receiver` delivered: whether it was failing until now.
+    fn recovered(&mut self, receiver: &str) -> bool {
+        self.failing_since.remove(receiver).is_some()
+    }
+
+    /// `receiver` failed at `now`: since when it has been failing.
+    fn failing(&mut self, receiver: &str, now: Timestamp) -> Timestamp {
+        *self
+            .failing_since
+            .entry(receiver.to_string())
+            .or_insert(now)
+    }
+}
+
 impl Notifier {
     /// Delivery attempts so far, by integration type and receiver (since this notifier started).
     pub fn delivery_stats(&self) -> Vec<DeliveryStats> {
@@ -122,14 +184,7 @@ impl Notifier {
         {
             let mut st = self.lock();
             let rt = self.routing();
-            let mut due: BTreeMap<(String, usize), Vec<u64>> = BTreeMap::new();
-            for q in st.queue.values() {
-                if q.next_attempt_at <= now && !st.in_flight.contains(&q.id) {
-                    due.entry((q.receiver.clone(), q.integration))
-                        .or_default()
-                        .push(q.id);
-                }
-            }
+            let due = st.queue.due(now);
             let mut batch = KvBatch::new();
             for ((receiver, index), ids) in due {
                 let Some(integ) = rt
@@ -140,10 +195,7 @@ impl Notifier {
                 else {
                     // The receiver is gone from the config: drop its messages.
                     for id in ids {
-                        if let Some(q) = st.queue.remove(&id) {
-                            st.queue_slots.remove(&q.slot());
-                        }
-                        batch.delete(NS_QUEUE, id.to_be_bytes().to_vec());
+                        st.queue.discard(id, &mut batch);
                         report.failed += 1;
                     }
                     continue;
@@ -159,23 +211,12 @@ impl Notifier {
                 for ids in groups {
                     if let Err(wait) = integ.rate_check() {
                         for id in &ids {
-                            if let Some(q) = st.queue.get_mut(id).map(Arc::make_mut) {
-                                q.next_attempt_at = now + wait as i64;
-                            }
+                            st.queue.postpone(*id, now + wait as i64);
                             report.rate_limited += 1;
                         }
                         continue;
                     }
-                    let jobs: Vec<Arc<QueuedNotification>> = ids
-                        .iter()
-                        .filter_map(|id| st.queue.get(id).cloned())
-                        .collect();
-                    for q in &jobs {
-                        st.in_flight.insert(q.id);
-                        if st.queue_slots.get(&q.slot()) == Some(&q.id) {
-                            st.queue_slots.remove(&q.slot());
-                        }
-                    }
+                    let jobs = st.queue.start_sending(&ids);
                     let Some(first) = jobs.first() else { continue };
                     let tk = nflog_key(
                         &first.notification.group_key,
@@ -183,7 +224,7 @@ impl Notifier {
                         &integ.name(),
                     );
                     let (note, thread) = if jobs.len() == 1 {
-                        (None, st.threads.get(&tk).cloned())
+                        (None, st.senders.thread(&tk))
                     } else {
                         (Some(self.storm_summary(&jobs)), None)
                     };
@@ -261,17 +302,10 @@ impl Notifier {
         let mut batch = KvBatch::new();
         let mut self_alerts = Vec::new();
         for (q, integ, r, thread, tk) in results {
-            st.in_flight.remove(&q.id);
+            st.queue.sent(q.id);
             if r.is_ok() {
-                // Keep the group's message id while it fires; a resolved group starts afresh.
-                if q.notification.status == "resolved" {
-                    if st.threads.remove(&tk).is_some() {
-                        batch.delete(NS_THREADS, tk.as_bytes().to_vec());
-                    }
-                } else if let Some(t) = thread {
-                    batch.put(NS_THREADS, tk.as_bytes().to_vec(), t.as_bytes().to_vec());
-                    st.threads.insert(tk, t);
-                }
+                let resolved = q.notification.status == "resolved";
+                st.senders.delivered(tk, resolved, thread, &mut batch);
             }
             let attempt = q.attempts + 1;
             self.record(
@@ -286,7 +320,7 @@ impl Notifier {
             let done = match &r {
                 Ok(()) => {
                     report.delivered += 1;
-                    if st.failing_since.remove(&integ.receiver).is_some() {
+                    if st.senders.recovered(&integ.receiver) {
                         self_alerts.push(self.failing_alert(&integ.receiver, now, Some(now)));
                     }
                     true
@@ -307,17 +341,14 @@ impl Notifier {
                     message,
                 }) => {
                     report.retrying += 1;
-                    let since = *st
-                        .failing_since
-                        .entry(integ.receiver.clone())
-                        .or_insert(now);
+                    let since = st.senders.failing(&integ.receiver, now);
                     if now - since >= self.opts.receiver_failing_after.as_millis_i64() {
                         let mut a = self.failing_alert(&integ.receiver, since, None);
                         a.annotations.set("error", message.clone());
                         self_alerts.push(a);
                     }
                     // A newer message for the same slot replaces this one.
-                    if st.queue_slots.contains_key(&q.slot()) {
+                    if st.queue.slot_taken(&q.slot()) {
                         tracing::warn!(
                             receiver = %integ.receiver,
                             integration = %integ.name(),
@@ -361,22 +392,17 @@ impl Notifier {
                                     let mut note = q.notification.clone();
                                     note.receiver = fb.clone();
                                     let gid = format!("{}#fallback", q.group_id);
-                                    self.enqueue(
-                                        &mut st, &gid, fb, fi.index, note, now, &mut batch,
-                                    );
+                                    st.queue.enqueue(&gid, fb, fi.index, note, now, &mut batch);
                                 }
                             }
                         }
-                        batch.put(NS_QUEUE, q.id.to_be_bytes().to_vec(), json(&nq));
-                        st.queue_slots.insert(nq.slot(), nq.id);
-                        st.queue.insert(nq.id, Arc::new(nq));
+                        st.queue.retry(nq, &mut batch);
                         false
                     }
                 }
             };
             if done {
-                st.queue.remove(&q.id);
-                batch.delete(NS_QUEUE, q.id.to_be_bytes().to_vec());
+                st.queue.remove(q.id, &mut batch);
             }
         }
         self.write(batch)?;

@@ -3,6 +3,31 @@
 #[allow(clippy::wildcard_imports)]
 use super::*;
 
+/// The escalation stage's state: the groups whose route has an escalation policy (rebuilt from
+/// the groups at startup and on reload). A group's escalation clock and the tiers it reached
+/// are part of its persisted [`GroupState`], so they survive restarts with the group.
+#[derive(Debug, Default)]
+pub(super) struct Escalation {
+    escalating: BTreeSet<String>,
+}
+
+impl Escalation {
+    /// The group `gid` is escalated by its route's policy.
+    pub(super) fn watch(&mut self, gid: String) {
+        self.escalating.insert(gid);
+    }
+
+    /// The group `gid` is gone.
+    pub(super) fn forget(&mut self, gid: &str) {
+        self.escalating.remove(gid);
+    }
+
+    /// Forgets every group (a reload regroups).
+    pub(super) fn clear(&mut self) {
+        self.escalating.clear();
+    }
+}
+
 impl Notifier {
     /// Receivers of a group now: the route's receiver, or the receivers of every notified tier.
     pub(super) fn group_receivers(&self, node: &RouteNode, g: &GroupState) -> Vec<String> {
@@ -41,11 +66,11 @@ impl Notifier {
     ) {
         let rt = self.routing();
         let mut escalate: Vec<(String, usize, Vec<String>)> = Vec::new();
-        for gid in &st.escalating {
+        for gid in &st.escalation.escalating {
             let Some(g) = st.groups.get(gid) else {
                 continue;
             };
-            let node = &rt.routes[g.route];
+            let node = &rt.routes[g.route()];
             let Some(tiers) = node
                 .opts
                 .escalation
@@ -54,11 +79,11 @@ impl Notifier {
             else {
                 continue;
             };
-            let Some(t0) = g.st.first_notified_at else {
+            let Some(t0) = g.state().first_notified_at else {
                 continue;
             };
             for (i, (after, rs)) in tiers.iter().enumerate() {
-                if !g.st.tiers_notified.contains(&i) && now >= t0 + after.as_millis_i64() {
+                if !g.state().tiers_notified.contains(&i) && now >= t0 + after.as_millis_i64() {
                     escalate.push((gid.clone(), i, rs.clone()));
                 }
             }
@@ -71,11 +96,13 @@ impl Notifier {
             // A tier fires only while the group fires, unacknowledged and not muted.
             let mut firing = 0;
             let mut acked = false; // any acknowledged firing alert halts the escalation
-            for fp in &g.alerts {
+            for fp in g.alerts() {
                 let Some(sa) = st.alerts.get(fp) else {
                     continue;
                 };
-                if sa.alert.is_resolved_at(now) || self.muted(st, &sa.alert.labels, now) {
+                if sa.alert.is_resolved_at(now)
+                    || st.mute.mutes(&self.silences, &sa.alert.labels, now)
+                {
                     continue;
                 }
                 firing += 1;
@@ -84,9 +111,7 @@ impl Notifier {
             if firing == 0 || acked {
                 continue;
             }
-            if let Some(g) = st.groups.get_mut(&gid) {
-                g.st.tiers_notified.insert(tier);
-            }
+            st.groups.mark_tier(&gid, tier);
             self.flush(st, &gid, now, Some(&rs), batch, report);
         }
     }

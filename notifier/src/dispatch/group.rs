@@ -15,17 +15,67 @@ pub(super) struct GroupState {
     pub(super) tiers_notified: BTreeSet<usize>,
 }
 
+/// One aggregation group: the alerts of one route with the same group labels.
 #[derive(Debug)]
 pub(super) struct Group {
-    pub(super) route: usize,
-    pub(super) key: String,
-    pub(super) labels: Labels,
-    pub(super) alerts: BTreeSet<Fingerprint>,
-    pub(super) st: GroupState,
+    route: usize,
+    key: String,
+    labels: Labels,
+    alerts: BTreeSet<Fingerprint>,
+    st: GroupState,
     /// Since when the group holds no alert. Alertmanager keeps an empty group (and its timer)
     /// until its dispatcher's next cleanup, every [`CLEANUP_INTERVAL`] since it started: an
     /// alert arriving meanwhile goes out at the group's next tick, not after `group_wait`.
-    pub(super) empty_since: Option<Timestamp>,
+    empty_since: Option<Timestamp>,
+}
+
+impl Group {
+    /// Index of its route in [`Routing`]'s `routes`.
+    pub(super) fn route(&self) -> usize {
+        self.route
+    }
+
+    /// Its group key.
+    pub(super) fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Its alerts.
+    pub(super) fn alerts(&self) -> &BTreeSet<Fingerprint> {
+        &self.alerts
+    }
+
+    /// Its timers and escalation progress.
+    pub(super) fn state(&self) -> &GroupState {
+        &self.st
+    }
+}
+
+/// The route-and-group stage's state: the aggregation groups, which groups each alert is in,
+/// the flush schedule, and the alerts that left their last group. A group's [`GroupState`]
+/// (timers and escalation progress) lives in the store's `notifier.groups` area while the group
+/// holds alerts; the rest is rebuilt from the held alerts at startup and on reload.
+#[derive(Debug)]
+pub(super) struct Groups {
+    groups: HashMap<String, Group>,
+    /// Groups each alert belongs to.
+    member_of: HashMap<Fingerprint, Vec<String>>,
+    /// (next flush, group id); may hold stale entries, checked against the group when popped.
+    schedule: BTreeSet<(Timestamp, String)>,
+    /// Alerts that left their last group (forgotten once resolved).
+    orphans: Vec<Fingerprint>,
+    /// The dispatcher's start: cleanups of empty groups happen every [`CLEANUP_INTERVAL`] after.
+    started_at: Timestamp,
+}
+
+/// What [`Groups::place`] did with an alert for one route.
+pub(super) struct Placed {
+    /// The group's id.
+    pub(super) gid: String,
+    /// An empty group of that id was past its cleanup and was dropped first.
+    pub(super) dropped: bool,
+    /// The alert was not in the group before.
+    pub(super) added: bool,
 }
 
 /// Alertmanager's dispatcher drops empty groups on a ticker of this period (ms).
@@ -48,11 +98,206 @@ pub struct GroupView {
     pub tiers_notified: Vec<usize>,
 }
 
-impl State {
+impl Groups {
+    /// No groups yet; the cleanup ticker starts at `now`.
+    pub(super) fn new(now: Timestamp) -> Self {
+        Groups {
+            groups: HashMap::new(),
+            member_of: HashMap::new(),
+            schedule: BTreeSet::new(),
+            orphans: Vec::new(),
+            started_at: now,
+        }
+    }
+
     /// Whether the cleanup after a group became empty at `since` has run by `now`.
-    pub(super) fn cleaned_up(&self, since: Timestamp, now: Timestamp) -> bool {
+    fn cleaned_up(&self, since: Timestamp, now: Timestamp) -> bool {
         let k = ((since - self.started_at).max(1) + CLEANUP_INTERVAL - 1) / CLEANUP_INTERVAL;
         now >= self.started_at + k * CLEANUP_INTERVAL
+    }
+
+    /// The group `gid`.
+    pub(super) fn get(&self, gid: &str) -> Option<&Group> {
+        self.groups.get(gid)
+    }
+
+    /// Every group (empty ones waiting for their cleanup included).
+    pub(super) fn values(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// Whether the alert `fp` is in some group.
+    pub(super) fn is_member(&self, fp: &Fingerprint) -> bool {
+        self.member_of.contains_key(fp)
+    }
+
+    /// Places alert `a` in its group under route `node`, creating the group (with the state in
+    /// `restored`, or a fresh `group_wait` timer) as needed.
+    pub(super) fn place(
+        &mut self,
+        node: &RouteNode,
+        a: &Alert,
+        now: Timestamp,
+        restored: &mut HashMap<String, GroupState>,
+        batch: &mut KvBatch,
+    ) -> Placed {
+        let fp = a.fingerprint();
+        let key = node.group_key(&a.labels);
+        let gid = format!("{}:{}", node.index, key);
+        let wait = node.opts.group_wait.as_millis_i64();
+        let cleaned = self.groups.get(&gid).and_then(|g| g.empty_since);
+        let dropped = cleaned.is_some_and(|t| self.cleaned_up(t, now));
+        if dropped {
+            self.groups.remove(&gid);
+        }
+        let g = self.groups.entry(gid.clone()).or_insert_with(|| {
+            let st = restored.remove(&gid).unwrap_or_else(|| {
+                let s = GroupState {
+                    next_flush: now + wait,
+                    ..GroupState::default()
+                };
+                batch.put(NS_GROUPS, gid.as_bytes().to_vec(), json(&s));
+                s
+            });
+            Group {
+                route: node.index,
+                key,
+                labels: node.group_labels(&a.labels),
+                alerts: BTreeSet::new(),
+                st,
+                empty_since: None,
+            }
+        });
+        let added = g.alerts.insert(fp);
+        if added {
+            g.empty_since = None;
+            // Alertmanager: flush at once when the alert's own group_wait is already over.
+            if !g.st.has_flushed && a.starts_at + wait < now && g.st.next_flush > now {
+                g.st.next_flush = now;
+                batch.put(NS_GROUPS, gid.as_bytes().to_vec(), json(&g.st));
+            }
+            let next = g.st.next_flush;
+            self.schedule.insert((next, gid.clone()));
+            self.member_of.entry(fp).or_default().push(gid.clone());
+        }
+        Placed {
+            gid,
+            dropped,
+            added,
+        }
+    }
+
+    /// Takes the groups whose flush is due at `now` off the schedule.
+    pub(super) fn pop_due(&mut self, now: Timestamp) -> Vec<String> {
+        let mut due = Vec::new();
+        while let Some((t, gid)) = self.schedule.first().cloned() {
+            if t > now {
+                break;
+            }
+            self.schedule.pop_first();
+            if self.groups.get(&gid).is_some_and(|g| g.st.next_flush == t) {
+                due.push(gid);
+            }
+        }
+        due
+    }
+
+    /// Drops the empty groups whose cleanup has come (the cleanup after they became empty);
+    /// returns their ids.
+    pub(super) fn drop_cleaned(&mut self, now: Timestamp) -> Vec<String> {
+        let empty: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.empty_since.is_some_and(|t| self.cleaned_up(t, now)))
+            .map(|(gid, _)| gid.clone())
+            .collect();
+        for gid in &empty {
+            self.groups.remove(gid);
+        }
+        empty
+    }
+
+    /// Takes the alerts that left their last group since the last call.
+    pub(super) fn take_orphans(&mut self) -> Vec<Fingerprint> {
+        std::mem::take(&mut self.orphans)
+    }
+
+    /// Starts a regrouping (a reload): forgets every group and returns the states of those
+    /// holding alerts, to be reused by [`Groups::place`] for the groups that still exist.
+    pub(super) fn regroup(&mut self) -> HashMap<String, GroupState> {
+        let kept = self
+            .groups
+            .drain()
+            .filter(|(_, g)| !g.alerts.is_empty())
+            .map(|(gid, g)| (gid, g.st))
+            .collect();
+        self.member_of.clear();
+        self.schedule.clear();
+        self.orphans.clear();
+        kept
+    }
+
+    /// After a regrouping: the alerts of `held` no group took are orphans (forgotten at the
+    /// next tick once resolved).
+    pub(super) fn orphan_unplaced<'a>(&mut self, held: impl Iterator<Item = &'a Fingerprint>) {
+        self.orphans = held.filter(|fp| !self.is_member(fp)).copied().collect();
+    }
+
+    /// An escalation tier of `gid` was reached.
+    pub(super) fn mark_tier(&mut self, gid: &str, tier: usize) {
+        if let Some(g) = self.groups.get_mut(gid) {
+            g.st.tiers_notified.insert(tier);
+        }
+    }
+
+    /// A full flush of an empty group: nothing is sent, its timer runs on to `next`.
+    fn reschedule(&mut self, gid: &str, next: Timestamp) {
+        if let Some(g) = self.groups.get_mut(gid) {
+            g.st.next_flush = next;
+        }
+        self.schedule.insert((next, gid.to_string()));
+    }
+
+    /// A flush of `gid` is over: its state becomes `gst`; a full flush drops its `resolved`
+    /// alerts. A group left empty is kept (in memory only) until the next cleanup, as
+    /// Alertmanager does, and a re-fire starts its escalation again.
+    fn flushed(
+        &mut self,
+        gid: &str,
+        gst: GroupState,
+        full: bool,
+        resolved: &[Fingerprint],
+        now: Timestamp,
+        batch: &mut KvBatch,
+    ) {
+        let Some(g) = self.groups.get_mut(gid) else {
+            return;
+        };
+        g.st = gst;
+        if full {
+            for fp in resolved {
+                g.alerts.remove(fp);
+            }
+            for fp in resolved {
+                if let Some(m) = self.member_of.get_mut(fp) {
+                    m.retain(|x| x != gid);
+                    if m.is_empty() {
+                        self.member_of.remove(fp);
+                        self.orphans.push(*fp);
+                    }
+                }
+            }
+        }
+        if g.alerts.is_empty() {
+            batch.delete(NS_GROUPS, gid.as_bytes().to_vec());
+            g.empty_since.get_or_insert(now);
+            g.st.first_notified_at = None;
+            g.st.tiers_notified.clear();
+            self.schedule.insert((g.st.next_flush, gid.to_string()));
+        } else {
+            batch.put(NS_GROUPS, gid.as_bytes().to_vec(), json(&g.st));
+            self.schedule.insert((g.st.next_flush, gid.to_string()));
+        }
     }
 }
 
@@ -67,48 +312,13 @@ impl Notifier {
         batch: &mut KvBatch,
     ) {
         let rt = self.routing();
-        let fp = a.fingerprint();
-        let nodes = rt.tree.match_labels(&a.labels);
-        for node in nodes {
-            let key = node.group_key(&a.labels);
-            let gid = format!("{}:{}", node.index, key);
-            let wait = node.opts.group_wait.as_millis_i64();
-            let cleaned = st.groups.get(&gid).and_then(|g| g.empty_since);
-            if cleaned.is_some_and(|t| st.cleaned_up(t, now)) {
-                st.groups.remove(&gid);
-                st.escalating.remove(&gid);
+        for node in rt.tree.match_labels(&a.labels) {
+            let placed = st.groups.place(node, a, now, restored, batch);
+            if placed.dropped {
+                st.escalation.forget(&placed.gid);
             }
-            let g = st.groups.entry(gid.clone()).or_insert_with(|| {
-                let st = restored.remove(&gid).unwrap_or_else(|| {
-                    let s = GroupState {
-                        next_flush: now + wait,
-                        ..GroupState::default()
-                    };
-                    batch.put(NS_GROUPS, gid.as_bytes().to_vec(), json(&s));
-                    s
-                });
-                Group {
-                    route: node.index,
-                    key,
-                    labels: node.group_labels(&a.labels),
-                    alerts: BTreeSet::new(),
-                    st,
-                    empty_since: None,
-                }
-            });
-            if g.alerts.insert(fp) {
-                g.empty_since = None;
-                // Alertmanager: flush at once when the alert's own group_wait is already over.
-                if !g.st.has_flushed && a.starts_at + wait < now && g.st.next_flush > now {
-                    g.st.next_flush = now;
-                    batch.put(NS_GROUPS, gid.as_bytes().to_vec(), json(&g.st));
-                }
-                let next = g.st.next_flush;
-                st.schedule.insert((next, gid.clone()));
-                if node.opts.escalation.is_some() {
-                    st.escalating.insert(gid.clone());
-                }
-                st.member_of.entry(fp).or_default().push(gid);
+            if placed.added && node.opts.escalation.is_some() {
+                st.escalation.watch(placed.gid);
             }
         }
     }
@@ -132,10 +342,7 @@ impl Notifier {
             // Alertmanager's flush of an empty group sends nothing; its timer runs on.
             if only.is_none() {
                 let next = now + node.opts.group_interval.as_millis_i64();
-                if let Some(g) = st.groups.get_mut(gid) {
-                    g.st.next_flush = next;
-                }
-                st.schedule.insert((next, gid.to_string()));
+                st.groups.reschedule(gid, next);
             }
             return;
         }
@@ -152,7 +359,7 @@ impl Notifier {
             if is_resolved {
                 all_resolved_fps.push(*fp);
             }
-            if self.muted(st, &sa.alert.labels, now) {
+            if st.mute.mutes(&self.silences, &sa.alert.labels, now) {
                 continue;
             }
             if is_resolved {
@@ -227,49 +434,15 @@ impl Notifier {
                             alerts,
                             &rt.external_url,
                         );
-                        let q = self.enqueue(st, gid, r, integ.index, n, now, batch);
+                        let q = st.queue.enqueue(gid, r, integ.index, n, now, batch);
                         report.queued.push(q);
                     }
                     st.nflog.record(nk, &firing, &resolved, now, batch);
                 }
             }
         }
-        let Some(g) = st.groups.get_mut(gid) else {
-            return;
-        };
-        g.st = gst;
-        if only.is_none() {
-            for fp in &all_resolved_fps {
-                g.alerts.remove(fp);
-            }
-        }
-        let empty = g.alerts.is_empty();
-        if only.is_none() {
-            for fp in &all_resolved_fps {
-                if let Some(m) = st.member_of.get_mut(fp) {
-                    m.retain(|x| x != gid);
-                    if m.is_empty() {
-                        st.member_of.remove(fp);
-                        st.orphans.push(*fp);
-                    }
-                }
-            }
-        }
-        if empty {
-            // Kept (in memory only) until the next cleanup, as Alertmanager does.
-            batch.delete(NS_GROUPS, gid.as_bytes().to_vec());
-            if let Some(g) = st.groups.get_mut(gid) {
-                g.empty_since.get_or_insert(now);
-                // A re-fire starts its escalation again.
-                g.st.first_notified_at = None;
-                g.st.tiers_notified.clear();
-                st.schedule.insert((g.st.next_flush, gid.to_string()));
-            }
-        } else if let Some(g) = st.groups.get(gid) {
-            let next = g.st.next_flush;
-            batch.put(NS_GROUPS, gid.as_bytes().to_vec(), json(&g.st));
-            st.schedule.insert((next, gid.to_string()));
-        }
+        st.groups
+            .flushed(gid, gst, only.is_none(), &all_resolved_fps, now, batch);
     }
 
     /// The aggregation groups.

@@ -58,8 +58,7 @@ impl Notifier {
             result: result.into(),
             error,
         };
-        let id = st.next_id;
-        st.next_id += 1;
+        let id = st.queue.take_id();
         let mut key = now.to_be_bytes().to_vec();
         key.extend_from_slice(&id.to_be_bytes());
         batch.put(NS_HISTORY, key, json(&h));

@@ -12,6 +12,60 @@ pub(super) struct StoredAlert {
     pub(super) timeout: bool,
 }
 
+/// The ingest stage's state: every alert the notifier holds, by fingerprint (kept in the
+/// store's `notifier.alerts` area until it is resolved and out of every group).
+#[derive(Debug, Default)]
+pub(super) struct Alerts {
+    by_fp: HashMap<Fingerprint, StoredAlert>,
+}
+
+impl Alerts {
+    /// The alerts as stored, in the store's order (to be [`Alerts::restore`]d and routed).
+    pub(super) fn stored(kv: &dyn KvStore) -> Result<Vec<StoredAlert>, NotifierError> {
+        kv.scan_prefix(NS_ALERTS, b"")?
+            .iter()
+            .map(|(_, v)| decode("alert", v))
+            .collect()
+    }
+
+    /// Holds a stored alert again (at startup; nothing to write).
+    pub(super) fn restore(&mut self, sa: StoredAlert) {
+        self.by_fp.insert(sa.alert.fingerprint(), sa);
+    }
+
+    /// Holds `sa`, replacing the alert of the same fingerprint.
+    fn put(&mut self, fp: Fingerprint, sa: StoredAlert, batch: &mut KvBatch) {
+        batch.put(NS_ALERTS, fp_key(fp), json(&sa));
+        self.by_fp.insert(fp, sa);
+    }
+
+    /// Forgets the alert `fp`; returns it if it was held.
+    pub(super) fn forget(&mut self, fp: Fingerprint, batch: &mut KvBatch) -> Option<StoredAlert> {
+        batch.delete(NS_ALERTS, fp_key(fp));
+        self.by_fp.remove(&fp)
+    }
+
+    /// The alert `fp`.
+    pub(super) fn get(&self, fp: &Fingerprint) -> Option<&StoredAlert> {
+        self.by_fp.get(fp)
+    }
+
+    /// Every held alert with its fingerprint.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&Fingerprint, &StoredAlert)> {
+        self.by_fp.iter()
+    }
+
+    /// Every held alert.
+    pub(super) fn values(&self) -> impl Iterator<Item = &StoredAlert> {
+        self.by_fp.values()
+    }
+
+    /// The fingerprints of the held alerts.
+    pub(super) fn fingerprints(&self) -> impl Iterator<Item = &Fingerprint> {
+        self.by_fp.keys()
+    }
+}
+
 impl Notifier {
     /// Ingests alerts (from the evaluator or Alertmanager API v2 clients). An alert without
     /// `ends_at` resolves `resolve_timeout` after this update unless it is sent again; an alert
@@ -73,10 +127,9 @@ impl Notifier {
                 updated_at: now,
                 timeout,
             };
-            batch.put(NS_ALERTS, fp_key(fp), json(&sa));
-            st.inhibitor.observe(&a);
-            st.alerts.insert(fp, sa);
-            if !st.member_of.contains_key(&fp) {
+            st.mute.observe(&a);
+            st.alerts.put(fp, sa, &mut batch);
+            if !st.groups.is_member(&fp) {
                 self.route_alert(&mut st, &a, now, &mut no_restore, &mut batch);
             }
             if a.is_resolved_at(now) {

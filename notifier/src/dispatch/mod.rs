@@ -3,13 +3,34 @@
 //! send, acknowledgements, escalation tiers, the persisted outbound queue, delivery with retries
 //! and rate limits, and the notification history.
 //!
-//! One module per stage, in Alertmanager's order: `ingest` (alerts enter) → `group` (route
-//! and group, group timers) → `mute` (silences, inhibition, time intervals; acks in
-//! `acks`) → `nflog` (dedup against the notification log) → `escalation` (tiers) →
-//! `queue` (the persisted outbound queue) → `deliver` (send, retry, fallback) → `history`.
+//! One module per stage, in Alertmanager's order, each defining the state it owns (private
+//! fields, changed only through the module's methods):
+//!
+//! | stage | module | state it owns |
+//! |---|---|---|
+//! | ingest | `ingest` | `Alerts`: the held alerts |
+//! | route and group | `group` | `Groups`: groups and their timers, alert → groups, flush schedule, orphaned alerts, the cleanup ticker |
+//! | mute | `mute`, `acks` | `Mute`: the inhibitor; `Acks`: acknowledgements (silences are [`Silences`]) |
+//! | dedup | `nflog` | `NotificationLog` |
+//! | escalation | `escalation` | `Escalation`: the groups with an escalation policy (their clocks are in the group's persisted state) |
+//! | queue and retry | `queue` | `Queue`: waiting messages, slots, in-flight set, the id sequence |
+//! | receiver | `deliver` | `Senders`: failing receivers, Slack threads; `DeliveryCounts` (own lock) |
+//! | history | `history` | none in memory (the store's log) |
+//!
 //! This module holds the [`Notifier`] itself, what the config makes ([`Routing`], swapped whole
-//! on reload), the state the stages share under one lock, and the driver ([`Notifier::tick`],
+//! on reload), `State` (the stages' parts side by side) and the driver ([`Notifier::tick`],
 //! [`Notifier::run`]).
+//!
+//! Locks. Every stage's part is in `State`, under the one `Notifier::state` mutex: a flush reads
+//! alerts, groups, mutes and acks and then writes the notification log and the queue in one
+//! store batch, and a delivery's outcome changes the queue, the senders and the history
+//! together, so separate locks would be taken together anyway and would only add orders to get
+//! wrong. The other locks are leaves taken after `state` (or alone), never the reverse:
+//! `routing` (read: the `Arc` is cloned and the lock released at once; written only by
+//! [`Notifier::apply`] while it holds `state`), the silences' own lock, the store's, the
+//! integrations' rate limiters, and `deliveries` (counters, taken alone). No lock is held across
+//! an `.await`: [`Notifier::deliver_due`] takes what is due, releases `state` while sending,
+//! and takes it again for the outcomes.
 //!
 //! Everything is driven by the injected clock: [`Notifier::tick`] runs what is due now and
 //! [`Notifier::deliver_due`] sends what is queued, so tests step through virtual time. State that
@@ -45,13 +66,16 @@ mod queue;
 
 use acks::Acks;
 pub use acks::{AckEvent, AckTarget};
-use deliver::DeliveryCounts;
+use deliver::{DeliveryCounts, Senders};
 pub use deliver::{DeliveryReport, DeliveryStats};
+use escalation::Escalation;
 pub use group::GroupView;
-use group::{Group, GroupState};
+use group::{Group, GroupState, Groups};
 pub use history::HistoryEntry;
-use ingest::StoredAlert;
+use ingest::Alerts;
+use mute::Mute;
 use nflog::{nflog_key, NotificationLog};
+use queue::Queue;
 pub use queue::QueuedNotification;
 
 const NS_ALERTS: &str = "notifier.alerts";
@@ -167,32 +191,30 @@ pub struct TickReport {
     pub queued: Vec<Arc<QueuedNotification>>,
 }
 
+/// The dispatcher's state: one part per stage, each defined by and only changed through its
+/// stage's module (the fields of each part are private to it). All parts sit under the one
+/// `Notifier::state` lock: a flush reads the alerts, groups, mutes and acks and writes the
+/// notification log and the queue as one step, in one store batch, so no reader ever sees a
+/// message queued without its log entry or the reverse.
 struct State {
-    alerts: HashMap<Fingerprint, StoredAlert>,
-    /// Groups each alert belongs to.
-    member_of: HashMap<Fingerprint, Vec<String>>,
-    groups: HashMap<String, Group>,
-    nflog: NotificationLog,
+    /// ingest: the held alerts.
+    alerts: Alerts,
+    /// route and group: groups, membership, flush schedule, orphans.
+    groups: Groups,
+    /// mute: the inhibitor.
+    mute: Mute,
+    /// mute: acknowledgements.
     acks: Acks,
-    queue: BTreeMap<u64, Arc<QueuedNotification>>,
-    /// Slot -> id of the queued (not in flight) notification for it.
-    queue_slots: HashMap<String, u64>,
-    in_flight: BTreeSet<u64>,
-    next_id: u64,
-    inhibitor: Inhibitor,
-    /// Receiver -> when its oldest still-failing notification first failed.
-    failing_since: HashMap<String, Timestamp>,
-    /// Message ids (Slack bot mode) by notification-log key.
-    threads: HashMap<String, String>,
-    /// (next flush, group id); may hold stale entries, checked against the group when popped.
-    schedule: BTreeSet<(Timestamp, String)>,
-    /// Groups whose route has an escalation policy.
-    escalating: BTreeSet<String>,
-    /// Alerts that left their last group (forgotten once resolved).
-    orphans: Vec<Fingerprint>,
+    /// dedup: the notification log.
+    nflog: NotificationLog,
+    /// escalation: the groups with an escalation policy.
+    escalation: Escalation,
+    /// queue: the outbound queue and the id sequence.
+    queue: Queue,
+    /// deliver: failing receivers, Slack threads.
+    senders: Senders,
+    /// The driver's last garbage collection.
     last_gc: Timestamp,
-    /// The dispatcher's start: cleanups of empty groups happen every `group::CLEANUP_INTERVAL` after.
-    started_at: Timestamp,
 }
 
 /// The notifier: see the module documentation. All methods take `&self`; share it in an `Arc`.
@@ -321,37 +343,17 @@ impl Notifier {
             opts.retention,
         )?;
         let now = clock.now_ms();
-        let mut st = State {
-            alerts: HashMap::new(),
-            member_of: HashMap::new(),
-            groups: HashMap::new(),
-            nflog: NotificationLog::load(kv.as_ref())?,
+        let st = State {
+            alerts: Alerts::default(),
+            groups: Groups::new(now),
+            mute: Mute::new(&routing.inhibit_rules),
             acks: Acks::load(kv.as_ref())?,
-            queue: BTreeMap::new(),
-            queue_slots: HashMap::new(),
-            in_flight: BTreeSet::new(),
-            next_id: 1,
-            inhibitor: Inhibitor::new(&routing.inhibit_rules),
-            failing_since: HashMap::new(),
-            threads: HashMap::new(),
-            schedule: BTreeSet::new(),
-            escalating: BTreeSet::new(),
-            orphans: Vec::new(),
+            nflog: NotificationLog::load(kv.as_ref())?,
+            escalation: Escalation::default(),
+            queue: Queue::load(kv.as_ref())?,
+            senders: Senders::load(kv.as_ref())?,
             last_gc: now,
-            started_at: now,
         };
-        for (k, v) in kv.scan_prefix(NS_THREADS, b"")? {
-            st.threads.insert(
-                String::from_utf8_lossy(&k).into_owned(),
-                String::from_utf8_lossy(&v).into_owned(),
-            );
-        }
-        for (_, v) in kv.scan_prefix(NS_QUEUE, b"")? {
-            let q: QueuedNotification = decode("queued notification", &v)?;
-            st.next_id = st.next_id.max(q.id + 1);
-            st.queue_slots.insert(q.slot(), q.id);
-            st.queue.insert(q.id, Arc::new(q));
-        }
         let mut group_states: HashMap<String, GroupState> = HashMap::new();
         for (k, v) in kv.scan_prefix(NS_GROUPS, b"")? {
             group_states.insert(
@@ -372,13 +374,10 @@ impl Notifier {
         {
             let mut st = n.lock();
             let mut batch = KvBatch::new();
-            let stored: Vec<(Vec<u8>, Vec<u8>)> = n.kv.scan_prefix(NS_ALERTS, b"")?;
-            for (_, v) in stored {
-                let sa: StoredAlert = decode("alert", &v)?;
-                st.inhibitor.observe(&sa.alert);
-                let fp = sa.alert.fingerprint();
+            for sa in Alerts::stored(n.kv.as_ref())? {
+                st.mute.observe(&sa.alert);
                 let a = sa.alert.clone();
-                st.alerts.insert(fp, sa);
+                st.alerts.restore(sa);
                 n.route_alert(&mut st, &a, now, &mut group_states, &mut batch);
             }
             // Group states of groups that no longer exist (config changed) are dropped.
@@ -406,34 +405,21 @@ impl Notifier {
     /// keeps it from repeating what was already sent to the same receiver.
     pub fn apply(&self, routing: Routing) {
         let now = self.clock.now_ms();
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = &mut *guard;
         *self.routing.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(routing);
-        let mut kept: HashMap<String, GroupState> = st
-            .groups
-            .drain()
-            .filter(|(_, g)| !g.alerts.is_empty())
-            .map(|(gid, g)| (gid, g.st))
-            .collect();
-        st.member_of.clear();
-        st.schedule.clear();
-        st.escalating.clear();
-        st.orphans.clear();
-        st.inhibitor = Inhibitor::new(&self.routing().inhibit_rules);
+        let mut kept: HashMap<String, GroupState> = st.groups.regroup();
+        st.escalation.clear();
+        st.mute = Mute::new(&self.routing().inhibit_rules);
         let mut batch = KvBatch::new();
         let mut alerts: Vec<Alert> = st.alerts.values().map(|sa| sa.alert.clone()).collect();
         alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
         for a in &alerts {
-            st.inhibitor.observe(a);
-            self.route_alert(&mut st, a, now, &mut kept, &mut batch);
+            st.mute.observe(a);
+            self.route_alert(st, a, now, &mut kept, &mut batch);
         }
         // Resolved alerts no group holds any more are forgotten at the next tick.
-        let orphans: Vec<Fingerprint> = st
-            .alerts
-            .keys()
-            .filter(|fp| !st.member_of.contains_key(fp))
-            .copied()
-            .collect();
-        st.orphans = orphans;
+        st.groups.orphan_unplaced(st.alerts.fingerprints());
         // Groups that no longer exist are dropped (their notification-log entries stay).
         for gid in kept.keys() {
             batch.delete(NS_GROUPS, gid.as_bytes().to_vec());
@@ -497,7 +483,8 @@ impl Notifier {
     /// clearing acks of resolved alerts, and garbage collection. Returns what was queued.
     pub fn tick(&self) -> Result<TickReport, NotifierError> {
         let now = self.clock.now_ms();
-        let mut st = self.lock();
+        let mut guard = self.lock();
+        let st = &mut *guard;
         let mut batch = KvBatch::new();
         let mut report = TickReport::default();
 
@@ -512,43 +499,27 @@ impl Notifier {
             })
             .collect();
         for (fp, l) in resolved_acks {
-            Self::clear_ack(&mut st, fp, &l, now, &mut batch);
+            Self::clear_ack(st, fp, &l, now, &mut batch);
         }
 
-        let mut due = Vec::new();
-        while let Some((t, gid)) = st.schedule.first().cloned() {
-            if t > now {
-                break;
-            }
-            st.schedule.pop_first();
-            if st.groups.get(&gid).is_some_and(|g| g.st.next_flush == t) {
-                due.push(gid);
-            }
-        }
-        for gid in due {
-            self.flush(&mut st, &gid, now, None, &mut batch, &mut report);
+        for gid in st.groups.pop_due(now) {
+            self.flush(st, &gid, now, None, &mut batch, &mut report);
         }
 
-        self.escalate_due(&mut st, now, &mut batch, &mut report);
+        self.escalate_due(st, now, &mut batch, &mut report);
 
         // Empty groups go at the cleanup after they became empty.
-        let empty: Vec<String> = st
-            .groups
-            .iter()
-            .filter(|(_, g)| g.empty_since.is_some_and(|t| st.cleaned_up(t, now)))
-            .map(|(gid, _)| gid.clone())
-            .collect();
-        for gid in empty {
-            st.groups.remove(&gid);
-            st.escalating.remove(&gid);
+        for gid in st.groups.drop_cleaned(now) {
+            st.escalation.forget(&gid);
         }
 
         // Resolved alerts that left every group are forgotten.
-        let orphans = std::mem::take(&mut st.orphans);
-        let gone: Vec<Fingerprint> = orphans
+        let gone: Vec<Fingerprint> = st
+            .groups
+            .take_orphans()
             .into_iter()
             .filter(|fp| {
-                !st.member_of.contains_key(fp)
+                !st.groups.is_member(fp)
                     && st
                         .alerts
                         .get(fp)
@@ -556,15 +527,14 @@ impl Notifier {
             })
             .collect();
         for fp in gone {
-            if let Some(sa) = st.alerts.remove(&fp) {
-                st.inhibitor.forget(&sa.alert);
+            if let Some(sa) = st.alerts.forget(fp, &mut batch) {
+                st.mute.forget(&sa.alert);
             }
-            batch.delete(NS_ALERTS, fp_key(fp));
         }
 
         if now - st.last_gc >= 60_000 {
             st.last_gc = now;
-            self.gc(&mut st, now, &mut batch)?;
+            self.gc(st, now, &mut batch)?;
         }
         self.write(batch)?;
         Ok(report)
@@ -572,7 +542,7 @@ impl Notifier {
 
     fn gc(&self, st: &mut State, now: Timestamp, batch: &mut KvBatch) -> Result<(), NotifierError> {
         self.silences.gc(now)?;
-        let live: BTreeSet<&str> = st.groups.values().map(|g| g.key.as_str()).collect();
+        let live: BTreeSet<&str> = st.groups.values().map(Group::key).collect();
         st.nflog
             .gc(&live, self.opts.retention.as_millis_i64(), now, batch);
         let horizon = now - self.opts.history_retention.as_millis_i64();
@@ -600,26 +570,25 @@ impl Notifier {
         let mut t: Option<Timestamp> = None;
         let mut upd = |x: Timestamp| t = Some(t.map_or(x, |y| y.min(x)));
         for g in st.groups.values() {
-            upd(g.st.next_flush);
-            let node = &rt.routes[g.route];
+            let gst = g.state();
+            upd(gst.next_flush);
+            let node = &rt.routes[g.route()];
             if let (Some(t0), Some(tiers)) = (
-                g.st.first_notified_at,
+                gst.first_notified_at,
                 node.opts
                     .escalation
                     .as_ref()
                     .and_then(|e| rt.escalations.get(e)),
             ) {
                 for (i, (after, _)) in tiers.iter().enumerate() {
-                    if !g.st.tiers_notified.contains(&i) {
+                    if !gst.tiers_notified.contains(&i) {
                         upd(t0 + after.as_millis_i64());
                     }
                 }
             }
         }
-        for q in st.queue.values() {
-            if !st.in_flight.contains(&q.id) {
-                upd(q.next_attempt_at);
-            }
+        if let Some(q) = st.queue.next_attempt() {
+            upd(q);
         }
         t
     }
@@ -636,7 +605,7 @@ impl Notifier {
                 let l = &sa.alert.labels;
                 let silenced_by = self.silences.mutes(l, now);
                 let inhibited_by: Vec<String> = st
-                    .inhibitor
+                    .mute
                     .inhibited_by(l, now)
                     .map(|f| f.to_string())
                     .into_iter()
