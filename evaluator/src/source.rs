@@ -10,14 +10,16 @@
 
 use std::sync::Arc;
 
+use model::config::PathError;
 use model::http::HttpConfig;
 use model::{Duration, Timestamp};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::promql::Value;
 
-/// A group's `source:`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A group's `source:`, or alertd.yaml's `rule_source:` (the default of every group without
+/// one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// The query API's base URL (`http://vm:8428`, `http://prometheus:9090`,
@@ -48,55 +50,43 @@ impl SourceConfig {
         }
     }
 
-    /// Problems of the settings that need no IO, for rule file validation.
-    pub fn check(&self) -> Vec<String> {
+    /// Problems of the settings that need no IO, each at its key (relative to the `source:`
+    /// block), for rule file validation and alertd.yaml's `rule_source:`.
+    pub fn check(&self) -> Vec<PathError> {
         let mut out = Vec::new();
         let rest = self
             .url
             .strip_prefix("http://")
             .or_else(|| self.url.strip_prefix("https://"));
         match rest {
-            None => out.push(format!(
-                "url: {:?} must start with http:// or https://",
-                self.shown_url()
+            None => out.push(PathError::new(
+                "url",
+                format!("{:?} must start with http:// or https://", self.shown_url()),
             )),
             Some(r) if r.split(['/', '?', '#']).next().is_none_or(str::is_empty) => {
-                out.push("url: has no host".into())
+                out.push(PathError::new("url", "has no host"))
             }
             Some(r) if r.contains(['?', '#']) => {
-                out.push("url: must not have a query or fragment".into())
+                out.push(PathError::new("url", "must not have a query or fragment"))
             }
             Some(_) => {}
         }
         if self.timeout == Duration::ZERO {
-            out.push("timeout must be greater than zero".into());
+            out.push(PathError::new("timeout", "must be greater than zero"));
         }
         let h = &self.http_config;
         let auths = [
             h.authorization.is_some(),
             h.basic_auth.is_some(),
-            h.bearer_token.is_some() || h.bearer_token_file.is_some(),
+            h.bearer_token.is_some(),
         ];
         if auths.iter().filter(|a| **a).count() > 1 {
-            out.push(
-                "http_config: at most one of authorization, basic_auth and bearer_token".into(),
-            );
+            out.push(PathError::new(
+                "http_config",
+                "at most one of authorization, basic_auth and bearer_token",
+            ));
         }
-        if let Some(a) = &h.authorization {
-            if a.credentials.is_some() && a.credentials_file.is_some() {
-                out.push(
-                    "http_config.authorization: at most one of credentials and credentials_file"
-                        .into(),
-                );
-            }
-        }
-        if let Some(b) = &h.basic_auth {
-            if b.password.is_some() && b.password_file.is_some() {
-                out.push(
-                    "http_config.basic_auth: at most one of password and password_file".into(),
-                );
-            }
-        }
+        // A secret and its `_file` twin both set is refused while the settings are read.
         out
     }
 }
@@ -190,21 +180,22 @@ mod tests {
 
     #[test]
     fn urls_are_checked_and_shown_without_credentials() {
-        assert!(cfg("http://vm:8428").check().is_empty());
-        assert!(cfg("https://u:p@mimir.example/prometheus")
-            .check()
-            .is_empty());
+        let check = |url: &str| -> Vec<String> {
+            cfg(url).check().iter().map(ToString::to_string).collect()
+        };
+        assert!(check("http://vm:8428").is_empty());
+        assert!(check("https://u:p@mimir.example/prometheus").is_empty());
         assert_eq!(
             cfg("https://u:p@mimir.example/prometheus").shown_url(),
             "https://mimir.example/prometheus"
         );
         assert_eq!(
-            cfg("vm:8428").check(),
+            check("vm:8428"),
             vec!["url: \"vm:8428\" must start with http:// or https://"]
         );
-        assert_eq!(cfg("http:///x").check(), vec!["url: has no host"]);
+        assert_eq!(check("http:///x"), vec!["url: has no host"]);
         assert_eq!(
-            cfg("http://vm/?a=b").check(),
+            check("http://vm/?a=b"),
             vec!["url: must not have a query or fragment"]
         );
     }
