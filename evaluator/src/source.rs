@@ -326,6 +326,36 @@ mod tests {
         assert!(crate::rules::parse_rule_file(std::path::Path::new("f.yml"), text).is_err());
     }
 
+    /// Issue 19: a default source (alertd.yaml's `rule_source:`) applies to every group without
+    /// a `source:` of its own, whose expressions are then checked for syntax only; a group's own
+    /// `source:` wins; `source: local` keeps a group on the local engine (checked as such).
+    #[test]
+    fn a_default_source_applies_to_groups_without_their_own() {
+        let default = cfg("http://vm:8428");
+        let text = "groups:\n  - name: fleet\n    rules:\n      - record: r\n        expr: up{job=\"a\" or job=\"b\"}\n  - name: own\n    source: { url: 'http://mimir/prometheus' }\n    rules: []\n  - name: here\n    source: local\n    rules:\n      - record: one\n        expr: vector(1)\n";
+        let f = std::path::Path::new("f.yml");
+        let groups = crate::rules::parse_rule_file_with_source(f, text, Some(&default)).unwrap();
+        let sources: Vec<Option<&str>> = groups
+            .iter()
+            .map(|g| g.source.as_ref().map(|s| s.url.as_str()))
+            .collect();
+        assert_eq!(
+            sources,
+            [Some("http://vm:8428"), Some("http://mimir/prometheus"), None]
+        );
+        // Without the default, the first group is local: its expression is refused.
+        let e = crate::rules::parse_rule_file(f, text).unwrap_err();
+        assert!(e[0].to_string().contains("group \"fleet\""), "{e:?}");
+        // `source: local` is checked against the local engine even with a default.
+        let local = text.replace("expr: vector(1)", "expr: up{job=\"a\" or job=\"b\"}");
+        assert!(crate::rules::parse_rule_file_with_source(f, &local, Some(&default)).is_err());
+        // Anything else than `local` or a mapping is refused at its position.
+        let bad = text.replace("source: local", "source: remote");
+        let e = crate::rules::parse_rule_file_with_source(f, &bad, Some(&default)).unwrap_err();
+        assert!(e[0].to_string().starts_with("f.yml:10:"), "{e:?}");
+        assert!(e[0].to_string().contains("expected `local`"), "{e:?}");
+    }
+
     #[test]
     fn without_a_builder_every_query_fails() {
         let s = make(None, &cfg("http://u:secret@vm:8428"));
