@@ -341,7 +341,11 @@ mod tests {
             .collect();
         assert_eq!(
             sources,
-            [Some("http://vm:8428"), Some("http://mimir/prometheus"), None]
+            [
+                Some("http://vm:8428"),
+                Some("http://mimir/prometheus"),
+                None
+            ]
         );
         // Without the default, the first group is local: its expression is refused.
         let e = crate::rules::parse_rule_file(f, text).unwrap_err();
