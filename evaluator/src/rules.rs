@@ -152,7 +152,7 @@ struct RawGroup {
 /// source is configured), or a query API's settings.
 enum RawSource {
     Local,
-    Remote(SourceConfig),
+    Remote(Box<SourceConfig>),
 }
 
 impl<'de> Deserialize<'de> for RawSource {
@@ -177,7 +177,7 @@ impl<'de> Deserialize<'de> for RawSource {
                 map: A,
             ) -> Result<RawSource, A::Error> {
                 SourceConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(RawSource::Remote)
+                    .map(|c| RawSource::Remote(Box::new(c)))
             }
         }
         d.deserialize_any(V)
@@ -440,7 +440,7 @@ pub fn parse_rule_file_with_source(
                         format!("source: {m}"),
                     ));
                 }
-                Some(c.clone())
+                Some(SourceConfig::clone(c))
             }
             None => default_source.cloned(),
         };
