@@ -183,7 +183,15 @@ impl Pipeline {
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<model::Alert>>(1024);
         let mut evaluator =
             evaluator::Manager::new(eval_context(config, &store), clock.clone(), tx);
-        evaluator.reload(&config.rule_files, rules_base)?;
+        let rules = evaluator::RuleSet::load_with_source(
+            &config.rule_files,
+            rules_base,
+            config.rule_source.as_ref(),
+        )
+        .map_err(evaluator::ReloadError::Rules)?;
+        evaluator
+            .apply(rules)
+            .map_err(evaluator::ReloadError::Storage)?;
         readiness.set(crate::readiness::Condition::RulesLoaded);
 
         // The evaluator's alerts pass a logger on their way to the notifier, which logs them
@@ -222,8 +230,12 @@ impl Pipeline {
     /// (unchanged ones keep their schedule). Every stage first checks and builds its part;
     /// when any refuses, nothing is applied.
     pub fn reload(&self, config: &Config, rules_base: Option<&Path>) -> Result<(), ReloadError> {
-        let rules = evaluator::RuleSet::load_relative(&config.rule_files, rules_base)
-            .map_err(evaluator::ReloadError::Rules)?;
+        let rules = evaluator::RuleSet::load_with_source(
+            &config.rule_files,
+            rules_base,
+            config.rule_source.as_ref(),
+        )
+        .map_err(evaluator::ReloadError::Rules)?;
         let routing = self
             .notifier
             .prepare(&effective_notifier_config(&config.notifier))?;

@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use model::secret::SecretSource;
 use model::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -667,6 +668,17 @@ pub(crate) fn read_secret_file(path: &Path) -> Result<String, String> {
         .map_err(|e| format!("cannot read {}: {}", path.display(), e.source))
 }
 
+/// The value of an `http_config` secret (inline or its `_file`; unset: empty).
+pub(crate) fn resolve_source(source: Option<&SecretSource>) -> Result<String, String> {
+    match source {
+        None => Ok(String::new()),
+        Some(s) => s
+            .resolve()
+            .map(|s| s.expose().to_string())
+            .map_err(|e| format!("cannot read {}: {}", e.path.display(), e.source)),
+    }
+}
+
 /// Resolves an inline-or-file secret.
 pub(crate) fn resolve_secret(
     inline: Option<&Secret>,
@@ -735,30 +747,23 @@ fn check_auth(
                 "must be one word, e.g. Bearer",
             );
         }
-        match (&a.credentials, &a.credentials_file) {
-            (Some(_), Some(_)) => errs.push(
-                format!("{at}.authorization"),
-                "credentials and credentials_file are mutually exclusive",
-            ),
-            (None, None) => errs.push(
+        match &a.credentials {
+            None => errs.push(
                 format!("{at}.authorization"),
                 "one of credentials or credentials_file is required",
             ),
-            (None, Some(f)) => check_file(errs, format!("{at}.authorization.credentials_file"), f),
-            _ => {}
+            Some(SecretSource::File(f)) => {
+                check_file(errs, format!("{at}.authorization.credentials_file"), f)
+            }
+            Some(SecretSource::Inline(_)) => {}
         }
     }
     if let Some(b) = basic {
         if b.username.is_empty() {
             errs.push(format!("{at}.basic_auth"), "username is required");
         }
-        match (&b.password, &b.password_file) {
-            (Some(_), Some(_)) => errs.push(
-                format!("{at}.basic_auth"),
-                "password and password_file are mutually exclusive",
-            ),
-            (None, Some(f)) => check_file(errs, format!("{at}.basic_auth.password_file"), f),
-            _ => {}
+        if let Some(SecretSource::File(f)) = &b.password {
+            check_file(errs, format!("{at}.basic_auth.password_file"), f);
         }
     }
 }

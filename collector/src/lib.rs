@@ -89,11 +89,13 @@ fn inline_secrets(
     dbs: [&Option<config::DbProbeConfig>; 2],
 ) -> String {
     let mut parts: Vec<&str> = Vec::new();
-    if let Some(c) = authorization.and_then(|a| a.credentials.as_ref()) {
-        parts.push(c.expose());
-    }
-    if let Some(p) = basic.and_then(|b| b.password.as_ref()) {
-        parts.push(p.expose());
+    for s in [
+        authorization.and_then(|a| a.credentials.as_ref()),
+        basic.and_then(|b| b.password.as_ref()),
+    ] {
+        if let Some(model::secret::SecretSource::Inline(v)) = s {
+            parts.push(v.expose());
+        }
     }
     for db in dbs.into_iter().flatten() {
         if let Some(d) = &db.dsn {

@@ -78,6 +78,7 @@ fn schema() -> Vec<(&'static str, &'static [&'static str])> {
         ("api.connections", fields_of::<raw::RawConnections>()),
         ("api.limits", fields_of::<raw::RawApiLimits>()),
         ("watchdog", fields_of::<raw::RawWatchdog>()),
+        ("rule_source", fields_of::<evaluator::SourceConfig>()),
     ]
 }
 

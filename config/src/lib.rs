@@ -9,11 +9,11 @@
 //! 2. Every unknown key of alertd's own sections is found on the tree ([`keys`]).
 //! 3. The typed (serde) parse. When it fails, each top-level section, and each item of a list
 //!    section, is parsed on its own ([`raw::check_section`]), so that one schema error does not
-//!    hide another; within one section or item, key by key: the key an error lies under is
-//!    reported, left out, and the node parsed again until it parses (an error at the node
-//!    itself, such as a missing key, ends this). Only the node's own keys are left out, so two
-//!    errors under one key (`http.url` and `http.method` of one probe) still show one per run.
-//!    Each error's path is read off the tree at its position.
+//!    hide another; within one section or item, key by key: the innermost key an error lies
+//!    under is reported, left out (`http.method`, `webhook_configs[0].url`), and the node parsed
+//!    again until it parses (an error at the node itself, such as a missing key, ends this), so
+//!    independent errors nested under one key (two bad fields of one probe's `http:`) all show
+//!    in one run. Each error's path is read off the tree at its position.
 //! 4. Validation (durations, addresses, URLs, references between sections, ...) of what parsed:
 //!    alertd's sections here, the collector's and notifier's by their own `validate()`, whose
 //!    paths are looked up in the tree; `global`, `route` and list items are validated with
@@ -80,6 +80,9 @@ pub struct Config {
     pub watchdog: Option<WatchdogConfig>,
     /// `remote_write:` — receivers every stored sample is sent to (the `remote` crate).
     pub remote_write: Vec<remote::RemoteWriteConfig>,
+    /// `rule_source:` — the query API every rule group without a `source:` of its own
+    /// evaluates over (`None`: alertd's store; a group's `source: local` keeps it there).
+    pub rule_source: Option<evaluator::SourceConfig>,
 }
 
 impl Config {
@@ -384,7 +387,11 @@ fn check_rule_files(config: &Config, path: &Path) -> Result<(), ConfigErrors> {
     if config.rule_files.is_empty() {
         return Ok(());
     }
-    match evaluator::RuleSet::load_relative(&config.rule_files, rules_base(path)) {
+    match evaluator::RuleSet::load_with_source(
+        &config.rule_files,
+        rules_base(path),
+        config.rule_source.as_ref(),
+    ) {
         Ok(_) => Ok(()),
         Err(errs) => Err(ConfigErrors(
             errs.into_iter()
@@ -500,7 +507,15 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
 /// the tree.
 fn schema_error(file: &str, tree: &Node, e: &serde_saphyr::Error) -> ConfigError {
     let at = e.location().unwrap_or(Location::UNKNOWN);
-    let path = tree.path_at(at);
+    let mut path = tree.path_at(at);
+    if let serde_saphyr::Error::SerdeMissingField { .. } = e.without_snippet() {
+        // At the mapping's start, which in block style is its first key: the mapping lacks it.
+        if matches!(path.segments().last(), Some(Segment::Key(_)))
+            && tree.first_key_at(&path.parent(), at)
+        {
+            path = path.parent();
+        }
+    }
     let (line, column) = (at.line(), at.column());
     let inner = e.without_snippet();
     let message = match inner {
@@ -642,10 +657,9 @@ impl Validator<'_> {
 
     /// The schema errors of a file whose typed parse failed (`whole`): each section parsed on
     /// its own, each item of a list section on its own, and within one section or item, key
-    /// by key: a key whose value fails is reported and left out, and the node parsed again,
-    /// until it parses or fails at the node itself (a missing key, a list where a mapping
-    /// belongs). Only a node's own keys are left out: two errors under one of its keys
-    /// (`http.url` and `http.method` of one probe) show one at a time.
+    /// by key: the innermost key a failing value lies under is reported and left out, and the
+    /// node parsed again, until it parses or fails at the node itself (a missing key, a list
+    /// where a mapping belongs); see [`Validator::node_errors`].
     fn schema_errors(&mut self, text: &str, whole: &serde_saphyr::Error) -> SchemaErrors {
         let mut out = SchemaErrors::default();
         let sections: Vec<(String, usize)> = self
@@ -689,35 +703,64 @@ impl Validator<'_> {
     }
 
     /// The schema errors of one node (a section, or item `item` of a list section), key by key
-    /// (see [`Validator::schema_errors`]): whether it parses once the keys returned are left
-    /// out.
+    /// (see [`Validator::schema_errors`]): whether it parses once what is returned is left out.
+    ///
+    /// Each error leaves out the innermost key it lies under (`http.method`, not `http`), so
+    /// the rest of that mapping is still read and its other errors found. A key required where
+    /// it was left out then shows as missing at its mapping: that error is ours, not the
+    /// file's, so it is not reported and the key holding the mapping is left out instead. An
+    /// error at a mapping itself (a required key the file lacks) leaves out the key holding it.
     fn node_errors(
         &mut self,
         text: &str,
         section: &str,
         item: Option<usize>,
-    ) -> (bool, Vec<String>) {
+    ) -> (bool, raw::DropTree) {
         let mut node = ConfigPath::root().key(section);
         if let Some(i) = item {
             node = node.index(i);
         }
-        let mut drop: Vec<String> = Vec::new();
-        // Each round leaves out one more key, so this ends; the bound only guards a parser
-        // that reports a key it was told to skip.
-        for _ in 0..=self.tree.entries().len().max(64) {
+        let mut drop = raw::DropTree::default();
+        // The path last left out (relative to the node).
+        let mut last: Option<Vec<Segment>> = None;
+        // Each round leaves out one more key, or a key holding one left out before, so this
+        // ends; the bound only guards a parser that reports a key it was told to skip.
+        for _ in 0..=self.tree.entries().len().max(64) * 4 {
             let Err(e) = raw::check_section(text, section, item, &drop) else {
                 return (true, drop);
             };
             let err = schema_error(self.file, self.tree, &e);
-            let key = match err.path.segments().split_at_checked(node.segments().len()) {
-                Some((head, [Segment::Key(k), ..])) if head == node.segments() => Some(k.clone()),
-                _ => None,
+            let Some(rel) = err.path.segments().strip_prefix(node.segments()) else {
+                self.errors.push(err);
+                return (false, drop);
             };
-            self.errors.push(err);
-            match key {
-                Some(k) if !drop.contains(&k) => drop.push(k),
-                _ => return (false, drop),
+            let (target, ours) = match e.without_snippet() {
+                serde_saphyr::Error::SerdeMissingField { field, .. } => {
+                    // The error's path is the mapping lacking the field (see `schema_error`).
+                    let mapping = rel;
+                    let ours = last.as_deref().is_some_and(|l| {
+                        l.split_last().is_some_and(|(k, parent)| {
+                            *k == Segment::Key((*field).to_string()) && parent == mapping
+                        })
+                    });
+                    (mapping, ours)
+                }
+                _ => (rel, false),
+            };
+            // Left out is a key: the innermost one on the way to the error.
+            let end = target
+                .iter()
+                .rposition(|s| matches!(s, Segment::Key(_)))
+                .map_or(0, |i| i + 1);
+            let target = target[..end].to_vec();
+            if !ours {
+                self.errors.push(err);
             }
+            if target.is_empty() || drop.covers(&target) {
+                return (false, drop);
+            }
+            drop.insert(&target);
+            last = Some(target);
         }
         (false, drop)
     }
@@ -753,6 +796,14 @@ impl Validator<'_> {
         for e in remote::validate(&remote_write, &ConfigPath::root().key("remote_write")) {
             self.err_path(e);
         }
+        let rule_source = raw.rule_source;
+        if let Some(s) = &rule_source {
+            for e in s.check() {
+                let mut path = ConfigPath::root().key("rule_source");
+                path.0.extend(e.path.0);
+                self.err_path(model::config::PathError::new(path, e.message));
+            }
+        }
         Config {
             global,
             storage,
@@ -762,6 +813,7 @@ impl Validator<'_> {
             notifier,
             watchdog,
             remote_write,
+            rule_source,
         }
     }
 
@@ -1066,28 +1118,12 @@ impl Validator<'_> {
                 format!("`{key}`: at most one of `authorization` and `basic_auth` may be set"),
             );
         }
-        self.twin(
-            &format!("{key}.bearer_token"),
-            h.bearer_token.is_some(),
-            h.bearer_token_file.as_ref(),
-        );
-        if let Some(a) = &h.authorization {
-            self.twin(
-                &format!("{key}.authorization.credentials"),
-                a.credentials.is_some(),
-                a.credentials_file.as_ref(),
-            );
-        }
+        // Its secrets' twins were checked while it was read (`model::secret::TwinSeed`).
         if let Some(b) = &h.basic_auth {
             if b.username.is_empty() {
                 let at = self.value_at(&format!("{key}.basic_auth"));
                 self.err(at, format!("`{key}.basic_auth`: `username` is required"));
             }
-            self.twin(
-                &format!("{key}.basic_auth.password"),
-                b.password.is_some(),
-                b.password_file.as_ref(),
-            );
         }
         if let Some(p) = &h.proxy_url {
             if !is_http_url(p.expose()) {

@@ -7,6 +7,7 @@ use std::fmt;
 
 use std::marker::PhantomData;
 
+use model::config::Segment;
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
@@ -28,6 +29,7 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "heartbeats",
     "remote_write",
     "rule_files",
+    "rule_source",
     "route",
     "receivers",
     "inhibit_rules",
@@ -41,10 +43,70 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
 /// A list section: where its key is, and its items.
 pub(crate) type Section<T> = (Option<Location>, Option<Vec<T>>);
 
-/// Keys left out of a node because they failed their schema check (already reported): the
-/// node is a section (`("global", None)`) or a list item (`("probes", Some(1))`), the keys are
-/// its own (`interval`, not `http.url`).
-pub(crate) type Drops = BTreeMap<(String, Option<usize>), Vec<String>>;
+/// What is left out of the nodes that failed their schema check (already reported): the node
+/// is a section (`("global", None)`) or a list item (`("probes", Some(1))`), the tree holds
+/// paths below it (`interval`, `http.method`, `webhook_configs[0].url`).
+pub(crate) type Drops = BTreeMap<(String, Option<usize>), DropTree>;
+
+/// Keys left out of a node and of the mappings and lists below it: each path inserted ends in
+/// a key, which is hidden from the node's type with its value (so its default applies); the
+/// keys and list items on the way are read with what is below them left out.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct DropTree {
+    /// This key is left out whole.
+    whole: bool,
+    /// What is left out below (by key or list index).
+    below: BTreeMap<Segment, DropTree>,
+}
+
+impl DropTree {
+    /// Nothing is left out.
+    pub fn is_empty(&self) -> bool {
+        !self.whole && self.below.is_empty()
+    }
+
+    /// Leaves out the key at `path` (relative to this node; it ends in a key).
+    pub fn insert(&mut self, path: &[Segment]) {
+        match path.split_first() {
+            None => {
+                self.whole = true;
+                self.below.clear();
+            }
+            Some((seg, rest)) => self.below.entry(seg.clone()).or_default().insert(rest),
+        }
+    }
+
+    /// Whether `path`, or a key on its way, is left out.
+    pub fn covers(&self, path: &[Segment]) -> bool {
+        if self.whole {
+            return true;
+        }
+        match path.split_first() {
+            None => false,
+            Some((seg, rest)) => self.below.get(seg).is_some_and(|t| t.covers(rest)),
+        }
+    }
+
+    fn key(&self, k: &str) -> Option<&DropTree> {
+        self.below.get(&Segment::Key(k.to_string()))
+    }
+
+    fn item(&self, i: usize) -> Option<&DropTree> {
+        self.below.get(&Segment::Index(i))
+    }
+
+    /// Whether this node's own keys need looking at (some are left out, or have something
+    /// left out below them).
+    fn has_keys(&self) -> bool {
+        self.below.keys().any(|s| matches!(s, Segment::Key(_)))
+    }
+}
+
+/// No drops.
+static NO_DROPS: DropTree = DropTree {
+    whole: false,
+    below: BTreeMap::new(),
+};
 
 /// The whole file.
 #[derive(Debug, Default)]
@@ -57,6 +119,7 @@ pub(crate) struct RawConfig {
     pub heartbeats: Section<HeartbeatConfig>,
     pub remote_write: Section<remote::RemoteWriteConfig>,
     pub rule_files: Section<String>,
+    pub rule_source: Option<evaluator::SourceConfig>,
     pub route: (Option<Location>, Option<Route>),
     pub receivers: Section<Receiver>,
     pub inhibit_rules: Section<InhibitRule>,
@@ -126,6 +189,7 @@ impl<'de> DeserializeSeed<'de> for RawSeed<'_> {
                         "rule_files" => {
                             cfg.rule_files = (Some(at), list(&mut map, drops, &section)?)
                         }
+                        "rule_source" => cfg.rule_source = map.next_value()?,
                         "route" => cfg.route = (Some(at), node(&mut map, drops, &section)?),
                         "receivers" => cfg.receivers = (Some(at), list(&mut map, drops, &section)?),
                         "inhibit_rules" => {
@@ -162,13 +226,13 @@ pub(crate) fn check_section(
     text: &str,
     section: &str,
     item: Option<usize>,
-    drop: &[String],
+    drop: &DropTree,
 ) -> Result<(), serde_saphyr::Error> {
     fn check<T: DeserializeOwned>(
         text: &str,
         section: &str,
         item: Option<usize>,
-        drop: &[String],
+        drop: &DropTree,
     ) -> Result<(), serde_saphyr::Error> {
         serde_saphyr::with_deserializer_from_str(text, |d| {
             Only::<T> {
@@ -191,6 +255,7 @@ pub(crate) fn check_section(
         "heartbeats" => check::<HeartbeatConfig>(text, section, item, drop),
         "remote_write" => check::<remote::RemoteWriteConfig>(text, section, item, drop),
         "rule_files" | "templates" => check::<String>(text, section, item, drop),
+        "rule_source" => check::<evaluator::SourceConfig>(text, section, item, drop),
         "receivers" => check::<Receiver>(text, section, item, drop),
         "inhibit_rules" => check::<InhibitRule>(text, section, item, drop),
         "time_intervals" | "mute_time_intervals" => {
@@ -225,7 +290,7 @@ pub(crate) const LIST_SECTIONS: &[&str] = &[
 struct Only<'a, T> {
     section: &'a str,
     item: Option<usize>,
-    drop: &'a [String],
+    drop: &'a DropTree,
     ty: PhantomData<T>,
 }
 
@@ -272,7 +337,7 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for Only<'_, T> {
 /// Reads item `index` of a list as `T` without the keys in `drop`, skipping the others.
 struct Item<'a, T> {
     index: usize,
-    drop: &'a [String],
+    drop: &'a DropTree,
     ty: PhantomData<T>,
 }
 
@@ -413,9 +478,9 @@ fn list<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
     map.next_value_seed(ListSeed::<T>::new(drops, section))
 }
 
-/// Reads a node as `T` without the keys in `drop` (at the node's own level).
+/// Reads a node as `T` without what `drop` leaves out.
 pub(crate) struct NodeSeed<'a, T> {
-    drop: &'a [String],
+    drop: &'a DropTree,
     ty: PhantomData<T>,
 }
 
@@ -423,9 +488,7 @@ impl<'a, T> NodeSeed<'a, T> {
     /// The seed of `section` (or its item `item`), leaving out what `drops` holds for it.
     pub fn new(drops: &'a Drops, section: &str, item: Option<usize>) -> Self {
         NodeSeed {
-            drop: drops
-                .get(&(section.to_string(), item))
-                .map_or(&[], Vec::as_slice),
+            drop: drops.get(&(section.to_string(), item)).unwrap_or(&NO_DROPS),
             ty: PhantomData,
         }
     }
@@ -492,11 +555,12 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ListSeed<'_, T> {
     }
 }
 
-/// A deserializer that hides the keys in `drop` of the mapping it reads (its own level only;
-/// the values of the other keys are read by the YAML deserializer itself, positions intact).
+/// A deserializer that hides what `drop` leaves out of the node it reads: the keys left out
+/// whole, and, through the values of keys and list items with something left out below them,
+/// deeper keys. Everything else is read by the YAML deserializer itself, positions intact.
 struct Without<'a, D> {
     inner: D,
-    drop: &'a [String],
+    drop: &'a DropTree,
 }
 
 /// Forwards `deserialize_*` methods whose value cannot be a mapping unchanged.
@@ -528,6 +592,25 @@ impl<'de, D: de::Deserializer<'de>> de::Deserializer<'de> for Without<'_, D> {
             drop: self.drop,
         })
     }
+    fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_seq(Filter {
+            inner: v,
+            drop: self.drop,
+        })
+    }
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        v: V,
+    ) -> Result<V::Value, D::Error> {
+        self.inner.deserialize_newtype_struct(
+            name,
+            Filter {
+                inner: v,
+                drop: self.drop,
+            },
+        )
+    }
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
@@ -548,10 +631,9 @@ impl<'de, D: de::Deserializer<'de>> de::Deserializer<'de> for Without<'_, D> {
         deserialize_i64(); deserialize_i128(); deserialize_u8(); deserialize_u16();
         deserialize_u32(); deserialize_u64(); deserialize_u128(); deserialize_f32();
         deserialize_f64(); deserialize_char(); deserialize_str(); deserialize_string();
-        deserialize_bytes(); deserialize_byte_buf(); deserialize_unit(); deserialize_seq();
+        deserialize_bytes(); deserialize_byte_buf(); deserialize_unit();
         deserialize_identifier(); deserialize_ignored_any();
         deserialize_unit_struct(name: &'static str);
-        deserialize_newtype_struct(name: &'static str);
         deserialize_tuple(len: usize);
         deserialize_tuple_struct(name: &'static str, len: usize);
         deserialize_enum(name: &'static str, variants: &'static [&'static str]);
@@ -561,7 +643,7 @@ impl<'de, D: de::Deserializer<'de>> de::Deserializer<'de> for Without<'_, D> {
 /// The visitor of [`Without`]: hands the mapping on without the dropped keys.
 struct Filter<'a, V> {
     inner: V,
-    drop: &'a [String],
+    drop: &'a DropTree,
 }
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for Filter<'_, V> {
@@ -573,6 +655,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Filter<'_, V> {
         self.inner.visit_map(FilterMap {
             inner: map,
             drop: self.drop,
+            current: None,
         })
     }
     fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
@@ -618,20 +701,30 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Filter<'_, V> {
         self.inner.visit_bytes(x)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
-        self.inner.visit_seq(seq)
+        self.inner.visit_seq(FilterSeq {
+            inner: seq,
+            drop: self.drop,
+            next: 0,
+        })
     }
     fn visit_newtype_struct<D: de::Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
-        self.inner.visit_newtype_struct(d)
+        self.inner.visit_newtype_struct(Without {
+            inner: d,
+            drop: self.drop,
+        })
     }
     fn visit_enum<A: de::EnumAccess<'de>>(self, e: A) -> Result<V::Value, A::Error> {
         self.inner.visit_enum(e)
     }
 }
 
-/// A mapping without the dropped keys (their values are skipped).
+/// A mapping without the keys left out whole (their values are skipped), the values of keys
+/// with something left out below them read through [`Without`].
 struct FilterMap<'a, A> {
     inner: A,
-    drop: &'a [String],
+    drop: &'a DropTree,
+    /// What is left out below the key just read.
+    current: Option<&'a DropTree>,
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for FilterMap<'_, A> {
@@ -640,13 +733,17 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for FilterMap<'_, A> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
-        if self.drop.is_empty() {
+        self.current = None;
+        if !self.drop.has_keys() {
             return self.inner.next_key_seed(seed);
         }
         while let Some(key) = self.inner.next_key::<String>()? {
-            if self.drop.contains(&key) {
-                self.inner.next_value::<IgnoredAny>()?;
-                continue;
+            match self.drop.key(&key) {
+                Some(t) if t.whole => {
+                    self.inner.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                below => self.current = below.filter(|t| !t.is_empty()),
             }
             return seed
                 .deserialize(de::value::StringDeserializer::<A::Error>::new(key))
@@ -655,6 +752,50 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for FilterMap<'_, A> {
         Ok(None)
     }
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
-        self.inner.next_value_seed(seed)
+        match self.current.take() {
+            Some(drop) => self.inner.next_value_seed(WithoutSeed { seed, drop }),
+            None => self.inner.next_value_seed(seed),
+        }
+    }
+}
+
+/// A list whose items with something left out below them are read through [`Without`].
+struct FilterSeq<'a, A> {
+    inner: A,
+    drop: &'a DropTree,
+    next: usize,
+}
+
+impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for FilterSeq<'_, A> {
+    type Error = A::Error;
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, A::Error> {
+        let i = self.next;
+        self.next += 1;
+        match self.drop.item(i).filter(|t| !t.is_empty()) {
+            Some(drop) => self.inner.next_element_seed(WithoutSeed { seed, drop }),
+            None => self.inner.next_element_seed(seed),
+        }
+    }
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
+    }
+}
+
+/// A seed whose value is read through [`Without`].
+struct WithoutSeed<'a, S> {
+    seed: S,
+    drop: &'a DropTree,
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for WithoutSeed<'_, S> {
+    type Value = S::Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
+        self.seed.deserialize(Without {
+            inner: d,
+            drop: self.drop,
+        })
     }
 }

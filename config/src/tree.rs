@@ -244,6 +244,19 @@ impl Node {
         true
     }
 
+    /// Whether the node at `path` is a mapping whose first key is written at `at` (where a
+    /// YAML error about the mapping itself, such as a missing key, points in block style).
+    pub fn first_key_at(&self, path: &ConfigPath, at: Location) -> bool {
+        let mut node = self;
+        for seg in path.segments() {
+            match node.child(seg) {
+                Some(n) => node = n,
+                None => return false,
+            }
+        }
+        node.entries().first().is_some_and(|e| e.1 == at)
+    }
+
     /// The keys of a mapping with their positions (empty for anything else).
     pub fn entries(&self) -> &[(String, Location, Node)] {
         match &self.kind {

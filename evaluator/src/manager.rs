@@ -113,12 +113,44 @@ pub enum ReloadError {
     Storage(model::storage::StorageError),
 }
 
+/// One running group: its state, locked by its evaluation (a source group's for as long as
+/// its queries take), and what readers see of it.
+struct Slot {
+    /// The group's file and name (never change).
+    key: (std::path::PathBuf, String),
+    state: Mutex<GroupState>,
+    /// The status and counters as of the last evaluation, published by it (and when the group
+    /// starts), so that `/api/v1/rules`, `/api/v1/alerts` and `/metrics` never wait for an
+    /// evaluation in progress.
+    published: Mutex<Arc<(GroupStatus, GroupStats)>>,
+}
+
+impl Slot {
+    fn new(gs: GroupState) -> Self {
+        let published = Mutex::new(Arc::new(snapshot(&gs)));
+        Slot {
+            key: (gs.group.file.clone(), gs.group.name.clone()),
+            state: Mutex::new(gs),
+            published,
+        }
+    }
+
+    /// Makes `gs` (this slot's state, locked by the caller) what readers see.
+    fn publish(&self, gs: &GroupState) {
+        *lock(&self.published) = Arc::new(snapshot(gs));
+    }
+
+    fn seen(&self) -> Arc<(GroupStatus, GroupStats)> {
+        lock(&self.published).clone()
+    }
+}
+
 /// Runs rule groups.
 pub struct Manager {
     ctx: EvalContext,
     clock: Arc<dyn Clock>,
     tx: AlertSender,
-    groups: Vec<Arc<Mutex<GroupState>>>,
+    groups: Vec<Arc<Slot>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -157,16 +189,17 @@ impl Manager {
         let mut new_groups = Vec::with_capacity(rules.groups.len());
         for g in rules.groups {
             let mut gs = GroupState::new(g, self.ctx.clone());
-            let old = self.groups.iter().find(|o| {
-                let o = lock(o);
-                o.group.file == gs.group.file && o.group.name == gs.group.name
-            });
+            let old = self
+                .groups
+                .iter()
+                .find(|o| o.key.0 == gs.group.file && o.key.1 == gs.group.name);
             match old {
-                Some(o) => gs.carry_over(&lock(o)),
+                // Waits for an evaluation in progress: its result is carried over.
+                Some(o) => gs.carry_over(&lock(&o.state)),
                 None if first_start => gs.restore(now)?,
                 None => {}
             }
-            new_groups.push(Arc::new(Mutex::new(gs)));
+            new_groups.push(Arc::new(Slot::new(gs)));
         }
         self.stop();
         self.groups = new_groups;
@@ -195,82 +228,78 @@ impl Manager {
         }
     }
 
-    /// Every group's counters.
+    /// Every group's counters as of its last evaluation (never waits for one in progress).
     pub fn stats(&self) -> Vec<GroupStats> {
-        self.groups
-            .iter()
-            .map(|g| {
-                let g = lock(g);
-                GroupStats {
-                    rule_group: format!("{};{}", g.group.file.display(), g.group.name),
-                    interval_seconds: g.interval_ms() as f64 / 1000.0,
-                    rules: g.rules.len(),
-                    last_evaluation: g.last_evaluation,
-                    last_duration_seconds: g.evaluation_seconds,
-                    duration_seconds_total: g.evaluation_seconds_total,
-                    iterations: g.iterations,
-                    iterations_missed: g.iterations_missed,
-                    rule_evaluations: g.rule_evaluations,
-                    rule_failures: g.rule_failures,
-                    source_up: g.source_up,
-                }
-            })
-            .collect()
+        self.groups.iter().map(|g| g.seen().1.clone()).collect()
     }
 
-    /// A snapshot of every group, rule and alert.
+    /// A snapshot of every group, rule and alert as of each group's last evaluation (never
+    /// waits for one in progress, such as a source group's waiting for a slow source).
     pub fn status(&self) -> Vec<GroupStatus> {
-        self.groups
+        self.groups.iter().map(|g| g.seen().0.clone()).collect()
+    }
+}
+
+/// What readers see of a group: its status and its counters.
+fn snapshot(g: &GroupState) -> (GroupStatus, GroupStats) {
+    let stats = GroupStats {
+        rule_group: format!("{};{}", g.group.file.display(), g.group.name),
+        interval_seconds: g.interval_ms() as f64 / 1000.0,
+        rules: g.rules.len(),
+        last_evaluation: g.last_evaluation,
+        last_duration_seconds: g.evaluation_seconds,
+        duration_seconds_total: g.evaluation_seconds_total,
+        iterations: g.iterations,
+        iterations_missed: g.iterations_missed,
+        rule_evaluations: g.rule_evaluations,
+        rule_failures: g.rule_failures,
+        source_up: g.source_up,
+    };
+    let status = GroupStatus {
+        name: g.group.name.clone(),
+        file: g.group.file.display().to_string(),
+        interval_seconds: g.interval_ms() as f64 / 1000.0,
+        limit: g.group.limit,
+        last_evaluation: g.last_evaluation,
+        evaluation_seconds: g.evaluation_seconds,
+        iterations_missed: g.iterations_missed,
+        iterations: g.iterations,
+        source: g.group.source.as_ref().map(|s| s.shown_url()),
+        rules: g
+            .rules
             .iter()
-            .map(|g| {
-                let g = lock(g);
-                GroupStatus {
-                    name: g.group.name.clone(),
-                    file: g.group.file.display().to_string(),
-                    interval_seconds: g.interval_ms() as f64 / 1000.0,
-                    limit: g.group.limit,
-                    last_evaluation: g.last_evaluation,
-                    evaluation_seconds: g.evaluation_seconds,
-                    iterations_missed: g.iterations_missed,
-                    iterations: g.iterations,
-                    source: g.group.source.as_ref().map(|s| s.shown_url()),
-                    rules: g
-                        .rules
-                        .iter()
-                        .map(|r| {
-                            let (kind, dur, kff, ann) = match &r.rule.kind {
-                                RuleKind::Alerting {
-                                    for_,
-                                    keep_firing_for,
-                                    annotations,
-                                } => (
-                                    "alerting",
-                                    for_.as_secs_f64(),
-                                    keep_firing_for.as_secs_f64(),
-                                    annotations.clone(),
-                                ),
-                                RuleKind::Recording => ("recording", 0.0, 0.0, BTreeMap::new()),
-                            };
-                            RuleStatus {
-                                name: r.rule.name.clone(),
-                                query: r.rule.expr_text.clone(),
-                                kind,
-                                health: r.health,
-                                last_error: r.last_error.clone(),
-                                last_evaluation: r.last_evaluation,
-                                evaluation_seconds: r.evaluation_seconds,
-                                duration_seconds: dur,
-                                keep_firing_for_seconds: kff,
-                                labels: r.rule.labels.clone(),
-                                annotations: ann,
-                                alerts: r.active.values().cloned().collect(),
-                            }
-                        })
-                        .collect(),
+            .map(|r| {
+                let (kind, dur, kff, ann) = match &r.rule.kind {
+                    RuleKind::Alerting {
+                        for_,
+                        keep_firing_for,
+                        annotations,
+                    } => (
+                        "alerting",
+                        for_.as_secs_f64(),
+                        keep_firing_for.as_secs_f64(),
+                        annotations.clone(),
+                    ),
+                    RuleKind::Recording => ("recording", 0.0, 0.0, BTreeMap::new()),
+                };
+                RuleStatus {
+                    name: r.rule.name.clone(),
+                    query: r.rule.expr_text.clone(),
+                    kind,
+                    health: r.health,
+                    last_error: r.last_error.clone(),
+                    last_evaluation: r.last_evaluation,
+                    evaluation_seconds: r.evaluation_seconds,
+                    duration_seconds: dur,
+                    keep_firing_for_seconds: kff,
+                    labels: r.rule.labels.clone(),
+                    annotations: ann,
+                    alerts: r.active.values().cloned().collect(),
                 }
             })
-            .collect()
-    }
+            .collect(),
+    };
+    (status, stats)
 }
 
 impl Drop for Manager {
@@ -315,9 +344,9 @@ fn first_slot(now: Timestamp, interval: i64, offset: i64) -> Timestamp {
     }
 }
 
-async fn run_group(g: Arc<Mutex<GroupState>>, clock: Arc<dyn Clock>, tx: AlertSender) {
+async fn run_group(g: Arc<Slot>, clock: Arc<dyn Clock>, tx: AlertSender) {
     let (interval, offset, remote) = {
-        let gs = lock(&g);
+        let gs = lock(&g.state);
         let interval = gs.interval_ms().max(1);
         let file = gs.group.file.to_string_lossy();
         let remote = gs.group.source.is_some();
@@ -343,12 +372,14 @@ async fn run_group(g: Arc<Mutex<GroupState>>, clock: Arc<dyn Clock>, tx: AlertSe
         let eval = {
             let g = g.clone();
             move || {
-                let mut gs = lock(&g);
+                let mut gs = lock(&g.state);
                 if missed > 0 {
                     gs.iterations_missed += missed as u64;
                     tracing::warn!(group = %gs.group.name, missed, "rule group evaluation fell behind");
                 }
-                gs.eval(ts)
+                let alerts = gs.eval(ts);
+                g.publish(&gs);
+                alerts
             }
         };
         // A source group waits for answers over the network: on a thread that may block.
@@ -504,5 +535,91 @@ mod tests {
         assert_eq!(first_slot(start + 1, 60_000, 0), start + 60_000);
         assert_eq!(first_slot(start + 1, 60_000, 1), start + 1);
         assert_eq!(first_slot(start + 2, 60_000, 1), start + 60_001);
+    }
+
+    /// Issue 19: a source group evaluates holding its state while its queries wait for the
+    /// source; `/api/v1/rules` (`status`) and `/metrics` (`stats`) read what the last
+    /// evaluation published instead, so a source that never answers does not hold them up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_do_not_wait_for_a_source_group_that_hangs() {
+        use crate::source::{QuerySource, SourceConfig, SourceError};
+        use std::sync::mpsc as smpsc;
+        use std::time::Duration as StdDuration;
+
+        /// Blocks every query until released; says when the first one arrived.
+        #[derive(Debug)]
+        struct Hanging {
+            entered: Mutex<Option<smpsc::Sender<()>>>,
+            release: Mutex<smpsc::Receiver<()>>,
+        }
+        impl QuerySource for Hanging {
+            fn instant_query(
+                &self,
+                _expr: &str,
+                _ts: Timestamp,
+            ) -> Result<crate::promql::Value, SourceError> {
+                if let Some(tx) = lock(&self.entered).take() {
+                    let _ = tx.send(());
+                }
+                let _ = lock(&self.release).recv();
+                Err(SourceError::Request {
+                    url: "http://vm:8428".into(),
+                    message: "timed out".into(),
+                })
+            }
+        }
+
+        let text = "groups:\n  - name: fleet\n    interval: 1m\n    source: { url: 'http://vm:8428' }\n    rules:\n      - alert: Down\n        expr: up == 0\n";
+        let set = RuleSet {
+            groups: parse_rule_file(Path::new("f.yml"), text).unwrap(),
+        };
+        let (entered_tx, entered_rx) = smpsc::channel();
+        let (release_tx, release_rx) = smpsc::channel();
+        let src: Arc<dyn QuerySource> = Arc::new(Hanging {
+            entered: Mutex::new(Some(entered_tx)),
+            release: Mutex::new(release_rx),
+        });
+        let mut ctx = EvalContext::new(Arc::new(MemStorage::new()));
+        ctx.sources = Some(Arc::new(move |_: &SourceConfig| Ok(src.clone())));
+        // Start at the group's slot: it evaluates at once.
+        let clock = FakeClock::new(60_000 * 100 + group_offset_ms("f.yml", "fleet", 60_000));
+        let (tx, _rx) = mpsc::channel(16);
+        let mut m = Manager::new(ctx, Arc::new(clock), tx);
+        m.apply(set).unwrap();
+        // The group is inside its evaluation, waiting for the source.
+        entered_rx
+            .recv_timeout(StdDuration::from_secs(30))
+            .expect("the group queries its source");
+        let (done_tx, done_rx) = smpsc::channel();
+        let read = std::thread::scope(|s| {
+            let m = &m;
+            s.spawn(move || {
+                let _ = done_tx.send((m.status(), m.stats()));
+            });
+            // A bound on failure only: the readers either answer at once or wait for the
+            // release below (the state the evaluation holds).
+            let read = done_rx.recv_timeout(StdDuration::from_secs(10));
+            let _ = release_tx.send(());
+            read
+        });
+        let (status, stats) = read.expect("status and stats answer while the source hangs");
+        assert_eq!(status[0].name, "fleet");
+        assert_eq!(status[0].source.as_deref(), Some("http://vm:8428"));
+        assert_eq!(
+            status[0].last_evaluation, None,
+            "before the first evaluation"
+        );
+        assert_eq!(stats[0].source_up, None);
+        // Released, the evaluation ends (failed) and is published.
+        let mut after = m.stats();
+        for _ in 0..300 {
+            if after[0].source_up.is_some() {
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(10)).await;
+            after = m.stats();
+        }
+        assert_eq!(after[0].source_up, Some(false));
+        assert_eq!(m.status()[0].rules[0].health, RuleHealth::Err);
     }
 }

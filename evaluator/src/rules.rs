@@ -110,7 +110,8 @@ pub struct Group {
     pub labels: BTreeMap<String, String>,
     /// The rules in file order.
     pub rules: Vec<Rule>,
-    /// Where its queries run (`None`: the local store).
+    /// Where its queries run (`None`: the local store): its own `source:`, else the default
+    /// source it was loaded with (alertd.yaml's `rule_source:`), unless it says `source: local`.
     pub source: Option<SourceConfig>,
 }
 
@@ -144,7 +145,43 @@ struct RawGroup {
     #[serde(default, deserialize_with = "null_default")]
     rules: Vec<Spanned<RawRule>>,
     #[serde(default)]
-    source: Option<Spanned<SourceConfig>>,
+    source: Option<Spanned<RawSource>>,
+}
+
+/// A group's `source:` as written: `local` (evaluated over alertd's store even when a default
+/// source is configured), or a query API's settings.
+enum RawSource {
+    Local,
+    Remote(Box<SourceConfig>),
+}
+
+impl<'de> Deserialize<'de> for RawSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawSource;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`local` or a mapping with url, timeout and http_config")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawSource, E> {
+                if v == "local" {
+                    Ok(RawSource::Local)
+                } else {
+                    Err(E::custom(format!(
+                        "expected `local` or a mapping with url, timeout and http_config, got {v:?}"
+                    )))
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawSource, A::Error> {
+                SourceConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|c| RawSource::Remote(Box::new(c)))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -198,6 +235,16 @@ impl RuleSet {
     pub fn load_relative<S: AsRef<str>>(
         globs: &[S],
         base: Option<&Path>,
+    ) -> Result<RuleSet, Vec<RuleError>> {
+        Self::load_with_source(globs, base, None)
+    }
+
+    /// Like [`RuleSet::load_relative`], with `default_source` (alertd.yaml's `rule_source:`)
+    /// for every group without a `source:` of its own (`source: local` keeps a group local).
+    pub fn load_with_source<S: AsRef<str>>(
+        globs: &[S],
+        base: Option<&Path>,
+        default_source: Option<&SourceConfig>,
     ) -> Result<RuleSet, Vec<RuleError>> {
         let mut files = Vec::new();
         let mut errors = Vec::new();
@@ -261,7 +308,7 @@ impl RuleSet {
                     rule: None,
                     message: format!("cannot read: {e}"),
                 }),
-                Ok(text) => match parse_rule_file(&f, &text) {
+                Ok(text) => match parse_rule_file_with_source(&f, &text, default_source) {
                     Ok(groups) => set.groups.extend(groups),
                     Err(e) => errors.extend(e),
                 },
@@ -290,6 +337,16 @@ fn parse_duration(s: &Spanned<String>) -> Result<Duration, (u64, u64, String)> {
 
 /// Parses and validates one rule file's text; `file` is used in messages.
 pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleError>> {
+    parse_rule_file_with_source(file, text, None)
+}
+
+/// Like [`parse_rule_file`], with `default_source` for the groups without a `source:` of their
+/// own (`source: local` keeps a group local).
+pub fn parse_rule_file_with_source(
+    file: &Path,
+    text: &str,
+    default_source: Option<&SourceConfig>,
+) -> Result<Vec<Group>, Vec<RuleError>> {
     let err =
         |line: u64, column: u64, group: Option<&str>, rule: Option<(usize, &str)>, m: String| {
             RuleError {
@@ -364,20 +421,32 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
                 errors.push(gerr(format!("invalid label name: {k}")));
             }
         }
-        if let Some(src) = &g.source {
-            for m in src.value.check() {
-                errors.push(err(
-                    src.referenced.line(),
-                    src.referenced.column(),
-                    Some(&gname),
-                    None,
-                    format!("source: {m}"),
-                ));
+        let source = match &g.source {
+            Some(Spanned {
+                value: RawSource::Local,
+                ..
+            }) => None,
+            Some(Spanned {
+                value: RawSource::Remote(c),
+                referenced,
+                ..
+            }) => {
+                for m in c.check() {
+                    errors.push(err(
+                        referenced.line(),
+                        referenced.column(),
+                        Some(&gname),
+                        None,
+                        format!("source: {m}"),
+                    ));
+                }
+                Some(SourceConfig::clone(c))
             }
-        }
+            None => default_source.cloned(),
+        };
         // A source group's expressions run at the source: checked for syntax only, so the
         // source's functions alertd does not implement may be used.
-        let remote = g.source.is_some();
+        let remote = source.is_some();
         let mut rules = Vec::new();
         for (i, sr) in g.rules.into_iter().enumerate() {
             let idx = i + 1;
@@ -544,7 +613,7 @@ pub fn parse_rule_file(file: &Path, text: &str) -> Result<Vec<Group>, Vec<RuleEr
             query_offset,
             labels: glabels,
             rules,
-            source: g.source.map(|s| s.value),
+            source,
         });
     }
     if errors.is_empty() {

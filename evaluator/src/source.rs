@@ -10,14 +10,16 @@
 
 use std::sync::Arc;
 
+use model::config::PathError;
 use model::http::HttpConfig;
 use model::{Duration, Timestamp};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::promql::Value;
 
-/// A group's `source:`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// A group's `source:`, or alertd.yaml's `rule_source:` (the default of every group without
+/// one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// The query API's base URL (`http://vm:8428`, `http://prometheus:9090`,
@@ -48,55 +50,43 @@ impl SourceConfig {
         }
     }
 
-    /// Problems of the settings that need no IO, for rule file validation.
-    pub fn check(&self) -> Vec<String> {
+    /// Problems of the settings that need no IO, each at its key (relative to the `source:`
+    /// block), for rule file validation and alertd.yaml's `rule_source:`.
+    pub fn check(&self) -> Vec<PathError> {
         let mut out = Vec::new();
         let rest = self
             .url
             .strip_prefix("http://")
             .or_else(|| self.url.strip_prefix("https://"));
         match rest {
-            None => out.push(format!(
-                "url: {:?} must start with http:// or https://",
-                self.shown_url()
+            None => out.push(PathError::new(
+                "url",
+                format!("{:?} must start with http:// or https://", self.shown_url()),
             )),
             Some(r) if r.split(['/', '?', '#']).next().is_none_or(str::is_empty) => {
-                out.push("url: has no host".into())
+                out.push(PathError::new("url", "has no host"))
             }
             Some(r) if r.contains(['?', '#']) => {
-                out.push("url: must not have a query or fragment".into())
+                out.push(PathError::new("url", "must not have a query or fragment"))
             }
             Some(_) => {}
         }
         if self.timeout == Duration::ZERO {
-            out.push("timeout must be greater than zero".into());
+            out.push(PathError::new("timeout", "must be greater than zero"));
         }
         let h = &self.http_config;
         let auths = [
             h.authorization.is_some(),
             h.basic_auth.is_some(),
-            h.bearer_token.is_some() || h.bearer_token_file.is_some(),
+            h.bearer_token.is_some(),
         ];
         if auths.iter().filter(|a| **a).count() > 1 {
-            out.push(
-                "http_config: at most one of authorization, basic_auth and bearer_token".into(),
-            );
+            out.push(PathError::new(
+                "http_config",
+                "at most one of authorization, basic_auth and bearer_token",
+            ));
         }
-        if let Some(a) = &h.authorization {
-            if a.credentials.is_some() && a.credentials_file.is_some() {
-                out.push(
-                    "http_config.authorization: at most one of credentials and credentials_file"
-                        .into(),
-                );
-            }
-        }
-        if let Some(b) = &h.basic_auth {
-            if b.password.is_some() && b.password_file.is_some() {
-                out.push(
-                    "http_config.basic_auth: at most one of password and password_file".into(),
-                );
-            }
-        }
+        // A secret and its `_file` twin both set is refused while the settings are read.
         out
     }
 }
@@ -190,21 +180,22 @@ mod tests {
 
     #[test]
     fn urls_are_checked_and_shown_without_credentials() {
-        assert!(cfg("http://vm:8428").check().is_empty());
-        assert!(cfg("https://u:p@mimir.example/prometheus")
-            .check()
-            .is_empty());
+        let check = |url: &str| -> Vec<String> {
+            cfg(url).check().iter().map(ToString::to_string).collect()
+        };
+        assert!(check("http://vm:8428").is_empty());
+        assert!(check("https://u:p@mimir.example/prometheus").is_empty());
         assert_eq!(
             cfg("https://u:p@mimir.example/prometheus").shown_url(),
             "https://mimir.example/prometheus"
         );
         assert_eq!(
-            cfg("vm:8428").check(),
+            check("vm:8428"),
             vec!["url: \"vm:8428\" must start with http:// or https://"]
         );
-        assert_eq!(cfg("http:///x").check(), vec!["url: has no host"]);
+        assert_eq!(check("http:///x"), vec!["url: has no host"]);
         assert_eq!(
-            cfg("http://vm/?a=b").check(),
+            check("http://vm/?a=b"),
             vec!["url: must not have a query or fragment"]
         );
     }
@@ -333,6 +324,40 @@ mod tests {
         assert!(crate::rules::parse_rule_file(std::path::Path::new("f.yml"), &local).is_err());
         let text = "groups:\n  - name: fleet\n    source: { url: 'http://vm:8428', tls: {} }\n    rules: []\n";
         assert!(crate::rules::parse_rule_file(std::path::Path::new("f.yml"), text).is_err());
+    }
+
+    /// Issue 19: a default source (alertd.yaml's `rule_source:`) applies to every group without
+    /// a `source:` of its own, whose expressions are then checked for syntax only; a group's own
+    /// `source:` wins; `source: local` keeps a group on the local engine (checked as such).
+    #[test]
+    fn a_default_source_applies_to_groups_without_their_own() {
+        let default = cfg("http://vm:8428");
+        let text = "groups:\n  - name: fleet\n    rules:\n      - record: r\n        expr: up{job=\"a\" or job=\"b\"}\n  - name: own\n    source: { url: 'http://mimir/prometheus' }\n    rules: []\n  - name: here\n    source: local\n    rules:\n      - record: one\n        expr: vector(1)\n";
+        let f = std::path::Path::new("f.yml");
+        let groups = crate::rules::parse_rule_file_with_source(f, text, Some(&default)).unwrap();
+        let sources: Vec<Option<&str>> = groups
+            .iter()
+            .map(|g| g.source.as_ref().map(|s| s.url.as_str()))
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                Some("http://vm:8428"),
+                Some("http://mimir/prometheus"),
+                None
+            ]
+        );
+        // Without the default, the first group is local: its expression is refused.
+        let e = crate::rules::parse_rule_file(f, text).unwrap_err();
+        assert!(e[0].to_string().contains("group \"fleet\""), "{e:?}");
+        // `source: local` is checked against the local engine even with a default.
+        let local = text.replace("expr: vector(1)", "expr: up{job=\"a\" or job=\"b\"}");
+        assert!(crate::rules::parse_rule_file_with_source(f, &local, Some(&default)).is_err());
+        // Anything else than `local` or a mapping is refused at its position.
+        let bad = text.replace("source: local", "source: remote");
+        let e = crate::rules::parse_rule_file_with_source(f, &bad, Some(&default)).unwrap_err();
+        assert!(e[0].to_string().starts_with("f.yml:10:"), "{e:?}");
+        assert!(e[0].to_string().contains("expected `local`"), "{e:?}");
     }
 
     #[test]

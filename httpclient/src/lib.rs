@@ -2,8 +2,8 @@
 //! settings as written in a configuration ([`model::http::HttpConfig`]): TLS (`ca_file`,
 //! `cert_file` + `key_file`, `insecure_skip_verify`), `proxy_url`, `follow_redirects`,
 //! `enable_http2`, and the `Authorization` header from `authorization`, `bearer_token` or
-//! `basic_auth` (secrets inline or through their `_file` twins, read with
-//! [`model::secret::read_file`]). Receivers, `remote_write` queues and rule sources all build
+//! `basic_auth` (each secret a [`model::secret::SecretSource`], its `_file` read by
+//! [`SecretSource::resolve`] when the client is built). Receivers, `remote_write` queues and rule sources all build
 //! their clients here.
 //!
 //! Errors name the key they are about relative to the `http_config` block
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use model::http::HttpConfig;
-use model::Secret;
+use model::secret::SecretSource;
 use reqwest::header::HeaderValue;
 
 /// Why a client could not be built.
@@ -189,21 +189,19 @@ fn read(key: &'static str, file: &Path) -> Result<Vec<u8>, HttpClientError> {
     })
 }
 
-fn secret(
-    key: &'static str,
-    inline: Option<&Secret>,
-    file: Option<&PathBuf>,
-) -> Result<String, HttpClientError> {
-    match (inline, file) {
-        (Some(s), _) => Ok(s.expose().to_string()),
-        (None, Some(f)) => model::secret::read_file(f)
-            .map(|s| s.expose().to_string())
-            .map_err(|e| HttpClientError::ReadFile {
-                key,
-                file: e.path,
-                source: e.source,
-            }),
-        (None, None) => Ok(String::new()),
+/// A secret's value (`key` names its `_file` twin in errors; unset: empty).
+fn secret(key: &'static str, source: Option<&SecretSource>) -> Result<String, HttpClientError> {
+    match source {
+        None => Ok(String::new()),
+        Some(s) => {
+            s.resolve()
+                .map(|s| s.expose().to_string())
+                .map_err(|e| HttpClientError::ReadFile {
+                    key,
+                    file: e.path,
+                    source: e.source,
+                })
+        }
     }
 }
 
@@ -211,25 +209,13 @@ fn secret(
 /// `bearer_token`, then `basic_auth`.
 fn authorization(h: &HttpConfig) -> Result<Option<HeaderValue>, HttpClientError> {
     let value = if let Some(a) = &h.authorization {
-        let cred = secret(
-            "authorization.credentials_file",
-            a.credentials.as_ref(),
-            a.credentials_file.as_ref(),
-        )?;
+        let cred = secret("authorization.credentials_file", a.credentials.as_ref())?;
         format!("{} {cred}", a.kind)
-    } else if h.bearer_token.is_some() || h.bearer_token_file.is_some() {
-        let cred = secret(
-            "bearer_token_file",
-            h.bearer_token.as_ref(),
-            h.bearer_token_file.as_ref(),
-        )?;
+    } else if let Some(t) = &h.bearer_token {
+        let cred = secret("bearer_token_file", Some(t))?;
         format!("Bearer {cred}")
     } else if let Some(ba) = &h.basic_auth {
-        let pw = secret(
-            "basic_auth.password_file",
-            ba.password.as_ref(),
-            ba.password_file.as_ref(),
-        )?;
+        let pw = secret("basic_auth.password_file", ba.password.as_ref())?;
         let raw = format!("{}:{pw}", ba.username);
         format!(
             "Basic {}",
@@ -288,6 +274,7 @@ pub enum BodyError {
 mod tests {
     use super::*;
     use model::http::{Authorization, BasicAuth, TlsConfig};
+    use model::Secret;
 
     fn t() -> Timeouts {
         Timeouts::new(Duration::from_secs(5))
@@ -301,8 +288,7 @@ mod tests {
         let h = HttpConfig {
             authorization: Some(Authorization {
                 kind: "Bearer".into(),
-                credentials: None,
-                credentials_file: Some(f.clone()),
+                credentials: Some(SecretSource::File(f.clone())),
             }),
             ..Default::default()
         };
@@ -313,8 +299,7 @@ mod tests {
         let h = HttpConfig {
             basic_auth: Some(BasicAuth {
                 username: "user".into(),
-                password: Some(Secret::new("pass")),
-                password_file: None,
+                password: Some(SecretSource::Inline(Secret::new("pass"))),
             }),
             ..Default::default()
         };
@@ -324,7 +309,7 @@ mod tests {
             "Basic dXNlcjpwYXNz"
         );
         let h = HttpConfig {
-            bearer_token: Some(Secret::new("tok")),
+            bearer_token: Some(SecretSource::Inline(Secret::new("tok"))),
             ..Default::default()
         };
         let b = build(Some(&h), t()).unwrap();
@@ -337,8 +322,7 @@ mod tests {
         let h = HttpConfig {
             authorization: Some(Authorization {
                 kind: "Bearer".into(),
-                credentials: None,
-                credentials_file: Some("/nonexistent/cred".into()),
+                credentials: Some(SecretSource::File("/nonexistent/cred".into())),
             }),
             ..Default::default()
         };

@@ -9,13 +9,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
 
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::http::HttpConfig;
-use crate::secret::{Secret, SecretSource};
+use crate::secret::{SecretSource, TwinSeed};
 use crate::Duration;
 
 /// Prometheus's default `scrape_interval`.
@@ -218,7 +217,7 @@ impl<'de> Deserialize<'de> for Global {
                 let mut g = Global::default();
                 while let Some(key) = map.next_key::<String>()? {
                     let k = key.as_str();
-                    let secret = match k.strip_suffix("_file").unwrap_or(k) {
+                    let secret = match crate::secret::twin_base(k).0 {
                         "smtp_auth_password" => Some(&mut g.smtp_auth_password),
                         "smtp_auth_secret" => Some(&mut g.smtp_auth_secret),
                         "slack_api_url" => Some(&mut g.slack_api_url),
@@ -228,6 +227,7 @@ impl<'de> Deserialize<'de> for Global {
                     };
                     if let Some(slot) = secret {
                         let seed = TwinSeed {
+                            prefix: "global.",
                             key: k,
                             set: slot.is_some(),
                         };
@@ -276,43 +276,10 @@ impl<'de> Deserialize<'de> for Global {
     }
 }
 
-/// Reads the value of a secret key or its `_file` twin (`key`); `set` says the other one was
-/// already read. The error is raised while the value is read, so it carries its position.
-struct TwinSeed<'a> {
-    key: &'a str,
-    set: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for TwinSeed<'_> {
-    type Value = Option<SecretSource>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        let Some(v) = Option::<String>::deserialize(d)? else {
-            return Ok(None);
-        };
-        let (base, file) = match self.key.strip_suffix("_file") {
-            Some(b) => (b, true),
-            None => (self.key, false),
-        };
-        if self.set {
-            return Err(de::Error::custom(format!(
-                "at most one of `global.{base}` and `global.{base}_file` may be set"
-            )));
-        }
-        if !file {
-            return Ok(Some(SecretSource::Inline(Secret::new(v))));
-        }
-        if v.trim().is_empty() {
-            return Err(de::Error::custom(format!(
-                "`global.{base}_file` must not be empty"
-            )));
-        }
-        Ok(Some(SecretSource::File(PathBuf::from(v))))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
 
     #[test]
     fn secrets_take_either_twin_and_refuse_both() {

@@ -1,17 +1,23 @@
 //! Prometheus's HTTP client settings as written in a configuration (`http_config`,
 //! `authorization`, `basic_auth`, `tls_config`): one definition for every section that has them
-//! (probes, receivers, `global.http_config`). Secrets have `_file` twins, read with
-//! [`crate::secret::read_file`] when used.
+//! (probes, receivers, `global.http_config`, `remote_write`, rule sources).
+//!
+//! Every secret (`bearer_token`, `authorization.credentials`, `basic_auth.password`) is one
+//! [`SecretSource`] read from its key or its `_file` twin by [`crate::secret::TwinSeed`], the
+//! reader `global`'s secrets use too: both set is an error at the second one written, an empty
+//! `_file` an error at its value. [`SecretSource::resolve`] reads a file when the secret is used.
 
+use std::fmt;
 use std::path::PathBuf;
 
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::secret::{Secret, SecretSource};
+use crate::secret::{serialize_twin, twin_base, Secret, SecretSource, TwinSeed};
 
 /// `http_config`: how an HTTP client authenticates, verifies TLS and reaches the server.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HttpConfig {
     /// Follow redirects (default true).
     pub follow_redirects: Option<bool>,
@@ -21,10 +27,8 @@ pub struct HttpConfig {
     pub authorization: Option<Authorization>,
     /// Basic auth.
     pub basic_auth: Option<BasicAuth>,
-    /// Bearer token (older form of `authorization`).
-    pub bearer_token: Option<Secret>,
-    /// File holding the bearer token (older form).
-    pub bearer_token_file: Option<PathBuf>,
+    /// Bearer token, the older form of `authorization` (`bearer_token` or `bearer_token_file`).
+    pub bearer_token: Option<SecretSource>,
     /// TLS settings.
     pub tls_config: Option<TlsConfig>,
     /// HTTP proxy for every request (`http://user:pass@proxy:3128`; a secret: it may hold a
@@ -40,10 +44,21 @@ impl HttpConfig {
         authorization: None,
         basic_auth: None,
         bearer_token: None,
-        bearer_token_file: None,
         tls_config: None,
         proxy_url: None,
     };
+
+    /// The keys `http_config` accepts.
+    pub const KEYS: &'static [&'static str] = &[
+        "follow_redirects",
+        "enable_http2",
+        "authorization",
+        "basic_auth",
+        "bearer_token",
+        "bearer_token_file",
+        "tls_config",
+        "proxy_url",
+    ];
 
     /// Whether redirects are followed (default true).
     pub fn follows_redirects(&self) -> bool {
@@ -64,83 +79,49 @@ impl HttpConfig {
     /// `bearer_token_file`, which Prometheus reads as `authorization` of type Bearer.
     pub fn effective_authorization(&self) -> Option<Authorization> {
         self.authorization.clone().or_else(|| {
-            (self.bearer_token.is_some() || self.bearer_token_file.is_some()).then(|| {
-                Authorization {
-                    credentials: self.bearer_token.clone(),
-                    credentials_file: self.bearer_token_file.clone(),
-                    ..Authorization::default()
-                }
+            self.bearer_token.as_ref().map(|t| Authorization {
+                credentials: Some(t.clone()),
+                ..Authorization::default()
             })
         })
     }
 }
 
-/// A secret written inline or through its `_file` twin, as one [`SecretSource`] (the inline
-/// value wins when both are set; validation refuses that).
-fn source(inline: &Option<Secret>, file: &Option<PathBuf>) -> Option<SecretSource> {
-    match (inline, file) {
-        (Some(s), _) => Some(SecretSource::Inline(s.clone())),
-        (None, Some(f)) => Some(SecretSource::File(f.clone())),
-        (None, None) => None,
-    }
-}
-
-impl Authorization {
-    /// `credentials` or `credentials_file`.
-    pub fn credentials_source(&self) -> Option<SecretSource> {
-        source(&self.credentials, &self.credentials_file)
-    }
-}
-
-impl BasicAuth {
-    /// `password` or `password_file`.
-    pub fn password_source(&self) -> Option<SecretSource> {
-        source(&self.password, &self.password_file)
-    }
-}
-
 /// `authorization: { type, credentials | credentials_file }`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Authorization {
     /// The scheme (default `Bearer`).
-    #[serde(default = "default_bearer", rename = "type")]
     pub kind: String,
-    /// The credentials inline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials: Option<Secret>,
-    /// A file holding the credentials.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_file: Option<PathBuf>,
+    /// The credentials (`credentials` or `credentials_file`).
+    pub credentials: Option<SecretSource>,
 }
 
 impl Default for Authorization {
     fn default() -> Self {
         Authorization {
-            kind: default_bearer(),
+            kind: "Bearer".to_string(),
             credentials: None,
-            credentials_file: None,
         }
     }
 }
 
-fn default_bearer() -> String {
-    "Bearer".to_string()
+impl Authorization {
+    /// The keys `authorization` accepts.
+    pub const KEYS: &'static [&'static str] = &["type", "credentials", "credentials_file"];
 }
 
 /// `basic_auth: { username, password | password_file }`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct BasicAuth {
     /// The user name.
-    #[serde(default)]
     pub username: String,
-    /// The password inline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password: Option<Secret>,
-    /// A file holding the password.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub password_file: Option<PathBuf>,
+    /// The password (`password` or `password_file`).
+    pub password: Option<SecretSource>,
+}
+
+impl BasicAuth {
+    /// The keys `basic_auth` accepts.
+    pub const KEYS: &'static [&'static str] = &["username", "password", "password_file"];
 }
 
 /// `tls_config`: the CAs to trust, a client certificate, the name to verify.
@@ -162,4 +143,195 @@ pub struct TlsConfig {
     /// Accept any certificate.
     #[serde(default)]
     pub insecure_skip_verify: bool,
+}
+
+/// Reads a twin key's value into `slot` (see [`TwinSeed`]).
+fn read_twin<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    key: &str,
+    slot: &mut Option<SecretSource>,
+) -> Result<(), A::Error> {
+    let seed = TwinSeed {
+        prefix: "",
+        key,
+        set: slot.is_some(),
+    };
+    if let Some(v) = map.next_value_seed(seed)? {
+        *slot = Some(v);
+    }
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for HttpConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HttpConfig;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping of HTTP client settings")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<HttpConfig, A::Error> {
+                let mut h = HttpConfig::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "follow_redirects" => h.follow_redirects = map.next_value()?,
+                        "enable_http2" => h.enable_http2 = map.next_value()?,
+                        "authorization" => h.authorization = map.next_value()?,
+                        "basic_auth" => h.basic_auth = map.next_value()?,
+                        k if twin_base(k).0 == "bearer_token" => {
+                            read_twin(&mut map, k, &mut h.bearer_token)?
+                        }
+                        "tls_config" => h.tls_config = map.next_value()?,
+                        "proxy_url" => h.proxy_url = map.next_value()?,
+                        other => return Err(de::Error::unknown_field(other, HttpConfig::KEYS)),
+                    }
+                }
+                Ok(h)
+            }
+        }
+        d.deserialize_struct("HttpConfig", HttpConfig::KEYS, V)
+    }
+}
+
+impl Serialize for HttpConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = self.follow_redirects {
+            m.serialize_entry("follow_redirects", &v)?;
+        }
+        if let Some(v) = self.enable_http2 {
+            m.serialize_entry("enable_http2", &v)?;
+        }
+        if let Some(v) = &self.authorization {
+            m.serialize_entry("authorization", v)?;
+        }
+        if let Some(v) = &self.basic_auth {
+            m.serialize_entry("basic_auth", v)?;
+        }
+        serialize_twin(&mut m, "bearer_token", &self.bearer_token)?;
+        if let Some(v) = &self.tls_config {
+            m.serialize_entry("tls_config", v)?;
+        }
+        if let Some(v) = &self.proxy_url {
+            m.serialize_entry("proxy_url", v)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Authorization {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Authorization;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping with type and credentials or credentials_file")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Authorization, A::Error> {
+                let mut a = Authorization::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "type" => a.kind = map.next_value()?,
+                        k if twin_base(k).0 == "credentials" => {
+                            read_twin(&mut map, k, &mut a.credentials)?
+                        }
+                        other => return Err(de::Error::unknown_field(other, Authorization::KEYS)),
+                    }
+                }
+                Ok(a)
+            }
+        }
+        d.deserialize_struct("Authorization", Authorization::KEYS, V)
+    }
+}
+
+impl Serialize for Authorization {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.kind)?;
+        serialize_twin(&mut m, "credentials", &self.credentials)?;
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for BasicAuth {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BasicAuth;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mapping with username and password or password_file")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BasicAuth, A::Error> {
+                let mut b = BasicAuth::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "username" => b.username = map.next_value()?,
+                        k if twin_base(k).0 == "password" => {
+                            read_twin(&mut map, k, &mut b.password)?
+                        }
+                        other => return Err(de::Error::unknown_field(other, BasicAuth::KEYS)),
+                    }
+                }
+                Ok(b)
+            }
+        }
+        d.deserialize_struct("BasicAuth", BasicAuth::KEYS, V)
+    }
+}
+
+impl Serialize for BasicAuth {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("username", &self.username)?;
+        serialize_twin(&mut m, "password", &self.password)?;
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_take_either_twin_and_refuse_both() {
+        let h: HttpConfig = serde_json::from_str(
+            r#"{"authorization": {"credentials_file": "/tok"}, "bearer_token": "b"}"#,
+        )
+        .unwrap();
+        let a = h.authorization.as_ref().unwrap();
+        assert_eq!(a.kind, "Bearer");
+        assert_eq!(a.credentials, Some(SecretSource::File("/tok".into())));
+        assert_eq!(h.bearer_token, Some(SecretSource::Inline(Secret::new("b"))));
+        // Written back under the key it was read from, the inline secret hidden.
+        let text = serde_json::to_string(&h).unwrap();
+        assert_eq!(
+            text,
+            r#"{"authorization":{"type":"Bearer","credentials_file":"/tok"},"bearer_token":"<secret>"}"#
+        );
+        let b: BasicAuth = serde_json::from_str(r#"{"username": "u", "password": "p"}"#).unwrap();
+        assert_eq!(b.password, Some(SecretSource::Inline(Secret::new("p"))));
+        for (text, want) in [
+            (
+                r#"{"basic_auth": {"username": "u", "password": "p", "password_file": "/f"}}"#,
+                "at most one of `password` and `password_file` may be set",
+            ),
+            (
+                r#"{"authorization": {"credentials_file": "/f", "credentials": "c"}}"#,
+                "at most one of `credentials` and `credentials_file` may be set",
+            ),
+            (
+                r#"{"bearer_token": "t", "bearer_token_file": "/f"}"#,
+                "at most one of `bearer_token` and `bearer_token_file` may be set",
+            ),
+            (
+                r#"{"bearer_token_file": " "}"#,
+                "`bearer_token_file` must not be empty",
+            ),
+            (r#"{"bearer_tokn": "t"}"#, "unknown field `bearer_tokn`"),
+        ] {
+            let e = serde_json::from_str::<HttpConfig>(text).unwrap_err();
+            assert!(e.to_string().contains(want), "{text}: {e}");
+        }
+    }
 }

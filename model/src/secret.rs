@@ -6,9 +6,17 @@
 //! a file is read, with one rule for every section: **one** trailing line break (`\n` or
 //! `\r\n`) is removed, nothing else (a secret may end in spaces or hold inner newlines). This is
 //! the only file IO in `model`.
+//!
+//! A secret and its twin are read into one [`SecretSource`] by [`TwinSeed`], the one reader of
+//! twin keys (`global`'s secrets, `http_config`'s `authorization`, `basic_auth` and
+//! `bearer_token`): setting both is an error raised while the second is read, so it carries
+//! that value's position; [`serialize_twin`] writes one back under the key it was read from.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use serde::de::{self, DeserializeSeed, Deserializer};
+use serde::ser::SerializeMap;
 
 /// The text shown wherever a secret would be printed.
 pub const REDACTED: &str = "<secret>";
@@ -106,6 +114,68 @@ impl SecretSource {
             SecretSource::Inline(s) => Ok(s.clone()),
             SecretSource::File(p) => read_file(p),
         }
+    }
+}
+
+/// The secret key a key names (`password` for both `password` and `password_file`), and
+/// whether it is the `_file` twin.
+pub fn twin_base(key: &str) -> (&str, bool) {
+    match key.strip_suffix("_file") {
+        Some(base) => (base, true),
+        None => (key, false),
+    }
+}
+
+/// Reads the value of a secret key or its `_file` twin (`key`, either of the two); `set` says
+/// the other one (or this one) was already read. The errors are raised while the value is read,
+/// so they carry its position: both twins set, or an empty `_file`. `prefix` is put before the
+/// key names in messages (`global.` for the `global` section, whose errors name it; empty where
+/// the reader of the error knows the path, as the config loader does).
+pub struct TwinSeed<'a> {
+    /// Put before the key names in messages.
+    pub prefix: &'a str,
+    /// The key being read.
+    pub key: &'a str,
+    /// Whether a value of the twin pair was read before.
+    pub set: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for TwinSeed<'_> {
+    type Value = Option<SecretSource>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        let Some(v) = <Option<String> as serde::Deserialize>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let (base, file) = twin_base(self.key);
+        let prefix = self.prefix;
+        if self.set {
+            return Err(de::Error::custom(format!(
+                "at most one of `{prefix}{base}` and `{prefix}{base}_file` may be set"
+            )));
+        }
+        if !file {
+            return Ok(Some(SecretSource::Inline(Secret::new(v))));
+        }
+        if v.trim().is_empty() {
+            return Err(de::Error::custom(format!(
+                "`{prefix}{base}_file` must not be empty"
+            )));
+        }
+        Ok(Some(SecretSource::File(PathBuf::from(v))))
+    }
+}
+
+/// Writes `secret` as it is written in a configuration: `key: <secret>` when inline,
+/// `key_file: PATH` when read from a file, nothing when unset.
+pub fn serialize_twin<M: SerializeMap>(
+    map: &mut M,
+    key: &str,
+    secret: &Option<SecretSource>,
+) -> Result<(), M::Error> {
+    match secret {
+        None => Ok(()),
+        Some(SecretSource::Inline(s)) => map.serialize_entry(key, s),
+        Some(SecretSource::File(p)) => map.serialize_entry(&format!("{key}_file"), p),
     }
 }
 

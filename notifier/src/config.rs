@@ -863,7 +863,7 @@ pub(crate) fn check_http(err: &mut impl FnMut(String, String), p: &str, h: Optio
     let n = [
         h.authorization.is_some(),
         h.basic_auth.is_some(),
-        h.bearer_token.is_some() || h.bearer_token_file.is_some(),
+        h.bearer_token.is_some(),
     ]
     .iter()
     .filter(|b| **b)

@@ -112,6 +112,56 @@ receivers:
     assert_eq!(errors[1]["line"], 7);
 }
 
+/// Issue 15: errors nested under one key of one list item (two bad fields of one probe's
+/// `http:`, a bad key of a receiver's `webhook_configs[0]`, a secret twin set twice inside its
+/// `http_config`) are all printed in one run, sorted by position, with readable paths.
+#[test]
+fn check_config_prints_every_nested_error_of_one_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "nested.yaml",
+        "\
+probes:
+  - name: web
+    http:
+      url: 'http://127.0.0.1:1/'
+      method: [GET]
+      fail_if_ssl: maybe
+receivers:
+  - name: r
+    webhook_configs:
+      - url: 'http://127.0.0.1:2/'
+        send_resolved: maybe
+        http_config:
+          basic_auth: { username: u, password: a, password_file: /b }
+route: { receiver: r }
+",
+    );
+    let (code, out, err) = alertctl(&["check", "config", &bad], &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    let want = [
+        format!("{bad}:5:15: `probes[0].http.method`: "),
+        format!("{bad}:6:20: `probes[0].http.fail_if_ssl`: expected true or false"),
+        format!(
+            "{bad}:11:24: `receivers[0].webhook_configs[0].send_resolved`: expected true or false"
+        ),
+        format!(
+            "{bad}:13:66: `receivers[0].webhook_configs[0].http_config.basic_auth.password_file`: \
+             at most one of `password` and `password_file` may be set"
+        ),
+    ];
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), want.len() + 1, "{out}");
+    for (line, want) in lines.iter().zip(&want) {
+        assert!(
+            line.starts_with(want.as_str()),
+            "got {line:?}\nwant {want:?}"
+        );
+    }
+    assert_eq!(lines[4], format!("{bad}: invalid (4 errors)"));
+}
+
 #[test]
 fn check_config_json_output_and_flags_after_subcommand() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,11 @@
 //! `err` with the error in `/api/v1/rules` and `alertd_rule_group_source_up` to 0; started
 //! again, the group goes on from there.
 //!
+//! The same run with the source given once in alertd.yaml (`rule_source:`, issue 19) for the
+//! groups without their own, next to a group that stays local (`source: local`). And with a
+//! source that never answers: `/api/v1/rules` and `/metrics` answer at once meanwhile (they read
+//! what the last evaluation published), and a reload applies a changed `rule_source:`.
+//!
 //! Without the binaries the tests are skipped with a message, except under `CI=true`, where
 //! they fail.
 
@@ -64,7 +69,7 @@ fn alert(d: &e2e::Daemon, name: &str) -> Option<(String, String)> {
         })
 }
 
-/// Every rule's (health, lastError) in `/api/v1/rules`.
+/// Every rule's (health, lastError) of group `fleet` in `/api/v1/rules`.
 fn health(d: &e2e::Daemon) -> Vec<(String, String)> {
     let Ok(r) = d.http("GET", "/api/v1/rules") else {
         return Vec::new();
@@ -74,6 +79,7 @@ fn health(d: &e2e::Daemon) -> Vec<(String, String)> {
         .as_array()
         .into_iter()
         .flatten()
+        .filter(|g| g["name"] == "fleet")
         .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
         .map(|r| {
             (
@@ -99,7 +105,16 @@ fn notified(got: &std::sync::Mutex<Vec<e2e::Received>>) -> Vec<(String, String)>
         .collect()
 }
 
-fn run(kind: Kind) {
+/// Where the `fleet` group's source is written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Given {
+    /// In the group (`source:`).
+    InGroup,
+    /// Once in alertd.yaml (`rule_source:`), with a second group `here` kept local.
+    Default,
+}
+
+fn run(kind: Kind, given: Given) {
     let work = tempfile::tempdir().unwrap();
     let (tport, value) = target();
     let mut peer = Peer::start_scraping(
@@ -111,15 +126,24 @@ fn run(kind: Kind) {
     let (hook, got) = webhook_sink();
     let port = e2e::free_port();
     let rules = work.path().join("fleet.yml");
+    let source = format!("{{ url: '{}', timeout: 2s }}", peer.query_url());
+    let (in_group, rule_source, local_group) = match given {
+        Given::InGroup => (format!("    source: {source}\n"), String::new(), ""),
+        Given::Default => (
+            String::new(),
+            format!("rule_source: {source}\n"),
+            "  - name: here\n    interval: 1s\n    source: local\n    rules:\n      \
+             - record: here:one\n        expr: vector(1)\n",
+        ),
+    };
     std::fs::write(
         &rules,
         format!(
-            "groups:\n  - name: fleet\n    interval: 1s\n    source: {{ url: '{}', timeout: 2s }}\n    rules:\n      \
+            "groups:\n  - name: fleet\n    interval: 1s\n{in_group}    rules:\n      \
              - alert: SiteDown\n        expr: max by (site) (demo_down) == 1\n        for: 2s\n        \
              annotations: {{ summary: 'site {{{{ $labels.site }}}} down, {{{{ query \"count(demo_down)\" | first | value }}}} series' }}\n      \
              - alert: SiteDownLong\n        expr: max by (site) (demo_down) == 1\n        for: 1h\n      \
-             - record: site:demo_down:max\n        expr: max by (site) (demo_down)\n",
-            peer.query_url()
+             - record: site:demo_down:max\n        expr: max by (site) (demo_down)\n{local_group}",
         ),
     )
     .unwrap();
@@ -136,7 +160,7 @@ route:
 receivers:
   - name: hook
     webhook_configs: [{{ url: 'http://127.0.0.1:{hook}/alerts', send_resolved: true }}]
-",
+{rule_source}",
         data = work.path().join("data"),
     );
     let d = start(port, &config, &[]).unwrap();
@@ -169,6 +193,21 @@ receivers:
         .http("GET", "/api/v1/query?query=site:demo_down:max")
         .unwrap();
     assert!(r.body.contains("\"site\":\"a\""), "{}", r.body);
+    if given == Given::Default {
+        // The group without a `source:` took the default; `source: local` stayed here.
+        let r = d.http("GET", "/api/v1/query?query=here:one").unwrap();
+        assert!(r.body.contains("\"result\":[{"), "{}", r.body);
+        let r = d.http("GET", "/api/v1/rules").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let groups = v["data"]["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 2, "{}", r.body);
+        let here = groups.iter().find(|g| g["name"] == "here").unwrap();
+        assert!(
+            here["rules"][0]["health"] == "ok",
+            "{}",
+            ctx(&format!("local group: {here}"))
+        );
+    }
 
     // Up again: resolves.
     value.store(0, Ordering::SeqCst);
@@ -242,13 +281,115 @@ receivers:
 #[test]
 fn a_group_over_prometheus_fires_notifies_resolves_and_survives_an_outage() {
     if have(PROMETHEUS) {
-        run(Kind::Prometheus);
+        run(Kind::Prometheus, Given::InGroup);
     }
 }
 
 #[test]
 fn a_group_over_victoriametrics_fires_notifies_resolves_and_survives_an_outage() {
     if have(VICTORIA) {
-        run(Kind::Victoria);
+        run(Kind::Victoria, Given::InGroup);
     }
+}
+
+/// Issue 19: the source given once in alertd.yaml (`rule_source:`) applies to the group
+/// without its own; the group with `source: local` evaluates over alertd's store.
+#[test]
+fn a_default_rule_source_over_victoriametrics_applies_to_groups_without_their_own() {
+    if have(VICTORIA) {
+        run(Kind::Victoria, Given::Default);
+    }
+}
+
+/// A loopback query API that accepts connections and never answers; counts the connections.
+fn hanging_source() -> (u16, Arc<AtomicU64>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let n = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming().flatten() {
+            n.fetch_add(1, Ordering::SeqCst);
+            held.push(c);
+        }
+    });
+    (port, accepted)
+}
+
+/// Issue 19: while a source group's evaluation waits for a source that never answers,
+/// `/api/v1/rules` and `/metrics` answer at once (before, they waited for the group's lock up
+/// to the source's timeout). The reload that then drops `rule_source:` is applied: the group
+/// evaluates locally.
+#[test]
+fn rules_and_metrics_answer_while_a_source_hangs_and_reload_applies_rule_source() {
+    let work = tempfile::tempdir().unwrap();
+    let (hang, accepted) = hanging_source();
+    let port = e2e::free_port();
+    let rules = work.path().join("fleet.yml");
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: fleet\n    interval: 1s\n    rules:\n      \
+         - record: fleet:one\n        expr: vector(1)\n  \
+         - name: here\n    interval: 1s\n    source: local\n    rules:\n      \
+         - record: here:one\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    let base = format!(
+        "api: {{ listen: 127.0.0.1:{port} }}\nstorage: {{ path: {data:?} }}\nrule_files: [{rules:?}]\n",
+        data = work.path().join("data"),
+    );
+    const TIMEOUT_S: u64 = 20;
+    let config =
+        format!("{base}rule_source: {{ url: 'http://127.0.0.1:{hang}', timeout: {TIMEOUT_S}s }}\n");
+    let d = start(port, &config, &[]).unwrap();
+    // The group is inside an evaluation, waiting for the source.
+    wait_for(Duration::from_secs(20), || {
+        (accepted.load(Ordering::SeqCst) > 0).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the source was never asked\n{}", d.log()));
+    for _ in 0..3 {
+        for path in ["/api/v1/rules", "/metrics"] {
+            let t = std::time::Instant::now();
+            let r = d.http("GET", path).unwrap();
+            let took = t.elapsed();
+            assert_eq!(r.status, 200, "{path}: {}", r.body);
+            assert!(
+                took < Duration::from_secs(TIMEOUT_S / 4),
+                "{path} took {took:?} while the source hangs\n{}",
+                d.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let r = d.http("GET", "/api/v1/rules").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        v["data"]["groups"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        r.body
+    );
+    // `source: local`: evaluated here meanwhile.
+    wait_for(Duration::from_secs(10), || {
+        let r = d.http("GET", "/api/v1/query?query=here:one").ok()?;
+        r.body.contains("\"result\":[{").then_some(())
+    })
+    .unwrap_or_else(|| panic!("here:one not recorded\n{}", d.log()));
+    assert!(!d
+        .http("GET", "/api/v1/query?query=fleet:one")
+        .unwrap()
+        .body
+        .contains("\"result\":[{"));
+
+    // Without `rule_source:`, the reload (which waits for the evaluation in progress, at most
+    // its timeout) makes the group local: it records.
+    d.write_config(&base);
+    let r = d.http("POST", "/-/reload").unwrap();
+    assert_eq!(r.status, 200, "{}\n{}", r.body, d.log());
+    wait_for(Duration::from_secs(10), || {
+        let r = d.http("GET", "/api/v1/query?query=fleet:one").ok()?;
+        r.body.contains("\"result\":[{").then_some(())
+    })
+    .unwrap_or_else(|| panic!("fleet:one not recorded after the reload\n{}", d.log()));
 }

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 
 use super::tlsutil::{push_tls_series, TlsClient, TlsInfo};
 use super::{run_until, Failure, FailureKind, Outcome, SeriesBuf};
-use crate::config::{resolve_secret, Authorization, BasicAuth, HttpProbeConfig, IpProtocol};
+use crate::config::{resolve_source, Authorization, BasicAuth, HttpProbeConfig, IpProtocol};
 
 /// Series every run writes (name, phase), in the order of the values in `run`.
 const FIXED: [(&str, Option<&str>); 15] = [
@@ -144,14 +144,10 @@ pub(crate) fn auth_header(
 ) -> Result<Option<HeaderValue>, Failure> {
     let local = |e: String| Failure::new(FailureKind::Local, e);
     let value = if let Some(a) = authorization {
-        let cred = resolve_secret(a.credentials.as_ref(), a.credentials_file.as_deref())
-            .map_err(local)?
-            .unwrap_or_default();
+        let cred = resolve_source(a.credentials.as_ref()).map_err(local)?;
         Some(format!("{} {cred}", a.kind))
     } else if let Some(b) = basic {
-        let pw = resolve_secret(b.password.as_ref(), b.password_file.as_deref())
-            .map_err(local)?
-            .unwrap_or_default();
+        let pw = resolve_source(b.password.as_ref()).map_err(local)?;
         let enc = base64::engine::general_purpose::STANDARD.encode(format!("{}:{pw}", b.username));
         Some(format!("Basic {enc}"))
     } else {
