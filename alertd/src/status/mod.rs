@@ -213,6 +213,8 @@ pub(crate) struct AlertRow {
     pub ack: Option<(String, String)>,
     /// Escalation policy and the highest tier notified (1-based) with the number of tiers.
     pub tier: Option<(String, usize, usize)>,
+    /// Response targets (`response_targets`): acknowledge by and resolve by (ms).
+    pub respond_by: (Option<Timestamp>, Option<Timestamp>),
 }
 
 /// An alert whose rule's condition holds, waiting out its `for:`.
@@ -688,6 +690,11 @@ fn notifier_alerts(
     now: Timestamp,
 ) -> Vec<AlertRow> {
     let groups = n.groups();
+    let deadlines: BTreeMap<Labels, (Option<Timestamp>, Option<Timestamp>)> = n
+        .response_deadlines()
+        .into_iter()
+        .map(|d| (d.labels, (d.ack_by, d.resolve_by)))
+        .collect();
     let mut tiers: HashMap<String, (String, usize)> = HashMap::new();
     for g in &groups {
         let Some(policy) = g.receiver.strip_prefix("escalation:") else {
@@ -719,6 +726,10 @@ fn notifier_alerts(
                 (policy.clone(), *t, of)
             });
             AlertRow {
+                respond_by: deadlines
+                    .get(&a.alert.labels)
+                    .copied()
+                    .unwrap_or_default(),
                 summary: summary(&a.alert.annotations),
                 labels: a.alert.labels,
                 since: a.alert.starts_at,
