@@ -87,7 +87,14 @@ pub fn show(api: &Api, a: &OncallArgs) -> Result<()> {
     };
     api.print_list(
         &v,
-        &["SCHEDULE", "PRIMARY", "SECONDARY", "NEXT HAND-OFF", "NEXT PRIMARY", "NEXT SECONDARY"],
+        &[
+            "SCHEDULE",
+            "PRIMARY",
+            "SECONDARY",
+            "NEXT HAND-OFF",
+            "NEXT PRIMARY",
+            "NEXT SECONDARY",
+        ],
         |i| {
             vec![
                 i.schedule.clone(),
@@ -149,14 +156,13 @@ pub fn overrides(api: &Api, what: &OverrideCommand) -> Result<()> {
             }
         }
         OverrideCommand::List { schedule } => {
-            let q: Vec<(&str, String)> = schedule
-                .iter()
-                .map(|s| ("schedule", s.clone()))
-                .collect();
+            let q: Vec<(&str, String)> = schedule.iter().map(|s| ("schedule", s.clone())).collect();
             let v: Vec<OnCallOverride> = api.get("/api/alertd/v1/oncall/overrides", &q)?;
             api.print_list(
                 &v,
-                &["ID", "SCHEDULE", "MEMBER", "START", "END", "AUTHOR", "COMMENT"],
+                &[
+                    "ID", "SCHEDULE", "MEMBER", "START", "END", "AUTHOR", "COMMENT",
+                ],
                 |o| {
                     vec![
                         o.id.clone(),
@@ -172,10 +178,10 @@ pub fn overrides(api: &Api, what: &OverrideCommand) -> Result<()> {
         }
         OverrideCommand::Rm { ids } => {
             for id in ids {
-                api.send(api.http.delete(format!(
-                    "{}/api/alertd/v1/oncall/overrides/{id}",
-                    api.url
-                )))?;
+                api.send(
+                    api.http
+                        .delete(format!("{}/api/alertd/v1/oncall/overrides/{id}", api.url)),
+                )?;
             }
             Ok(())
         }

@@ -29,7 +29,10 @@ pub(crate) fn routes() -> Router<Arc<App>> {
             "/api/alertd/v1/oncall/overrides",
             get(list_overrides).post(add_override),
         )
-        .route("/api/alertd/v1/oncall/overrides/{id}", delete(delete_override))
+        .route(
+            "/api/alertd/v1/oncall/overrides/{id}",
+            delete(delete_override),
+        )
         .route("/api/alertd/v1/oncall/{schedule}", get(one))
 }
 
@@ -92,10 +95,7 @@ async fn one(
     }
 }
 
-async fn list_overrides(
-    State(app): State<Arc<App>>,
-    Query(q): Query<ScheduleQuery>,
-) -> Response {
+async fn list_overrides(State(app): State<Arc<App>>, Query(q): Query<ScheduleQuery>) -> Response {
     let n = app.pipeline().notifier();
     Json(n.oncall_overrides().list(q.schedule.as_deref())).into_response()
 }

@@ -726,10 +726,7 @@ fn notifier_alerts(
                 (policy.clone(), *t, of)
             });
             AlertRow {
-                respond_by: deadlines
-                    .get(&a.alert.labels)
-                    .copied()
-                    .unwrap_or_default(),
+                respond_by: deadlines.get(&a.alert.labels).copied().unwrap_or_default(),
                 summary: summary(&a.alert.annotations),
                 labels: a.alert.labels,
                 since: a.alert.starts_at,

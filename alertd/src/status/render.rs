@@ -354,9 +354,15 @@ fn respond_by(p: &mut Page, now: Timestamp, a: &super::AlertRow) {
     let mut left = |what: &str, t: Timestamp| {
         p.raw("<br><span class=\"");
         if t > now {
-            p.raw("muted\">").text(what).raw(" in ").text(&span(t - now));
+            p.raw("muted\">")
+                .text(what)
+                .raw(" in ")
+                .text(&span(t - now));
         } else {
-            p.raw("pill down\">").text(what).raw(" overdue ").text(&span(now - t));
+            p.raw("pill down\">")
+                .text(what)
+                .raw(" overdue ")
+                .text(&span(now - t));
         }
         p.raw("</span>");
     };

@@ -58,7 +58,9 @@ impl Notifier {
                 continue;
             };
             for (i, tier) in tiers.iter().enumerate() {
-                let due = self.tier_delay(&rt, st, g, tier).is_some_and(|d| now >= t0 + d);
+                let due = self
+                    .tier_delay(&rt, st, g, tier)
+                    .is_some_and(|d| now >= t0 + d);
                 if !g.st.tiers_notified.contains(&i) && due {
                     escalate.push((gid.clone(), i, self.tier_receivers(&rt, tier, now)));
                 }

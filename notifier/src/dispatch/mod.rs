@@ -51,9 +51,9 @@ pub use deliver::{DeliveryReport, DeliveryStats};
 pub use group::GroupView;
 use group::{Group, GroupState};
 pub use history::HistoryEntry;
-pub use oncall::ResponseDeadline;
 use ingest::StoredAlert;
 use nflog::{nflog_key, NotificationLog};
+pub use oncall::ResponseDeadline;
 pub use queue::QueuedNotification;
 
 const NS_ALERTS: &str = "notifier.alerts";
@@ -371,13 +371,14 @@ impl Notifier {
                 decode("group", &v)?,
             );
         }
+        let overrides = crate::oncall::OverrideStore::open(kv.clone())?;
         let n = Notifier {
             kv,
             clock,
             opts,
             routing: RwLock::new(Arc::new(routing)),
             silences,
-            overrides: crate::oncall::OverrideStore::open(kv.clone())?,
+            overrides,
             state: Mutex::new(st),
             last_pass: std::sync::atomic::AtomicI64::new(i64::MIN),
             deliveries: Mutex::new(BTreeMap::new()),

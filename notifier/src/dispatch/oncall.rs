@@ -35,7 +35,13 @@ impl Notifier {
 
     /// How long after the group's first notification `tier` fires (ms); `None`: not yet known
     /// (no alert has a target).
-    pub(super) fn tier_delay(&self, rt: &Routing, st: &State, g: &Group, tier: &Tier) -> Option<i64> {
+    pub(super) fn tier_delay(
+        &self,
+        rt: &Routing,
+        st: &State,
+        g: &Group,
+        tier: &Tier,
+    ) -> Option<i64> {
         match tier.after {
             TierAfter::Fixed(d) => Some(d.as_millis_i64()),
             TierAfter::AckTarget => g

@@ -127,10 +127,7 @@ fn parse_tz(s: Option<&str>, default: Tz) -> Result<Tz, String> {
 }
 
 /// Parses one schedule; every problem goes to `err` (path relative to the schedule, message).
-fn parse_schedule(
-    s: &OncallSchedule,
-    err: &mut dyn FnMut(String, String),
-) -> Option<Schedule> {
+fn parse_schedule(s: &OncallSchedule, err: &mut dyn FnMut(String, String)) -> Option<Schedule> {
     let mut ok = true;
     let mut bad = |p: String, m: String| {
         ok = false;
@@ -152,7 +149,10 @@ fn parse_schedule(
         }
     }
     if s.layers.is_empty() {
-        bad(".layers".into(), "a schedule needs at least one layer".into());
+        bad(
+            ".layers".into(),
+            "a schedule needs at least one layer".into(),
+        );
     }
     let mut layers = Vec::new();
     for (i, l) in s.layers.iter().enumerate() {

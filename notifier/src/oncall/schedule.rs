@@ -304,25 +304,52 @@ mod tests {
 
     fn who(s: &Schedule, at: &str) -> (String, String) {
         let o = s.on_call(ts(at), &[]);
-        (o.primary.unwrap_or_default(), o.secondary.unwrap_or_default())
+        (
+            o.primary.unwrap_or_default(),
+            o.secondary.unwrap_or_default(),
+        )
     }
 
     #[test]
     fn weekly_rotation_hands_off_at_local_nine_across_dst() {
         let s = weekly_oslo();
-        assert_eq!(who(&s, "2026-03-16T08:00:00Z"), ("alice".into(), "bob".into()));
+        assert_eq!(
+            who(&s, "2026-03-16T08:00:00Z"),
+            ("alice".into(), "bob".into())
+        );
         // CET: 09:00 local is 08:00 UTC.
-        assert_eq!(who(&s, "2026-03-23T07:59:59Z"), ("alice".into(), "bob".into()));
-        assert_eq!(who(&s, "2026-03-23T08:00:00Z"), ("bob".into(), "carol".into()));
+        assert_eq!(
+            who(&s, "2026-03-23T07:59:59Z"),
+            ("alice".into(), "bob".into())
+        );
+        assert_eq!(
+            who(&s, "2026-03-23T08:00:00Z"),
+            ("bob".into(), "carol".into())
+        );
         // DST starts 2026-03-29; from then 09:00 local is 07:00 UTC.
         let h = s.next_handoff(ts("2026-03-23T08:00:00Z"), &[], 30 * 86_400_000);
         assert_eq!(h.map(|h| h.0), Some(ts("2026-03-30T07:00:00Z")));
-        assert_eq!(who(&s, "2026-03-30T06:59:59Z"), ("bob".into(), "carol".into()));
-        assert_eq!(who(&s, "2026-03-30T07:00:00Z"), ("carol".into(), "alice".into()));
-        assert_eq!(who(&s, "2026-04-06T07:00:00Z"), ("alice".into(), "bob".into()));
+        assert_eq!(
+            who(&s, "2026-03-30T06:59:59Z"),
+            ("bob".into(), "carol".into())
+        );
+        assert_eq!(
+            who(&s, "2026-03-30T07:00:00Z"),
+            ("carol".into(), "alice".into())
+        );
+        assert_eq!(
+            who(&s, "2026-04-06T07:00:00Z"),
+            ("alice".into(), "bob".into())
+        );
         // Back to CET in October.
-        assert_eq!(who(&s, "2026-10-26T07:59:00Z"), who(&s, "2026-10-19T07:00:00Z"));
-        assert_ne!(who(&s, "2026-10-26T08:00:00Z"), who(&s, "2026-10-19T07:00:00Z"));
+        assert_eq!(
+            who(&s, "2026-10-26T07:59:00Z"),
+            who(&s, "2026-10-19T07:00:00Z")
+        );
+        assert_ne!(
+            who(&s, "2026-10-26T08:00:00Z"),
+            who(&s, "2026-10-19T07:00:00Z")
+        );
     }
 
     #[test]
@@ -349,13 +376,25 @@ mod tests {
             announce_handoffs: false,
         };
         // 10:00 UTC = 11:00 Oslo, 05:00 New York: Oslo alone, no one below it.
-        assert_eq!(who(&s, "2026-02-02T10:00:00Z"), ("oslo".into(), String::new()));
+        assert_eq!(
+            who(&s, "2026-02-02T10:00:00Z"),
+            ("oslo".into(), String::new())
+        );
         // 19:30 UTC = 20:30 Oslo (off), 14:30 New York (on).
-        assert_eq!(who(&s, "2026-02-02T19:30:00Z"), ("nyc".into(), String::new()));
+        assert_eq!(
+            who(&s, "2026-02-02T19:30:00Z"),
+            ("nyc".into(), String::new())
+        );
         // 19:00 UTC is 20:00 Oslo (off) and 14:00 New York (on).
-        assert_eq!(who(&s, "2026-02-02T19:00:00Z"), ("nyc".into(), String::new()));
+        assert_eq!(
+            who(&s, "2026-02-02T19:00:00Z"),
+            ("nyc".into(), String::new())
+        );
         // 18:30 UTC: 19:30 Oslo and 13:30 New York: Oslo only.
-        assert_eq!(who(&s, "2026-02-02T18:30:00Z"), ("oslo".into(), String::new()));
+        assert_eq!(
+            who(&s, "2026-02-02T18:30:00Z"),
+            ("oslo".into(), String::new())
+        );
         // 08:00 UTC: 09:00 Oslo, 03:00 New York.
         let next = s.next_handoff(ts("2026-02-02T08:00:00Z"), &[], 86_400_000);
         assert_eq!(
@@ -369,9 +408,15 @@ mod tests {
             ))
         );
         // 06:30 UTC is 01:30 New York (on, past midnight) and 07:30 Oslo (off).
-        assert_eq!(who(&s, "2026-02-03T06:30:00Z"), ("nyc".into(), String::new()));
+        assert_eq!(
+            who(&s, "2026-02-03T06:30:00Z"),
+            ("nyc".into(), String::new())
+        );
         // 07:00 UTC: 02:00 New York (off), 08:00 Oslo (on).
-        assert_eq!(who(&s, "2026-02-03T07:00:00Z"), ("oslo".into(), String::new()));
+        assert_eq!(
+            who(&s, "2026-02-03T07:00:00Z"),
+            ("oslo".into(), String::new())
+        );
     }
 
     #[test]
@@ -382,9 +427,18 @@ mod tests {
             start: ts("2026-03-18T12:00:00Z"),
             end: ts("2026-03-18T18:00:00Z"),
         });
-        assert_eq!(who(&s, "2026-03-18T11:59:59Z"), ("alice".into(), "bob".into()));
-        assert_eq!(who(&s, "2026-03-18T12:00:00Z"), ("carol".into(), "bob".into()));
-        assert_eq!(who(&s, "2026-03-18T18:00:00Z"), ("alice".into(), "bob".into()));
+        assert_eq!(
+            who(&s, "2026-03-18T11:59:59Z"),
+            ("alice".into(), "bob".into())
+        );
+        assert_eq!(
+            who(&s, "2026-03-18T12:00:00Z"),
+            ("carol".into(), "bob".into())
+        );
+        assert_eq!(
+            who(&s, "2026-03-18T18:00:00Z"),
+            ("alice".into(), "bob".into())
+        );
         // The covered person moves to secondary when the override's member was secondary.
         let extra = [Cover {
             member: "bob".into(),
