@@ -1125,7 +1125,7 @@ escalations:
     let e = errs(y);
     let want = [
         "a.yaml:8:20: `oncall_schedules[0].layers[0].time_zone`: unknown time zone \"Mars/Base\"",
-        "a.yaml:16:42: `escalations[0].tiers[1].oncall[0].schedule`: unknown on-call schedule \"opz\"",
+        "a.yaml:16:51: `escalations[0].tiers[1].oncall[0].schedule`: unknown on-call schedule \"opz\"",
     ];
     assert_eq!(e.len(), want.len(), "{e:#?}");
     for (got, want) in e.iter().zip(want) {
