@@ -221,8 +221,7 @@ impl Schedule {
             .overrides
             .iter()
             .chain(extra)
-            .filter(|c| c.start <= at && at < c.end)
-            .last();
+            .rfind(|c| c.start <= at && at < c.end);
         if let Some(c) = cover {
             let m = c.member.as_str();
             if primary != Some(m) {
