@@ -21,6 +21,8 @@ use serde::Serialize;
 
 use crate::Output;
 
+pub mod oncall;
+
 /// A failure with its exit code and a message that says what to do.
 #[derive(Debug)]
 pub struct Failure {

@@ -1,6 +1,6 @@
 //! `alertctl`, the command-line client of alertd: offline commands (`check config`, `check
 //! rules`, `test rules`) and the commands that talk to a running alertd over its HTTP API
-//! (`silence`, `alert`, `ack`, `unack`, `history`, `heartbeat`, `probe`, `test receiver`,
+//! (`silence`, `alert`, `ack`, `unack`, `history`, `oncall`, `heartbeat`, `probe`, `test receiver`,
 //! `reload`, `status`), and `completion SHELL` (a shell completion script).
 //!
 //! Exit codes: 0 ok, 1 a check (or the operation) failed, 2 usage error, unreadable file or
@@ -87,6 +87,9 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Who is on call (now or --at TIME) and next, per schedule; `oncall override` adds,
+    /// lists and removes overrides.
+    Oncall(client::oncall::OncallArgs),
     /// Heartbeats.
     Heartbeat {
         #[command(subcommand)]
@@ -329,6 +332,12 @@ fn main() -> ExitCode {
         Command::History { receiver, limit } => {
             online(&|a| client::history(a, receiver.as_deref(), *limit))
         }
+        Command::Oncall(args) => match &args.what {
+            None => online(&|a| client::oncall::show(a, args)),
+            Some(client::oncall::OncallCommand::Override { what }) => {
+                online(&|a| client::oncall::overrides(a, what))
+            }
+        },
         Command::Heartbeat {
             what: LsCommand::Ls,
         } => online(&client::heartbeats),

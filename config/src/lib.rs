@@ -464,6 +464,7 @@ pub fn parse_str(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             ]
             .iter()
             .chain(&["mute_time_intervals", "escalations", "templates"])
+            .chain(&["oncall_schedules", "response_targets"])
             .any(failed);
             // What parsed is still validated, so that one run shows every error.
             let rest = serde_saphyr::with_deserializer_from_str(text, |d| {
@@ -607,6 +608,8 @@ struct RawNotifier {
     time_intervals: raw::Section<notifier::config::NamedTimeInterval>,
     mute_time_intervals: raw::Section<notifier::config::NamedTimeInterval>,
     escalations: raw::Section<notifier::config::Escalation>,
+    oncall_schedules: raw::Section<notifier::config::OncallSchedule>,
+    response_targets: raw::Section<notifier::config::ResponseTarget>,
 }
 
 /// What [`Validator::schema_errors`] found.
@@ -787,6 +790,8 @@ impl Validator<'_> {
             time_intervals: raw.time_intervals,
             mute_time_intervals: raw.mute_time_intervals,
             escalations: raw.escalations,
+            oncall_schedules: raw.oncall_schedules,
+            response_targets: raw.response_targets,
         };
         let rule_files = split_section(raw.rule_files);
         let external_url = effective_external_url(global.external_url.as_deref(), &api);
@@ -836,6 +841,8 @@ impl Validator<'_> {
         let time_intervals = split_section(raw.time_intervals);
         let mute_time_intervals = split_section(raw.mute_time_intervals);
         let escalations = split_section(raw.escalations);
+        let oncall_schedules = split_section(raw.oncall_schedules);
+        let response_targets = split_section(raw.response_targets);
         let templates = split_section(raw.templates);
         let cfg = notifier::config::NotifierConfig {
             global,
@@ -845,6 +852,8 @@ impl Validator<'_> {
             time_intervals,
             mute_time_intervals,
             escalations,
+            oncall_schedules,
+            response_targets,
             // Relative globs are relative to the configuration file, as in Alertmanager.
             templates: templates
                 .into_iter()

@@ -17,7 +17,9 @@ use serde_saphyr::{Location, Spanned};
 use collector::config::{HeartbeatConfig, ProbeConfig, ScrapeConfig};
 use model::global::Global;
 use model::secret::Secret;
-use notifier::config::{Escalation, InhibitRule, NamedTimeInterval, Receiver, Route};
+use notifier::config::{
+    Escalation, InhibitRule, NamedTimeInterval, OncallSchedule, Receiver, ResponseTarget, Route,
+};
 
 /// Top-level keys alertd knows.
 pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
@@ -36,6 +38,8 @@ pub(crate) const TOP_LEVEL_KEYS: &[&str] = &[
     "time_intervals",
     "mute_time_intervals",
     "escalations",
+    "oncall_schedules",
+    "response_targets",
     "watchdog",
     "templates",
 ];
@@ -126,6 +130,8 @@ pub(crate) struct RawConfig {
     pub time_intervals: Section<NamedTimeInterval>,
     pub mute_time_intervals: Section<NamedTimeInterval>,
     pub escalations: Section<Escalation>,
+    pub oncall_schedules: Section<OncallSchedule>,
+    pub response_targets: Section<ResponseTarget>,
     pub watchdog: Option<Spanned<RawWatchdog>>,
     pub templates: Section<String>,
     /// Unknown top-level keys with their positions (all of them are reported).
@@ -204,6 +210,12 @@ impl<'de> DeserializeSeed<'de> for RawSeed<'_> {
                         "escalations" => {
                             cfg.escalations = (Some(at), list(&mut map, drops, &section)?)
                         }
+                        "oncall_schedules" => {
+                            cfg.oncall_schedules = (Some(at), list(&mut map, drops, &section)?)
+                        }
+                        "response_targets" => {
+                            cfg.response_targets = (Some(at), list(&mut map, drops, &section)?)
+                        }
                         "watchdog" => cfg.watchdog = map.next_value()?,
                         "templates" => cfg.templates = (Some(at), list(&mut map, drops, &section)?),
                         other => {
@@ -262,6 +274,8 @@ pub(crate) fn check_section(
             check::<NamedTimeInterval>(text, section, item, drop)
         }
         "escalations" => check::<Escalation>(text, section, item, drop),
+        "oncall_schedules" => check::<OncallSchedule>(text, section, item, drop),
+        "response_targets" => check::<ResponseTarget>(text, section, item, drop),
         _ => Ok(()),
     }
 }
@@ -284,6 +298,8 @@ pub(crate) const LIST_SECTIONS: &[&str] = &[
     "time_intervals",
     "mute_time_intervals",
     "escalations",
+    "oncall_schedules",
+    "response_targets",
     "templates",
 ];
 

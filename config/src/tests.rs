@@ -1272,3 +1272,39 @@ fn rule_source_is_typed_and_validated_with_positions() {
         "{e:#?}"
     );
 }
+
+#[test]
+fn oncall_errors_have_positions() {
+    let y = "\
+route: { receiver: a, escalation: e }
+receivers: [{ name: a }, { name: pager }]
+oncall_schedules:
+  - name: ops
+    members: [{ name: x, receiver: pager }]
+    layers:
+      - start: 2026-03-16
+        time_zone: Mars/Base
+        members: [x]
+response_targets:
+  - { acknowledge_within: 5m }
+escalations:
+  - name: e
+    tiers:
+      - { after: 0s, oncall: [{ schedule: ops }] }
+      - { after: ack_target, oncall: [{ schedule: opz, role: secondary }] }
+";
+    let e = errs(y);
+    let want = [
+        "a.yaml:8:20: `oncall_schedules[0].layers[0].time_zone`: unknown time zone \"Mars/Base\"",
+        "a.yaml:16:51: `escalations[0].tiers[1].oncall[0].schedule`: unknown on-call schedule \"opz\"",
+    ];
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+    for (got, want) in e.iter().zip(want) {
+        assert!(got.starts_with(want), "got {got:?}\nwant prefix {want:?}");
+    }
+    // A valid one loads.
+    let ok = y.replace("Mars/Base", "Europe/Oslo").replace("opz", "ops");
+    let cfg = parse_str(&ok, "a.yaml").unwrap();
+    assert_eq!(cfg.notifier.oncall_schedules[0].name, "ops");
+    assert_eq!(cfg.notifier.response_targets.len(), 1);
+}

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod oncall;
+
 use crate::{Alert, Labels, MatchOp, Matcher, Matchers, Silence, Timestamp};
 
 /// Why an API input was refused (the message names the problem).

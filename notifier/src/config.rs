@@ -110,6 +110,10 @@ pub struct NotifierConfig {
     pub mute_time_intervals: Vec<NamedTimeInterval>,
     /// Escalation policies (alertd extension).
     pub escalations: Vec<Escalation>,
+    /// On-call schedules that escalation tiers can target (alertd extension).
+    pub oncall_schedules: Vec<OncallSchedule>,
+    /// Acknowledge and resolve targets by severity (alertd extension).
+    pub response_targets: Vec<ResponseTarget>,
     /// Template files (globs) whose `{{ define }}` blocks fields may call; relative globs are
     /// resolved against the working directory (the daemon makes them absolute).
     pub templates: Vec<String>,
@@ -475,10 +479,166 @@ pub struct Escalation {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EscalationTier {
-    /// Delay from the group's first notification.
-    pub after: Duration,
+    /// Delay from the group's first notification: a duration, or `ack_target` (the group's
+    /// `response_targets` acknowledge time).
+    pub after: TierAfter,
     /// Receivers notified from then on.
+    #[serde(default)]
     pub receivers: Vec<String>,
+    /// Whoever is on call in these schedules, resolved when the tier sends.
+    #[serde(default)]
+    pub oncall: Vec<OncallTarget>,
+}
+
+/// When an escalation tier fires, counted from the group's first notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierAfter {
+    /// A fixed delay.
+    Fixed(Duration),
+    /// The acknowledge target of the group's alerts (the shortest of its firing alerts').
+    AckTarget,
+}
+
+impl Default for TierAfter {
+    fn default() -> Self {
+        TierAfter::Fixed(Duration::ZERO)
+    }
+}
+
+impl Serialize for TierAfter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            TierAfter::Fixed(d) => d.serialize(s),
+            TierAfter::AckTarget => s.serialize_str("ack_target"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TierAfter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = TierAfter;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration such as 5m, or ack_target")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TierAfter, E> {
+                if v == "ack_target" {
+                    Ok(TierAfter::AckTarget)
+                } else {
+                    v.parse().map(TierAfter::Fixed).map_err(E::custom)
+                }
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// "Whoever is on call in schedule X" (alertd extension).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OncallTarget {
+    /// The schedule's name.
+    pub schedule: String,
+    /// Which of its on-call people.
+    #[serde(default)]
+    pub role: OncallRole,
+}
+
+/// Primary or secondary on call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OncallRole {
+    /// The person on call.
+    #[default]
+    Primary,
+    /// The next in line (see `oncall` module).
+    Secondary,
+}
+
+/// An on-call schedule (alertd extension): see the `oncall` module for how it is read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OncallSchedule {
+    /// Name used by escalation tiers, the API and `alertctl oncall`.
+    pub name: String,
+    /// IANA time zone of the layers that set none (default UTC).
+    pub time_zone: Option<String>,
+    /// The people, each reached through a receiver.
+    pub members: Vec<OncallMember>,
+    /// Rotation layers; where several are active, the later one decides.
+    pub layers: Vec<OncallLayer>,
+    /// Fixed overrides (the API adds more at run time).
+    pub overrides: Vec<OncallOverride>,
+}
+
+/// A person of a schedule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OncallMember {
+    /// The person's name (unique within the schedule).
+    pub name: String,
+    /// The receiver that reaches them (a Slack user or channel, an email address, a pager...).
+    pub receiver: String,
+}
+
+/// How long one shift of a layer lasts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rotation {
+    /// One day.
+    Daily,
+    /// Seven days.
+    #[default]
+    Weekly,
+    /// `length` (whole days are counted on the calendar, anything else in elapsed time).
+    Custom,
+}
+
+/// A rotation layer of a schedule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OncallLayer {
+    /// Shift length kind.
+    pub rotation: Rotation,
+    /// Shift length of a `custom` rotation.
+    pub length: Option<Duration>,
+    /// The date (`YYYY-MM-DD`, in the layer's time zone) on which the first member's first
+    /// shift starts, at `handoff_time`.
+    pub start: String,
+    /// Local time of the hand-off (`HH:MM`, default `00:00`).
+    pub handoff_time: Option<String>,
+    /// IANA time zone (default: the schedule's).
+    pub time_zone: Option<String>,
+    /// Members in rotation order.
+    pub members: Vec<String>,
+    /// Restricts the layer to these local hours (`HH:MM-HH:MM`, may wrap past midnight):
+    /// follow-the-sun layers.
+    pub hours: Option<String>,
+}
+
+/// A member covering a time range.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OncallOverride {
+    /// Who covers.
+    pub member: String,
+    /// From (RFC 3339).
+    pub start: String,
+    /// Until, exclusive (RFC 3339).
+    pub end: String,
+}
+
+/// Response targets of one severity (alertd extension).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResponseTarget {
+    /// The `severity` label value; unset: every severity without an entry of its own.
+    pub severity: Option<String>,
+    /// Acknowledge within this long of the first notification.
+    pub acknowledge_within: Option<Duration>,
+    /// Resolve within this long of the alert's start.
+    pub resolve_within: Option<Duration>,
 }
 
 /// One semantic problem of a configuration, with the path of the offending key
@@ -758,7 +918,7 @@ impl NotifierConfig {
                 );
             }
             for (j, t) in e.tiers.iter().enumerate() {
-                if t.receivers.is_empty() {
+                if t.receivers.is_empty() && t.oncall.is_empty() {
                     err(format!("{p}.tiers[{j}].receivers"), "no receivers".into());
                 }
                 for r in &t.receivers {
@@ -771,6 +931,8 @@ impl NotifierConfig {
                 }
             }
         }
+
+        crate::oncall::validate(self, &receivers, &mut err);
 
         // The root route.
         let root = &self.route;

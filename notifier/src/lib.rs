@@ -28,6 +28,7 @@ pub mod dispatch;
 pub mod gotemplate;
 pub mod inhibit;
 pub mod interactions;
+pub mod oncall;
 pub mod payload;
 pub mod receivers;
 pub mod route;

@@ -12,6 +12,7 @@ pub(crate) mod am;
 pub(crate) mod auth;
 pub(crate) mod error;
 pub(crate) mod limits;
+pub(crate) mod oncall;
 pub(crate) mod own;
 pub mod prom;
 
@@ -20,5 +21,6 @@ pub(crate) fn routes() -> Router<Arc<App>> {
     Router::new()
         .merge(am::routes())
         .merge(own::routes())
+        .merge(oncall::routes())
         .merge(prom::router())
 }

@@ -213,6 +213,8 @@ pub(crate) struct AlertRow {
     pub ack: Option<(String, String)>,
     /// Escalation policy and the highest tier notified (1-based) with the number of tiers.
     pub tier: Option<(String, usize, usize)>,
+    /// Response targets (`response_targets`): acknowledge by and resolve by (ms).
+    pub respond_by: (Option<Timestamp>, Option<Timestamp>),
 }
 
 /// An alert whose rule's condition holds, waiting out its `for:`.
@@ -688,6 +690,11 @@ fn notifier_alerts(
     now: Timestamp,
 ) -> Vec<AlertRow> {
     let groups = n.groups();
+    let deadlines: BTreeMap<Labels, (Option<Timestamp>, Option<Timestamp>)> = n
+        .response_deadlines()
+        .into_iter()
+        .map(|d| (d.labels, (d.ack_by, d.resolve_by)))
+        .collect();
     let mut tiers: HashMap<String, (String, usize)> = HashMap::new();
     for g in &groups {
         let Some(policy) = g.receiver.strip_prefix("escalation:") else {
@@ -719,6 +726,7 @@ fn notifier_alerts(
                 (policy.clone(), *t, of)
             });
             AlertRow {
+                respond_by: deadlines.get(&a.alert.labels).copied().unwrap_or_default(),
                 summary: summary(&a.alert.annotations),
                 labels: a.alert.labels,
                 since: a.alert.starts_at,
@@ -1141,6 +1149,7 @@ receivers: [{{ name: hook, webhook_configs: [{{ url: 'http://127.0.0.1:1/' }}] }
 escalations:
   - name: oncall
     tiers: [{{ after: 0s, receivers: [hook] }}, {{ after: 5m, receivers: [hook] }}]
+response_targets: [{{ severity: critical, acknowledge_within: 5m, resolve_within: 1h }}]
 "
         );
         let (_port, app, _dir, _) = serve(&yaml).await;
@@ -1202,12 +1211,25 @@ escalations:
         assert_eq!(row("DiskFull").ack, Some(("alice".into(), "on it".into())));
         assert_eq!(row("DiskFull").tier, Some(("oncall".into(), 1, 2)));
         assert_eq!(row("DiskFull").since, NOW - 600_000);
+        // Response targets: ack 5 min after the first notification (now), resolve 1 h after
+        // the start.
+        assert_eq!(
+            row("DiskFull").respond_by,
+            (Some(NOW + 300_000), Some(NOW + 3_000_000))
+        );
 
         let html = render::full_page(&snap, std::time::Instant::now());
         assert!(html.contains("data-probe=\"web\" data-state=\"maintenance\""));
         assert!(html.contains(">acknowledged</span> <span class=\"muted\">by alice: on it"));
         assert!(html.contains(">silenced</span>"));
         assert!(html.contains("oncall: tier 1 of 2"), "{html}");
+        // Time left: the acknowledged alert shows only its resolve target.
+        assert_eq!(html.matches(">ack in 5 min</span>").count(), 1, "{html}");
+        assert_eq!(
+            html.matches(">resolve in 50 min</span>").count(),
+            2,
+            "{html}"
+        );
         assert!(html.contains("db migration"));
         // The public page says maintenance, and not why.
         let public = render::public_page(&gather(&app, Scope::Public));

@@ -348,6 +348,32 @@ fn omitted_row(p: &mut Page, total: usize, shown: usize, columns: usize, what: &
     }
 }
 
+/// Time left to the alert's response targets: `ack in 3 min` (until acknowledged; `ack
+/// overdue 2 min` past it), `resolve in 52 min`.
+fn respond_by(p: &mut Page, now: Timestamp, a: &super::AlertRow) {
+    let mut left = |what: &str, t: Timestamp| {
+        p.raw("<br><span class=\"");
+        if t > now {
+            p.raw("muted\">")
+                .text(what)
+                .raw(" in ")
+                .text(&span(t - now));
+        } else {
+            p.raw("pill down\">")
+                .text(what)
+                .raw(" overdue ")
+                .text(&span(now - t));
+        }
+        p.raw("</span>");
+    };
+    if let (Some(t), None) = (a.respond_by.0, &a.ack) {
+        left("ack", t);
+    }
+    if let Some(t) = a.respond_by.1 {
+        left("resolve", t);
+    }
+}
+
 fn alerts_section(p: &mut Page, snap: &Snapshot) {
     p.raw("<section id=\"alerts\"><h2>Firing alerts");
     p.fmt(format_args!(" ({})", snap.alerts.len())).raw("</h2>");
@@ -396,6 +422,7 @@ fn alerts_section(p: &mut Page, snap: &Snapshot) {
             if !any {
                 p.raw("<span class=\"pill down\">firing</span>");
             }
+            respond_by(p, snap.now, a);
             p.raw("</td><td>");
             match &a.tier {
                 Some((policy, t, of)) => {
@@ -1053,6 +1080,7 @@ mod tests {
                 inhibited_by: vec![EVIL.into()],
                 ack: Some((EVIL.into(), EVIL.into())),
                 tier: Some((EVIL.into(), 2, 3)),
+                respond_by: (Some(now - 60_000), Some(now + 600_000)),
             }],
             alert_source: AlertSource::Notifier,
             pending: vec![PendingRow {

@@ -41,9 +41,9 @@ impl Notifier {
             None => vec![node.opts.receiver.clone()],
             Some(tiers) => {
                 let mut v: Vec<String> = Vec::new();
-                for (i, (_, rs)) in tiers.iter().enumerate() {
+                for (i, tier) in tiers.iter().enumerate() {
                     if g.tiers_notified.contains(&i) {
-                        for r in rs {
+                        for r in &self.tier_receivers(&rt, tier, self.clock.now_ms()) {
                             if !v.contains(r) {
                                 v.push(r.clone());
                             }
@@ -82,9 +82,12 @@ impl Notifier {
             let Some(t0) = g.state().first_notified_at else {
                 continue;
             };
-            for (i, (after, rs)) in tiers.iter().enumerate() {
-                if !g.state().tiers_notified.contains(&i) && now >= t0 + after.as_millis_i64() {
-                    escalate.push((gid.clone(), i, rs.clone()));
+            for (i, tier) in tiers.iter().enumerate() {
+                let due = self
+                    .tier_delay(&rt, st, g, tier)
+                    .is_some_and(|d| now >= t0 + d);
+                if !g.state().tiers_notified.contains(&i) && due {
+                    escalate.push((gid.clone(), i, self.tier_receivers(&rt, tier, now)));
                 }
             }
         }

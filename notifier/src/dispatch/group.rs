@@ -389,8 +389,8 @@ impl Notifier {
                 .as_ref()
                 .and_then(|e| rt.escalations.get(e))
             {
-                for (i, (after, _)) in tiers.iter().enumerate() {
-                    if after.as_millis() == 0 {
+                for (i, tier) in tiers.iter().enumerate() {
+                    if tier.immediate() {
                         gst.tiers_notified.insert(i);
                     }
                 }

@@ -62,6 +62,7 @@ mod history;
 mod ingest;
 mod mute;
 mod nflog;
+mod oncall;
 mod queue;
 
 use acks::Acks;
@@ -75,6 +76,7 @@ pub use history::HistoryEntry;
 use ingest::Alerts;
 use mute::Mute;
 use nflog::{nflog_key, NotificationLog};
+pub use oncall::ResponseDeadline;
 use queue::Queue;
 pub use queue::QueuedNotification;
 
@@ -157,6 +159,9 @@ pub enum NotifierError {
     /// An input alert is malformed.
     #[error("invalid alert: {0}")]
     InvalidAlert(String),
+    /// On-call overrides could not be loaded.
+    #[error(transparent)]
+    Oncall(#[from] crate::oncall::OverrideError),
     /// Nothing matched an ack selector.
     #[error("no matching firing alert (for unack: none of them is acknowledged)")]
     NothingToAck,
@@ -226,6 +231,7 @@ pub struct Notifier {
     /// held, so a holder of `state` sees one routing throughout.
     routing: RwLock<Arc<Routing>>,
     silences: Silences,
+    overrides: crate::oncall::OverrideStore,
     state: Mutex<State>,
     /// When [`Notifier::run`] last finished a pass (ms; `i64::MIN` before the first).
     last_pass: std::sync::atomic::AtomicI64,
@@ -262,7 +268,8 @@ pub struct Routing {
     routes: Vec<RouteNode>,
     tree: RouteNode,
     intervals: HashMap<String, Vec<TimeInterval>>,
-    escalations: HashMap<String, Vec<(Duration, Vec<String>)>>,
+    escalations: HashMap<String, Vec<crate::oncall::Tier>>,
+    oncall: crate::oncall::OncallRouting,
     pub(crate) integrations: HashMap<String, Vec<Arc<Integration>>>,
     fallbacks: HashMap<String, String>,
     inhibit_rules: Vec<crate::config::InhibitRule>,
@@ -303,7 +310,11 @@ impl Routing {
                     e.name.clone(),
                     e.tiers
                         .iter()
-                        .map(|t| (t.after, t.receivers.clone()))
+                        .map(|t| crate::oncall::Tier {
+                            after: t.after,
+                            receivers: t.receivers.clone(),
+                            oncall: t.oncall.clone(),
+                        })
                         .collect(),
                 )
             })
@@ -315,6 +326,7 @@ impl Routing {
             tree,
             intervals,
             escalations,
+            oncall: crate::oncall::OncallRouting::build(cfg),
             integrations,
             fallbacks: cfg
                 .receivers
@@ -361,12 +373,14 @@ impl Notifier {
                 decode("group", &v)?,
             );
         }
+        let overrides = crate::oncall::OverrideStore::open(kv.clone())?;
         let n = Notifier {
             kv,
             clock,
             opts,
             routing: RwLock::new(Arc::new(routing)),
             silences,
+            overrides,
             state: Mutex::new(st),
             last_pass: std::sync::atomic::AtomicI64::new(i64::MIN),
             deliveries: Mutex::new(BTreeMap::new()),
@@ -580,9 +594,10 @@ impl Notifier {
                     .as_ref()
                     .and_then(|e| rt.escalations.get(e)),
             ) {
-                for (i, (after, _)) in tiers.iter().enumerate() {
-                    if !gst.tiers_notified.contains(&i) {
-                        upd(t0 + after.as_millis_i64());
+                for (i, tier) in tiers.iter().enumerate() {
+                    let delay = self.tier_delay(&rt, &st, g, tier);
+                    if let (false, Some(d)) = (gst.tiers_notified.contains(&i), delay) {
+                        upd(t0 + d);
                     }
                 }
             }
@@ -619,7 +634,10 @@ impl Notifier {
                         .as_ref()
                         .and_then(|e| rt.escalations.get(e))
                     {
-                        Some(t) => t.iter().flat_map(|(_, r)| r.clone()).collect(),
+                        Some(t) => t
+                            .iter()
+                            .flat_map(|t| self.tier_receivers(&rt, t, now))
+                            .collect(),
                         None => vec![n.opts.receiver.clone()],
                     };
                     for r in rs {
