@@ -552,7 +552,12 @@ mod tests {
         assert!(r.window_truncated);
         assert_eq!(r.covered_from, api_time(now - 5 * H));
         assert!(r.note.unwrap().contains("for 5h"));
-        assert_eq!(r.alerts.len(), 1);
+        let got: Vec<(&str, u64, u64)> = r
+            .alerts
+            .iter()
+            .map(|a| (a.alertname.as_str(), a.fired, a.notifications))
+            .collect();
+        assert_eq!(got, [("New", 1, 1), ("Old", 0, 1)]);
         // The limit keeps the noisiest.
         let mut p = params(now, "1d");
         p.limit = 1;

@@ -204,7 +204,7 @@ receivers:
         .map(|h| (h.hour, h.notifications))
         .collect();
     assert_eq!(hours, [(11, 2), (9, 1), (10, 1)]);
-    assert_eq!(r.history_retention, "7d");
+    assert_eq!(r.history_retention, "1w");
     assert!(!r.window_truncated);
 
     // A window from 10:30 holds only DiskFull's episode: Flappy's second one started before it

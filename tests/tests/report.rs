@@ -149,8 +149,8 @@ receivers:
     // A window longer than the retention is cut, and the answer says so.
     let r = report(port, "since=30d");
     assert!(r.window_truncated);
-    assert_eq!(r.history_retention, "7d");
-    assert!(r.note.as_deref().unwrap_or("").contains("7d"), "{r:?}");
+    assert_eq!(r.history_retention, "1w");
+    assert!(r.note.as_deref().unwrap_or("").contains("for 1w"), "{r:?}");
     // Parameters are bounded: 400 with the limit named, in alertd's JSON error shape.
     let bad = http(port, "GET", "/api/alertd/v1/report?since=400d").unwrap();
     assert_eq!(bad.status, 400);
