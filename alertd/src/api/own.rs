@@ -261,7 +261,9 @@ pub(crate) fn report_params(
     now: model::Timestamp,
 ) -> Result<notifier::ReportParams, String> {
     use notifier::report::{DEFAULT_LIMIT, DEFAULT_SELF_RESOLVED_WITHIN};
-    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty());
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
     let duration = |name: &str, v: Option<&str>, default: model::Duration| match v {
         None => Ok(default),
         Some(v) => v
