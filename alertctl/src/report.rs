@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use clap::{Args, ValueEnum};
-use model::api::{fmt_num, FatigueReport};
+use model::api::FatigueReport;
 
 use crate::client::{table, Api, Failure, Result};
 use crate::Output;
@@ -41,12 +41,17 @@ pub struct ReportArgs {
     format: Option<Format>,
 }
 
+/// Seconds in Prometheus duration syntax, to the second (`3m10s`).
 fn secs(v: Option<f64>) -> String {
-    v.map_or_else(|| "-".into(), |s| format!("{}s", fmt_num(s)))
+    v.map_or_else(
+        || "-".into(),
+        |s| model::Duration::from_secs(s.round().max(0.0) as u64).to_string(),
+    )
 }
 
-fn pct(v: f64) -> String {
-    format!("{}%", fmt_num(v * 100.0))
+/// A count with its share: `2 (14%)`.
+fn count_share(n: u64, share: f64) -> String {
+    format!("{n} ({:.0}%)", share * 100.0)
 }
 
 /// `report`.
@@ -91,14 +96,18 @@ fn print_table(r: &FatigueReport) {
                 a.alertname.clone(),
                 a.fired.to_string(),
                 a.notifications.to_string(),
-                pct(a.acknowledged_share),
-                format!("{} / {}", secs(a.ack_median_seconds), secs(a.ack_p90_seconds)),
+                count_share(a.acknowledged, a.acknowledged_share),
+                format!(
+                    "{} / {}",
+                    secs(a.ack_median_seconds),
+                    secs(a.ack_p90_seconds)
+                ),
                 format!(
                     "{} / {}",
                     secs(a.resolve_median_seconds),
                     secs(a.resolve_p90_seconds)
                 ),
-                pct(a.self_resolved_share),
+                count_share(a.self_resolved, a.self_resolved_share),
             ]
         })
         .collect();

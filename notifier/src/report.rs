@@ -452,17 +452,42 @@ mod tests {
         let page_f = |d: i64| f_start(d) + 30 * S;
         let mut h = Vec::new();
         for (d, lasted) in [(0, 2 * M), (1, 3 * M), (2, 20 * M)] {
-            h.push(sent(page_f(d), "team", "success", &[("f1", "Flappy", f_start(d), None)]));
-            h.push(resolved_mark(page_f(d) + lasted, "f1", "Flappy", f_start(d)));
+            h.push(sent(
+                page_f(d),
+                "team",
+                "success",
+                &[("f1", "Flappy", f_start(d), None)],
+            ));
+            h.push(resolved_mark(
+                page_f(d) + lasted,
+                "f1",
+                "Flappy",
+                f_start(d),
+            ));
         }
         let d1 = DAY0 + 24 * H + 3 * H;
         let d2 = DAY0 + 2 * 24 * H + 3 * H;
         h.push(sent(d1, "oncall", "success", &[("d1", "Disk", d1, None)]));
         // A resolved notification (send_resolved) and the mark agree on the end.
-        h.push(sent(d1 + 30 * M, "oncall", "success", &[("d1", "Disk", d1, Some(d1 + 30 * M))]));
+        h.push(sent(
+            d1 + 30 * M,
+            "oncall",
+            "success",
+            &[("d1", "Disk", d1, Some(d1 + 30 * M))],
+        ));
         h.push(resolved_mark(d1 + 30 * M, "d1", "Disk", d1));
-        h.push(sent(d2 - M, "oncall", "failed", &[("d1", "Disk", d2 - M, None)]));
-        h.push(sent(d2, "oncall", "success", &[("d1", "Disk", d2 - M, None)]));
+        h.push(sent(
+            d2 - M,
+            "oncall",
+            "failed",
+            &[("d1", "Disk", d2 - M, None)],
+        ));
+        h.push(sent(
+            d2,
+            "oncall",
+            "success",
+            &[("d1", "Disk", d2 - M, None)],
+        ));
         h.sort_by_key(|e| e.at);
         let acks = vec![
             ack(d1 + 4 * M, "d1", "ack"),
@@ -500,11 +525,19 @@ mod tests {
 
         assert_eq!(r.receivers.len(), 2);
         assert_eq!(
-            (&r.receivers[0].receiver[..], r.receivers[0].notifications, r.receivers[0].failed),
+            (
+                &r.receivers[0].receiver[..],
+                r.receivers[0].notifications,
+                r.receivers[0].failed
+            ),
             ("oncall", 3, 1)
         );
         assert_eq!(
-            (&r.receivers[1].receiver[..], r.receivers[1].notifications, r.receivers[1].failed),
+            (
+                &r.receivers[1].receiver[..],
+                r.receivers[1].notifications,
+                r.receivers[1].failed
+            ),
             ("team", 3, 0)
         );
         let noisy: Vec<(u8, u64)> = r
@@ -535,7 +568,12 @@ mod tests {
     fn the_window_and_the_retention_bound_what_counts() {
         let h = vec![
             sent(DAY0, "r", "success", &[("a", "Old", DAY0, None)]),
-            sent(DAY0 + 10 * H, "r", "success", &[("b", "New", DAY0 + 10 * H, None)]),
+            sent(
+                DAY0 + 10 * H,
+                "r",
+                "success",
+                &[("b", "New", DAY0 + 10 * H, None)],
+            ),
             // A repeat of Old inside the window: a notification, no firing.
             sent(DAY0 + 11 * H, "r", "success", &[("a", "Old", DAY0, None)]),
         ];
@@ -577,7 +615,10 @@ mod tests {
             sent(DAY0 + M, "r", "success", &[("a", "Quick", DAY0, None)]),
             resolved_mark(DAY0 + 3 * M, "a", "Quick", DAY0),
         ];
-        let acks = vec![ack(DAY0 + 2 * M, "a", "ack"), ack(DAY0 + 2 * M, "zz", "ack")];
+        let acks = vec![
+            ack(DAY0 + 2 * M, "a", "ack"),
+            ack(DAY0 + 2 * M, "zz", "ack"),
+        ];
         let r = compute(&h, &acks, &params(DAY0 + H, "1d"), WEEK);
         let q = r.alerts.iter().find(|a| a.alertname == "Quick").unwrap();
         assert_eq!((q.fired, q.acknowledged, q.self_resolved), (1, 1, 0));

@@ -94,7 +94,8 @@ receivers:
     n.ingest(vec![alert("Flappy", "warning", T0, T0 + 2 * M + 30 * S)])
         .unwrap();
     run_to(&n, &c, T0 + H).await;
-    n.ingest(vec![alert("Flappy", "warning", T0 + H, FAR)]).unwrap();
+    n.ingest(vec![alert("Flappy", "warning", T0 + H, FAR)])
+        .unwrap();
     run_to(&n, &c, T0 + H + 20 * M + 30 * S - 10 * S).await;
     c.set_ms(T0 + H + 20 * M + 30 * S);
     n.ingest(vec![alert(

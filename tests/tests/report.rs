@@ -61,8 +61,16 @@ receivers:
     let url = format!("http://127.0.0.1:{port}");
     let env = [("ALERTD_URL", url.as_str()), ("ALERTD_TOKEN", "rep-token")];
     let sent = |n: usize| {
-        wait_for(Duration::from_secs(15), || (bodies(&got).len() >= n).then_some(()))
-            .unwrap_or_else(|| panic!("{n} notifications expected: {:?}\n{}", bodies(&got), d.log()))
+        wait_for(Duration::from_secs(15), || {
+            (bodies(&got).len() >= n).then_some(())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{n} notifications expected: {:?}\n{}",
+                bodies(&got),
+                d.log()
+            )
+        })
     };
 
     // Disk fires, is paged, acknowledged from the CLI, then resolves (a resolved message).
@@ -89,7 +97,10 @@ receivers:
     // Hand-computed from the history and the ack log alertd serves.
     let hist: Vec<HistoryItem> =
         serde_json::from_str(&http(port, "GET", "/api/alertd/v1/history").unwrap().body).unwrap();
-    assert!(hist.iter().all(|h| h.attempt >= 1 && h.result == "success"), "{hist:?}");
+    assert!(
+        hist.iter().all(|h| h.attempt >= 1 && h.result == "success"),
+        "{hist:?}"
+    );
     let page_of = |name: &str| {
         hist.iter()
             .filter(|h| h.status == "firing" && h.alerts_summary().starts_with(name))
@@ -99,7 +110,11 @@ receivers:
     };
     let log: Vec<AckLogEntry> =
         serde_json::from_str(&http(port, "GET", "/api/alertd/v1/acks/log").unwrap().body).unwrap();
-    let acked = log.iter().find(|e| e.action == "ack").map(|e| ms(&e.at)).unwrap();
+    let acked = log
+        .iter()
+        .find(|e| e.action == "ack")
+        .map(|e| ms(&e.at))
+        .unwrap();
     let ack_secs = (acked - page_of("Disk")).max(0) as f64 / 1000.0;
 
     assert_eq!(r.window, "1h");
@@ -108,14 +123,25 @@ receivers:
     assert_eq!(names, ["Disk", "Flappy"], "Disk sent more");
     let disk = &r.alerts[0];
     assert_eq!(
-        (disk.fired, disk.notifications, disk.acknowledged, disk.resolved, disk.self_resolved),
+        (
+            disk.fired,
+            disk.notifications,
+            disk.acknowledged,
+            disk.resolved,
+            disk.self_resolved
+        ),
         (1, 2, 1, 1, 0),
         "{disk:?}"
     );
     assert_eq!(disk.ack_median_seconds, Some(ack_secs));
     let flappy = &r.alerts[1];
     assert_eq!(
-        (flappy.fired, flappy.notifications, flappy.acknowledged, flappy.resolved),
+        (
+            flappy.fired,
+            flappy.notifications,
+            flappy.acknowledged,
+            flappy.resolved
+        ),
         (1, 1, 0, 1),
         "{flappy:?}"
     );
@@ -165,5 +191,8 @@ receivers:
     assert_eq!(p.status, 200);
     assert!(p.header("content-type").unwrap().starts_with("text/html"));
     assert!(p.body.contains("<strong>Flappy</strong>"), "{}", p.body);
-    assert!(http(port, "GET", "/").unwrap().body.contains("href=\"/report\""));
+    assert!(http(port, "GET", "/")
+        .unwrap()
+        .body
+        .contains("href=\"/report\""));
 }

@@ -282,9 +282,9 @@ pub(crate) fn report_params(
     )?;
     let tz = match given(&q.tz) {
         None => chrono_tz::UTC,
-        Some(t) => t
-            .parse::<chrono_tz::Tz>()
-            .map_err(|_| format!("`tz`: unknown time zone {t:?} (expected e.g. UTC, Europe/Oslo)"))?,
+        Some(t) => t.parse::<chrono_tz::Tz>().map_err(|_| {
+            format!("`tz`: unknown time zone {t:?} (expected e.g. UTC, Europe/Oslo)")
+        })?,
     };
     let limit = match given(&q.limit) {
         None => DEFAULT_LIMIT,
@@ -310,11 +310,10 @@ pub(crate) async fn make_report(
     {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(notifier_error(e)),
-        Err(e) => Err(ApiError::own(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("report: {e}"),
-        )
-        .into_response()),
+        Err(e) => Err(
+            ApiError::own(StatusCode::INTERNAL_SERVER_ERROR, format!("report: {e}"))
+                .into_response(),
+        ),
     }
 }
 

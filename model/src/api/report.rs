@@ -138,7 +138,11 @@ impl FatigueReport {
             .filter(|h| h.notifications > 0)
             .cloned()
             .collect();
-        v.sort_by(|a, b| b.notifications.cmp(&a.notifications).then(a.hour.cmp(&b.hour)));
+        v.sort_by(|a, b| {
+            b.notifications
+                .cmp(&a.notifications)
+                .then(a.hour.cmp(&b.hour))
+        });
         v
     }
 }
@@ -215,7 +219,10 @@ mod tests {
         let csv = r.to_csv();
         let lines: Vec<&str> = csv.split("\r\n").collect();
         assert_eq!(lines[0], CSV_HEADER);
-        assert_eq!(lines[1], "\"Disk,\"\"Full\"\"\",4,6,1,0.25,90,90,3,120.5,,2,0.5");
+        assert_eq!(
+            lines[1],
+            "\"Disk,\"\"Full\"\"\",4,6,1,0.25,90,90,3,120.5,,2,0.5"
+        );
         assert_eq!(lines[2], "Down,4,6,1,0.25,90,90,3,120.5,,2,0.5");
         assert_eq!(lines[3], "");
         assert_eq!(lines.len(), 4);

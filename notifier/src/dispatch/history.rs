@@ -113,7 +113,10 @@ impl Notifier {
             receiver: receiver.to_string(),
             integration: String::new(),
             status: "resolved".into(),
-            alerts: resolved.iter().map(|a| a.fingerprint().to_string()).collect(),
+            alerts: resolved
+                .iter()
+                .map(|a| a.fingerprint().to_string())
+                .collect(),
             alert_labels: resolved.iter().map(|a| a.labels.clone()).collect(),
             alert_times: resolved.iter().map(|a| times_of(a, now)).collect(),
             attempt: 0,
