@@ -33,7 +33,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Failure {
             code: 2,
             message: message.into(),
@@ -53,7 +53,7 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-type Result<T> = std::result::Result<T, Failure>;
+pub(crate) type Result<T> = std::result::Result<T, Failure>;
 
 /// Turns a command's result into the process exit code, printing the error.
 pub fn finish(r: Result<()>) -> ExitCode {
@@ -132,7 +132,11 @@ impl Api {
         })
     }
 
-    fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T> {
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T> {
         let resp = self.send(self.http.get(format!("{}{path}", self.url)).query(query))?;
         resp.json()
             .map_err(|e| Failure::failed(format!("unexpected answer from {path}: {e}")))
@@ -170,7 +174,7 @@ impl Api {
         }
     }
 
-    fn print_json(&self, v: &impl Serialize) -> Result<()> {
+    pub(crate) fn print_json(&self, v: &impl Serialize) -> Result<()> {
         let s = serde_json::to_string_pretty(v).map_err(|e| anyhow!(e))?;
         println!("{s}");
         Ok(())
@@ -178,7 +182,7 @@ impl Api {
 }
 
 /// Prints rows as a table with columns separated by two spaces.
-fn table(header: &[&str], rows: &[Vec<String>]) {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut w: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! `alertctl`, the command-line client of alertd: offline commands (`check config`, `check
 //! rules`, `test rules`) and the commands that talk to a running alertd over its HTTP API
-//! (`silence`, `alert`, `ack`, `unack`, `history`, `oncall`, `heartbeat`, `probe`, `test receiver`,
+//! (`silence`, `alert`, `ack`, `unack`, `history`, `report`, `oncall`, `heartbeat`, `probe`,
+//! `test receiver`,
 //! `reload`, `status`), and `completion SHELL` (a shell completion script).
 //!
 //! Exit codes: 0 ok, 1 a check (or the operation) failed, 2 usage error, unreadable file or
@@ -14,6 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod check;
 mod client;
+mod report;
 mod rules;
 
 /// Command-line flags shared by every subcommand (accepted before or after it).
@@ -90,6 +92,10 @@ enum Command {
     /// Who is on call (now or --at TIME) and next, per schedule; `oncall override` adds,
     /// lists and removes overrides.
     Oncall(client::oncall::OncallArgs),
+    /// The alert-fatigue report: per alert name, how often it fired and paged, how fast it was
+    /// acknowledged and resolved, how often it resolved by itself; the noisiest receivers and
+    /// hours.
+    Report(report::ReportArgs),
     /// Heartbeats.
     Heartbeat {
         #[command(subcommand)]
@@ -338,6 +344,7 @@ fn main() -> ExitCode {
                 online(&|a| client::oncall::overrides(a, what))
             }
         },
+        Command::Report(args) => online(&|a| report::report(a, args)),
         Command::Heartbeat {
             what: LsCommand::Ls,
         } => online(&client::heartbeats),

@@ -9,6 +9,11 @@ pub mod oncall;
 
 use crate::{Alert, Labels, MatchOp, Matcher, Matchers, Silence, Timestamp};
 
+mod report;
+pub use report::{
+    fmt_num, AlertFatigue, FatigueReport, HourNoise, ReceiverNoise, CSV_HEADER as REPORT_CSV_HEADER,
+};
+
 /// Why an API input was refused (the message names the problem).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]

@@ -17,7 +17,8 @@
 //! 4. Read and change state: [`Notifier::silences`] (create/edit/expire), [`Notifier::ack`] /
 //!    [`Notifier::unack`] / [`Notifier::acks`] / [`Notifier::ack_log`], [`Notifier::alerts`]
 //!    and [`Notifier::groups`] (shown through [`api::GettableAlert`]), [`Notifier::history`],
-//!    [`Notifier::queued`], [`Notifier::test_receiver`].
+//!    [`Notifier::queued`], [`Notifier::test_receiver`], [`Notifier::fatigue_report`] (the
+//!    alert-fatigue report, computed by [`report`]).
 //!
 //! A config reload is [`Notifier::reload`] (or [`Notifier::prepare`], which can fail and changes
 //! nothing, then [`Notifier::apply`]): the same notifier, with its state, under the new sections.
@@ -31,6 +32,7 @@ pub mod interactions;
 pub mod oncall;
 pub mod payload;
 pub mod receivers;
+pub mod report;
 pub mod route;
 pub mod silences;
 pub mod template;
@@ -40,3 +42,4 @@ pub use dispatch::{
     Ack, AckEvent, AckTarget, AlertView, DeliveryReport, DeliveryStats, GroupView, HistoryEntry,
     Notifier, NotifierError, NotifierOptions, QueuedNotification, Routing, TickReport,
 };
+pub use report::{AlertTimes, HistoryKind, ReportParams};

@@ -1,6 +1,7 @@
 //! alertd's own API under `/api/alertd/v1/`: acknowledgements (`acks`: POST acknowledges,
 //! DELETE removes, GET lists; `acks/log`), the notification history, test notifications to a
-//! receiver, and the current state of heartbeats and probes. Errors are `{"error": "..."}`.
+//! receiver, the alert-fatigue report (`report`), and the current state of heartbeats and
+//! probes. Errors are `{"error": "..."}`.
 
 // Handlers short-circuit with the ready error `Response` (axum style); it is built once per
 // failed request, so its size does not matter.
@@ -35,6 +36,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         )
         .route("/api/alertd/v1/acks/log", get(ack_log))
         .route("/api/alertd/v1/history", get(history))
+        .route("/api/alertd/v1/report", get(report))
         .route("/api/alertd/v1/receivers/{name}/test", post(test_receiver))
         .route("/api/alertd/v1/heartbeats", get(heartbeats))
         .route("/api/alertd/v1/probes", get(probes))
@@ -240,6 +242,87 @@ async fn history(State(app): State<Arc<App>>, Query(q): Query<HistoryQuery>) -> 
             Json(v).into_response()
         }
         Err(e) => notifier_error(e),
+    }
+}
+
+/// Query of `GET /api/alertd/v1/report` and of the `/report` page.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct ReportQuery {
+    since: Option<String>,
+    self_resolved_within: Option<String>,
+    tz: Option<String>,
+    limit: Option<String>,
+}
+
+/// The report's parameters from `q` (defaults: `since=30d`, `self_resolved_within=5m`,
+/// `tz=UTC`, `limit=100`), or why they were refused, naming the limit.
+pub(crate) fn report_params(
+    q: &ReportQuery,
+    now: model::Timestamp,
+) -> Result<notifier::ReportParams, String> {
+    use notifier::report::{DEFAULT_LIMIT, DEFAULT_SELF_RESOLVED_WITHIN};
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+    let duration = |name: &str, v: Option<&str>, default: model::Duration| match v {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<model::Duration>()
+            .map_err(|e| format!("`{name}`: {e}")),
+    };
+    let window = duration(
+        "since",
+        given(&q.since),
+        model::Duration::from_secs(30 * 24 * 3600),
+    )?;
+    let within = duration(
+        "self_resolved_within",
+        given(&q.self_resolved_within),
+        DEFAULT_SELF_RESOLVED_WITHIN,
+    )?;
+    let tz = match given(&q.tz) {
+        None => chrono_tz::UTC,
+        Some(t) => t.parse::<chrono_tz::Tz>().map_err(|_| {
+            format!("`tz`: unknown time zone {t:?} (expected e.g. UTC, Europe/Oslo)")
+        })?,
+    };
+    let limit = match given(&q.limit) {
+        None => DEFAULT_LIMIT,
+        Some(l) => l.parse::<usize>().map_err(|_| {
+            format!(
+                "`limit` must be between 1 and {}, got {l:?}",
+                notifier::report::MAX_LIMIT
+            )
+        })?,
+    };
+    notifier::ReportParams::new(now, window, within, tz, limit).map_err(|e| e.to_string())
+}
+
+/// The report for `q`, computed on the blocking pool (it reads the history from the store).
+pub(crate) async fn make_report(
+    app: Arc<App>,
+    q: &ReportQuery,
+) -> Result<model::api::FatigueReport, Response> {
+    let params = report_params(q, app.clock().now_ms())
+        .map_err(|e| ApiError::own(StatusCode::BAD_REQUEST, e).into_response())?;
+    match tokio::task::spawn_blocking(move || app.pipeline().notifier().fatigue_report(&params))
+        .await
+    {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(notifier_error(e)),
+        Err(e) => Err(
+            ApiError::own(StatusCode::INTERNAL_SERVER_ERROR, format!("report: {e}"))
+                .into_response(),
+        ),
+    }
+}
+
+/// `GET /api/alertd/v1/report?since=30d&self_resolved_within=5m&tz=UTC&limit=100`: the
+/// alert-fatigue report (`model::api::FatigueReport`).
+async fn report(State(app): State<Arc<App>>, Query(q): Query<ReportQuery>) -> Response {
+    match make_report(app, &q).await {
+        Ok(r) => Json(r).into_response(),
+        Err(e) => e,
     }
 }
 

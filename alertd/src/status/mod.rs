@@ -11,6 +11,7 @@
 //! - `/badge/<probe>/uptime.svg?window=24h|7d|30d|90d` and `/badge/<probe>/status.svg`.
 //! - `/graph?g0.expr=EXPR`: where notification links lead ([`graph`]).
 //! - `/runbooks`: the default rule pack's runbooks ([`runbooks`]), where their `runbook_url`s lead.
+//! - `/report?since=30d`: the alert-fatigue report ([`report`]).
 //!
 //! A page is built from in-memory state (collector, heartbeats, notifier or evaluator) plus a
 //! few store queries ([`data`]) in a blocking task, into a [`Snapshot`], then rendered
@@ -22,6 +23,7 @@
 pub mod data;
 pub(crate) mod graph;
 pub(crate) mod render;
+pub(crate) mod report;
 pub(crate) mod runbooks;
 pub(crate) mod svg;
 
@@ -65,6 +67,7 @@ pub(crate) fn routes() -> Router<Arc<App>> {
         .route("/badge/{probe}/{file}", get(badge))
         .route("/graph", get(graph_page))
         .route("/runbooks", get(|| async { html(runbooks::PAGE.clone()) }))
+        .route("/report", get(report::page))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),

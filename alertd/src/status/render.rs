@@ -293,7 +293,7 @@ pub(crate) fn full_page(snap: &Snapshot, started: std::time::Instant) -> String 
     p.text(&utc(snap.now));
     p.raw("</time> · refreshes every ")
         .fmt(format_args!("{REFRESH_SECONDS}"))
-        .raw(" s");
+        .raw(" s · <a href=\"/report\">alert-fatigue report</a>");
     p.raw("</p>");
     if !snap.errors.is_empty() {
         p.raw("<ul class=\"errors\">");

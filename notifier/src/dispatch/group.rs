@@ -441,6 +441,19 @@ impl Notifier {
                 }
             }
         }
+        if only.is_none() && gst.first_notified_at.is_some() {
+            // When notified alerts resolved, for the fatigue report (whatever `send_resolved`).
+            let gone: Vec<Alert> = all_resolved_fps
+                .iter()
+                .filter_map(|fp| st.alerts.get(fp).map(|sa| sa.alert.clone()))
+                .collect();
+            let gone: Vec<&Alert> = gone.iter().collect();
+            let receiver = match &node.opts.escalation {
+                Some(e) => format!("escalation:{e}"),
+                None => node.opts.receiver.clone(),
+            };
+            Self::record_resolved(st, &group_key, &receiver, &gone, now, batch);
+        }
         st.groups
             .flushed(gid, gst, only.is_none(), &all_resolved_fps, now, batch);
     }
