@@ -79,6 +79,19 @@ def main(tsv, outdir):
         plt.close(fig)
         written.append(path)
     print("plots:", " ".join(written))
+    table(rows)
+
+
+def table(rows):
+    """The results as a Markdown table (for the README), workload by workload."""
+    print("| workload | size | peer | CPU per unit | peak RSS | on disk | latency | keeps up | load |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    order = list(TITLES)
+    for (w, n, peer), r in sorted(rows.items(), key=lambda kv: (order.index(kv[0][0]) if kv[0][0] in order else 99, kv[0][1], kv[0][2])):
+        disk = f"{int(r['disk_bytes']) / 1e6:.1f} MB" if r["disk_bytes"] else ""
+        print(f"| {w} | {n:,} | {LABEL.get(peer, peer)} | {r['cpu_per_unit']} {r['cpu_unit']} | "
+              f"{r['peak_rss_mib']} MiB | {disk} | {r['latency']} {r['latency_unit']} | {r['keeps_up']} | "
+              f"{r['load_before']}→{r['load_after']} |")
 
 
 if __name__ == "__main__":
