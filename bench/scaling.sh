@@ -58,7 +58,7 @@ size() { # $1 = workload's sizes "a b c", $2 = index
 if peer stack; then install_stack; fi
 # Two examples are called bench (the collector's and the notifier's) and share the file
 # target/release/examples/bench: build and copy each on its own.
-cargo build --release -q -p alertd --example status_bench
+cargo build --release -q -p alertd --bin alertd --example status_bench
 bench_init
 cargo build --release -q -p collector --example bench
 cp "$target_dir/release/examples/bench" "$work/collector-bench"
