@@ -29,113 +29,12 @@ INGEST_SECONDS=${INGEST_SECONDS:-120}
 WORKLOADS=${WORKLOADS:-1,2,3,4,5}
 want() { [[ ",$WORKLOADS," == *",$1,"* ]]; }
 
-pkgs=()
-command -v prometheus >/dev/null || pkgs+=(prometheus)
-command -v prometheus-alertmanager >/dev/null || pkgs+=(prometheus-alertmanager)
-command -v prometheus-blackbox-exporter >/dev/null || pkgs+=(prometheus-blackbox-exporter)
-command -v prometheus-node-exporter >/dev/null || pkgs+=(prometheus-node-exporter)
-if [ ${#pkgs[@]} -gt 0 ]; then
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
-fi
+. bench/lib.sh
+install_stack
 cargo build --release -q -p alertd
 if want 3; then cargo build --release -q -p notifier --example bench; fi
-target_dir=${CARGO_TARGET_DIR:-$PWD/target}
-ALERTD=$target_dir/release/alertd
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-wait_http() { for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.2; done; echo "no answer from $1" >&2; return 1; }
-hz=$(getconf CLK_TCK)
-
-# A target server with TARGETS paths (every path answers 200).
-tport=$(port)
-python3 - "$tport" >/dev/null 2>&1 <<'EOF' &
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *a): pass
-http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-EOF
-pids+=($!)
-
-start_stack() { # $1 = number of HTTP targets; sets stack_pids, prom_pid, bb_pid
-  local n=$1
-  local d=$work/stack-$n
-  mkdir -p "$d"
-  local nport bport aport pport
-  nport=$(port); bport=$(port); aport=$(port); pport=$(port)
-  cat > "$d/am.yml" <<EOF
-route: { receiver: hook }
-receivers: [{ name: hook, webhook_configs: [{ url: 'http://127.0.0.1:9/' }] }]
-EOF
-  cat > "$d/bb.yml" <<EOF
-modules:
-  http_2xx: { prober: http, timeout: 5s, http: { preferred_ip_protocol: ip4 } }
-EOF
-  {
-    echo "global: { scrape_interval: 15s, evaluation_interval: 15s }"
-    echo "alerting: { alertmanagers: [{ static_configs: [{ targets: ['127.0.0.1:$aport'] }] }] }"
-    echo "scrape_configs:"
-    echo "  - job_name: node"
-    echo "    static_configs: [{ targets: ['127.0.0.1:$nport'] }]"
-    echo "  - job_name: blackbox"
-    echo "    metrics_path: /probe"
-    echo "    params: { module: [http_2xx] }"
-    echo "    static_configs:"
-    echo "      - targets:"
-    for i in $(seq 1 "$n"); do echo "        - http://127.0.0.1:$tport/t$i"; done
-    echo "    relabel_configs:"
-    echo "      - { source_labels: [__address__], target_label: __param_target }"
-    echo "      - { source_labels: [__param_target], target_label: instance }"
-    echo "      - { target_label: __address__, replacement: '127.0.0.1:$bport' }"
-  } > "$d/prom.yml"
-  prometheus-node-exporter --web.listen-address="127.0.0.1:$nport" >/dev/null 2>&1 &
-  stack_pids=($!)
-  prometheus-blackbox-exporter --config.file="$d/bb.yml" --web.listen-address="127.0.0.1:$bport" >/dev/null 2>&1 &
-  bb_pid=$!; stack_pids+=($bb_pid)
-  prometheus-alertmanager --config.file="$d/am.yml" --storage.path="$d/am" \
-    --web.listen-address="127.0.0.1:$aport" --cluster.listen-address= >/dev/null 2>&1 &
-  stack_pids+=($!)
-  prometheus --config.file="$d/prom.yml" --storage.tsdb.path="$d/tsdb" \
-    --web.listen-address="127.0.0.1:$pport" >/dev/null 2>&1 &
-  prom_pid=$!; stack_pids+=($prom_pid)
-  pids+=("${stack_pids[@]}")
-  wait_http "http://127.0.0.1:$pport/-/ready"
-}
-stop_pids() { for p in "$@"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
-
-start_alertd() { # $1 = number of HTTP targets (0: the quickstart); sets alertd_pid
-  local n=$1
-  local d=$work/alertd-$n ap
-  mkdir -p "$d"
-  ap=$(port)
-  sed -e "s/127.0.0.1:9797/127.0.0.1:$ap/g" -e "s#\.\./rules/#$PWD/rules/#" examples/quickstart.yaml > "$d/alertd.yaml"
-  if [ "$n" -gt 0 ]; then
-    {
-      echo "api: { listen: '127.0.0.1:$ap' }"
-      echo "storage: { path: data }"
-      echo "rule_files: ['$PWD/rules/*.rules.yml']"
-      echo "probes:"
-      for i in $(seq 1 "$n"); do
-        echo "  - { name: t$i, http: { url: 'http://127.0.0.1:$tport/t$i' }, interval: 15s, timeout: 5s }"
-      done
-    } > "$d/alertd.yaml"
-  fi
-  (cd "$d" && exec "$ALERTD" --config alertd.yaml) >/dev/null 2>&1 &
-  alertd_pid=$!; pids+=($alertd_pid)
-  wait_http "http://127.0.0.1:$ap/-/ready"
-}
+bench_init
+start_target_server
 
 echo "side-by-side on $(nproc) cores, $(date -u +%Y-%m-%d), $(prometheus --version 2>&1 | head -1)"
 
@@ -178,31 +77,7 @@ python3 bench/exporter.py "$eport" "$SERIES" >/dev/null 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$eport/metrics"
 rules=$work/bench.rules.yml
-{
-  echo "groups:"
-  echo "  - name: bench"
-  echo "    interval: 5s"
-  echo "    rules:"
-  for k in $(seq 0 199); do
-    s=$((k % 20))
-    case $((k % 4)) in
-      0) e="avg by (shard) (bench_value{shard=\"$s\"}) > 1e9" ;;
-      1) e="max_over_time(bench_value{shard=\"$s\"}[1m]) > 1e9" ;;
-      2) e="sum by (shard) (rate(bench_requests_total{shard=\"$s\"}[1m])) > 1e9" ;;
-      3) e="count(bench_value{shard=\"$s\"} > 50) > 1e9" ;;
-    esac
-    echo "      - { alert: Bench$k, expr: '$e', for: 1m, labels: { severity: warning } }"
-  done
-} > "$rules"
-promtool check rules "$rules" >/dev/null
-metric() { # $1 = URL of /metrics, $2 = series (with labels: that one; without: the sum over all)
-  local body
-  body=$(curl -fsS "$1")  # read whole first: awk stops early, and curl must not see a closed pipe
-  awk -v m="$2" '
-    $1 == m { print $2; found = 1; exit }
-    index(m, "{") == 0 && index($1, m "{") == 1 { sum += $2; n++ }
-    END { if (!found) { if (n) print sum; else { print "no series " m > "/dev/stderr"; exit 1 } } }' <<<"$body"
-}
+write_bench_rules 200 5s "$rules"
 ingest_run() { # $1 = pid, $2 = metrics URL, $3 = samples counter, $4 = rule sum, $5 = rule count
   sleep 20
   local c0 s0 c1 s1

@@ -7,7 +7,8 @@
 //!
 //! Run: `cargo run --release -p notifier --example bench` (options: `--alerts N`, `--batch N`,
 //! `--engine redb|sled` (default redb, as the daemon), `--mem` to keep state in memory instead,
-//! `--no-alertmanager`).
+//! `--no-alertmanager`, `--silences N`: N active silences, none matching the alerts, created
+//! before the alerts on both sides, so every alert is checked against all of them).
 //!
 //! alertd's state goes to the daemon's own store (`store::Store`, whose KV batches are durable
 //! before they return); alerts are handed to the notifier in-process (the HTTP route belongs to
@@ -131,6 +132,11 @@ fn start_sink() -> (std::process::Child, u16) {
     (child, port)
 }
 
+/// Silence `i` of the bench: active for a day, on an instance no alert has.
+fn silence_matchers(i: usize) -> String {
+    format!("{{alertname=\"Bench{}\", instance=\"gone-{i}\"}}", i % 10)
+}
+
 fn alerts(n: usize, now: i64) -> Vec<Alert> {
     (0..n)
         .map(|i| Alert {
@@ -147,7 +153,12 @@ fn alerts(n: usize, now: i64) -> Vec<Alert> {
         .collect()
 }
 
-async fn bench_alertd(n: usize, batch: usize, engine: Option<store::Engine>) -> Figures {
+async fn bench_alertd(
+    n: usize,
+    batch: usize,
+    silences: usize,
+    engine: Option<store::Engine>,
+) -> Figures {
     let (mut sink, port) = start_sink();
     let dir = tempfile::tempdir().unwrap();
     let kv: Arc<dyn KvStore> = match engine {
@@ -172,7 +183,21 @@ receivers:
     .unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let n_ = Arc::new(Notifier::new(&cfg, NotifierOptions::default(), kv, clock.clone()).unwrap());
-    let all = alerts(n, clock.now_ms());
+    let now = clock.now_ms();
+    for i in 0..silences {
+        n_.silences()
+            .set(model::Silence {
+                id: String::new(),
+                matchers: silence_matchers(i).parse().unwrap(),
+                starts_at: now,
+                ends_at: now + 86_400_000,
+                updated_at: now,
+                created_by: "bench".into(),
+                comment: "scaling bench".into(),
+            })
+            .unwrap();
+    }
+    let all = alerts(n, now);
     let client = reqwest::Client::new();
     let cpu0 = cpu_ms("self");
     let t0 = Instant::now();
@@ -197,7 +222,7 @@ receivers:
     }
 }
 
-async fn bench_alertmanager(n: usize, batch: usize) -> Option<Figures> {
+async fn bench_alertmanager(n: usize, batch: usize, silences: usize) -> Option<Figures> {
     let bin = ["prometheus-alertmanager", "alertmanager"]
         .into_iter()
         .find(|b| {
@@ -246,6 +271,31 @@ async fn bench_alertmanager(n: usize, batch: usize) -> Option<Figures> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let now = chrono::Utc::now().to_rfc3339();
+    let end = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    for i in 0..silences {
+        let matchers: Vec<serde_json::Value> = [
+            ("alertname", format!("Bench{}", i % 10)),
+            ("instance", format!("gone-{i}")),
+        ]
+        .into_iter()
+        .map(|(k, v)| serde_json::json!({"name": k, "value": v, "isRegex": false, "isEqual": true}))
+        .collect();
+        let body = serde_json::json!({
+            "matchers": matchers, "startsAt": now, "endsAt": end,
+            "createdBy": "bench", "comment": "scaling bench",
+        });
+        let r = client
+            .post(format!("{base}/api/v2/silences"))
+            .json(&body)
+            .send()
+            .await
+            .ok()?;
+        assert!(
+            r.status().is_success(),
+            "Alertmanager refused a silence: {}",
+            r.status()
+        );
+    }
     let bodies: Vec<String> = alerts(n, 0)
         .chunks(batch)
         .map(|c| {
@@ -312,6 +362,7 @@ fn main() {
     }
     let n: usize = arg(&args, "--alerts").map_or(10_000, |v| v.parse().unwrap());
     let batch: usize = arg(&args, "--batch").map_or(100, |v| v.parse().unwrap());
+    let silences: usize = arg(&args, "--silences").map_or(0, |v| v.parse().unwrap());
     let engine = match arg(&args, "--engine").as_deref() {
         _ if args.iter().any(|a| a == "--mem") => None,
         None | Some("redb") => Some(store::Engine::Redb),
@@ -319,13 +370,13 @@ fn main() {
         Some(other) => panic!("--engine must be redb or sled, not {other:?}"),
     };
     println!(
-        "notifier bench: {n} alerts in batches of {batch}, group_by [alertname, instance], group_wait 0s, webhook to a loopback sink; state: {}",
+        "notifier bench: {n} alerts in batches of {batch}, {silences} silences, group_by [alertname, instance], group_wait 0s, webhook to a loopback sink; state: {}",
         match engine {
             None => "in memory".to_string(),
             Some(e) => format!("store::Store on disk ({e:?}), durable per write"),
         }
     );
-    let a = rt.block_on(bench_alertd(n, batch, engine));
+    let a = rt.block_on(bench_alertd(n, batch, silences, engine));
     println!(
         "alertd:        {:.3} s until all delivered, {:.1} µs CPU per alert, peak RSS {:.1} MiB",
         a.secs, a.cpu_us_per_alert, a.rss_mib
@@ -333,7 +384,7 @@ fn main() {
     if args.iter().any(|a| a == "--no-alertmanager") {
         return;
     }
-    match rt.block_on(bench_alertmanager(n, batch)) {
+    match rt.block_on(bench_alertmanager(n, batch, silences)) {
         None => println!("Alertmanager: not installed or did not start; no comparison"),
         Some(m) => {
             println!(
