@@ -126,6 +126,15 @@ impl Groups {
         self.groups.values()
     }
 
+    /// The groups `fp` belongs to.
+    pub(super) fn groups_of(&self, fp: &Fingerprint) -> impl Iterator<Item = &Group> {
+        self.member_of
+            .get(fp)
+            .into_iter()
+            .flatten()
+            .filter_map(|gid| self.groups.get(gid))
+    }
+
     /// Whether the alert `fp` is in some group.
     pub(super) fn is_member(&self, fp: &Fingerprint) -> bool {
         self.member_of.contains_key(fp)

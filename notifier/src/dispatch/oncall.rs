@@ -133,11 +133,9 @@ impl Notifier {
                 let t = rt.oncall.target(&sa.alert.labels)?;
                 let fp = sa.alert.fingerprint();
                 let notified = st
-                    .member_of
-                    .get(&fp)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|gid| st.groups.get(gid)?.state().first_notified_at)
+                    .groups
+                    .groups_of(&fp)
+                    .filter_map(|g| g.state().first_notified_at)
                     .min()
                     .unwrap_or(sa.alert.starts_at);
                 Some(ResponseDeadline {
