@@ -1179,22 +1179,8 @@ route: { receiver: r }
 /// twice, nothing reported that the file does not hold.
 #[test]
 fn nested_schema_errors_under_one_key_are_all_reported() {
-    let y = "\
-probes:
-  - name: web
-    http:
-      url: 'http://127.0.0.1:1/'
-      method: [GET]
-      fail_if_ssl: maybe
-receivers:
-  - name: r
-    webhook_configs:
-      - url: 'http://127.0.0.1:2/'
-        send_resolved: maybe
-        http_config:
-          basic_auth: { username: u, password: a, password_file: /b }
-route: { receiver: r }
-";
+    // Shared with alertctl's end-to-end test of the same report (tests/tests/alertctl.rs).
+    let y = include_str!("../testdata/nested-errors.yaml");
     let e = errs(y);
     let want = [
         "a.yaml:5:15: `probes[0].http.method`: ",

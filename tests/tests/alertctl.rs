@@ -121,22 +121,8 @@ fn check_config_prints_every_nested_error_of_one_item() {
     let bad = write(
         dir.path(),
         "nested.yaml",
-        "\
-probes:
-  - name: web
-    http:
-      url: 'http://127.0.0.1:1/'
-      method: [GET]
-      fail_if_ssl: maybe
-receivers:
-  - name: r
-    webhook_configs:
-      - url: 'http://127.0.0.1:2/'
-        send_resolved: maybe
-        http_config:
-          basic_auth: { username: u, password: a, password_file: /b }
-route: { receiver: r }
-",
+        // The file config/src/tests.rs checks the loader's report on.
+        include_str!("../../config/testdata/nested-errors.yaml"),
     );
     let (code, out, err) = alertctl(&["check", "config", &bad], &[]);
     assert_eq!(code, 1, "{out}{err}");
