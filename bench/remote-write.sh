@@ -24,19 +24,11 @@ CATCHUP_LIMIT=${CATCHUP_LIMIT:-900}
 for b in prometheus victoria-metrics; do
   command -v "$b" >/dev/null || { echo "$b is not installed (apt-get install prometheus victoria-metrics)" >&2; exit 1; }
 done
+source bench/lib.sh
+bench_init
 cargo build --release -q -p alertd
-ALERTD=${CARGO_TARGET_DIR:-$PWD/target}/release/alertd
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-wait_http() { for _ in $(seq 150); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.2; done; echo "no answer from $1" >&2; return 1; }
-hz=$(getconf CLK_TCK)
-metric() { # $1 = URL of /metrics, $2 = series name: the sum over its label sets (0 if none)
+# lib.sh's `metric` prints sums with awk's 6 digits; timestamps need all of theirs.
+metric_sum() { # $1 = URL of /metrics, $2 = series name: the sum over its label sets (0 if none)
   local body
   body=$(curl -fsS "$1")
   awk -v m="$2" '$1 == m || index($1, m "{") == 1 { sum += $2 } END { printf "%.3f\n", sum }' <<<"$body"
@@ -53,7 +45,7 @@ start_vm() {
   victoria-metrics -storageDataPath="$work/vm" -httpListenAddr="127.0.0.1:$vport" \
     -loggerLevel=ERROR >/dev/null 2>&1 &
   vm_pid=$!; pids+=($vm_pid)
-  wait_http "http://127.0.0.1:$vport/health"
+  wait_http "http://127.0.0.1:$vport/health" 150
 }
 start_vm
 rw_url="http://127.0.0.1:$vport/api/v1/write"
@@ -100,10 +92,10 @@ prom_cfg 1 > "$pd/prom.yml"; kill -HUP "$prom_pid"
 alertd_cfg 1 > "$ad/alertd.yaml"; kill -HUP "$alertd_pid"
 sleep 30
 p2=$(cpu_ticks "$prom_pid"); a2=$(cpu_ticks "$alertd_pid")
-ps2=$(metric "$pm" prometheus_remote_storage_samples_total); as2=$(metric "$am" alertd_remote_storage_samples_total)
+ps2=$(metric_sum "$pm" prometheus_remote_storage_samples_total); as2=$(metric_sum "$am" alertd_remote_storage_samples_total)
 sleep "$WINDOW_SECONDS"
 p3=$(cpu_ticks "$prom_pid"); a3=$(cpu_ticks "$alertd_pid")
-ps3=$(metric "$pm" prometheus_remote_storage_samples_total); as3=$(metric "$am" alertd_remote_storage_samples_total)
+ps3=$(metric_sum "$pm" prometheus_remote_storage_samples_total); as3=$(metric_sum "$am" alertd_remote_storage_samples_total)
 echo "load after the windows: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 # The outage.
@@ -116,8 +108,8 @@ while [ "$(date +%s)" -lt "$end" ]; do
   r=$(rss_kib "$alertd_pid"); [ "$r" -gt "$alertd_peak" ] && alertd_peak=$r
   sleep 2
 done
-prom_pending=$(metric "$pm" prometheus_remote_storage_samples_pending)
-alertd_pending=$(metric "$am" alertd_remote_storage_samples_pending)
+prom_pending=$(metric_sum "$pm" prometheus_remote_storage_samples_pending)
+alertd_pending=$(metric_sum "$am" alertd_remote_storage_samples_pending)
 start_vm
 back=$(date +%s)
 prom_catchup=""; alertd_catchup=""
@@ -125,11 +117,11 @@ while [ -z "$prom_catchup" ] || [ -z "$alertd_catchup" ]; do
   t=$(now)
   if python3 -c "import sys; sys.exit(0 if $t - $back < $CATCHUP_LIMIT else 1)"; then :; else break; fi
   if [ -z "$prom_catchup" ]; then
-    h=$(metric "$pm" prometheus_remote_storage_queue_highest_sent_timestamp_seconds)
+    h=$(metric_sum "$pm" prometheus_remote_storage_queue_highest_sent_timestamp_seconds)
     python3 -c "import sys; sys.exit(0 if $h >= $back - 15 else 1)" && prom_catchup=$(python3 -c "print(f'{$t - $back:.1f}')")
   fi
   if [ -z "$alertd_catchup" ]; then
-    h=$(metric "$am" alertd_remote_storage_queue_highest_sent_timestamp_seconds)
+    h=$(metric_sum "$am" alertd_remote_storage_queue_highest_sent_timestamp_seconds)
     python3 -c "import sys; sys.exit(0 if $h >= $back - 15 else 1)" && alertd_catchup=$(python3 -c "print(f'{$t - $back:.1f}')")
   fi
   sleep 1
