@@ -119,6 +119,10 @@ pub struct NotifierConfig {
     pub templates: Vec<String>,
 }
 
+/// The top-level keys of [`NotifierConfig`] that are alertd's own, left out where the
+/// configuration is shown as Alertmanager's (amtool refuses keys it does not know).
+pub const ALERTD_ONLY_KEYS: [&str; 3] = ["escalations", "oncall_schedules", "response_targets"];
+
 /// A node of the routing tree (Alertmanager's `route`). Unset timing and grouping options are
 /// inherited from the parent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -80,7 +80,9 @@ pub(crate) fn alertmanager_config_yaml(cfg: &notifier::config::NotifierConfig) -
     let mut v = serde_json::to_value(cfg).unwrap_or_default();
     prune_nulls(&mut v);
     if let Some(m) = v.as_object_mut() {
-        m.remove("escalations");
+        for k in notifier::config::ALERTD_ONLY_KEYS {
+            m.remove(k);
+        }
         if let Some(r) = m.get_mut("route") {
             prune_route(r);
         }
