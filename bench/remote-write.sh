@@ -52,13 +52,17 @@ rw_url="http://127.0.0.1:$vport/api/v1/write"
 
 # Both start without remote_write; the same file with it is swapped in by a reload.
 pd=$work/prom; mkdir -p "$pd"; pport=$(port)
-prom_cfg() { # $1 = with remote_write (1/0)
-  echo "global: { scrape_interval: 15s, scrape_timeout: 10s, external_labels: { sender: prometheus } }"
+# The scrape of the exporter as `sender` $1, then $2 (lines of the sender's own), with
+# remote_write when $3 = 1: the same for both but for those.
+scrape_cfg() {
+  echo "global: { scrape_interval: 15s, scrape_timeout: 10s, external_labels: { sender: $1 } }"
+  if [ -n "$2" ]; then echo "$2"; fi
   echo "scrape_configs:"
   echo "  - job_name: bench"
   echo "    static_configs: [{ targets: ['127.0.0.1:$eport'] }]"
-  if [ "$1" = 1 ]; then echo "remote_write: [{ url: '$rw_url' }]"; fi
+  if [ "$3" = 1 ]; then echo "remote_write: [{ url: '$rw_url' }]"; fi
 }
+prom_cfg() { scrape_cfg prometheus "" "$1"; }
 prom_cfg 0 > "$pd/prom.yml"
 prometheus --config.file="$pd/prom.yml" --storage.tsdb.path="$pd/tsdb" \
   --web.listen-address="127.0.0.1:$pport" >"$pd/log" 2>&1 &
@@ -66,15 +70,8 @@ prom_pid=$!; pids+=($prom_pid)
 wait_http "http://127.0.0.1:$pport/-/ready"
 
 ad=$work/alertd; mkdir -p "$ad"; aport=$(port)
-alertd_cfg() { # $1 = with remote_write (1/0)
-  echo "global: { scrape_interval: 15s, scrape_timeout: 10s, external_labels: { sender: alertd } }"
-  echo "api: { listen: '127.0.0.1:$aport' }"
-  echo "storage: { path: data }"
-  echo "scrape_configs:"
-  echo "  - job_name: bench"
-  echo "    static_configs: [{ targets: ['127.0.0.1:$eport'] }]"
-  if [ "$1" = 1 ]; then echo "remote_write: [{ url: '$rw_url' }]"; fi
-}
+alertd_cfg() { scrape_cfg alertd "api: { listen: '127.0.0.1:$aport' }
+storage: { path: data }" "$1"; }
 alertd_cfg 0 > "$ad/alertd.yaml"
 (cd "$ad" && exec "$ALERTD" --config alertd.yaml) >"$ad/log" 2>&1 &
 alertd_pid=$!; pids+=($alertd_pid)

@@ -122,46 +122,23 @@ escalations:
     assert_eq!(alerts_of(&secondary), ["Unacked"]);
 
     // Overrides: token-protected, shown by `alertctl oncall`, kept across a restart.
-    let (code, _, err) = alertctl(
-        &[
+    let add = |member: &str, extra: &[&str], env: &[(&str, &str)]| {
+        let args = [
             "oncall",
             "override",
             "add",
             "ops",
-            "sam",
+            member,
             "--duration",
             "1h",
-        ],
-        &env,
-    );
+        ];
+        alertctl(&[&args[..], extra].concat(), env)
+    };
+    let (code, _, err) = add("sam", &[], &env);
     assert_eq!(code, 2, "a write needs the token: {err}");
-    let (code, _, err) = alertctl(
-        &[
-            "oncall",
-            "override",
-            "add",
-            "ops",
-            "nobody",
-            "--duration",
-            "1h",
-        ],
-        &authed,
-    );
+    let (code, _, err) = add("nobody", &[], &authed);
     assert_eq!(code, 2, "unknown member refused: {err}");
-    let (code, out, err) = alertctl(
-        &[
-            "oncall",
-            "override",
-            "add",
-            "ops",
-            "sam",
-            "--duration",
-            "1h",
-            "-c",
-            "swap",
-        ],
-        &authed,
-    );
+    let (code, out, err) = add("sam", &["-c", "swap"], &authed);
     assert_eq!(code, 0, "{err}");
     let id = out.trim().to_string();
     d.respawn(&[]);
