@@ -119,15 +119,20 @@ struct Slot {
     /// The group's file and name (never change).
     key: (std::path::PathBuf, String),
     state: Mutex<GroupState>,
-    /// The status and counters as of the last evaluation, published by it (and when the group
-    /// starts), so that `/api/v1/rules`, `/api/v1/alerts` and `/metrics` never wait for an
-    /// evaluation in progress.
-    published: Mutex<Arc<(GroupStatus, GroupStats)>>,
+    /// A source group's status and counters as of its last evaluation, published by it (and
+    /// when the group starts), so that `/api/v1/rules`, `/api/v1/alerts` and `/metrics` never
+    /// wait for its queries. `None` for a local group: its evaluation holds the lock briefly,
+    /// so readers take the snapshot themselves and the rule round does no extra work.
+    published: Option<Mutex<Arc<(GroupStatus, GroupStats)>>>,
 }
 
 impl Slot {
     fn new(gs: GroupState) -> Self {
-        let published = Mutex::new(Arc::new(snapshot(&gs)));
+        let published = gs
+            .group
+            .source
+            .is_some()
+            .then(|| Mutex::new(Arc::new(snapshot(&gs))));
         Slot {
             key: (gs.group.file.clone(), gs.group.name.clone()),
             state: Mutex::new(gs),
@@ -135,13 +140,18 @@ impl Slot {
         }
     }
 
-    /// Makes `gs` (this slot's state, locked by the caller) what readers see.
+    /// Makes `gs` (this slot's state, locked by the caller) what readers of a source group see.
     fn publish(&self, gs: &GroupState) {
-        *lock(&self.published) = Arc::new(snapshot(gs));
+        if let Some(p) = &self.published {
+            *lock(p) = Arc::new(snapshot(gs));
+        }
     }
 
     fn seen(&self) -> Arc<(GroupStatus, GroupStats)> {
-        lock(&self.published).clone()
+        match &self.published {
+            Some(p) => lock(p).clone(),
+            None => Arc::new(snapshot(&lock(&self.state))),
+        }
     }
 }
 
